@@ -1,0 +1,21 @@
+"""The end-user REST API under /api/v1: JWT auth, controllers, request and response schemas."""
+
+from __future__ import annotations
+
+from litestar import Router
+from litestar.middleware.base import DefineMiddleware
+
+from api.auth import JWTAuthenticationMiddleware
+from portal.settings import Settings
+
+# Paths under /api/v1 that carry their own proof instead of a bearer token (email open pixel).
+UNAUTHENTICATED_PATHS = [r"^/api/v1/email/"]
+
+
+def create_api_router(settings: Settings) -> Router:
+    return Router(
+        path="/api/v1",
+        route_handlers=[],
+        middleware=[DefineMiddleware(JWTAuthenticationMiddleware, exclude=UNAUTHENTICATED_PATHS)],
+        security=[{"BearerToken": []}],
+    )

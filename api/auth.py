@@ -1,0 +1,95 @@
+"""JWT bearer authentication for /api/v1.
+
+A token's ``sub`` names a user this service knows; a token with ``scope: provisioning`` is the
+platform's backend. Anything else — no token, a malformed, expired, wrongly signed or
+wrong-algorithm token, a wrong audience or issuer, an unknown user — is 401.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from sqlalchemy import or_, update
+
+from portal.database import write_transaction
+from portal.models import User
+from portal.models.base import utcnow
+from portal.settings import Settings
+from portal.tokens import PROVISIONING_SCOPE, TokenError, decode_token
+
+ACTIVITY_REFRESH = timedelta(minutes=1)
+BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
+
+
+@dataclass(frozen=True)
+class PlatformService:
+    """The platform's backend, acting with a provisioning token."""
+
+    subject: str
+
+
+def _unauthorized(detail: str) -> NotAuthorizedException:
+    return NotAuthorizedException(detail=detail, headers=BEARER_CHALLENGE)
+
+
+def bearer_token(connection: ASGIConnection) -> str:
+    header = connection.headers.get("authorization")
+    if not header:
+        raise _unauthorized("missing bearer token")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        settings: Settings = connection.app.state.settings
+        try:
+            claims = decode_token(settings, bearer_token(connection))
+        except TokenError as exc:
+            raise _unauthorized(str(exc)) from None
+        if claims.get("scope") == PROVISIONING_SCOPE:
+            return AuthenticationResult(user=PlatformService(str(claims["sub"])), auth=claims)
+        try:
+            user_id = uuid.UUID(str(claims["sub"]))
+        except ValueError:
+            raise _unauthorized("token subject is not a user id") from None
+        async with connection.app.state.sessionmaker() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise _unauthorized("token names an unknown user")
+            await _refresh_activity(session, user)
+        return AuthenticationResult(user=user, auth=claims)
+
+
+async def _refresh_activity(session, user: User) -> None:  # type: ignore[no-untyped-def]
+    """Marks the user active, writing at most once a minute per user."""
+    now = utcnow()
+    if user.last_active_at is not None and now - user.last_active_at < ACTIVITY_REFRESH:
+        return
+    async with write_transaction(session):
+        await session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .where(or_(User.last_active_at.is_(None), User.last_active_at < now - ACTIVITY_REFRESH))
+            .values(last_active_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    user.last_active_at = now
+
+
+def requires_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    if not isinstance(connection.user, User):
+        raise PermissionDeniedException("this endpoint is for end users, not service tokens")
+
+
+def requires_provisioning(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    if not isinstance(connection.user, PlatformService):
+        raise PermissionDeniedException("this endpoint needs a provisioning service token")

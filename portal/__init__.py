@@ -1,0 +1,1 @@
+"""Employer–candidate messaging with a moderation and compliance portal: the domain core."""

@@ -1,0 +1,24 @@
+"""Every table of the portal; importing this module registers them all on ``Base.metadata``."""
+
+from portal.models.base import Base
+from portal.models.messaging import Message, MessageBlock, MessageThread
+from portal.models.moderation import FlagReport, ModeratorNote, RateLimitViolation
+from portal.models.people import Application, User
+from portal.models.records import AuditEvent, EmailOutbox, IdempotencyKey
+from portal.models.staff import StaffUser
+
+__all__ = [
+    "Application",
+    "AuditEvent",
+    "Base",
+    "EmailOutbox",
+    "FlagReport",
+    "IdempotencyKey",
+    "Message",
+    "MessageBlock",
+    "MessageThread",
+    "ModeratorNote",
+    "RateLimitViolation",
+    "StaffUser",
+    "User",
+]

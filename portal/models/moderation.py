@@ -1,0 +1,92 @@
+"""What the moderation queue works on: flag reports, rate-limit violations, moderator notes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.models.base import Base, CreatedMixin, IdMixin, TimestampsMixin, one_of, utcnow
+
+FLAG_REASONS: Final = (
+    "spam",
+    "harassment",
+    "inappropriate_content",
+    "discrimination",
+    "scam",
+    "other",
+)
+FLAG_STATUSES: Final = ("open", "claimed", "escalated", "dismissed", "actioned")
+VIOLATION_STATUSES: Final = ("open", "reviewed")
+
+
+class FlagReport(IdMixin, TimestampsMixin, Base):
+    """One reporter's report on one message; flagging again updates it."""
+
+    __tablename__ = "flag_reports"
+    __table_args__ = (
+        UniqueConstraint("message_id", "reporter_id"),
+        CheckConstraint(one_of("reason", FLAG_REASONS), name="reason"),
+        CheckConstraint(one_of("status", FLAG_STATUSES), name="status"),
+        Index("ix_flag_reports_status_created_at", "status", "created_at"),
+    )
+
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    reporter_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    assigned_to_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    decided_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    decided_at: Mapped[datetime | None]
+    decision: Mapped[str | None] = mapped_column(String(32))
+
+
+class RateLimitViolation(IdMixin, Base):
+    """A send refused by the rate limit, kept for staff even though the send changed nothing."""
+
+    __tablename__ = "rate_limit_violations"
+    __table_args__ = (
+        CheckConstraint(one_of("status", VIOLATION_STATUSES), name="status"),
+        Index("ix_rate_limit_violations_user_id_occurred_at", "user_id", "occurred_at"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    count_in_window: Mapped[int]
+    limit: Mapped[int]
+    window_seconds: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    reviewed_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    reviewed_at: Mapped[datetime | None]
+
+
+class ModeratorNote(IdMixin, CreatedMixin, Base):
+    __tablename__ = "moderator_notes"
+
+    author_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    flag_report_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("flag_reports.id", ondelete="CASCADE"), index=True
+    )
+    body: Mapped[str] = mapped_column(Text)

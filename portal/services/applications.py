@@ -1,0 +1,92 @@
+"""Job applications: the optional context of a thread."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import Actor, record_event
+from portal.database import write_transaction
+from portal.errors import Conflict, InvalidInput, NotFound
+from portal.models import Application, User
+from portal.models.people import APPLICATION_STATUSES
+from portal.services import validation
+
+
+async def _participants(
+    session: AsyncSession, employer_id: uuid.UUID, candidate_id: uuid.UUID
+) -> None:
+    for field, user_id, role in (
+        ("employer", employer_id, "employer"),
+        ("candidate", candidate_id, "candidate"),
+    ):
+        user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"{field}: user {user_id} does not exist")
+        if user.role != role:
+            raise InvalidInput(
+                field,
+                f"user {user_id} is a {user.role}, not an {role}"
+                if role == "employer"
+                else f"user {user_id} is an {user.role}, not a {role}",
+            )
+
+
+async def upsert_application(
+    session: AsyncSession,
+    *,
+    employer_id: uuid.UUID,
+    candidate_id: uuid.UUID,
+    job_title: str,
+    status: str = "submitted",
+    actor: Actor,
+    application_id: uuid.UUID | None = None,
+) -> tuple[Application, bool]:
+    """Create an application (or update the one with ``application_id``); returns (it, created)."""
+    job_title = validation.text("job_title", job_title, max_length=300)
+    status = validation.one_of("status", status, APPLICATION_STATUSES)
+    async with write_transaction(session):
+        await _participants(session, employer_id, candidate_id)
+        application = (
+            await session.get(Application, application_id, with_for_update=True)
+            if application_id is not None
+            else None
+        )
+        created = application is None
+        if application is None:
+            application = Application(
+                employer_id=employer_id,
+                candidate_id=candidate_id,
+                job_title=job_title,
+                status=status,
+            )
+            if application_id is not None:
+                application.id = application_id
+            session.add(application)
+            changes = {"job_title": job_title, "status": status}
+        else:
+            if (application.employer_id, application.candidate_id) != (employer_id, candidate_id):
+                raise Conflict("an application's employer and candidate cannot change")
+            changes = {
+                name: value
+                for name, value in (("job_title", job_title), ("status", status))
+                if getattr(application, name) != value
+            }
+            for name, value in changes.items():
+                setattr(application, name, value)
+        await session.flush()
+        if created or changes:
+            await record_event(
+                session,
+                actor=actor,
+                action="application.created" if created else "application.updated",
+                subject_type="application",
+                subject_id=application.id,
+                details={
+                    **changes,
+                    "employer_id": str(employer_id),
+                    "candidate_id": str(candidate_id),
+                },
+            )
+    return application, created

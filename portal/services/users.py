@@ -1,0 +1,109 @@
+"""End users as the platform provisions them."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import Actor, record_event
+from portal.database import write_transaction
+from portal.errors import Conflict, NotFound
+from portal.models import User
+from portal.models.people import USER_ROLES
+from portal.services import validation
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+async def _email_taken(session: AsyncSession, email: str, other_than: uuid.UUID | None) -> bool:
+    query = select(User.id).where(User.email == email)
+    if other_than is not None:
+        query = query.where(User.id != other_than)
+    return (await session.scalar(query)) is not None
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    display_name: str,
+    role: str,
+    actor: Actor,
+    user_id: uuid.UUID | None = None,
+) -> User:
+    email = validation.email_address("email", email)
+    display_name = validation.text("display_name", display_name, max_length=200)
+    role = validation.one_of("role", role, USER_ROLES)
+    async with write_transaction(session):
+        if await _email_taken(session, email, None):
+            raise Conflict(f"a user with email {email} already exists")
+        user = User(email=email, display_name=display_name, role=role)
+        if user_id is not None:
+            user.id = user_id
+        session.add(user)
+        await session.flush()
+        await record_event(
+            session,
+            actor=actor,
+            action="user.created",
+            subject_type="user",
+            subject_id=user.id,
+            details={"email": email, "role": role},
+        )
+    return user
+
+
+async def upsert_user(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    email: str,
+    display_name: str,
+    role: str,
+    actor: Actor,
+) -> tuple[User, bool]:
+    """Create or update a user under the platform's id; returns (user, created)."""
+    email = validation.email_address("email", email)
+    display_name = validation.text("display_name", display_name, max_length=200)
+    role = validation.one_of("role", role, USER_ROLES)
+    async with write_transaction(session):
+        if await _email_taken(session, email, user_id):
+            raise Conflict(f"a user with email {email} already exists")
+        user = await session.get(User, user_id, with_for_update=True)
+        created = user is None
+        if user is None:
+            user = User(id=user_id, email=email, display_name=display_name, role=role)
+            session.add(user)
+            changes = {"email": email, "display_name": display_name, "role": role}
+        else:
+            changes = {
+                name: value
+                for name, value in (
+                    ("email", email),
+                    ("display_name", display_name),
+                    ("role", role),
+                )
+                if getattr(user, name) != value
+            }
+            if "role" in changes:
+                raise Conflict("a user's role cannot change once provisioned")
+            for name, value in changes.items():
+                setattr(user, name, value)
+        await session.flush()
+        if created or changes:
+            await record_event(
+                session,
+                actor=actor,
+                action="user.created" if created else "user.updated",
+                subject_type="user",
+                subject_id=user.id,
+                details=changes,
+            )
+    return user, created

@@ -1,0 +1,218 @@
+"""Settings, read once from ``PORTAL_*`` environment variables.
+
+Defaults run the embedded mode: SQLite under ``var/``, a development JWT secret kept under
+``var/``, email printed to the log. ``PORTAL_ENV=production`` makes the values that must not be
+guessed (database URL, JWT key) required.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(f"PORTAL_{name}")
+    return default if value is None or value == "" else value
+
+
+def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"PORTAL_{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"PORTAL_{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"PORTAL_{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str | None = None
+    port: int = 587
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = True
+    use_tls: bool = False
+    sender: str = "Messages <no-reply@localhost>"
+    timeout_seconds: int = 10
+
+    @property
+    def configured(self) -> bool:
+        return self.host is not None
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "development"
+    var_dir: Path = PROJECT_ROOT / "var"
+    database_url: str = ""
+    database_echo: bool = False
+    jwt_algorithm: str = "HS256"
+    jwt_secret: str = ""
+    jwt_public_key: str | None = None
+    jwt_private_key: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_default_ttl_seconds: int = 3600
+    session_secret: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    rate_limit_messages: int = 10
+    rate_limit_window_seconds: int = 24 * 3600
+    offline_after_seconds: int = 300
+    email_max_attempts: int = 6
+    email_backoff_base_seconds: int = 30
+    email_backoff_max_seconds: int = 3600
+    email_worker_in_serve: bool = True
+    email_poll_seconds: float = 5.0
+    retention_days: int = 365
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def jwt_verify_key(self) -> str:
+        return self.jwt_secret if self.jwt_algorithm.startswith("HS") else self.jwt_public_key or ""
+
+    @property
+    def jwt_signing_key(self) -> str | None:
+        return self.jwt_secret if self.jwt_algorithm.startswith("HS") else self.jwt_private_key
+
+
+SUPPORTED_JWT_ALGORITHMS = frozenset(
+    {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}
+)
+
+
+def _read_key(name: str) -> str | None:
+    """A PEM key given inline (``PORTAL_X``) or as a file path (``PORTAL_X_FILE``)."""
+    inline = _env(name)
+    if inline:
+        return inline.replace("\\n", "\n")
+    path = _env(f"{name}_FILE")
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise SettingsError(f"PORTAL_{name}_FILE: cannot read {path}: {exc.strerror}") from None
+
+
+def _development_secret(var_dir: Path, filename: str) -> str:
+    """A random secret created on first run and kept under var/, so tokens survive restarts."""
+    path = var_dir / filename
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return secret
+
+
+def load_settings() -> Settings:
+    environment = _env("ENV", "development") or "development"
+    production = environment == "production"
+    var_dir = Path(_env("VAR_DIR", str(PROJECT_ROOT / "var")) or "var").resolve()
+
+    database_url = _env("DATABASE_URL")
+    if database_url is None:
+        if production:
+            raise SettingsError("PORTAL_DATABASE_URL is required when PORTAL_ENV=production")
+        var_dir.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite+aiosqlite:///{var_dir / 'portal.sqlite3'}"
+    if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+psycopg://")):
+        raise SettingsError(
+            "PORTAL_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+psycopg://"
+        )
+
+    algorithm = (_env("JWT_ALGORITHM", "HS256") or "HS256").upper()
+    if algorithm not in SUPPORTED_JWT_ALGORITHMS:
+        raise SettingsError(
+            f"PORTAL_JWT_ALGORITHM {algorithm!r} is not one of "
+            + ", ".join(sorted(SUPPORTED_JWT_ALGORITHMS))
+        )
+    jwt_secret = _env("JWT_SECRET") or ""
+    public_key = _read_key("JWT_PUBLIC_KEY")
+    if algorithm.startswith("HS"):
+        if not jwt_secret:
+            if production:
+                raise SettingsError("PORTAL_JWT_SECRET is required when PORTAL_ENV=production")
+            jwt_secret = _development_secret(var_dir, "jwt-secret")
+        elif len(jwt_secret) < 32:
+            raise SettingsError("PORTAL_JWT_SECRET must be at least 32 characters")
+    elif public_key is None:
+        raise SettingsError(f"PORTAL_JWT_PUBLIC_KEY (or _FILE) is required for {algorithm}")
+
+    session_secret = _env("SESSION_SECRET") or ""
+    if not session_secret:
+        if production:
+            raise SettingsError("PORTAL_SESSION_SECRET is required when PORTAL_ENV=production")
+        session_secret = _development_secret(var_dir, "session-secret")
+
+    smtp = SmtpSettings(
+        host=_env("SMTP_HOST"),
+        port=_env_int("SMTP_PORT", 587, minimum=1),
+        username=_env("SMTP_USERNAME"),
+        password=_env("SMTP_PASSWORD"),
+        starttls=_env_bool("SMTP_STARTTLS", True),
+        use_tls=_env_bool("SMTP_TLS", False),
+        sender=_env("SMTP_FROM", SmtpSettings.sender) or SmtpSettings.sender,
+        timeout_seconds=_env_int("SMTP_TIMEOUT_SECONDS", 10, minimum=1),
+    )
+
+    return Settings(
+        environment=environment,
+        var_dir=var_dir,
+        database_url=database_url,
+        database_echo=_env_bool("DATABASE_ECHO", False),
+        jwt_algorithm=algorithm,
+        jwt_secret=jwt_secret,
+        jwt_public_key=public_key,
+        jwt_private_key=_read_key("JWT_PRIVATE_KEY"),
+        jwt_audience=_env("JWT_AUDIENCE"),
+        jwt_issuer=_env("JWT_ISSUER"),
+        jwt_default_ttl_seconds=_env_int("JWT_TTL_SECONDS", 3600, minimum=1),
+        session_secret=session_secret,
+        base_url=(_env("BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
+        smtp=smtp,
+        rate_limit_messages=_env_int("RATE_LIMIT_MESSAGES", 10, minimum=1),
+        rate_limit_window_seconds=_env_int("RATE_LIMIT_WINDOW_SECONDS", 24 * 3600, minimum=1),
+        offline_after_seconds=_env_int("OFFLINE_AFTER_SECONDS", 300, minimum=0),
+        email_max_attempts=_env_int("EMAIL_MAX_ATTEMPTS", 6, minimum=1),
+        email_backoff_base_seconds=_env_int("EMAIL_BACKOFF_BASE_SECONDS", 30, minimum=0),
+        email_backoff_max_seconds=_env_int("EMAIL_BACKOFF_MAX_SECONDS", 3600, minimum=0),
+        email_worker_in_serve=_env_bool("EMAIL_WORKER_IN_SERVE", True),
+        email_poll_seconds=float(_env_int("EMAIL_POLL_MILLISECONDS", 5000, minimum=10)) / 1000,
+        retention_days=_env_int("RETENTION_DAYS", 365, minimum=1),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

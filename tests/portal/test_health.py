@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from litestar.testing import AsyncTestClient
+
+from portal.app import create_app
+from portal.settings import Settings
+
+
+async def test_health_reports_database_round_trip(client: AsyncTestClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+async def test_health_is_503_when_database_is_unreachable(settings: Settings) -> None:
+    from dataclasses import replace
+
+    broken = replace(
+        settings, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+    )
+    async with AsyncTestClient(app=create_app(broken)) as client:
+        response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+
+
+async def test_openapi_document_is_served(client: AsyncTestClient) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    assert response.json()["info"]["title"] == "Messaging portal API"
