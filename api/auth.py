@@ -16,6 +16,8 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.database import write_transaction
 from portal.models import User
@@ -69,7 +71,7 @@ class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=user, auth=claims)
 
 
-async def _refresh_activity(session, user: User) -> None:  # type: ignore[no-untyped-def]
+async def _refresh_activity(session: AsyncSession, user: User) -> None:
     """Marks the user active, writing at most once a minute per user."""
     now = utcnow()
     if user.last_active_at is not None and now - user.last_active_at < ACTIVITY_REFRESH:
@@ -82,7 +84,7 @@ async def _refresh_activity(session, user: User) -> None:  # type: ignore[no-unt
             .values(last_active_at=now)
             .execution_options(synchronize_session=False)
         )
-    user.last_active_at = now
+    set_committed_value(user, "last_active_at", now)
 
 
 def requires_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:

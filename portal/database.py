@@ -63,12 +63,20 @@ def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
+async def end_read_snapshot(session: AsyncSession) -> None:
+    """Ends a transaction the session began on its own for earlier reads.
+
+    Committed rather than rolled back so that objects already loaded stay usable (sessions here
+    do not expire on commit); a caller must not leave unflushed changes before a new transaction.
+    """
+    if session.in_transaction():
+        await session.commit()
+
+
 @asynccontextmanager
 async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     """One transaction that takes SQLite's write lock up front; commits, or rolls back on error."""
-    if session.in_transaction():
-        # Whatever was read before belongs to a snapshot that may already be stale.
-        await session.rollback()
+    await end_read_snapshot(session)
     async with session.begin():
         await session.connection(execution_options={_IMMEDIATE: True})
         yield session
@@ -77,7 +85,6 @@ async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession
 @asynccontextmanager
 async def read_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     """A short read-only transaction: one consistent snapshot, released at the end."""
-    if session.in_transaction():
-        await session.rollback()
+    await end_read_snapshot(session)
     async with session.begin():
         yield session

@@ -1,0 +1,183 @@
+"""Every way a bearer token can be wrong gives 401; the right ones get in."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.app import create_app
+from portal.audit import Actor
+from portal.models import User
+from portal.models.base import utcnow
+from portal.services.users import create_user
+from portal.settings import Settings
+from portal.tokens import issue_service_token, issue_user_token
+
+PROTECTED = "/api/v1/messages/unread-count"
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _claims(sub: uuid.UUID, **extra: object) -> dict[str, object]:
+    now = utcnow()
+    return {"sub": str(sub), "iat": now, "exp": now + timedelta(minutes=5), **extra}
+
+
+@pytest.fixture
+async def user(session: AsyncSession) -> User:
+    return await create_user(
+        session, email="ada@example.com", display_name="Ada", role="employer", actor=Actor.system()
+    )
+
+
+async def _status(client: AsyncTestClient, token: str | None, header: str | None = None) -> int:
+    headers = {}
+    if header is not None:
+        headers["Authorization"] = header
+    elif token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    response = await client.get(PROTECTED, headers=headers)
+    if response.status_code == 401:
+        assert response.json()["detail"]
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    return response.status_code
+
+
+async def test_valid_token_is_accepted(client: AsyncTestClient, settings: Settings, user: User):
+    assert await _status(client, issue_user_token(settings, user.id)) == 200
+
+
+async def test_authenticated_request_marks_user_active(
+    client: AsyncTestClient, settings: Settings, user: User, session: AsyncSession
+):
+    assert user.last_active_at is None
+    await _status(client, issue_user_token(settings, user.id))
+    session.expire_all()
+    last_active = await session.scalar(select(User.last_active_at).where(User.id == user.id))
+    assert last_active is not None
+    assert utcnow() - last_active < timedelta(seconds=30)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["", "Bearer", "Bearer ", "Basic dXNlcjpwdw==", "Token abc", "Bearer not.a.jwt", "Bearer x"],
+)
+async def test_missing_or_malformed_header_is_401(client: AsyncTestClient, header: str):
+    assert await _status(client, None, header=header) == 401
+
+
+async def test_no_header_is_401(client: AsyncTestClient):
+    assert await _status(client, None) == 401
+
+
+async def test_bad_tokens_are_401(client: AsyncTestClient, settings: Settings, user: User):
+    secret = settings.jwt_secret
+    now = utcnow()
+    no_exp = {"sub": str(user.id), "iat": now}
+    bad = {
+        "expired": jwt.encode(
+            {"sub": str(user.id), "exp": now - timedelta(minutes=1)}, secret, "HS256"
+        ),
+        "no exp": jwt.encode(no_exp, secret, "HS256"),
+        "no sub": jwt.encode({"exp": now + timedelta(minutes=5)}, secret, "HS256"),
+        "wrong secret": jwt.encode(_claims(user.id), "another-secret-" + "z" * 40, "HS256"),
+        "wrong algorithm": jwt.encode(_claims(user.id), secret, "HS512"),
+        "alg none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64({'sub': str(user.id)})}.",
+        "alg none with exp": _b64({"alg": "none", "typ": "JWT"})
+        + "."
+        + _b64({"sub": str(user.id), "exp": int((now + timedelta(minutes=5)).timestamp())})
+        + ".",
+        "unknown user": jwt.encode(_claims(uuid.uuid4()), secret, "HS256"),
+        "subject not a uuid": jwt.encode(_claims(user.id) | {"sub": "ada"}, secret, "HS256"),
+        "tampered payload": _tamper(issue_user_token(settings, user.id), uuid.uuid4()),
+    }
+    for name, token in bad.items():
+        assert await _status(client, token) == 401, name
+
+
+def _tamper(token: str, other: uuid.UUID) -> str:
+    header, _, signature = token.split(".")
+    payload = _b64(_claims(other) | {"iat": 0, "exp": 4102444800})
+    return f"{header}.{payload}.{signature}"
+
+
+async def test_audience_and_issuer_are_enforced(settings: Settings, user: User):
+    configured = replace(settings, jwt_audience="messaging", jwt_issuer="https://id.example")
+    async with AsyncTestClient(app=create_app(configured)) as client:
+        assert await _status(client, issue_user_token(configured, user.id)) == 200
+        secret = settings.jwt_secret
+        wrong = {
+            "no audience": jwt.encode(_claims(user.id, iss="https://id.example"), secret),
+            "wrong audience": jwt.encode(
+                _claims(user.id, aud="other", iss="https://id.example"), secret
+            ),
+            "no issuer": jwt.encode(_claims(user.id, aud="messaging"), secret),
+            "wrong issuer": jwt.encode(
+                _claims(user.id, aud="messaging", iss="https://evil.example"), secret
+            ),
+        }
+        for name, token in wrong.items():
+            assert await _status(client, token) == 401, name
+
+
+async def test_rs256_public_key_mode(settings: Settings, user: User):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    configured = replace(
+        settings, jwt_algorithm="RS256", jwt_public_key=public_pem, jwt_private_key=private_pem
+    )
+    async with AsyncTestClient(app=create_app(configured)) as client:
+        assert await _status(client, issue_user_token(configured, user.id)) == 200
+        # Algorithm confusion: an HS256 token "signed" with the public key must not pass.
+        confused = _hs256_with_key(_claims(user.id), public_pem)
+        assert await _status(client, confused) == 401
+        # A token signed with the old shared secret is refused too.
+        assert await _status(client, issue_user_token(settings, user.id)) == 401
+
+
+def _hs256_with_key(claims: dict[str, object], key: str) -> str:
+    import hashlib
+    import hmac
+
+    header = _b64({"alg": "HS256", "typ": "JWT"})
+    payload = _b64(
+        {k: int(v.timestamp()) if hasattr(v, "timestamp") else v for k, v in claims.items()}
+    )
+    signing_input = f"{header}.{payload}".encode()
+    signature = hmac.new(key.encode(), signing_input, hashlib.sha256).digest()
+    return f"{header}.{payload}." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+
+
+async def test_service_token_cannot_use_user_endpoints(client: AsyncTestClient, settings: Settings):
+    assert await _status(client, issue_service_token(settings)) == 403
+
+
+async def test_user_token_cannot_provision(client: AsyncTestClient, settings: Settings, user: User):
+    response = await client.put(
+        f"/api/v1/users/{uuid.uuid4()}",
+        json={"email": "x@example.com", "display_name": "X", "role": "candidate"},
+        headers={"Authorization": f"Bearer {issue_user_token(settings, user.id)}"},
+    )
+    assert response.status_code == 403
