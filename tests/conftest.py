@@ -156,3 +156,22 @@ def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
         return
     yield from fresh_postgres_database()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line saying how many tests ran on each backend, so a skipped PostgreSQL shows."""
+    counts: dict[str, dict[str, int]] = {name: {} for name in BACKENDS}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") not in ("call", "setup"):
+                continue
+            if outcome == "passed" and report.when != "call":
+                continue
+            for name in BACKENDS:
+                if f"[{name}" in report.nodeid or f"-{name}]" in report.nodeid:
+                    counts[name][outcome] = counts[name].get(outcome, 0) + 1
+    parts = [
+        f"{name}: " + (", ".join(f"{n} {o}" for o, n in sorted(c.items())) or "none")
+        for name, c in counts.items()
+    ]
+    terminalreporter.write_line("database backends — " + "; ".join(parts))
