@@ -87,11 +87,24 @@ async def _refresh_activity(session: AsyncSession, user: User) -> None:
     set_committed_value(user, "last_active_at", now)
 
 
+def _principal(connection: ASGIConnection) -> object:
+    """Who the middleware authenticated; None for requests it lets through (CORS preflight)."""
+    return connection.scope.get("user")
+
+
+def _is_preflight(connection: ASGIConnection) -> bool:
+    return connection.scope.get("method") == "OPTIONS"
+
+
 def requires_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    if not isinstance(connection.user, User):
+    if _is_preflight(connection):
+        return
+    if not isinstance(_principal(connection), User):
         raise PermissionDeniedException("this endpoint is for end users, not service tokens")
 
 
 def requires_provisioning(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    if not isinstance(connection.user, PlatformService):
+    if _is_preflight(connection):
+        return
+    if not isinstance(_principal(connection), PlatformService):
         raise PermissionDeniedException("this endpoint needs a provisioning service token")

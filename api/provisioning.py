@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import requires_provisioning
 from api.responses import error_responses
+from portal.services.validation import EMAIL_PATTERN, NOT_BLANK
 from portal.audit import Actor
 from portal.models import Application, User
 from portal.services.applications import upsert_application
@@ -24,8 +25,12 @@ from portal.services.users import upsert_user
 
 
 class UserIn(msgspec.Struct, forbid_unknown_fields=True):
-    email: Annotated[str, msgspec.Meta(max_length=320, examples=["ada@example.com"])]
-    display_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["Ada"])]
+    email: Annotated[
+        str, msgspec.Meta(max_length=320, pattern=EMAIL_PATTERN, examples=["ada@example.com"])
+    ]
+    display_name: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK, examples=["Ada"])
+    ]
     role: Literal["employer", "candidate"]
 
 
@@ -56,7 +61,9 @@ class UserOut(msgspec.Struct):
 class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
     employer_id: uuid.UUID
     candidate_id: uuid.UUID
-    job_title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    job_title: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=300, pattern=NOT_BLANK, examples=["Engineer"])
+    ]
     status: Literal[
         "submitted", "reviewing", "interviewing", "offered", "hired", "rejected", "withdrawn"
     ] = "submitted"
@@ -94,7 +101,7 @@ class ProvisioningController(Controller):
         description="201 when the user is new, 200 when it existed. A role never changes.",
         responses={
             HTTP_201_CREATED: ResponseSpec(UserOut, description="Created"),
-            **error_responses(400, 401, 403, 409),
+            **error_responses(400, 401, 403, 404, 409),
         },
     )
     async def put_user(

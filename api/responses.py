@@ -15,7 +15,7 @@ _DESCRIPTIONS = {
     400: "Bad input; `detail` names the field and why",
     401: "No token, or a token that is malformed, expired, wrongly signed or for an unknown user",
     403: "Not allowed",
-    404: "No such thing",
+    404: "No such thing (also: a path id that is not a UUID)",
     409: "Conflict",
     413: "Too large",
     422: "Idempotency key reused with a different request",

@@ -8,11 +8,16 @@ from collections.abc import Iterable
 
 from portal.errors import InvalidInput
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Also published in the OpenAPI document, so that what it calls valid is what is accepted; written
+# to mean the same in Python's and ECMAScript's regex dialects, whose \s differ.
+_EMAIL_PART = r"[^@\s\x00-\x20\x7f-\x9f\ufeff]+"
+# (?![\s\S]) is "end of text" in both; Python's $ would also match before a final newline.
+EMAIL_PATTERN = rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}(?![\s\S])"
+NOT_BLANK = r"[^\s\x1c-\x1f\x85\ufeff]"  # one character that is not white space in either
+_EMAIL = re.compile(EMAIL_PATTERN)
 
 
 def email_address(field: str, value: str) -> str:
-    value = value.strip()
     if len(value) > 320 or not _EMAIL.match(value):
         raise InvalidInput(field, f"{value!r} is not an email address")
     return value.lower()
