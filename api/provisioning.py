@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import requires_provisioning
 from api.responses import error_responses
-from portal.services.validation import EMAIL_PATTERN, NOT_BLANK
 from portal.audit import Actor
 from portal.models import Application, User
 from portal.services.applications import upsert_application
 from portal.services.users import upsert_user
+from portal.services.validation import EMAIL_PATTERN, NOT_BLANK
 
 
 class UserIn(msgspec.Struct, forbid_unknown_fields=True):
