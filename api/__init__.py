@@ -6,6 +6,9 @@ from litestar import Router
 from litestar.middleware.base import DefineMiddleware
 
 from api.auth import JWTAuthenticationMiddleware
+from api.email_tracking import email_opened
+from api.messages import MessagesController
+from api.provisioning import ProvisioningController
 from portal.settings import Settings
 
 # Paths under /api/v1 that carry their own proof instead of a bearer token (email open pixel).
@@ -15,7 +18,7 @@ UNAUTHENTICATED_PATHS = [r"^/api/v1/email/"]
 def create_api_router(settings: Settings) -> Router:
     return Router(
         path="/api/v1",
-        route_handlers=[],
+        route_handlers=[ProvisioningController, email_opened, MessagesController],
         middleware=[DefineMiddleware(JWTAuthenticationMiddleware, exclude=UNAUTHENTICATED_PATHS)],
         security=[{"BearerToken": []}],
     )

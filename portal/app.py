@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -15,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.database import create_engine, create_sessionmaker
+from portal.email_delivery import delivery_loop_running
 from portal.errors import PortalError, RateLimited
 from portal.settings import Settings, get_settings
 
@@ -39,6 +41,20 @@ def portal_error_handler(_: Request, exc: PortalError) -> Response[dict[str, obj
     )
 
 
+def validation_error_handler(_: Request, exc: ValidationException) -> Response[dict[str, object]]:
+    """Litestar's 400, with a ``detail`` that names each bad field and why."""
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    named = [
+        f"{problem.get('key') or problem.get('source') or 'request'}: {problem.get('message')}"
+        for problem in problems
+        if isinstance(problem, dict)
+    ]
+    return Response(
+        {"status_code": 400, "detail": "; ".join(named) or exc.detail, "extra": problems},
+        status_code=400,
+    )
+
+
 @get("/health", tags=["operations"], summary="Liveness with a database round-trip")
 async def health(state: State) -> Response[dict[str, str]]:
     try:
@@ -55,6 +71,7 @@ async def health(state: State) -> Response[dict[str, str]]:
 def create_app(settings: Settings | None = None) -> Litestar:
     from admin import admin_route_handlers
     from api import create_api_router
+    from api.openapi import StrictStructSchemaPlugin
 
     settings = settings or get_settings()
     engine = create_engine(settings.database_url, echo=settings.database_echo)
@@ -69,9 +86,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "db_session": Provide(provide_db_session),
             "settings": Provide(provide_settings, sync_to_thread=False),
         },
-        exception_handlers={PortalError: portal_error_handler},
+        exception_handlers={
+            PortalError: portal_error_handler,
+            ValidationException: validation_error_handler,
+        },
         state=State({"settings": settings, "engine": engine, "sessionmaker": sessionmaker}),
         on_shutdown=[dispose_engine],
+        lifespan=[lambda _app: delivery_loop_running(settings, sessionmaker)],
         openapi_config=OpenAPIConfig(
             title="Messaging portal API",
             version="1.0.0",
@@ -93,5 +114,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 }
             ),
         ),
+        plugins=[StrictStructSchemaPlugin()],
         debug=False,
     )

@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -98,14 +99,26 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         yield f"sqlite+aiosqlite:///{path}"
         return
     template_name: str = request.getfixturevalue("postgres_template")
+    dropper: ThreadPoolExecutor = request.getfixturevalue("postgres_dropper")
     name = f"portal_test_{uuid.uuid4().hex[:12]}"
     with _postgres_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
     try:
         yield _with_database(POSTGRES_URL, name)
     finally:
-        with _postgres_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        # Dropped while the next test runs; the session waits for all drops at the end.
+        dropper.submit(_drop_database, name)
+
+
+def _drop_database(name: str) -> None:
+    with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_dropper() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-db") as executor:
+        yield executor
 
 
 @pytest.fixture

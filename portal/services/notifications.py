@@ -1,14 +1,55 @@
-"""Email notifications to offline recipients, through the email outbox.
+"""Email notifications to offline recipients, through the email outbox, and their open receipts.
 
-(Stub: filled in by the email-outbox work.)
+A send only writes an outbox row in its own transaction; :mod:`portal.email_delivery` talks to
+SMTP later, so a slow or absent mail server can never fail or slow a send.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from itsdangerous import BadSignature, Signer
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit import Actor, record_event
+from portal.database import read_transaction, write_transaction
+from portal.email_content import new_message_email, open_tracking_url, thread_url
 from portal.models import EmailOutbox, Message, User
+from portal.models.base import new_id, utcnow
 from portal.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_OPEN_TOKEN_SALT = "portal.email-opened"
+NO_SMTP_REASON = "no SMTP server is configured"
+
+
+def is_offline(recipient: User, settings: Settings, now: datetime) -> bool:
+    if recipient.last_active_at is None:
+        return True
+    return now - recipient.last_active_at >= timedelta(seconds=settings.offline_after_seconds)
+
+
+def _open_token_signer(settings: Settings) -> Signer:
+    return Signer(settings.session_secret, salt=_OPEN_TOKEN_SALT, digest_method=hashlib.sha256)
+
+
+def open_tracking_token(settings: Settings, outbox_id: uuid.UUID) -> str:
+    """A tamper-proof name for one notification, for the tracking image URL."""
+    return _open_token_signer(settings).sign(outbox_id.hex).decode("ascii")
+
+
+def read_open_tracking_token(settings: Settings, token: str) -> uuid.UUID | None:
+    """The outbox id a token was signed for, or None for anything forged or malformed."""
+    try:
+        value = _open_token_signer(settings).unsign(token.encode("ascii"))
+        return uuid.UUID(hex=value.decode("ascii"))
+    except (BadSignature, UnicodeError, ValueError):
+        return None
 
 
 async def queue_offline_notification(
@@ -19,5 +60,105 @@ async def queue_offline_notification(
     recipient: User,
     settings: Settings,
 ) -> EmailOutbox | None:
-    """Called inside the send's transaction; stores the intent to email an offline recipient."""
-    return None
+    """Called inside the send's transaction; stores the intent to email an offline recipient.
+
+    Returns the outbox row, or None when the recipient is online. With no SMTP server configured
+    the row is still stored, already ``skipped``, and the email is written to the log instead.
+    """
+    now = utcnow()
+    if not is_offline(recipient, settings, now):
+        return None
+    if message.id is None or message.thread_id is None:
+        await session.flush()
+
+    outbox_id = new_id()
+    content = new_message_email(
+        sender_name=sender.display_name,
+        recipient_name=recipient.display_name,
+        thread_link=thread_url(settings, message.thread_id),
+        tracking_link=open_tracking_url(settings, open_tracking_token(settings, outbox_id)),
+    )
+    outbox = EmailOutbox(
+        id=outbox_id,
+        message_id=message.id,
+        recipient_id=recipient.id,
+        to_address=recipient.email,
+        subject=content.subject,
+        body_text=content.body_text,
+        body_html=content.body_html,
+        status="pending" if settings.smtp.configured else "skipped",
+        attempts=0,
+        next_attempt_at=now,
+    )
+    session.add(outbox)
+    if not settings.smtp.configured:
+        log_skipped_email(outbox, NO_SMTP_REASON)
+        await record_event(
+            session,
+            actor=Actor.system(),
+            action="email.skipped",
+            subject_type="message",
+            subject_id=message.id,
+            thread_id=message.thread_id,
+            details={
+                "outbox_id": str(outbox_id),
+                "recipient_id": str(recipient.id),
+                "reason": NO_SMTP_REASON,
+            },
+        )
+    return outbox
+
+
+def log_skipped_email(outbox: EmailOutbox, reason: str) -> None:
+    """The embedded mode's mail transport: the email goes to the log (it holds no message body)."""
+    log.info(
+        "email notification %s skipped (%s)\nTo: %s\nSubject: %s\n\n%s",
+        outbox.id,
+        reason,
+        outbox.to_address,
+        outbox.subject,
+        outbox.body_text,
+    )
+
+
+async def record_email_opened(session: AsyncSession, settings: Settings, token: str) -> bool:
+    """Marks the notified message's email as opened on the first load of its tracking image.
+
+    Returns True only for the load that changed something; forged tokens and repeat loads
+    change nothing.
+    """
+    outbox_id = read_open_tracking_token(settings, token)
+    if outbox_id is None:
+        return False
+    async with read_transaction(session):
+        target = (
+            await session.execute(
+                select(Message.id, Message.thread_id, Message.email_opened)
+                .join(EmailOutbox, EmailOutbox.message_id == Message.id)
+                .where(EmailOutbox.id == outbox_id)
+            )
+        ).one_or_none()
+    # Repeat loads are the common case; they must not take SQLite's write lock.
+    if target is None or target.email_opened:
+        return False
+
+    now = utcnow()
+    async with write_transaction(session):
+        result = await session.execute(
+            update(Message)
+            .where(Message.id == target.id, Message.email_opened.is_(False))
+            .values(email_opened=True, email_opened_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return False
+        await record_event(
+            session,
+            actor=Actor.system(),
+            action="email.opened",
+            subject_type="message",
+            subject_id=target.id,
+            thread_id=target.thread_id,
+            details={"outbox_id": str(outbox_id)},
+        )
+    return True

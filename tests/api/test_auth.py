@@ -64,9 +64,10 @@ async def test_authenticated_request_marks_user_active(
     client: AsyncTestClient, settings: Settings, user: User, session: AsyncSession
 ):
     assert user.last_active_at is None
-    await _status(client, issue_user_token(settings, user.id))
+    user_id = user.id
+    await _status(client, issue_user_token(settings, user_id))
     session.expire_all()
-    last_active = await session.scalar(select(User.last_active_at).where(User.id == user.id))
+    last_active = await session.scalar(select(User.last_active_at).where(User.id == user_id))
     assert last_active is not None
     assert utcnow() - last_active < timedelta(seconds=30)
 

@@ -1,0 +1,314 @@
+"""The ten messaging endpoints of SPEC §4, plus the caller's blocklist. Each handler parses,
+calls one service, and serialises; the rules live in portal.services."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import ValidationException
+from litestar.openapi.spec import Example
+from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import schemas
+from api.auth import requires_user
+from api.errors import IDEMPOTENCY_KEY_PATTERN, validation_error_handler
+from api.responses import error_responses
+from portal.models import User
+from portal.services import blocks, flags, idempotency, messaging, threads
+from portal.settings import Settings
+
+MAX_PAGE = 1_000_000
+
+Page = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="1-based page number")]
+
+SEND_EXAMPLE = {
+    "recipient_id": "0190d5b2-7a8e-7c52-9a57-3f1f6c1e2b4d",
+    "application_id": None,
+    "subject": "Interview for Senior Backend Engineer",
+    "body": "Hello Sam, thanks for applying. Are you free for a call on Tuesday?",
+    "body_format": "plain",
+    "message_type": "interview_invitation",
+    "attachments": [
+        {
+            "filename": "job-description.pdf",
+            "content_type": "application/pdf",
+            "size_bytes": 48213,
+            "url": "https://files.example.com/job-description.pdf",
+        }
+    ],
+}
+
+
+def provide_user(request: Request[Any, Any, Any]) -> User:
+    return request.user  # type: ignore[no-any-return]
+
+
+class MessagesController(Controller):
+    path = "/messages"
+    tags = ["messages"]  # noqa: RUF012 - Litestar reads these class attributes
+    guards = [requires_user]  # noqa: RUF012
+    dependencies = {"user": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
+    exception_handlers = {ValidationException: validation_error_handler}  # noqa: RUF012
+
+    @post(
+        "/",
+        status_code=201,
+        summary="Send a message",
+        description="Sends to an employer or candidate (the other role), creating the thread on "
+        "the pair's first message. At most `rate_limit_messages` sends per rolling window; "
+        "the refused attempt gets 429 with Retry-After and is recorded for staff. An optional "
+        "Idempotency-Key makes retries safe: the same key and body get the first answer.",
+        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
+    )
+    async def send(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        user: NamedDependency[User],
+        data: Annotated[
+            schemas.SendMessageIn,
+            Body(
+                examples=[Example(summary="A first message with an attachment", value=SEND_EXAMPLE)]
+            ),
+        ],
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key",
+                required=False,
+                min_length=1,
+                max_length=idempotency.MAX_KEY_LENGTH,
+                pattern=IDEMPOTENCY_KEY_PATTERN,
+                description="Optional; a retry with the same key and body returns the first "
+                "response and sends nothing new.",
+            ),
+        ] = None,
+    ) -> Response[schemas.SendMessageOut]:
+        draft = data.to_draft()
+        if idempotency_key is None:
+            sent = await messaging.send_message(
+                db_session, sender_id=user.id, draft=draft, settings=settings
+            )
+            return Response(schemas.sent_out(sent), status_code=201)
+        return await _send_once(db_session, settings, user, data, idempotency_key)
+
+    @get(
+        "/threads",
+        summary="List the caller's threads",
+        description="Live threads, newest activity first. `archived=false` (default) is the "
+        "inbox, `archived=true` the caller's archive. `unread_count` is the caller's total "
+        "over all live threads.",
+        responses=error_responses(400, 401, 403),
+    )
+    async def list_threads(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        user: NamedDependency[User],
+        application_id: FromQuery[uuid.UUID | None] = None,
+        unread_only: FromQuery[bool] = False,
+        archived: FromQuery[bool] = False,
+        page: Page = 1,
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=threads.MAX_PAGE_SIZE, description="Threads per page")
+        ] = threads.DEFAULT_THREAD_PAGE_SIZE,
+    ) -> schemas.ThreadListOut:
+        result = await threads.list_threads(
+            db_session,
+            user,
+            application_id=application_id,
+            unread_only=unread_only,
+            archived=archived,
+            page=page,
+            limit=limit,
+        )
+        return schemas.thread_list_out(result)
+
+    @get(
+        "/threads/{thread_id:uuid}",
+        summary="A thread with its messages, oldest first",
+        description="Participants only. Deleted messages are left out; a message removed by a "
+        "moderator is shown with its body withheld.",
+        responses=error_responses(400, 401, 403, 404),
+    )
+    async def thread_detail(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        user: NamedDependency[User],
+        thread_id: FromPath[uuid.UUID],
+        page: Page = 1,
+        limit: Annotated[
+            int, QueryParameter(ge=1, le=threads.MAX_PAGE_SIZE, description="Messages per page")
+        ] = threads.DEFAULT_MESSAGE_PAGE_SIZE,
+    ) -> schemas.ThreadDetailOut:
+        detail = await threads.thread_detail(db_session, user, thread_id, page=page, limit=limit)
+        return schemas.thread_detail_out(detail)
+
+    @put(
+        "/{message_id:uuid}/read",
+        summary="Mark a message read",
+        description="Recipient only. Marking it read again changes nothing.",
+        responses=error_responses(401, 403, 404),
+    )
+    async def mark_read(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        user: NamedDependency[User],
+        message_id: FromPath[uuid.UUID],
+    ) -> schemas.ReadReceiptOut:
+        message = await messaging.mark_read(db_session, user, message_id)
+        return schemas.read_receipt_out(message)
+
+    @get(
+        "/unread-count",
+        summary="The caller's unread messages and threads",
+        responses=error_responses(401, 403),
+    )
+    async def unread_count(
+        self, db_session: NamedDependency[AsyncSession], user: NamedDependency[User]
+    ) -> schemas.UnreadCountOut:
+        return schemas.unread_count_out(await threads.unread_summary(db_session, user))
+
+    @post(
+        "/block",
+        status_code=200,
+        summary="Block a user",
+        description="One-way: neither of you can message the other afterwards. Blocking an "
+        "already blocked user succeeds and keeps the latest reason.",
+        responses=error_responses(400, 401, 403, 404),
+    )
+    async def block(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        user: NamedDependency[User],
+        data: Annotated[
+            schemas.BlockIn,
+            Body(
+                examples=[
+                    Example(
+                        summary="Block for spam",
+                        value={"user_id": "0190d5b2-7a8e-7c52-9a57-3f1f6c1e2b4d", "reason": "spam"},
+                    )
+                ]
+            ),
+        ],
+    ) -> schemas.BlockOut:
+        block = await blocks.block_user(
+            db_session, user, data.user_id, reason=data.reason, note=data.note
+        )
+        return schemas.BlockOut(success=True, blocked_user_id=block.blocked_id, reason=data.reason)
+
+    @delete(
+        "/block/{user_id:uuid}",
+        status_code=204,
+        summary="Unblock a user",
+        description="Idempotent: 204 whether or not the caller had blocked this user.",
+        responses=error_responses(401, 403),
+    )
+    async def unblock(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        user: NamedDependency[User],
+        user_id: FromPath[uuid.UUID],
+    ) -> None:
+        await blocks.unblock_user(db_session, user, user_id)
+
+    @get("/blocks", summary="The users the caller has blocked", responses=error_responses(401, 403))
+    async def list_blocks(
+        self, db_session: NamedDependency[AsyncSession], user: NamedDependency[User]
+    ) -> schemas.BlockListOut:
+        return schemas.block_list_out(await blocks.list_blocks(db_session, user))
+
+    @patch(
+        "/threads/{thread_id:uuid}/archive",
+        summary="Archive a thread for the caller",
+        description="Archives for the caller only (`archived=false` brings it back). A new "
+        "message in the thread brings it back to its recipient's inbox.",
+        responses=error_responses(400, 401, 403, 404),
+    )
+    async def archive(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        user: NamedDependency[User],
+        thread_id: FromPath[uuid.UUID],
+        archived: FromQuery[bool] = True,
+    ) -> schemas.ThreadOut:
+        view = await threads.archive_thread(db_session, user, thread_id, archived=archived)
+        return schemas.thread_out(view)
+
+    @delete(
+        "/threads/{thread_id:uuid}",
+        status_code=204,
+        summary="Delete a thread",
+        description="Soft delete: gone from both participants' lists and counts, kept for audit.",
+        responses=error_responses(401, 403, 404),
+    )
+    async def delete_thread(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        user: NamedDependency[User],
+        thread_id: FromPath[uuid.UUID],
+    ) -> None:
+        await threads.delete_thread(db_session, user, thread_id)
+
+    @post(
+        "/{message_id:uuid}/flag",
+        status_code=200,
+        summary="Flag a message for moderation",
+        description="Participants only. One report per reporter and message; flagging again "
+        "updates the reason (and the note, if given).",
+        responses=error_responses(400, 401, 403, 404),
+    )
+    async def flag(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        user: NamedDependency[User],
+        message_id: FromPath[uuid.UUID],
+        reason: FromQuery[schemas.FlagReason],
+        note: Annotated[
+            str | None,
+            QueryParameter(max_length=flags.MAX_NOTE_LENGTH, pattern=schemas.NO_NUL_PATTERN),
+        ] = None,
+    ) -> schemas.MessageOut:
+        message = await flags.flag_message(db_session, user, message_id, reason=reason, note=note)
+        return schemas.message_out(message)
+
+
+async def _send_once(
+    db_session: NamedDependency[AsyncSession],
+    settings: Settings,
+    user: User,
+    data: schemas.SendMessageIn,
+    key: str,
+) -> Response[schemas.SendMessageOut]:
+    """A send under an Idempotency-Key: the answer is stored with the message, and replayed."""
+    claim = await idempotency.claim(
+        db_session,
+        user_id=user.id,
+        key=key,
+        request_hash=idempotency.fingerprint(msgspec.to_builtins(data)),
+    )
+    if claim.replay is not None:
+        stored = msgspec.convert(claim.replay.body, schemas.SendMessageOut)
+        return Response(stored, status_code=claim.replay.status)
+
+    async def remember(session: AsyncSession, sent: messaging.SentMessage) -> None:
+        body = msgspec.to_builtins(schemas.sent_out(sent))
+        await idempotency.complete(session, claim, status=201, body=body)
+
+    try:
+        sent = await messaging.send_message(
+            db_session,
+            sender_id=user.id,
+            draft=data.to_draft(),
+            settings=settings,
+            on_sent=remember,
+        )
+    except Exception:
+        await idempotency.release(db_session, claim)
+        raise
+    return Response(schemas.sent_out(sent), status_code=201)

@@ -1,0 +1,306 @@
+"""Request and response bodies of the messaging API, and the functions that build them.
+
+Constraints here are the same as the services' rules wherever JSON Schema can say them, so that
+the OpenAPI document is exact: a body the schema accepts is refused only by rules that depend
+on the data (who the recipient is, blocks, limits).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from portal.models import Message, MessageBlock, User
+from portal.services.messaging import (
+    ATTACHMENT_URL_PATTERN,
+    BODY_PATTERN,
+    MAX_ATTACHMENTS,
+    MAX_FILENAME_LENGTH,
+    MAX_SUBJECT_LENGTH,
+    MAX_URL_LENGTH,
+    NO_NUL_PATTERN,
+    NOT_BLANK_PATTERN,
+    Attachment,
+    MessageDraft,
+    SentMessage,
+)
+from portal.services.threads import ThreadDetail, ThreadPage, ThreadView, UnreadSummary
+
+REMOVED_BODY = "[removed by a moderator]"
+
+BodyFormat = Literal["plain", "html"]
+MessageType = Literal[
+    "general",
+    "interview_invitation",
+    "interview_reschedule",
+    "offer_letter",
+    "rejection",
+    "application_update",
+    "other",
+]
+ContentType = Literal[
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.oasis.opendocument.text",
+    "application/rtf",
+    "text/rtf",
+    "text/plain",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+]
+Role = Literal["employer", "candidate"]
+BlockReason = Literal["spam", "harassment", "inappropriate_content", "other"]
+FlagReason = Literal["spam", "harassment", "inappropriate_content", "discrimination", "scam", "other"]
+
+Body = Annotated[
+    str,
+    Meta(
+        pattern=BODY_PATTERN,
+        description="1 to 10,000 characters after trimming. `html` bodies are sanitised on "
+        "write (formatting tags only; links limited to http, https and mailto).",
+        examples=["Hello Sam, thanks for applying. Are you free for a call on Tuesday?"],
+    ),
+]
+Subject = Annotated[
+    str,
+    Meta(
+        max_length=MAX_SUBJECT_LENGTH,
+        pattern=NO_NUL_PATTERN,
+        examples=["Interview for Senior Backend Engineer"],
+    ),
+]
+
+
+class AttachmentIn(Struct, forbid_unknown_fields=True):
+    filename: Annotated[
+        str, Meta(min_length=1, max_length=MAX_FILENAME_LENGTH, pattern=NOT_BLANK_PATTERN)
+    ]
+    content_type: ContentType
+    size_bytes: Annotated[int, Meta(ge=0, description="Total of all attachments ≤ 25 MB.")]
+    url: Annotated[str, Meta(max_length=MAX_URL_LENGTH, pattern=ATTACHMENT_URL_PATTERN)]
+
+
+class AttachmentOut(Struct):
+    filename: str
+    content_type: str
+    size_bytes: int
+    url: str
+
+
+class SendMessageIn(Struct, forbid_unknown_fields=True):
+    recipient_id: uuid.UUID
+    body: Body
+    application_id: uuid.UUID | None = None
+    subject: Subject | None = None
+    body_format: BodyFormat = "plain"
+    message_type: MessageType = "general"
+    attachments: Annotated[list[AttachmentIn], Meta(max_length=MAX_ATTACHMENTS)] = msgspec.field(
+        default_factory=list
+    )
+
+    def to_draft(self) -> MessageDraft:
+        return MessageDraft(
+            recipient_id=self.recipient_id,
+            body=self.body,
+            body_format=self.body_format,
+            message_type=self.message_type,
+            subject=self.subject,
+            application_id=self.application_id,
+            attachments=tuple(
+                Attachment(a.filename, a.content_type, a.size_bytes, a.url)
+                for a in self.attachments
+            ),
+        )
+
+
+class ParticipantOut(Struct):
+    id: uuid.UUID
+    display_name: str
+    role: Role
+
+
+class ThreadOut(Struct):
+    """A thread as the caller sees it: their unread count and archive flag."""
+
+    id: uuid.UUID
+    application_id: uuid.UUID | None
+    employer_id: uuid.UUID
+    candidate_id: uuid.UUID
+    subject: str | None
+    last_message_at: datetime | None
+    unread_count: int
+    is_archived: bool
+    other_participant: ParticipantOut
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessageOut(Struct):
+    id: uuid.UUID
+    thread_id: uuid.UUID
+    sender_id: uuid.UUID
+    recipient_id: uuid.UUID
+    subject: str | None
+    body: str
+    body_format: BodyFormat
+    message_type: MessageType
+    attachments: list[AttachmentOut]
+    is_read: bool
+    read_at: datetime | None
+    is_flagged: bool
+    flagged_reason: str | None
+    created_at: datetime
+
+
+class SendMessageOut(Struct):
+    message: MessageOut
+    thread: ThreadOut
+
+
+class ThreadListOut(Struct):
+    threads: list[ThreadOut]
+    total: int
+    page: int
+    limit: int
+    unread_count: int
+
+
+class ThreadDetailOut(Struct):
+    thread: ThreadOut
+    messages: list[MessageOut]
+    total_messages: int
+
+
+class ReadReceiptOut(Struct):
+    id: uuid.UUID
+    is_read: bool
+    read_at: datetime | None
+
+
+class UnreadCountOut(Struct):
+    unread_count: int
+    unread_threads: int
+
+
+class BlockIn(Struct, forbid_unknown_fields=True):
+    user_id: uuid.UUID
+    reason: BlockReason
+    note: Annotated[str, Meta(max_length=1000, pattern=NO_NUL_PATTERN)] | None = None
+
+
+class BlockOut(Struct):
+    success: bool
+    blocked_user_id: uuid.UUID
+    reason: BlockReason
+
+
+class BlockedUserOut(Struct):
+    blocked_user_id: uuid.UUID
+    reason: BlockReason
+    created_at: datetime
+    blocked_user: ParticipantOut
+
+
+class BlockListOut(Struct):
+    blocks: list[BlockedUserOut]
+    total: int
+
+
+class ArchiveIn(Struct):
+    archived: bool = True
+
+
+def participant_out(user: User) -> ParticipantOut:
+    return ParticipantOut(id=user.id, display_name=user.display_name, role=user.role)  # type: ignore[arg-type]
+
+
+def thread_out(view: ThreadView) -> ThreadOut:
+    thread = view.thread
+    return ThreadOut(
+        id=thread.id,
+        application_id=thread.application_id,
+        employer_id=thread.employer_id,
+        candidate_id=thread.candidate_id,
+        subject=thread.subject,
+        last_message_at=thread.last_message_at,
+        unread_count=view.unread_count,
+        is_archived=view.is_archived,
+        other_participant=participant_out(view.other),
+        created_at=thread.created_at,
+        updated_at=thread.updated_at,
+    )
+
+
+def message_out(message: Message) -> MessageOut:
+    """A message for a participant; a message removed by a moderator keeps its body withheld."""
+    removed = message.is_removed
+    return MessageOut(
+        id=message.id,
+        thread_id=message.thread_id,
+        sender_id=message.sender_id,
+        recipient_id=message.recipient_id,
+        subject=message.subject,
+        body=REMOVED_BODY if removed else message.body,
+        body_format="plain" if removed else message.body_format,  # type: ignore[arg-type]
+        message_type=message.message_type,  # type: ignore[arg-type]
+        attachments=[]
+        if removed
+        else [msgspec.convert(item, AttachmentOut) for item in message.attachments or []],
+        is_read=message.is_read,
+        read_at=message.read_at,
+        is_flagged=message.is_flagged,
+        flagged_reason=message.flagged_reason,
+        created_at=message.created_at,
+    )
+
+
+def sent_out(sent: SentMessage) -> SendMessageOut:
+    return SendMessageOut(message=message_out(sent.message), thread=thread_out(sent.thread))
+
+
+def thread_list_out(page: ThreadPage) -> ThreadListOut:
+    return ThreadListOut(
+        threads=[thread_out(view) for view in page.threads],
+        total=page.total,
+        page=page.page,
+        limit=page.limit,
+        unread_count=page.unread_count,
+    )
+
+
+def thread_detail_out(detail: ThreadDetail) -> ThreadDetailOut:
+    return ThreadDetailOut(
+        thread=thread_out(detail.view),
+        messages=[message_out(message) for message in detail.messages],
+        total_messages=detail.total_messages,
+    )
+
+
+def read_receipt_out(message: Message) -> ReadReceiptOut:
+    return ReadReceiptOut(id=message.id, is_read=message.is_read, read_at=message.read_at)
+
+
+def unread_count_out(summary: UnreadSummary) -> UnreadCountOut:
+    return UnreadCountOut(unread_count=summary.unread_count, unread_threads=summary.unread_threads)
+
+
+def block_list_out(blocks: list[tuple[MessageBlock, User]]) -> BlockListOut:
+    return BlockListOut(
+        blocks=[
+            BlockedUserOut(
+                blocked_user_id=block.blocked_id,
+                reason=block.reason,  # type: ignore[arg-type]
+                created_at=block.created_at,
+                blocked_user=participant_out(user),
+            )
+            for block, user in blocks
+        ],
+        total=len(blocks),
+    )

@@ -1,0 +1,135 @@
+"""The per-user blocklist. Blocking is one-way and has a reason; either direction stops sends."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import Actor, record_event
+from portal.database import read_transaction, write_transaction
+from portal.errors import InvalidInput, NotFound
+from portal.models import MessageBlock, User
+from portal.models.messaging import BLOCK_REASONS
+from portal.services import validation
+
+
+async def blocked_either_way(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> bool:
+    found = await session.scalar(
+        select(MessageBlock.id)
+        .where(
+            or_(
+                (MessageBlock.blocker_id == a) & (MessageBlock.blocked_id == b),
+                (MessageBlock.blocker_id == b) & (MessageBlock.blocked_id == a),
+            )
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _block_of(
+    session: AsyncSession, blocker_id: uuid.UUID, blocked_id: uuid.UUID
+) -> MessageBlock | None:
+    return await session.scalar(
+        select(MessageBlock).where(
+            MessageBlock.blocker_id == blocker_id, MessageBlock.blocked_id == blocked_id
+        )
+    )
+
+
+async def block_user(
+    session: AsyncSession,
+    user: User,
+    blocked_id: uuid.UUID,
+    *,
+    reason: str,
+    note: str | None = None,
+) -> MessageBlock:
+    """Blocks ``blocked_id`` for ``user``; blocking again succeeds and keeps the latest reason."""
+    reason = validation.one_of("reason", reason, BLOCK_REASONS)
+    if note is not None:
+        note = note.strip() or None
+    if blocked_id == user.id:
+        raise InvalidInput("user_id", "you cannot block yourself")
+    async with write_transaction(session):
+        if await session.get(User, blocked_id) is None:
+            raise NotFound(f"user {blocked_id} does not exist")
+        block = await _block_of(session, user.id, blocked_id)
+        if block is None:
+            try:
+                async with session.begin_nested():
+                    block = MessageBlock(
+                        blocker_id=user.id, blocked_id=blocked_id, reason=reason, note=note
+                    )
+                    session.add(block)
+            except IntegrityError:
+                # A concurrent request committed the same block first; this one updates it.
+                block = await _block_of(session, user.id, blocked_id)
+                if block is None:
+                    raise
+            else:
+                await record_event(
+                    session,
+                    actor=Actor.user(user.id),
+                    action="user.blocked",
+                    subject_type="user",
+                    subject_id=blocked_id,
+                    details={"reason": reason},
+                )
+                return block
+        changes = {"reason": reason} if block.reason != reason else {}
+        if note is not None and block.note != note:
+            changes["note"] = note
+        if changes:
+            details = {**changes, "previous_reason": block.reason}
+            for name, value in changes.items():
+                setattr(block, name, value)
+            await session.flush()
+            await record_event(
+                session,
+                actor=Actor.user(user.id),
+                action="user.blocked",
+                subject_type="user",
+                subject_id=blocked_id,
+                details=details,
+            )
+    return block
+
+
+async def unblock_user(session: AsyncSession, user: User, blocked_id: uuid.UUID) -> bool:
+    """Lifts ``user``'s block on ``blocked_id``; True if there was one (unblocking is idempotent)."""
+    async with write_transaction(session):
+        removed = (
+            await session.execute(
+                delete(MessageBlock)
+                .where(MessageBlock.blocker_id == user.id, MessageBlock.blocked_id == blocked_id)
+                .returning(MessageBlock.reason)
+            )
+        ).first()
+        if removed is not None:
+            await record_event(
+                session,
+                actor=Actor.user(user.id),
+                action="user.unblocked",
+                subject_type="user",
+                subject_id=blocked_id,
+                details={"reason": removed.reason},
+            )
+    return removed is not None
+
+
+async def list_blocks(session: AsyncSession, user: User) -> list[tuple[MessageBlock, User]]:
+    """The users ``user`` has blocked, newest first, each with the blocked user."""
+    async with read_transaction(session):
+        rows = (
+            await session.execute(
+                select(MessageBlock, User)
+                .join(User, User.id == MessageBlock.blocked_id)
+                .where(MessageBlock.blocker_id == user.id)
+                .order_by(MessageBlock.created_at.desc(), MessageBlock.id.desc())
+            )
+        ).all()
+    return [(block, blocked) for block, blocked in rows]

@@ -1,0 +1,89 @@
+"""Participants flagging messages for the moderation queue: one report per reporter and message."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import Actor, record_event
+from portal.database import write_transaction
+from portal.errors import InvalidInput
+from portal.models import FlagReport, Message, User
+from portal.models.base import utcnow
+from portal.models.moderation import FLAG_REASONS
+from portal.services import validation
+from portal.services.threads import access_message
+
+MAX_NOTE_LENGTH = 2000
+
+
+async def _report_of(
+    session: AsyncSession, message_id: uuid.UUID, reporter_id: uuid.UUID
+) -> FlagReport | None:
+    return await session.scalar(
+        select(FlagReport).where(
+            FlagReport.message_id == message_id, FlagReport.reporter_id == reporter_id
+        )
+    )
+
+
+async def flag_message(
+    session: AsyncSession,
+    user: User,
+    message_id: uuid.UUID,
+    *,
+    reason: str,
+    note: str | None = None,
+) -> Message:
+    """Reports a message to moderators; flagging it again updates this user's report."""
+    reason = validation.one_of("reason", reason, FLAG_REASONS)
+    if note is not None:
+        if "\x00" in note:
+            raise InvalidInput("note", "must not contain NUL characters")
+        note = note.strip() or None
+        if note is not None and len(note) > MAX_NOTE_LENGTH:
+            raise InvalidInput("note", f"must be at most {MAX_NOTE_LENGTH} characters")
+    async with write_transaction(session):
+        message, thread = await access_message(session, user, message_id)
+        now = utcnow()
+        report = await _report_of(session, message_id, user.id)
+        created = report is None
+        if report is None:
+            try:
+                async with session.begin_nested():
+                    report = FlagReport(
+                        message_id=message_id, reporter_id=user.id, reason=reason, note=note
+                    )
+                    session.add(report)
+            except IntegrityError:
+                # A concurrent flag by the same user won; this one updates that report.
+                report = await _report_of(session, message_id, user.id)
+                if report is None:
+                    raise
+                created = False
+        if not created:
+            report.reason = reason
+            if note is not None:
+                report.note = note
+        message.is_flagged = True
+        message.flagged_reason = reason
+        message.flagged_at = now
+        await session.flush()
+        await record_event(
+            session,
+            actor=Actor.user(user.id),
+            action="message.flagged",
+            subject_type="message",
+            subject_id=message_id,
+            thread_id=thread.id,
+            details={
+                "reason": reason,
+                "note": note,
+                "report_id": str(report.id),
+                "report": "created" if created else "updated",
+            },
+        )
+    return message

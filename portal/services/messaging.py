@@ -1,0 +1,441 @@
+"""Sending a message and marking it read: the rules of SPEC §4 that keep threads, unread
+counters and the rate limit exact on SQLite and PostgreSQL under concurrency."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import Actor, record_event
+from portal.database import is_sqlite, write_transaction
+from portal.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from portal.models import Application, Message, MessageThread, User
+from portal.models.base import new_id, utcnow
+from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
+from portal.services import notifications, rate_limit, validation
+from portal.services.blocks import blocked_either_way
+from portal.services.sanitize import sanitize_html
+from portal.services.threads import ThreadView, access_message, archived_column, unread_column
+from portal.settings import Settings
+
+MAX_BODY_LENGTH: Final = 10_000
+MAX_SUBJECT_LENGTH: Final = 500
+MAX_ATTACHMENTS: Final = 5
+MAX_ATTACHMENTS_TOTAL_BYTES: Final = 25 * 1024 * 1024
+MAX_FILENAME_LENGTH: Final = 255
+MAX_URL_LENGTH: Final = 2048
+ATTACHMENT_CONTENT_TYPES: Final = (
+    "application/pdf",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.oasis.opendocument.text",
+    "application/rtf",
+    "text/rtf",
+    "text/plain",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+)
+
+# The API schema publishes these patterns, so they are written to mean the same in Python's and
+# ECMAScript's regex dialects: their \s differ, and Python's $ also matches before a final newline.
+WHITE_SPACE: Final = r"[\s\x1c-\x1f\x85\ufeff]"  # white space in either dialect
+_VISIBLE: Final = r"[^\s\x00\x1c-\x1f\x85\ufeff]"
+_END: Final = r"(?![\s\S])"
+BODY_PATTERN: Final = (
+    rf"^{WHITE_SPACE}*{_VISIBLE}(?:[^\x00]{{0,{MAX_BODY_LENGTH - 2}}}{_VISIBLE})?{WHITE_SPACE}*{_END}"
+)
+NO_NUL_PATTERN: Final = rf"^[^\x00]*{_END}"
+NOT_BLANK_PATTERN: Final = rf"^[^\x00]*{_VISIBLE}[^\x00]*{_END}"
+# An absolute http(s) URL with a plain host name or address.
+ATTACHMENT_URL_PATTERN: Final = (
+    rf"^https?://[A-Za-z0-9.-]+(?::[0-9]{{1,5}})?(?:[/?#][^\s\x00-\x20\x7f-\x9f\ufeff]*)?{_END}"
+)
+_ATTACHMENT_URL = re.compile(ATTACHMENT_URL_PATTERN)
+_WHITE_SPACE_CHARS: Final = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\ufeff"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size_bytes: int
+    url: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size_bytes": self.size_bytes,
+            "url": self.url,
+        }
+
+
+@dataclass(frozen=True)
+class MessageDraft:
+    """What a sender asks to send, before any rule has looked at it."""
+
+    recipient_id: uuid.UUID
+    body: str
+    body_format: str = "plain"
+    message_type: str = "general"
+    subject: str | None = None
+    application_id: uuid.UUID | None = None
+    attachments: Sequence[Attachment] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    message: Message
+    thread: ThreadView  # as the sender sees it
+    thread_created: bool
+    sender: User
+    recipient: User
+
+
+def _text(field_name: str, value: str, *, max_length: int, required: bool = True) -> str:
+    """``value`` with white space trimmed from both ends (as either regex dialect sees it)."""
+    if "\x00" in value:
+        raise InvalidInput(field_name, "must not contain NUL characters")
+    value = value.strip(_WHITE_SPACE_CHARS)
+    if required and not value:
+        raise InvalidInput(field_name, "must not be empty")
+    if len(value) > max_length:
+        raise InvalidInput(field_name, f"must be at most {max_length} characters")
+    return value
+
+
+def _attachments(attachments: Sequence[Attachment]) -> list[Attachment]:
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise InvalidInput("attachments", f"at most {MAX_ATTACHMENTS} attachments per message")
+    checked = []
+    for index, item in enumerate(attachments):
+        where = f"attachments[{index}]"
+        filename = _text(f"{where}.filename", item.filename, max_length=MAX_FILENAME_LENGTH)
+        content_type = validation.one_of(
+            f"{where}.content_type", item.content_type, ATTACHMENT_CONTENT_TYPES
+        )
+        if item.size_bytes < 0:
+            raise InvalidInput(f"{where}.size_bytes", "must not be negative")
+        if len(item.url) > MAX_URL_LENGTH or not _ATTACHMENT_URL.match(item.url):
+            raise InvalidInput(f"{where}.url", "must be an absolute http or https URL")
+        checked.append(Attachment(filename, content_type, item.size_bytes, item.url))
+    return checked
+
+
+def normalise_draft(draft: MessageDraft) -> MessageDraft:
+    """The draft with its text trimmed and ``html`` sanitised, or InvalidInput naming the field."""
+    body = _text("body", draft.body, max_length=MAX_BODY_LENGTH)
+    body_format = validation.one_of("body_format", draft.body_format, BODY_FORMATS)
+    if body_format == "html":
+        body = sanitize_html(body).strip(_WHITE_SPACE_CHARS)
+        if not body:
+            raise InvalidInput("body", "has no content left once unsafe HTML is removed")
+    subject = None
+    if draft.subject is not None:
+        subject = _text("subject", draft.subject, max_length=MAX_SUBJECT_LENGTH, required=False)
+    return MessageDraft(
+        recipient_id=draft.recipient_id,
+        body=body,
+        body_format=body_format,
+        message_type=validation.one_of("message_type", draft.message_type, MESSAGE_TYPES),
+        subject=subject or None,
+        application_id=draft.application_id,
+        attachments=tuple(_attachments(draft.attachments)),
+    )
+
+
+async def _lock_sender(session: AsyncSession, sender_id: uuid.UUID) -> User:
+    query = select(User).where(User.id == sender_id).execution_options(populate_existing=True)
+    if not is_sqlite(session):
+        # Serialises this sender's sends (SQLite: BEGIN IMMEDIATE already has). NO KEY UPDATE,
+        # because FOR UPDATE would also block the key-share locks that inserting a message takes
+        # on both users, so two users sending to each other would deadlock.
+        query = query.with_for_update(key_share=True)
+    sender = await session.scalar(query)
+    if sender is None:
+        raise NotFound(f"user {sender_id} does not exist")
+    return sender
+
+
+def _refuse_if_suspended(sender: User, now: datetime) -> None:
+    if not sender.is_suspended:
+        return
+    if sender.suspended_until is None:
+        raise Forbidden("your account is suspended; you cannot send messages")
+    if sender.suspended_until > now:
+        until = sender.suspended_until.isoformat(timespec="seconds")
+        raise Forbidden(f"your account is suspended until {until}; you cannot send messages")
+
+
+async def _recipient(session: AsyncSession, sender: User, recipient_id: uuid.UUID) -> User:
+    if recipient_id == sender.id:
+        raise InvalidInput("recipient_id", "you cannot send a message to yourself")
+    recipient = await session.get(User, recipient_id)
+    if recipient is None:
+        raise NotFound(f"recipient_id: user {recipient_id} does not exist")
+    if recipient.role == sender.role:
+        raise InvalidInput(
+            "recipient_id",
+            f"messages go between an employer and a candidate; you and user {recipient_id} "
+            f"are both {sender.role}s",
+        )
+    return recipient
+
+
+async def _check_application(
+    session: AsyncSession,
+    application_id: uuid.UUID,
+    employer_id: uuid.UUID,
+    candidate_id: uuid.UUID,
+) -> None:
+    application = await session.get(Application, application_id)
+    if application is None:
+        raise NotFound(f"application_id: application {application_id} does not exist")
+    if (application.employer_id, application.candidate_id) != (employer_id, candidate_id):
+        raise InvalidInput(
+            "application_id",
+            f"application {application_id} is not between this employer and this candidate",
+        )
+
+
+def _live_thread_query(
+    employer_id: uuid.UUID, candidate_id: uuid.UUID, application_id: uuid.UUID | None
+) -> Any:
+    return select(MessageThread).where(
+        MessageThread.employer_id == employer_id,
+        MessageThread.candidate_id == candidate_id,
+        MessageThread.application_id == application_id
+        if application_id is not None
+        else MessageThread.application_id.is_(None),
+        MessageThread.is_deleted.is_(False),
+    )
+
+
+async def _find_or_create_thread(
+    session: AsyncSession,
+    *,
+    employer_id: uuid.UUID,
+    candidate_id: uuid.UUID,
+    application_id: uuid.UUID | None,
+    subject: str | None,
+    now: datetime,
+) -> tuple[MessageThread, bool]:
+    query = _live_thread_query(employer_id, candidate_id, application_id)
+    thread = await session.scalar(query)
+    if thread is not None:
+        return thread, False
+    thread = MessageThread(
+        id=new_id(),
+        employer_id=employer_id,
+        candidate_id=candidate_id,
+        application_id=application_id,
+        subject=subject,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(thread)
+    except IntegrityError:
+        # The other participant's first message created the thread concurrently; the unique
+        # index let only one through, so this message joins that thread.
+        existing = await session.scalar(query)
+        if existing is None:
+            raise
+        return existing, False
+    return thread, True
+
+
+async def send_message(
+    session: AsyncSession,
+    *,
+    sender_id: uuid.UUID,
+    draft: MessageDraft,
+    settings: Settings,
+    on_sent: Callable[[AsyncSession, SentMessage], Awaitable[None]] | None = None,
+) -> SentMessage:
+    """Sends ``draft`` from ``sender_id``, creating the thread on the pair's first message.
+
+    ``on_sent`` runs inside the send's transaction, after the message is written, so whatever it
+    records commits together with the message or not at all.
+
+    Raises InvalidInput, NotFound, Forbidden (suspended sender, blocked pair), PayloadTooLarge
+    and RateLimited; a refusal changes nothing except that a rate-limit refusal is recorded.
+    """
+    draft = normalise_draft(draft)
+    refusal = None
+    async with write_transaction(session):
+        sender = await _lock_sender(session, sender_id)
+        now = utcnow()
+        _refuse_if_suspended(sender, now)
+        recipient = await _recipient(session, sender, draft.recipient_id)
+        employer, candidate = (sender, recipient) if sender.role == "employer" else (recipient, sender)
+        if draft.application_id is not None:
+            await _check_application(session, draft.application_id, employer.id, candidate.id)
+        if await blocked_either_way(session, sender.id, recipient.id):
+            raise Forbidden("you cannot message this user: one of you has blocked the other")
+        total_bytes = sum(item.size_bytes for item in draft.attachments)
+        if total_bytes > MAX_ATTACHMENTS_TOTAL_BYTES:
+            raise PayloadTooLarge(
+                f"attachments: {total_bytes} bytes in total; at most "
+                f"{MAX_ATTACHMENTS_TOTAL_BYTES} bytes (25 MB) per message"
+            )
+        refusal = await rate_limit.refuse_if_over_limit(
+            session, sender.id, settings=settings, now=now
+        )
+        if refusal is None:
+            sent = await _write_message(
+                session,
+                sender=sender,
+                recipient=recipient,
+                employer=employer,
+                candidate=candidate,
+                draft=draft,
+                now=now,
+                settings=settings,
+            )
+            if on_sent is not None:
+                await on_sent(session, sent)
+    if refusal is not None:
+        raise refusal
+    return sent
+
+
+async def _write_message(
+    session: AsyncSession,
+    *,
+    sender: User,
+    recipient: User,
+    employer: User,
+    candidate: User,
+    draft: MessageDraft,
+    now: datetime,
+    settings: Settings,
+) -> SentMessage:
+    thread, created = await _find_or_create_thread(
+        session,
+        employer_id=employer.id,
+        candidate_id=candidate.id,
+        application_id=draft.application_id,
+        subject=draft.subject,
+        now=now,
+    )
+    message = Message(
+        id=new_id(),
+        thread_id=thread.id,
+        sender_id=sender.id,
+        recipient_id=recipient.id,
+        subject=draft.subject,
+        body=draft.body,
+        body_format=draft.body_format,
+        message_type=draft.message_type,
+        attachments=[item.as_json() for item in draft.attachments],
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    unread = unread_column(recipient.role)
+    thread = (
+        await session.execute(
+            update(MessageThread)
+            .where(MessageThread.id == thread.id)
+            .values(
+                {
+                    unread: unread + 1,
+                    archived_column(recipient.role): False,
+                    MessageThread.last_message_at: now,
+                    MessageThread.updated_at: now,
+                }
+            )
+            .returning(MessageThread),
+            execution_options={"populate_existing": True, "synchronize_session": False},
+        )
+    ).scalar_one()
+    actor = Actor.user(sender.id)
+    if created:
+        await record_event(
+            session,
+            actor=actor,
+            action="thread.created",
+            subject_type="thread",
+            subject_id=thread.id,
+            thread_id=thread.id,
+            details={
+                "employer_id": str(employer.id),
+                "candidate_id": str(candidate.id),
+                "application_id": str(thread.application_id) if thread.application_id else None,
+            },
+        )
+    await record_event(
+        session,
+        actor=actor,
+        action="message.sent",
+        subject_type="message",
+        subject_id=message.id,
+        thread_id=thread.id,
+        details={
+            "recipient_id": str(recipient.id),
+            "message_type": message.message_type,
+            "body_format": message.body_format,
+            "attachments": len(message.attachments),
+        },
+    )
+    await notifications.queue_offline_notification(
+        session, message=message, sender=sender, recipient=recipient, settings=settings
+    )
+    return SentMessage(
+        message=message,
+        thread=ThreadView(thread=thread, viewer_id=sender.id, other=recipient),
+        thread_created=created,
+        sender=sender,
+        recipient=recipient,
+    )
+
+
+async def mark_read(session: AsyncSession, user: User, message_id: uuid.UUID) -> Message:
+    """Marks a message read by its recipient; the thread's counter drops exactly once."""
+    async with write_transaction(session):
+        message, thread = await access_message(session, user, message_id)
+        if message.recipient_id != user.id:
+            raise Forbidden("only the recipient can mark a message read")
+        now = utcnow()
+        changed = (
+            await session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.is_read.is_(False))
+                .values(is_read=True, read_at=now, updated_at=now)
+                .returning(Message),
+                execution_options={"populate_existing": True, "synchronize_session": False},
+            )
+        ).scalar_one_or_none()
+        if changed is None:
+            # Already read (perhaps a moment ago by a concurrent request): nothing to change.
+            await session.refresh(message)
+            return message
+        unread = unread_column(user.role)
+        await session.execute(
+            update(MessageThread)
+            .where(MessageThread.id == thread.id)
+            .values({unread: unread - 1})
+            .execution_options(synchronize_session=False)
+        )
+        await record_event(
+            session,
+            actor=Actor.user(user.id),
+            action="message.read",
+            subject_type="message",
+            subject_id=message_id,
+            thread_id=thread.id,
+        )
+    return changed

@@ -1,0 +1,82 @@
+"""The send rate limit: at most ``rate_limit_messages`` per sender in any rolling window.
+
+Exact only when the caller has serialised the sender's sends (the send transaction locks the
+sender's row first), so that no two sends of one sender count the window at the same time.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import Actor, record_event
+from portal.errors import RateLimited
+from portal.models import Message, RateLimitViolation
+from portal.models.base import new_id
+from portal.settings import Settings
+
+
+async def refuse_if_over_limit(
+    session: AsyncSession, sender_id: uuid.UUID, *, settings: Settings, now: datetime
+) -> RateLimited | None:
+    """None if the sender may send now. Otherwise records the violation in ``session`` and
+    returns the refusal: the caller commits the record, then raises it.
+
+    Every message the sender sent in the window counts, in deleted threads too.
+    """
+    limit = settings.rate_limit_messages
+    window = timedelta(seconds=settings.rate_limit_window_seconds)
+    in_window = (Message.sender_id == sender_id, Message.created_at > now - window)
+    newest = (
+        await session.scalars(
+            select(Message.created_at)
+            .where(*in_window)
+            .order_by(Message.created_at.desc())
+            .limit(limit)
+        )
+    ).all()
+    if len(newest) < limit:
+        return None
+    count = await session.scalar(select(func.count()).select_from(Message).where(*in_window))
+    # A slot frees up when the limit-th newest message leaves the window.
+    retry_after = max(1, math.ceil((newest[-1] + window - now).total_seconds()))
+    violation = RateLimitViolation(
+        id=new_id(),
+        user_id=sender_id,
+        occurred_at=now,
+        count_in_window=count or len(newest),
+        limit=limit,
+        window_seconds=settings.rate_limit_window_seconds,
+    )
+    session.add(violation)
+    await record_event(
+        session,
+        actor=Actor.user(sender_id),
+        action="message.rate_limited",
+        subject_type="user",
+        subject_id=sender_id,
+        details={
+            "violation_id": str(violation.id),
+            "count_in_window": violation.count_in_window,
+            "limit": limit,
+            "window_seconds": settings.rate_limit_window_seconds,
+        },
+    )
+    return RateLimited(
+        f"rate limit: at most {limit} messages per {_describe(window)}; "
+        f"try again in {retry_after} seconds",
+        retry_after_seconds=retry_after,
+    )
+
+
+def _describe(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return unit if count == 1 else f"{count} {unit}s"
+    return f"{seconds} seconds"

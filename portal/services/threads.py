@@ -1,0 +1,282 @@
+"""Threads as a participant sees them: access checks, the inbox, one thread's messages,
+unread counts, and the per-participant archive and the soft delete.
+
+Each participant has their own unread counter and archive flag on the thread row; which pair of
+columns is theirs follows from their role, which never changes once provisioned.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from portal.audit import Actor, record_event
+from portal.database import read_transaction, write_transaction
+from portal.errors import Forbidden, NotFound
+from portal.models import Message, MessageThread, User
+from portal.models.base import utcnow
+
+DEFAULT_THREAD_PAGE_SIZE = 20
+DEFAULT_MESSAGE_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+
+
+def participant_column(role: str) -> InstrumentedAttribute[uuid.UUID]:
+    return MessageThread.employer_id if role == "employer" else MessageThread.candidate_id
+
+
+def other_participant_column(role: str) -> InstrumentedAttribute[uuid.UUID]:
+    return MessageThread.candidate_id if role == "employer" else MessageThread.employer_id
+
+
+def unread_column(role: str) -> InstrumentedAttribute[int]:
+    return (
+        MessageThread.unread_count_employer
+        if role == "employer"
+        else MessageThread.unread_count_candidate
+    )
+
+
+def archived_column(role: str) -> InstrumentedAttribute[bool]:
+    return (
+        MessageThread.archived_by_employer
+        if role == "employer"
+        else MessageThread.archived_by_candidate
+    )
+
+
+def role_in(thread: MessageThread, user_id: uuid.UUID) -> str | None:
+    if thread.employer_id == user_id:
+        return "employer"
+    if thread.candidate_id == user_id:
+        return "candidate"
+    return None
+
+
+@dataclass(frozen=True)
+class ThreadView:
+    """A thread as one participant sees it: their counter, their archive flag, the other person."""
+
+    thread: MessageThread
+    viewer_id: uuid.UUID
+    other: User
+
+    @property
+    def viewer_role(self) -> str:
+        return "employer" if self.thread.employer_id == self.viewer_id else "candidate"
+
+    @property
+    def unread_count(self) -> int:
+        thread = self.thread
+        if self.viewer_role == "employer":
+            return thread.unread_count_employer
+        return thread.unread_count_candidate
+
+    @property
+    def is_archived(self) -> bool:
+        thread = self.thread
+        if self.viewer_role == "employer":
+            return thread.archived_by_employer
+        return thread.archived_by_candidate
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    threads: list[ThreadView]
+    total: int
+    page: int
+    limit: int
+    unread_count: int
+
+
+@dataclass(frozen=True)
+class ThreadDetail:
+    view: ThreadView
+    messages: list[Message]
+    total_messages: int
+    page: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class UnreadSummary:
+    unread_count: int
+    unread_threads: int
+
+
+def _live_threads_of(user: User) -> list[ColumnElement[bool]]:
+    return [participant_column(user.role) == user.id, MessageThread.is_deleted.is_(False)]
+
+
+async def access_thread(session: AsyncSession, user: User, thread_id: uuid.UUID) -> ThreadView:
+    """The thread with the other participant, or NotFound (unknown or deleted) or Forbidden."""
+    other_id = case(
+        (MessageThread.employer_id == user.id, MessageThread.candidate_id),
+        else_=MessageThread.employer_id,
+    )
+    row = (
+        await session.execute(
+            select(MessageThread, User)
+            .join(User, User.id == other_id)
+            .where(MessageThread.id == thread_id)
+        )
+    ).first()
+    if row is None or row[0].is_deleted:
+        raise NotFound(f"thread {thread_id} does not exist")
+    thread, other = row
+    if role_in(thread, user.id) is None:
+        raise Forbidden(f"you are not a participant in thread {thread_id}")
+    return ThreadView(thread=thread, viewer_id=user.id, other=other)
+
+
+async def access_message(
+    session: AsyncSession, user: User, message_id: uuid.UUID
+) -> tuple[Message, MessageThread]:
+    """A message of a live thread the user takes part in, or NotFound or Forbidden."""
+    row = (
+        await session.execute(
+            select(Message, MessageThread)
+            .join(MessageThread, MessageThread.id == Message.thread_id)
+            .where(Message.id == message_id)
+        )
+    ).first()
+    if row is None or row[0].is_deleted or row[1].is_deleted:
+        raise NotFound(f"message {message_id} does not exist")
+    message, thread = row
+    if role_in(thread, user.id) is None:
+        raise Forbidden(f"you are not a participant in the thread of message {message_id}")
+    return message, thread
+
+
+async def list_threads(
+    session: AsyncSession,
+    user: User,
+    *,
+    application_id: uuid.UUID | None = None,
+    unread_only: bool = False,
+    archived: bool = False,
+    page: int = 1,
+    limit: int = DEFAULT_THREAD_PAGE_SIZE,
+) -> ThreadPage:
+    """The user's live threads, newest activity first; ``archived`` picks the archive instead of
+    the inbox. ``unread_count`` is over all of the user's live threads, whatever the filters."""
+    unread = unread_column(user.role)
+    filters: list[ColumnElement[bool]] = [archived_column(user.role).is_(archived)]
+    if application_id is not None:
+        filters.append(MessageThread.application_id == application_id)
+    if unread_only:
+        filters.append(unread > 0)
+    async with read_transaction(session):
+        total, unread_total = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(case((and_(*filters), 1), else_=0)), 0),
+                    func.coalesce(func.sum(unread), 0),
+                ).where(*_live_threads_of(user))
+            )
+        ).one()
+        rows = (
+            await session.execute(
+                select(MessageThread, User)
+                .join(User, User.id == other_participant_column(user.role))
+                .where(*_live_threads_of(user), *filters)
+                .order_by(
+                    MessageThread.last_message_at.desc().nulls_last(),
+                    MessageThread.created_at.desc(),
+                    MessageThread.id.desc(),
+                )
+                .limit(limit)
+                .offset((page - 1) * limit)
+            )
+        ).all()
+    return ThreadPage(
+        threads=[ThreadView(thread=t, viewer_id=user.id, other=other) for t, other in rows],
+        total=int(total),
+        page=page,
+        limit=limit,
+        unread_count=int(unread_total),
+    )
+
+
+async def thread_detail(
+    session: AsyncSession,
+    user: User,
+    thread_id: uuid.UUID,
+    *,
+    page: int = 1,
+    limit: int = DEFAULT_MESSAGE_PAGE_SIZE,
+) -> ThreadDetail:
+    """One page of a thread's messages, oldest first; deleted messages are left out."""
+    async with read_transaction(session):
+        view = await access_thread(session, user, thread_id)
+        visible = (Message.thread_id == thread_id, Message.is_deleted.is_(False))
+        total = await session.scalar(select(func.count()).select_from(Message).where(*visible))
+        messages = (
+            await session.scalars(
+                select(Message)
+                .where(*visible)
+                .order_by(Message.created_at, Message.id)
+                .limit(limit)
+                .offset((page - 1) * limit)
+            )
+        ).all()
+    return ThreadDetail(
+        view=view, messages=list(messages), total_messages=total or 0, page=page, limit=limit
+    )
+
+
+async def unread_summary(session: AsyncSession, user: User) -> UnreadSummary:
+    unread = unread_column(user.role)
+    async with read_transaction(session):
+        count, threads = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(unread), 0),
+                    func.coalesce(func.sum(case((unread > 0, 1), else_=0)), 0),
+                ).where(*_live_threads_of(user))
+            )
+        ).one()
+    return UnreadSummary(unread_count=int(count), unread_threads=int(threads))
+
+
+async def archive_thread(
+    session: AsyncSession, user: User, thread_id: uuid.UUID, *, archived: bool = True
+) -> ThreadView:
+    """Archives (or brings back) the thread for this user only."""
+    async with write_transaction(session):
+        view = await access_thread(session, user, thread_id)
+        if view.is_archived != archived:
+            setattr(view.thread, archived_column(view.viewer_role).key, archived)
+            await session.flush()
+            await record_event(
+                session,
+                actor=Actor.user(user.id),
+                action="thread.archived" if archived else "thread.unarchived",
+                subject_type="thread",
+                subject_id=thread_id,
+                thread_id=thread_id,
+                details={"role": view.viewer_role},
+            )
+    return view
+
+
+async def delete_thread(session: AsyncSession, user: User, thread_id: uuid.UUID) -> None:
+    """Soft delete: the thread leaves both participants' lists and counts but stays for audit."""
+    async with write_transaction(session):
+        view = await access_thread(session, user, thread_id)
+        view.thread.is_deleted = True
+        view.thread.deleted_at = utcnow()
+        await session.flush()
+        await record_event(
+            session,
+            actor=Actor.user(user.id),
+            action="thread.deleted",
+            subject_type="thread",
+            subject_id=thread_id,
+            thread_id=thread_id,
+            details={"role": view.viewer_role},
+        )
+

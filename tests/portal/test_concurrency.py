@@ -1,0 +1,212 @@
+"""Races, on SQLite and PostgreSQL: the rate limit, thread creation and unread counters stay exact
+when many sends, reads, archives and deletes run at once, each in its own session."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from portal.audit import Actor
+from portal.database import create_sessionmaker
+from portal.errors import Forbidden, NotFound, PortalError, RateLimited
+from portal.models import Message, MessageThread, RateLimitViolation, User
+from portal.services import messaging, threads
+from portal.services.messaging import MessageDraft
+from portal.services.users import create_user
+from portal.settings import Settings
+from tests.conftest import settings_with
+
+SENDS_PER_ROUND = 50
+LIMIT = 10
+ROUNDS = 20
+
+
+async def _user(sessions: async_sessionmaker[AsyncSession], role: str) -> User:
+    async with sessions() as session:
+        return await create_user(
+            session,
+            email=f"{role}-{uuid.uuid4().hex[:12]}@example.com",
+            display_name=role.title(),
+            role=role,
+            actor=Actor.service(),
+        )
+
+
+async def _in_own_session(
+    sessions: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[Any]],
+) -> Any:
+    async with sessions() as session:
+        try:
+            return await work(session)
+        except PortalError as exc:
+            return exc
+
+
+async def test_concurrent_sends_never_exceed_the_rate_limit(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    limited = settings_with(settings, rate_limit_messages=LIMIT)
+    sessions = create_sessionmaker(engine)
+    candidate = await _user(sessions, "candidate")
+
+    for round_number in range(ROUNDS):
+        sender = await _user(sessions, "employer")  # a fresh window every round
+        draft = MessageDraft(recipient_id=candidate.id, body=f"round {round_number}")
+
+        def one_send(
+            session: AsyncSession, sender_id: uuid.UUID = sender.id, draft: MessageDraft = draft
+        ) -> Awaitable[Any]:
+            return messaging.send_message(
+                session, sender_id=sender_id, draft=draft, settings=limited
+            )
+
+        results = await asyncio.gather(
+            *(_in_own_session(sessions, one_send) for _ in range(SENDS_PER_ROUND))
+        )
+        outcomes = Counter(type(result).__name__ for result in results)
+        assert outcomes == {"SentMessage": LIMIT, "RateLimited": SENDS_PER_ROUND - LIMIT}, (
+            round_number,
+            outcomes,
+            [r for r in results if isinstance(r, PortalError) and not isinstance(r, RateLimited)],
+        )
+        assert all(r.retry_after_seconds >= 1 for r in results if isinstance(r, RateLimited))
+        async with sessions() as session:
+            sent = await session.scalar(
+                select(func.count()).select_from(Message).where(Message.sender_id == sender.id)
+            )
+            violations = await session.scalar(
+                select(func.count())
+                .select_from(RateLimitViolation)
+                .where(RateLimitViolation.user_id == sender.id)
+            )
+            assert (sent, violations) == (LIMIT, SENDS_PER_ROUND - LIMIT), round_number
+
+    async with sessions() as session:
+        # All the rounds' messages went to the candidate's one thread with each sender.
+        assert await session.scalar(select(func.count()).select_from(MessageThread)) == ROUNDS
+
+
+async def test_concurrent_first_messages_make_one_thread(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    sessions = create_sessionmaker(engine)
+    for _ in range(10):
+        employer = await _user(sessions, "employer")
+        candidate = await _user(sessions, "candidate")
+        pairs = [(employer, candidate), (candidate, employer)] * 3
+
+        def one_send(session: AsyncSession, pair: tuple[User, User]) -> Awaitable[Any]:
+            sender, recipient = pair
+            return messaging.send_message(
+                session,
+                sender_id=sender.id,
+                draft=MessageDraft(recipient_id=recipient.id, body="hi"),
+                settings=settings,
+            )
+
+        results = await asyncio.gather(
+            *(_in_own_session(sessions, lambda s, p=pair: one_send(s, p)) for pair in pairs)
+        )
+        assert all(isinstance(r, messaging.SentMessage) for r in results), results
+        assert len({r.message.thread_id for r in results}) == 1
+        assert sum(r.thread_created for r in results) == 1
+        async with sessions() as session:
+            thread = await session.scalar(
+                select(MessageThread).where(MessageThread.employer_id == employer.id)
+            )
+            assert thread is not None
+            assert (thread.unread_count_employer, thread.unread_count_candidate) == (3, 3)
+
+
+async def _assert_counters_match_a_recount(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        all_threads = (await session.scalars(select(MessageThread))).all()
+        rows = (
+            await session.execute(
+                select(Message.thread_id, Message.recipient_id, func.count())
+                .where(Message.is_read.is_(False), Message.is_deleted.is_(False))
+                .group_by(Message.thread_id, Message.recipient_id)
+            )
+        ).tuples()
+        unread = {(thread_id, recipient_id): count for thread_id, recipient_id, count in rows}
+    for thread in all_threads:
+        assert thread.unread_count_employer == unread.get((thread.id, thread.employer_id), 0)
+        assert thread.unread_count_candidate == unread.get((thread.id, thread.candidate_id), 0)
+    return sum(unread.values())
+
+
+async def test_counters_equal_a_recount_after_a_random_concurrent_mix(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    generous = settings_with(settings, rate_limit_messages=100_000)
+    sessions = create_sessionmaker(engine)
+    rng = random.Random(20240611)
+    employers = [await _user(sessions, "employer") for _ in range(3)]
+    candidates = [await _user(sessions, "candidate") for _ in range(3)]
+    # (message id, recipient) of every message sent so far, and every thread with its pair.
+    sent: list[tuple[uuid.UUID, User]] = []
+    known_threads: list[tuple[uuid.UUID, User, User]] = []
+
+    def send(sender: User, recipient: User) -> Callable[[AsyncSession], Awaitable[Any]]:
+        async def work(session: AsyncSession) -> Any:
+            result = await messaging.send_message(
+                session,
+                sender_id=sender.id,
+                draft=MessageDraft(recipient_id=recipient.id, body="mix"),
+                settings=generous,
+            )
+            sent.append((result.message.id, recipient))
+            employer, candidate = (
+                (sender, recipient) if sender.role == "employer" else (recipient, sender)
+            )
+            known_threads.append((result.message.thread_id, employer, candidate))
+            return result
+
+        return work
+
+    def read(message_id: uuid.UUID, reader: User) -> Callable[[AsyncSession], Awaitable[Any]]:
+        return lambda session: messaging.mark_read(session, reader, message_id)
+
+    def archive(thread_id: uuid.UUID, user: User) -> Callable[[AsyncSession], Awaitable[Any]]:
+        return lambda session: threads.archive_thread(
+            session, user, thread_id, archived=rng.random() < 0.8
+        )
+
+    def delete(thread_id: uuid.UUID, user: User) -> Callable[[AsyncSession], Awaitable[Any]]:
+        return lambda session: threads.delete_thread(session, user, thread_id)
+
+    outcomes: Counter[str] = Counter()
+    for _batch in range(12):
+        batch: list[Callable[[AsyncSession], Awaitable[Any]]] = []
+        for _ in range(24):
+            kind = rng.choices(["send", "read", "archive", "delete"], weights=[10, 8, 3, 1])[0]
+            if kind == "send" or not sent:
+                employer, candidate = rng.choice(employers), rng.choice(candidates)
+                pair = (employer, candidate) if rng.random() < 0.5 else (candidate, employer)
+                batch.append(send(*pair))
+            elif kind == "read":
+                message_id, recipient = rng.choice(sent)
+                batch.append(read(message_id, recipient))
+                if rng.random() < 0.3:  # the same message read twice at once
+                    batch.append(read(message_id, recipient))
+            else:
+                thread_id, employer, candidate = rng.choice(known_threads)
+                user = rng.choice([employer, candidate])
+                batch.append((archive if kind == "archive" else delete)(thread_id, user))
+        results = await asyncio.gather(*(_in_own_session(sessions, work) for work in batch))
+        for result in results:
+            if isinstance(result, PortalError):
+                # Reads and archives can meet a thread deleted a moment before; nothing else.
+                assert isinstance(result, NotFound | Forbidden), result
+            outcomes[type(result).__name__] += 1
+    assert outcomes["SentMessage"] > 50 and outcomes["Message"] > 20, outcomes
+    unread_total = await _assert_counters_match_a_recount(sessions)
+    assert unread_total > 0
