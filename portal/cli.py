@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -91,6 +92,12 @@ def parse_id(field: str, value: str) -> uuid.UUID:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Employer–candidate messaging with a moderation and compliance portal."""
+
+
+def log_to_stderr() -> None:
+    """For the long-running commands: the portal's own INFO lines (email delivery) on stderr."""
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    logging.getLogger("portal").setLevel(logging.INFO)
 
 
 @main.group()
@@ -231,6 +238,7 @@ def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     settings()  # a configuration problem is one line here, not a traceback in every worker
+    log_to_stderr()
     uvicorn.run(
         "portal.app:create_app",
         factory=True,
@@ -261,6 +269,7 @@ def worker() -> None:
         finally:
             await engine.dispose()
 
+    log_to_stderr()
     click.echo("delivering email notifications; Ctrl-C to stop", err=True)
     asyncio.run(run())
 

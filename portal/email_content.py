@@ -37,7 +37,7 @@ def one_line(value: str, *, limit: int = SUBJECT_NAME_LIMIT) -> str:
 
 
 def thread_url(settings: Settings, thread_id: uuid.UUID) -> str:
-    return f"{settings.base_url}/threads/{thread_id}"
+    return settings.thread_url_template.replace("{thread_id}", str(thread_id))
 
 
 def open_tracking_url(settings: Settings, token: str) -> str:

@@ -80,6 +80,7 @@ class Settings:
     jwt_default_ttl_seconds: int = 3600
     session_secret: str = ""
     base_url: str = "http://127.0.0.1:8000"
+    thread_url_template: str = "http://127.0.0.1:8000/threads/{thread_id}"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     rate_limit_messages: int = 10
     rate_limit_window_seconds: int = 24 * 3600
@@ -175,6 +176,11 @@ def load_settings() -> Settings:
             raise SettingsError("PORTAL_SESSION_SECRET is required when PORTAL_ENV=production")
         session_secret = _development_secret(var_dir, "session-secret")
 
+    base_url = (_env("BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+    thread_url_template = _env("THREAD_URL", base_url + "/threads/{thread_id}") or ""
+    if "{thread_id}" not in thread_url_template:
+        raise SettingsError("PORTAL_THREAD_URL must contain {thread_id}")
+
     smtp = SmtpSettings(
         host=_env("SMTP_HOST"),
         port=_env_int("SMTP_PORT", 587, minimum=1),
@@ -199,7 +205,8 @@ def load_settings() -> Settings:
         jwt_issuer=_env("JWT_ISSUER"),
         jwt_default_ttl_seconds=_env_int("JWT_TTL_SECONDS", 3600, minimum=1),
         session_secret=session_secret,
-        base_url=(_env("BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
+        base_url=base_url,
+        thread_url_template=thread_url_template,
         smtp=smtp,
         rate_limit_messages=_env_int("RATE_LIMIT_MESSAGES", 10, minimum=1),
         rate_limit_window_seconds=_env_int("RATE_LIMIT_WINDOW_SECONDS", 24 * 3600, minimum=1),

@@ -316,3 +316,46 @@ def test_serve_answers_health(cli_env: dict) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+async def _table_counts(url: str) -> dict[str, int]:
+    from portal.models import Base
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return {
+                name: await connection.scalar(select(func.count()).select_from(table))
+                for name, table in Base.metadata.tables.items()
+            }
+    finally:
+        await engine.dispose()
+
+
+def test_demo_seeds_once_and_prints_logins(cli_env: dict) -> None:
+    url = cli_env["PORTAL_DATABASE_URL"]
+    first = run("demo")
+    assert first.exit_code == 0, first.stderr
+    assert "seeded" in first.stdout
+    assert "moderator@demo.example" in first.stdout
+    token = re.search(r"^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$", first.stdout, re.MULTILINE)
+    assert token is not None
+    assert decode_token(get_settings(), token.group(1))["sub"]
+    seeded = asyncio.run(_table_counts(url))
+    for table in (
+        "users",
+        "applications",
+        "message_threads",
+        "messages",
+        "flag_reports",
+        "message_blocklist",
+        "rate_limit_violations",
+        "staff_users",
+    ):
+        assert seeded[table] > 0, table
+
+    second = run("demo")
+    assert second.exit_code == 0, second.stderr
+    assert "already present" in second.stdout
+    assert "moderator@demo.example" in second.stdout
+    assert asyncio.run(_table_counts(url)) == seeded
