@@ -30,7 +30,9 @@ _MEANINGS = {
     ATTACHMENT_URL_PATTERN: "must be an absolute http or https URL",
     IDEMPOTENCY_KEY_PATTERN: "must be 1 to 255 printable ASCII characters without spaces",
 }
-_PATTERN_MESSAGE = re.compile(r"^Expected `str` matching regex (?P<pattern>'.*')(?P<rest>.*)$", re.S)
+_PATTERN_MESSAGE = re.compile(
+    r"^Expected `str` matching regex (?P<pattern>'.*')(?P<rest>.*)$", re.S
+)
 
 
 def _readable(message: str) -> str:

@@ -3,14 +3,23 @@ calls one service, and serialises; the rules live in portal.services."""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar import Controller, HttpMethod, Request, Response, delete, get, patch, post, put, route
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ValidationException
-from litestar.openapi.spec import Example
+from litestar.openapi.spec import (
+    Example,
+    OpenAPIHeader,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+)
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +30,8 @@ from api.responses import error_responses
 from portal.models import User
 from portal.services import blocks, flags, idempotency, messaging, threads
 from portal.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 1_000_000
 
@@ -44,6 +55,22 @@ SEND_EXAMPLE = {
 }
 
 
+@dataclass
+class SendOperation(Operation):
+    """The send's OpenAPI operation, with the Retry-After header its 429 always carries."""
+
+    def __post_init__(self) -> None:
+        too_many = (self.responses or {}).get("429")
+        if isinstance(too_many, OpenAPIResponse):
+            too_many.headers = {
+                "Retry-After": OpenAPIHeader(
+                    schema=Schema(type=OpenAPIType.INTEGER, minimum=1),
+                    description="Seconds until the oldest message in the window leaves it",
+                    required=True,
+                )
+            }
+
+
 def provide_user(request: Request[Any, Any, Any]) -> User:
     return request.user  # type: ignore[no-any-return]
 
@@ -55,6 +82,18 @@ class MessagesController(Controller):
     dependencies = {"user": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
     exception_handlers = {ValidationException: validation_error_handler}  # noqa: RUF012
 
+    @route(
+        "/threads/{thread_id:uuid}",
+        http_method=[HttpMethod.OPTIONS],
+        include_in_schema=False,
+        sync_to_thread=False,
+    )
+    def allow_for_thread(self) -> Response[None]:
+        # Litestar builds the automatic OPTIONS answer when the first handler of a path is
+        # registered, so for a path shared by two handlers its Allow header misses one of them.
+        # Named to sort first: a controller's handlers are registered in name order.
+        return Response(None, status_code=204, headers={"Allow": "DELETE, GET, OPTIONS"})
+
     @post(
         "/",
         status_code=201,
@@ -64,6 +103,7 @@ class MessagesController(Controller):
         "the refused attempt gets 429 with Retry-After and is recorded for staff. An optional "
         "Idempotency-Key makes retries safe: the same key and body get the first answer.",
         responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
+        operation_class=SendOperation,
     )
     async def send(
         self,
@@ -179,7 +219,7 @@ class MessagesController(Controller):
         summary="Block a user",
         description="One-way: neither of you can message the other afterwards. Blocking an "
         "already blocked user succeeds and keeps the latest reason.",
-        responses=error_responses(400, 401, 403, 404),
+        responses=error_responses(400, 401, 403, 404, 413),
     )
     async def block(
         self,
@@ -206,8 +246,9 @@ class MessagesController(Controller):
         "/block/{user_id:uuid}",
         status_code=204,
         summary="Unblock a user",
-        description="Idempotent: 204 whether or not the caller had blocked this user.",
-        responses=error_responses(401, 403),
+        description="Idempotent: 204 whether or not the caller had blocked this user (404 only "
+        "for a path that is not a user id).",
+        responses=error_responses(401, 403, 404),
     )
     async def unblock(
         self,
@@ -279,7 +320,7 @@ class MessagesController(Controller):
 
 
 async def _send_once(
-    db_session: NamedDependency[AsyncSession],
+    db_session: AsyncSession,
     settings: Settings,
     user: User,
     data: schemas.SendMessageIn,
@@ -309,6 +350,9 @@ async def _send_once(
             on_sent=remember,
         )
     except Exception:
-        await idempotency.release(db_session, claim)
+        try:
+            await idempotency.release(db_session, claim)
+        except Exception:  # the claim lapses after CLAIM_TIMEOUT anyway
+            log.exception("could not release Idempotency-Key claim %s", claim.key_id)
         raise
     return Response(schemas.sent_out(sent), status_code=201)

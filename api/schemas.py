@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -57,7 +57,9 @@ ContentType = Literal[
 ]
 Role = Literal["employer", "candidate"]
 BlockReason = Literal["spam", "harassment", "inappropriate_content", "other"]
-FlagReason = Literal["spam", "harassment", "inappropriate_content", "discrimination", "scam", "other"]
+FlagReason = Literal[
+    "spam", "harassment", "inappropriate_content", "discrimination", "scam", "other"
+]
 
 Body = Annotated[
     str,

@@ -100,7 +100,7 @@ async def block_user(
 
 
 async def unblock_user(session: AsyncSession, user: User, blocked_id: uuid.UUID) -> bool:
-    """Lifts ``user``'s block on ``blocked_id``; True if there was one (unblocking is idempotent)."""
+    """Lifts ``user``'s block on ``blocked_id``; True if there was one. Idempotent."""
     async with write_transaction(session):
         removed = (
             await session.execute(

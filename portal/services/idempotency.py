@@ -56,9 +56,7 @@ async def _key_row(session: AsyncSession, user_id: uuid.UUID, key: str) -> Idemp
     )
 
 
-async def claim(
-    session: AsyncSession, *, user_id: uuid.UUID, key: str, request_hash: str
-) -> Claim:
+async def claim(session: AsyncSession, *, user_id: uuid.UUID, key: str, request_hash: str) -> Claim:
     """Claims ``key`` for this request, or says what became of the first request with it.
 
     Unprocessable if the key was used with a different request; Conflict while the first request

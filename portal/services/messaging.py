@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,9 +51,8 @@ ATTACHMENT_CONTENT_TYPES: Final = (
 WHITE_SPACE: Final = r"[\s\x1c-\x1f\x85\ufeff]"  # white space in either dialect
 _VISIBLE: Final = r"[^\s\x00\x1c-\x1f\x85\ufeff]"
 _END: Final = r"(?![\s\S])"
-BODY_PATTERN: Final = (
-    rf"^{WHITE_SPACE}*{_VISIBLE}(?:[^\x00]{{0,{MAX_BODY_LENGTH - 2}}}{_VISIBLE})?{WHITE_SPACE}*{_END}"
-)
+_MIDDLE: Final = rf"[^\x00]{{0,{MAX_BODY_LENGTH - 2}}}"
+BODY_PATTERN: Final = rf"^{WHITE_SPACE}*{_VISIBLE}(?:{_MIDDLE}{_VISIBLE})?{WHITE_SPACE}*{_END}"
 NO_NUL_PATTERN: Final = rf"^[^\x00]*{_END}"
 NOT_BLANK_PATTERN: Final = rf"^[^\x00]*{_VISIBLE}[^\x00]*{_END}"
 # An absolute http(s) URL with a plain host name or address.
@@ -273,42 +272,49 @@ async def send_message(
     and RateLimited; a refusal changes nothing except that a rate-limit refusal is recorded.
     """
     draft = normalise_draft(draft)
-    refusal = None
     async with write_transaction(session):
         sender = await _lock_sender(session, sender_id)
         now = utcnow()
         _refuse_if_suspended(sender, now)
-        recipient = await _recipient(session, sender, draft.recipient_id)
-        employer, candidate = (sender, recipient) if sender.role == "employer" else (recipient, sender)
-        if draft.application_id is not None:
-            await _check_application(session, draft.application_id, employer.id, candidate.id)
-        if await blocked_either_way(session, sender.id, recipient.id):
-            raise Forbidden("you cannot message this user: one of you has blocked the other")
-        total_bytes = sum(item.size_bytes for item in draft.attachments)
-        if total_bytes > MAX_ATTACHMENTS_TOTAL_BYTES:
-            raise PayloadTooLarge(
-                f"attachments: {total_bytes} bytes in total; at most "
-                f"{MAX_ATTACHMENTS_TOTAL_BYTES} bytes (25 MB) per message"
-            )
+        # Checked before anything else about the send, so that a flood of refused attempts stays
+        # cheap, and every attempt past the limit is on record for staff.
         refusal = await rate_limit.refuse_if_over_limit(
             session, sender.id, settings=settings, now=now
         )
         if refusal is None:
-            sent = await _write_message(
-                session,
-                sender=sender,
-                recipient=recipient,
-                employer=employer,
-                candidate=candidate,
-                draft=draft,
-                now=now,
-                settings=settings,
-            )
+            sent = await _deliver(session, sender, draft, now=now, settings=settings)
             if on_sent is not None:
                 await on_sent(session, sent)
     if refusal is not None:
         raise refusal
     return sent
+
+
+async def _deliver(
+    session: AsyncSession, sender: User, draft: MessageDraft, *, now: datetime, settings: Settings
+) -> SentMessage:
+    recipient = await _recipient(session, sender, draft.recipient_id)
+    employer, candidate = (sender, recipient) if sender.role == "employer" else (recipient, sender)
+    if draft.application_id is not None:
+        await _check_application(session, draft.application_id, employer.id, candidate.id)
+    if await blocked_either_way(session, sender.id, recipient.id):
+        raise Forbidden("you cannot message this user: one of you has blocked the other")
+    total_bytes = sum(item.size_bytes for item in draft.attachments)
+    if total_bytes > MAX_ATTACHMENTS_TOTAL_BYTES:
+        raise PayloadTooLarge(
+            f"attachments: {total_bytes} bytes in total; at most "
+            f"{MAX_ATTACHMENTS_TOTAL_BYTES} bytes (25 MB) per message"
+        )
+    return await _write_message(
+        session,
+        sender=sender,
+        recipient=recipient,
+        employer=employer,
+        candidate=candidate,
+        draft=draft,
+        now=now,
+        settings=settings,
+    )
 
 
 async def _write_message(
@@ -356,6 +362,8 @@ async def _write_message(
                     archived_column(recipient.role): False,
                     MessageThread.last_message_at: now,
                     MessageThread.updated_at: now,
+                    # A thread started without a subject takes the first one given.
+                    MessageThread.subject: func.coalesce(MessageThread.subject, draft.subject),
                 }
             )
             .returning(MessageThread),

@@ -36,19 +36,21 @@ async def refuse_if_over_limit(
             select(Message.created_at)
             .where(*in_window)
             .order_by(Message.created_at.desc())
-            .limit(limit)
+            .limit(limit + 1)
         )
     ).all()
     if len(newest) < limit:
         return None
-    count = await session.scalar(select(func.count()).select_from(Message).where(*in_window))
+    count = limit
+    if len(newest) > limit:  # only if the limit was lowered since these were sent
+        count = await session.scalar(select(func.count()).select_from(Message).where(*in_window))
     # A slot frees up when the limit-th newest message leaves the window.
-    retry_after = max(1, math.ceil((newest[-1] + window - now).total_seconds()))
+    retry_after = max(1, math.ceil((newest[limit - 1] + window - now).total_seconds()))
     violation = RateLimitViolation(
         id=new_id(),
         user_id=sender_id,
         occurred_at=now,
-        count_in_window=count or len(newest),
+        count_in_window=count or limit,
         limit=limit,
         window_seconds=settings.rate_limit_window_seconds,
     )

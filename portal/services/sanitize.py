@@ -30,7 +30,7 @@ ALLOWED_TAGS: Final = frozenset(
         "pre",
     }
 )
-ALLOWED_ATTRIBUTES: Final = {"a": frozenset({"href", "title"})}
+ALLOWED_ATTRIBUTES: Final = {"a": frozenset({"href"})}
 ALLOWED_URL_SCHEMES: Final = frozenset({"http", "https", "mailto"})
 LINK_REL: Final = "noopener noreferrer"
 
@@ -48,7 +48,8 @@ def _only_absolute_allowed_urls(_tag: str, attribute: str, value: str) -> str | 
 _cleaner = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
     clean_content_tags={"script", "style"},
-    attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
+    # "*" replaces ammonia's default attributes for every tag (lang, title).
+    attributes={"*": set(), **{tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()}},
     attribute_filter=_only_absolute_allowed_urls,
     url_schemes=set(ALLOWED_URL_SCHEMES),
     link_rel=LINK_REL,

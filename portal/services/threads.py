@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -279,4 +280,3 @@ async def delete_thread(session: AsyncSession, user: User, thread_id: uuid.UUID)
             thread_id=thread_id,
             details={"role": view.viewer_role},
         )
-

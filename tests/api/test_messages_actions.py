@@ -70,7 +70,9 @@ async def test_mark_read_only_by_recipient(
     assert "recipient" in by_sender.json()["detail"]
     outsider = await make_user(app, "candidate")
     assert (await client.put(url, headers=auth(settings, outsider))).status_code == 403
-    unknown = await client.put(f"/api/v1/messages/{uuid.uuid4()}/read", headers=auth(settings, candidate))
+    unknown = await client.put(
+        f"/api/v1/messages/{uuid.uuid4()}/read", headers=auth(settings, candidate)
+    )
     assert unknown.status_code == 404
     assert (await client.put(url, headers=service_auth(settings))).status_code == 403
     async with app.state.sessionmaker() as session:
@@ -91,7 +93,11 @@ async def test_block_is_idempotent_and_listed(
     payload = {"user_id": str(employer.id), "reason": "spam"}
     response = await client.post("/api/v1/messages/block", json=payload, headers=headers)
     assert response.status_code == 200
-    assert response.json() == {"success": True, "blocked_user_id": str(employer.id), "reason": "spam"}
+    assert response.json() == {
+        "success": True,
+        "blocked_user_id": str(employer.id),
+        "reason": "spam",
+    }
     again = await client.post("/api/v1/messages/block", json=payload, headers=headers)
     assert again.status_code == 200
     assert again.json() == response.json()
@@ -123,7 +129,9 @@ async def test_block_is_idempotent_and_listed(
         "role": "employer",
     }
     # Blocking is one-way.
-    assert (await client.get("/api/v1/messages/blocks", headers=auth(settings, employer))).json() == {
+    assert (
+        await client.get("/api/v1/messages/blocks", headers=auth(settings, employer))
+    ).json() == {
         "blocks": [],
         "total": 0,
     }
@@ -133,7 +141,9 @@ async def test_block_refusals(app: Litestar, client: AsyncTestClient, settings: 
     user = await make_user(app, "candidate")
     headers = auth(settings, user)
     url = "/api/v1/messages/block"
-    yourself = await client.post(url, json={"user_id": str(user.id), "reason": "spam"}, headers=headers)
+    yourself = await client.post(
+        url, json={"user_id": str(user.id), "reason": "spam"}, headers=headers
+    )
     assert yourself.status_code == 400
     assert "user_id" in yourself.json()["detail"]
     unknown = await client.post(
@@ -212,7 +222,9 @@ async def test_flag_refusals(app: Litestar, client: AsyncTestClient, settings: S
     outsider = await make_user(app, "candidate")
     forbidden = await client.post(url, params={"reason": "spam"}, headers=auth(settings, outsider))
     assert forbidden.status_code == 403
-    bad_reason = await client.post(url, params={"reason": "ugly"}, headers=auth(settings, candidate))
+    bad_reason = await client.post(
+        url, params={"reason": "ugly"}, headers=auth(settings, candidate)
+    )
     assert bad_reason.status_code == 400
     assert "reason" in bad_reason.json()["detail"]
     missing = await client.post(url, headers=auth(settings, candidate))

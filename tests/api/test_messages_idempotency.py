@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from litestar import Litestar
@@ -62,7 +63,9 @@ async def test_same_key_different_body_is_422(
 ) -> None:
     employer, candidate = await make_pair(app)
     key = {"Idempotency-Key": "send-2"}
-    assert (await send(client, settings, employer, candidate, "one", headers=key)).status_code == 201
+    assert (
+        await send(client, settings, employer, candidate, "one", headers=key)
+    ).status_code == 201
     response = await send(client, settings, employer, candidate, "two", headers=key)
     assert response.status_code == 422
     assert "Idempotency-Key" in response.json()["detail"]
@@ -135,8 +138,27 @@ async def test_rate_limited_send_releases_the_key(settings: Settings) -> None:
 async def test_bad_keys(app: Litestar, client: AsyncTestClient, settings: Settings) -> None:
     employer, candidate = await make_pair(app)
     for bad in ["k" * 256, "has space"]:
-        response = await send(client, settings, employer, candidate, headers={"Idempotency-Key": bad})
+        response = await send(
+            client, settings, employer, candidate, headers={"Idempotency-Key": bad}
+        )
         assert response.status_code == 400
         assert "idempotency_key" in response.json()["detail"]
-    long_ok = await send(client, settings, employer, candidate, headers={"Idempotency-Key": "k" * 255})
+    long_ok = await send(
+        client, settings, employer, candidate, headers={"Idempotency-Key": "k" * 255}
+    )
     assert long_ok.status_code == 201
+
+
+async def test_concurrent_retries_send_once(
+    app: Litestar, client: AsyncTestClient, settings: Settings
+) -> None:
+    employer, candidate = await make_pair(app)
+    key = {"Idempotency-Key": "send-6"}
+    responses = await asyncio.gather(
+        *(send(client, settings, employer, candidate, "once", headers=key) for _ in range(6))
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert set(statuses) <= {201, 409}, statuses
+    created = [response.json() for response in responses if response.status_code == 201]
+    assert created and all(body == created[0] for body in created)
+    assert await messages(app) == 1

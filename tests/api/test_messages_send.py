@@ -70,7 +70,9 @@ async def test_send_plain_creates_thread(
     app: Litestar, client: AsyncTestClient, settings: Settings
 ) -> None:
     employer, candidate = await make_pair(app)
-    body = await send_ok(client, settings, employer, candidate, "  Hello <b>Sam</b>  ", subject="Hi")
+    body = await send_ok(
+        client, settings, employer, candidate, "  Hello <b>Sam</b>  ", subject="Hi"
+    )
     message, thread = body["message"], body["thread"]
     assert set(message) == MESSAGE_FIELDS
     assert set(thread) == THREAD_FIELDS
@@ -105,6 +107,20 @@ async def test_send_plain_creates_thread(
     assert reply["thread"]["other_participant"]["id"] == str(employer.id)
     assert await count(app, MessageThread) == 1
     assert (await actions(app))[-1] == "message.sent"
+
+
+async def test_thread_without_subject_takes_the_first_one_given(
+    app: Litestar, client: AsyncTestClient, settings: Settings
+) -> None:
+    employer, candidate = await make_pair(app)
+    first = await send_ok(client, settings, employer, candidate, subject="   ")
+    assert first["message"]["subject"] is None
+    assert first["thread"]["subject"] is None
+    second = await send_ok(client, settings, candidate, employer, subject=" Interview ")
+    assert second["message"]["subject"] == "Interview"
+    assert second["thread"]["subject"] == "Interview"
+    third = await send_ok(client, settings, employer, candidate, subject="Other")
+    assert third["thread"]["subject"] == "Interview"
 
 
 async def test_send_with_application_uses_its_own_thread(
@@ -242,7 +258,9 @@ async def test_send_attachment_rules(
     assert exe.status_code == 400
     assert "content_type" in exe.json()["detail"]
     for url in ["javascript:alert(1)", "ftp://example.com/x", "data:text/html,hi", "/relative"]:
-        response = await send(client, settings, employer, candidate, attachments=[attachment(url=url)])
+        response = await send(
+            client, settings, employer, candidate, attachments=[attachment(url=url)]
+        )
         assert response.status_code == 400, url
         assert "url" in response.json()["detail"]
     blank_name = await send(
@@ -256,7 +274,10 @@ async def test_send_attachment_rules(
         settings,
         employer,
         candidate,
-        attachments=[attachment(size_bytes=20 * 1024 * 1024), attachment(size_bytes=6 * 1024 * 1024)],
+        attachments=[
+            attachment(size_bytes=20 * 1024 * 1024),
+            attachment(size_bytes=6 * 1024 * 1024),
+        ],
     )
     assert too_large.status_code == 413
     assert "attachments" in too_large.json()["detail"]
@@ -317,7 +338,7 @@ async def test_send_by_suspended_user_is_forbidden(
 async def test_send_unauthenticated_and_service_token(
     app: Litestar, client: AsyncTestClient, settings: Settings
 ) -> None:
-    employer, candidate = await make_pair(app)
+    candidate = await make_user(app, "candidate")
     payload = {"recipient_id": str(candidate.id), "body": "hi"}
     response = await client.post("/api/v1/messages", json=payload)
     assert response.status_code == 401

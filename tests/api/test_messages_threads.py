@@ -84,7 +84,9 @@ async def test_list_filters_unread_only_and_application(
         await client.get(THREADS, params={"application_id": str(application.id)}, headers=headers)
     ).json()
     assert [t["id"] for t in by_application["threads"]] == [with_application["thread"]["id"]]
-    unknown = await client.get(THREADS, params={"application_id": str(uuid.uuid4())}, headers=headers)
+    unknown = await client.get(
+        THREADS, params={"application_id": str(uuid.uuid4())}, headers=headers
+    )
     assert unknown.json()["total"] == 0
 
 
@@ -123,7 +125,9 @@ async def test_list_pagination_and_limits(
     assert (await client.get(THREADS, params={"limit": 100}, headers=headers)).status_code == 200
 
 
-async def test_list_needs_a_user(app: Litestar, client: AsyncTestClient, settings: Settings) -> None:
+async def test_list_needs_a_user(
+    app: Litestar, client: AsyncTestClient, settings: Settings
+) -> None:
     assert (await client.get(THREADS)).status_code == 401
     assert (await client.get(THREADS, headers=service_auth(settings))).status_code == 403
 
@@ -202,9 +206,7 @@ async def test_detail_withholds_removed_and_leaves_out_deleted_messages(
             .values(is_deleted=True)
         )
     body = (
-        await client.get(
-            f"{THREADS}/{removed['thread']['id']}", headers=auth(settings, candidate)
-        )
+        await client.get(f"{THREADS}/{removed['thread']['id']}", headers=auth(settings, candidate))
     ).json()
     assert body["total_messages"] == 2
     withheld, kept = body["messages"]
@@ -251,7 +253,9 @@ async def test_archive_is_per_participant(
     employer, candidate = await make_pair(app)
     thread_id = (await send_ok(client, settings, employer, candidate))["thread"]["id"]
 
-    response = await client.patch(f"{THREADS}/{thread_id}/archive", headers=auth(settings, candidate))
+    response = await client.patch(
+        f"{THREADS}/{thread_id}/archive", headers=auth(settings, candidate)
+    )
     assert response.status_code == 200
     thread = response.json()
     assert thread["id"] == thread_id
@@ -289,7 +293,9 @@ async def test_new_message_unarchives_for_the_recipient_only(
     employer, candidate = await make_pair(app)
     thread_id = (await send_ok(client, settings, employer, candidate))["thread"]["id"]
     for user in (employer, candidate):
-        response = await client.patch(f"{THREADS}/{thread_id}/archive", headers=auth(settings, user))
+        response = await client.patch(
+            f"{THREADS}/{thread_id}/archive", headers=auth(settings, user)
+        )
         assert response.json()["is_archived"] is True
 
     sent = await send_ok(client, settings, employer, candidate, "are you there?")
@@ -335,7 +341,9 @@ async def test_delete_is_soft(app: Litestar, client: AsyncTestClient, settings: 
 
     for user in (employer, candidate):
         assert (await client.get(THREADS, headers=auth(settings, user))).json()["total"] == 0
-        archived = await client.get(THREADS, params={"archived": "true"}, headers=auth(settings, user))
+        archived = await client.get(
+            THREADS, params={"archived": "true"}, headers=auth(settings, user)
+        )
         assert archived.json()["total"] == 0
         detail = await client.get(f"{THREADS}/{thread_id}", headers=auth(settings, user))
         assert detail.status_code == 404
@@ -354,3 +362,12 @@ async def test_delete_is_soft(app: Litestar, client: AsyncTestClient, settings: 
     # The pair can start over; the new thread is a different one.
     fresh = await send_ok(client, settings, employer, candidate)
     assert fresh["thread"]["id"] != thread_id
+
+
+async def test_options_lists_every_method_of_the_thread_path(
+    app: Litestar, client: AsyncTestClient, settings: Settings
+) -> None:
+    user = await make_user(app, "candidate")
+    response = await client.options(f"{THREADS}/{uuid.uuid4()}", headers=auth(settings, user))
+    assert response.status_code == 204
+    assert response.headers["allow"] == "DELETE, GET, OPTIONS"

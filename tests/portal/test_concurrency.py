@@ -10,13 +10,14 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from portal.audit import Actor
 from portal.database import create_sessionmaker
 from portal.errors import Forbidden, NotFound, PortalError, RateLimited
 from portal.models import Message, MessageThread, RateLimitViolation, User
+from portal.models.base import utcnow
 from portal.services import messaging, threads
 from portal.services.messaging import MessageDraft
 from portal.services.users import create_user
@@ -30,13 +31,19 @@ ROUNDS = 20
 
 async def _user(sessions: async_sessionmaker[AsyncSession], role: str) -> User:
     async with sessions() as session:
-        return await create_user(
+        user = await create_user(
             session,
             email=f"{role}-{uuid.uuid4().hex[:12]}@example.com",
             display_name=role.title(),
             role=role,
             actor=Actor.service(),
         )
+        # Online, so that sends queue no email: these tests are about the message tables.
+        async with session.begin():
+            await session.execute(
+                update(User).where(User.id == user.id).values(last_active_at=utcnow())
+            )
+    return user
 
 
 async def _in_own_session(
@@ -95,9 +102,16 @@ async def test_concurrent_sends_never_exceed_the_rate_limit(
 
 
 async def test_concurrent_first_messages_make_one_thread(
-    engine: AsyncEngine, settings: Settings
+    engine: AsyncEngine, settings: Settings, backend: str
 ) -> None:
     sessions = create_sessionmaker(engine)
+    savepoint_rollbacks: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("ROLLBACK TO SAVEPOINT"):
+            savepoint_rollbacks.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
     for _ in range(10):
         employer = await _user(sessions, "employer")
         candidate = await _user(sessions, "candidate")
@@ -124,6 +138,10 @@ async def test_concurrent_first_messages_make_one_thread(
             )
             assert thread is not None
             assert (thread.unread_count_employer, thread.unread_count_candidate) == (3, 3)
+    event.remove(engine.sync_engine, "before_cursor_execute", record)
+    if backend == "postgres":
+        # The race was really run: the losing INSERT met the unique index and joined the thread.
+        assert savepoint_rollbacks
 
 
 async def _assert_counters_match_a_recount(sessions: async_sessionmaker[AsyncSession]) -> int:
@@ -184,9 +202,9 @@ async def test_counters_equal_a_recount_after_a_random_concurrent_mix(
         return lambda session: threads.delete_thread(session, user, thread_id)
 
     outcomes: Counter[str] = Counter()
-    for _batch in range(12):
+    for _batch in range(10):
         batch: list[Callable[[AsyncSession], Awaitable[Any]]] = []
-        for _ in range(24):
+        for _ in range(20):
             kind = rng.choices(["send", "read", "archive", "delete"], weights=[10, 8, 3, 1])[0]
             if kind == "send" or not sent:
                 employer, candidate = rng.choice(employers), rng.choice(candidates)
@@ -207,6 +225,6 @@ async def test_counters_equal_a_recount_after_a_random_concurrent_mix(
                 # Reads and archives can meet a thread deleted a moment before; nothing else.
                 assert isinstance(result, NotFound | Forbidden), result
             outcomes[type(result).__name__] += 1
-    assert outcomes["SentMessage"] > 50 and outcomes["Message"] > 20, outcomes
+    assert outcomes["SentMessage"] > 40 and outcomes["Message"] > 20, outcomes
     unread_total = await _assert_counters_match_a_recount(sessions)
     assert unread_total > 0

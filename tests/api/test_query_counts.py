@@ -1,0 +1,115 @@
+"""The number of SQL statements each read and the send make, whatever the size of the data: an
+N+1 query (one per thread or message shown) changes these numbers and fails here.
+
+Counts are per request and include the authentication middleware's user lookup. SQLite also
+counts the explicit BEGIN that the engine issues itself (PostgreSQL's is implicit in psycopg).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import event
+
+from portal.models import User
+from portal.settings import Settings
+from tests.api.helpers import auth, make_user, send_ok
+
+# Statements per request. Every request: the user lookup of the auth middleware.
+EXPECTED = {
+    # the caller's totals (one aggregate), one page of threads joined with the other participants
+    "list": {"sqlite": 5, "postgres": 3},
+    # the thread joined with the other participant, the message count, one page of messages
+    "detail": {"sqlite": 6, "postgres": 4},
+    # one aggregate
+    "unread_count": {"sqlite": 4, "postgres": 2},
+    # lock the sender, the rate-limit window, the recipient, blocks, the live thread, insert the
+    # message, bump the thread's counter, insert the audit event
+    "send": {"sqlite": 11, "postgres": 9},
+    # ... and the thread inside a savepoint (SAVEPOINT, INSERT, RELEASE); both audit events in
+    # one statement
+    "send_first": {"sqlite": 14, "postgres": 12},
+}
+
+
+class StatementLog:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+
+@contextmanager
+def statements(app: Litestar) -> Iterator[StatementLog]:
+    log = StatementLog()
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        log.statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield log
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def _conversations(
+    app: Litestar, client: AsyncTestClient, settings: Settings, candidate: User, threads: int
+) -> str:
+    """``threads`` threads with the candidate, the last one long; returns its id."""
+    thread_id = ""
+    for index in range(threads):
+        employer = await make_user(app, "employer")
+        for _ in range(1 if index < threads - 1 else threads + 1):
+            thread_id = (await send_ok(client, settings, employer, candidate))["thread"]["id"]
+    return thread_id
+
+
+async def _measure(
+    app: Litestar, client: AsyncTestClient, settings: Settings, threads: int
+) -> dict[str, int]:
+    candidate = await make_user(app, "candidate")
+    long_thread = await _conversations(app, client, settings, candidate, threads)
+    headers = auth(settings, candidate)
+    # The first request of a user refreshes last_active_at; measure the steady state.
+    assert (await client.get("/api/v1/messages/unread-count", headers=headers)).status_code == 200
+
+    counts: dict[str, int] = {}
+    requests = {
+        "list": lambda: client.get(
+            "/api/v1/messages/threads", params={"limit": 3}, headers=headers
+        ),
+        "detail": lambda: client.get(
+            f"/api/v1/messages/threads/{long_thread}", params={"limit": 5}, headers=headers
+        ),
+        "unread_count": lambda: client.get("/api/v1/messages/unread-count", headers=headers),
+    }
+    for name, request in requests.items():
+        with statements(app) as log:
+            response = await request()
+        assert response.status_code == 200, response.text
+        counts[name] = len(log.statements)
+
+    sender = await make_user(app, "employer")
+    await send_ok(client, settings, sender, candidate)  # sender's activity refresh happens here
+    with statements(app) as log:
+        await send_ok(client, settings, sender, candidate, "in an existing thread")
+    counts["send"] = len(log.statements)
+    newcomer = await make_user(app, "employer")
+    await client.get("/api/v1/messages/unread-count", headers=auth(settings, newcomer))
+    with statements(app) as log:
+        await send_ok(client, settings, newcomer, candidate, "first message")
+    counts["send_first"] = len(log.statements)
+    return counts
+
+
+async def test_statement_counts_do_not_grow_with_the_data(
+    app: Litestar, client: AsyncTestClient, settings: Settings, backend: str
+) -> None:
+    small = await _measure(app, client, settings, threads=2)
+    large = await _measure(app, client, settings, threads=7)
+    assert small == large
+    assert large == {name: counts[backend] for name, counts in EXPECTED.items()}
