@@ -368,6 +368,21 @@ async def test_options_lists_every_method_of_the_thread_path(
     app: Litestar, client: AsyncTestClient, settings: Settings
 ) -> None:
     user = await make_user(app, "candidate")
-    response = await client.options(f"{THREADS}/{uuid.uuid4()}", headers=auth(settings, user))
+    response = await client.options(
+        f"{THREADS}/{uuid.uuid4()}", params={"page": 1}, headers=auth(settings, user)
+    )
     assert response.status_code == 204
     assert response.headers["allow"] == "DELETE, GET, OPTIONS"
+
+
+async def test_unknown_query_parameters_are_refused(
+    app: Litestar, client: AsyncTestClient, settings: Settings
+) -> None:
+    user = await make_user(app, "candidate")
+    response = await client.get(THREADS, params={"unread": "true"}, headers=auth(settings, user))
+    assert response.status_code == 400
+    assert response.json()["detail"] == "unread: is not a parameter of this endpoint"
+    summary = await client.get(
+        "/api/v1/messages/unread-count", params={"x": "1"}, headers=auth(settings, user)
+    )
+    assert summary.status_code == 400
