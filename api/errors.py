@@ -1,4 +1,4 @@
-"""Validation errors of the messaging endpoints, said in words instead of regular expressions.
+"""Validation errors (400), said in words naming each field instead of regular expressions.
 
 The request schemas publish exact patterns (so the OpenAPI document says precisely what is
 accepted); when one does not match, msgspec reports the pattern itself, which is no help to a

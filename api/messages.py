@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import schemas
 from api.auth import requires_user
-from api.errors import IDEMPOTENCY_KEY_PATTERN, validation_error_handler
+from api.errors import IDEMPOTENCY_KEY_PATTERN
 from api.responses import error_responses
 from portal.models import User
 from portal.services import blocks, flags, idempotency, messaging, threads
@@ -101,7 +101,6 @@ class MessagesController(Controller):
     tags = ["messages"]  # noqa: RUF012 - Litestar reads these class attributes
     guards = [requires_user, only_declared_query_parameters]  # noqa: RUF012
     dependencies = {"user": Provide(provide_user, sync_to_thread=False)}  # noqa: RUF012
-    exception_handlers = {ValidationException: validation_error_handler}  # noqa: RUF012
 
     @route(
         "/threads/{thread_id:uuid}",

@@ -19,6 +19,7 @@ from api.auth import requires_provisioning
 from api.responses import error_responses
 from portal.audit import Actor
 from portal.models import Application, User
+from portal.models.people import APPLICATION_STATUSES, USER_ROLES
 from portal.services.applications import upsert_application
 from portal.services.users import upsert_user
 from portal.services.validation import EMAIL_PATTERN, NOT_BLANK
@@ -31,7 +32,7 @@ class UserIn(msgspec.Struct, forbid_unknown_fields=True):
     display_name: Annotated[
         str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK, examples=["Ada"])
     ]
-    role: Literal["employer", "candidate"]
+    role: Literal[USER_ROLES]  # type: ignore[valid-type]
 
 
 class UserOut(msgspec.Struct):
@@ -64,9 +65,7 @@ class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
     job_title: Annotated[
         str, msgspec.Meta(min_length=1, max_length=300, pattern=NOT_BLANK, examples=["Engineer"])
     ]
-    status: Literal[
-        "submitted", "reviewing", "interviewing", "offered", "hired", "rejected", "withdrawn"
-    ] = "submitted"
+    status: Literal[APPLICATION_STATUSES] = "submitted"  # type: ignore[valid-type]
 
 
 class ApplicationOut(msgspec.Struct):

@@ -15,7 +15,11 @@ import msgspec
 from msgspec import Meta, Struct
 
 from portal.models import Message, MessageBlock, User
+from portal.models.messaging import BLOCK_REASONS, BODY_FORMATS, MESSAGE_TYPES
+from portal.models.moderation import FLAG_REASONS
+from portal.models.people import USER_ROLES
 from portal.services.messaging import (
+    ATTACHMENT_CONTENT_TYPES,
     ATTACHMENT_URL_PATTERN,
     BODY_PATTERN,
     MAX_ATTACHMENTS,
@@ -32,34 +36,14 @@ from portal.services.threads import ThreadDetail, ThreadPage, ThreadView, Unread
 
 REMOVED_BODY = "[removed by a moderator]"
 
-BodyFormat = Literal["plain", "html"]
-MessageType = Literal[
-    "general",
-    "interview_invitation",
-    "interview_reschedule",
-    "offer_letter",
-    "rejection",
-    "application_update",
-    "other",
-]
-ContentType = Literal[
-    "application/pdf",
-    "application/msword",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.oasis.opendocument.text",
-    "application/rtf",
-    "text/rtf",
-    "text/plain",
-    "image/png",
-    "image/jpeg",
-    "image/gif",
-    "image/webp",
-]
-Role = Literal["employer", "candidate"]
-BlockReason = Literal["spam", "harassment", "inappropriate_content", "other"]
-FlagReason = Literal[
-    "spam", "harassment", "inappropriate_content", "discrimination", "scam", "other"
-]
+# The allowed values are the models' own tuples (Literal[("a", "b")] is Literal["a", "b"]), so
+# the schema and the database constraints cannot drift apart.
+BodyFormat = Literal[BODY_FORMATS]  # type: ignore[valid-type]
+MessageType = Literal[MESSAGE_TYPES]  # type: ignore[valid-type]
+ContentType = Literal[ATTACHMENT_CONTENT_TYPES]  # type: ignore[valid-type]
+Role = Literal[USER_ROLES]  # type: ignore[valid-type]
+BlockReason = Literal[BLOCK_REASONS]  # type: ignore[valid-type]
+FlagReason = Literal[FLAG_REASONS]  # type: ignore[valid-type]
 
 Body = Annotated[
     str,

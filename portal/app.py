@@ -41,20 +41,6 @@ def portal_error_handler(_: Request, exc: PortalError) -> Response[dict[str, obj
     )
 
 
-def validation_error_handler(_: Request, exc: ValidationException) -> Response[dict[str, object]]:
-    """Litestar's 400, with a ``detail`` that names each bad field and why."""
-    problems = exc.extra if isinstance(exc.extra, list) else []
-    named = [
-        f"{problem.get('key') or problem.get('source') or 'request'}: {problem.get('message')}"
-        for problem in problems
-        if isinstance(problem, dict)
-    ]
-    return Response(
-        {"status_code": 400, "detail": "; ".join(named) or exc.detail, "extra": problems},
-        status_code=400,
-    )
-
-
 @get("/health", tags=["operations"], summary="Liveness with a database round-trip")
 async def health(state: State) -> Response[dict[str, str]]:
     try:
@@ -71,6 +57,7 @@ async def health(state: State) -> Response[dict[str, str]]:
 def create_app(settings: Settings | None = None) -> Litestar:
     from admin import admin_route_handlers
     from api import create_api_router
+    from api.errors import validation_error_handler
     from api.openapi import StrictStructSchemaPlugin
 
     settings = settings or get_settings()

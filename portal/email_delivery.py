@@ -26,11 +26,10 @@ import aiosmtplib
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from portal.audit import Actor, record_event
 from portal.database import read_transaction, write_transaction
 from portal.models import EmailOutbox, Message
 from portal.models.base import utcnow
-from portal.services.notifications import NO_SMTP_REASON, log_skipped_email
+from portal.services.notifications import NO_SMTP_REASON, log_skipped_email, record_email_event
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -226,19 +225,13 @@ async def _settle_unsent(
         log_skipped_email(row, reason)
     else:
         log.warning("email notification %s failed: %s", row.id, reason)
-    await record_event(
+    await record_email_event(
         session,
-        actor=Actor.system(),
-        action=f"email.{row.status}",
-        subject_type="message",
-        subject_id=row.message_id,
+        f"email.{row.status}",
+        row,
         thread_id=thread_id,
-        details={
-            "outbox_id": str(row.id),
-            "recipient_id": str(row.recipient_id) if row.recipient_id else None,
-            "attempts": row.attempts,
-            "reason": reason,
-        },
+        attempts=row.attempts,
+        reason=reason,
     )
 
 
@@ -369,18 +362,8 @@ async def _record_sent(session: AsyncSession, claim: _Claim, now: datetime) -> O
                 .values(email_sent=True, email_sent_at=now)
                 .execution_options(synchronize_session=False)
             )
-        await record_event(
-            session,
-            actor=Actor.system(),
-            action="email.sent",
-            subject_type="message",
-            subject_id=claim.message_id,
-            thread_id=claim.thread_id,
-            details={
-                "outbox_id": str(claim.outbox_id),
-                "recipient_id": str(row.recipient_id) if row.recipient_id else None,
-                "attempts": row.attempts,
-            },
+        await record_email_event(
+            session, "email.sent", row, thread_id=claim.thread_id, attempts=row.attempts
         )
     log.info("email notification %s sent on attempt %d", claim.outbox_id, claim.attempts)
     return Outcome.SENT
@@ -407,19 +390,13 @@ async def _record_failure(
                 row.attempts,
                 failure.description,
             )
-            await record_event(
+            await record_email_event(
                 session,
-                actor=Actor.system(),
-                action="email.failed",
-                subject_type="message",
-                subject_id=claim.message_id,
+                "email.failed",
+                row,
                 thread_id=claim.thread_id,
-                details={
-                    "outbox_id": str(row.id),
-                    "recipient_id": str(row.recipient_id) if row.recipient_id else None,
-                    "attempts": row.attempts,
-                    "reason": failure.description,
-                },
+                attempts=row.attempts,
+                reason=failure.description,
             )
             return Outcome.FAILED
         row.status = "pending"

@@ -93,18 +93,8 @@ async def queue_offline_notification(
     session.add(outbox)
     if not settings.smtp.configured:
         log_skipped_email(outbox, NO_SMTP_REASON)
-        await record_event(
-            session,
-            actor=Actor.system(),
-            action="email.skipped",
-            subject_type="message",
-            subject_id=message.id,
-            thread_id=message.thread_id,
-            details={
-                "outbox_id": str(outbox_id),
-                "recipient_id": str(recipient.id),
-                "reason": NO_SMTP_REASON,
-            },
+        await record_email_event(
+            session, "email.skipped", outbox, thread_id=message.thread_id, reason=NO_SMTP_REASON
         )
     return outbox
 
@@ -162,3 +152,27 @@ async def record_email_opened(session: AsyncSession, settings: Settings, token: 
             details={"outbox_id": str(outbox_id)},
         )
     return True
+
+
+async def record_email_event(
+    session: AsyncSession,
+    action: str,
+    outbox: EmailOutbox,
+    *,
+    thread_id: uuid.UUID | None,
+    **details: object,
+) -> None:
+    """The audit event of one step in a notification's life (skipped, sent, failed)."""
+    await record_event(
+        session,
+        actor=Actor.system(),
+        action=action,
+        subject_type="message",
+        subject_id=outbox.message_id,
+        thread_id=thread_id,
+        details={
+            "outbox_id": str(outbox.id),
+            "recipient_id": str(outbox.recipient_id) if outbox.recipient_id else None,
+            **details,
+        },
+    )
