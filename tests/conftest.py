@@ -31,7 +31,7 @@ POSTGRES_URL = os.environ.get(
     "PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("PORTAL_REQUIRE_POSTGRES") == "1"
-TEST_JWT_SECRET = "test-secret-" + "x" * 40
+TEST_JWT_SECRET = "test-secret-" + "x" * 64
 BACKENDS = ["sqlite", "postgres"]
 
 
