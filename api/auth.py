@@ -57,7 +57,8 @@ class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
             claims = decode_token(settings, bearer_token(connection))
         except TokenError as exc:
             raise _unauthorized(str(exc)) from None
-        if claims.get("scope") == PROVISIONING_SCOPE:
+        # OAuth scopes are one space-separated string ("openid provisioning").
+        if PROVISIONING_SCOPE in str(claims.get("scope", "")).split():
             return AuthenticationResult(user=PlatformService(str(claims["sub"])), auth=claims)
         try:
             user_id = uuid.UUID(str(claims["sub"]))

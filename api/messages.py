@@ -3,7 +3,6 @@ calls one service, and serialises; the rules live in portal.services."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -32,8 +31,6 @@ from api.responses import error_responses
 from portal.models import User
 from portal.services import blocks, flags, idempotency, messaging, threads
 from portal.settings import Settings
-
-log = logging.getLogger(__name__)
 
 MAX_PAGE = 1_000_000
 
@@ -266,8 +263,8 @@ class MessagesController(Controller):
         "/block/{user_id:uuid}",
         status_code=204,
         summary="Unblock a user",
-        description="Idempotent: 204 whether or not the caller had blocked this user (404 only "
-        "for a path that is not a user id).",
+        description="Idempotent: 204 whether or not the caller had blocked this user; 404 for "
+        "a user that does not exist.",
         responses=error_responses(401, 403, 404),
     )
     async def unblock(
@@ -346,33 +343,16 @@ async def _send_once(
     data: schemas.SendMessageIn,
     key: str,
 ) -> Response[schemas.SendMessageOut]:
-    """A send under an Idempotency-Key: the answer is stored with the message, and replayed."""
-    claim = await idempotency.claim(
+    outcome = await messaging.send_message_once(
         db_session,
-        user_id=user.id,
-        key=key,
+        sender_id=user.id,
+        draft=data.to_draft(),
+        settings=settings,
+        idempotency_key=key,
         request_hash=idempotency.fingerprint(msgspec.to_builtins(data)),
+        response_body=lambda sent: msgspec.to_builtins(schemas.sent_out(sent)),
     )
-    if claim.replay is not None:
-        stored = msgspec.convert(claim.replay.body, schemas.SendMessageOut)
-        return Response(stored, status_code=claim.replay.status)
-
-    async def remember(session: AsyncSession, sent: messaging.SentMessage) -> None:
-        body = msgspec.to_builtins(schemas.sent_out(sent))
-        await idempotency.complete(session, claim, status=201, body=body)
-
-    try:
-        sent = await messaging.send_message(
-            db_session,
-            sender_id=user.id,
-            draft=data.to_draft(),
-            settings=settings,
-            on_sent=remember,
-        )
-    except Exception:
-        try:
-            await idempotency.release(db_session, claim)
-        except Exception:  # the claim lapses after CLAIM_TIMEOUT anyway
-            log.exception("could not release Idempotency-Key claim %s", claim.key_id)
-        raise
-    return Response(schemas.sent_out(sent), status_code=201)
+    if isinstance(outcome, idempotency.StoredResponse):
+        stored = msgspec.convert(outcome.body, schemas.SendMessageOut)
+        return Response(stored, status_code=outcome.status)
+    return Response(schemas.sent_out(outcome), status_code=201)

@@ -18,6 +18,7 @@ from portal.models import Message, MessageBlock, User
 from portal.models.messaging import BLOCK_REASONS, BODY_FORMATS, MESSAGE_TYPES
 from portal.models.moderation import FLAG_REASONS
 from portal.models.people import USER_ROLES
+from portal.services import blocks
 from portal.services.messaging import (
     ATTACHMENT_CONTENT_TYPES,
     ATTACHMENT_URL_PATTERN,
@@ -45,6 +46,7 @@ Role = Literal[USER_ROLES]  # type: ignore[valid-type]
 BlockReason = Literal[BLOCK_REASONS]  # type: ignore[valid-type]
 FlagReason = Literal[FLAG_REASONS]  # type: ignore[valid-type]
 
+BlockNote = Annotated[str, Meta(max_length=blocks.MAX_NOTE_LENGTH, pattern=NO_NUL_PATTERN)]
 Body = Annotated[
     str,
     Meta(
@@ -178,7 +180,9 @@ class UnreadCountOut(Struct):
 class BlockIn(Struct, forbid_unknown_fields=True):
     user_id: uuid.UUID
     reason: BlockReason
-    note: Annotated[str, Meta(max_length=1000, pattern=NO_NUL_PATTERN)] | None = None
+    note: Annotated[str, Meta(max_length=blocks.MAX_NOTE_LENGTH, pattern=NO_NUL_PATTERN)] | None = (
+        None
+    )
 
 
 class BlockOut(Struct):
@@ -232,7 +236,7 @@ def message_out(message: Message) -> MessageOut:
         thread_id=message.thread_id,
         sender_id=message.sender_id,
         recipient_id=message.recipient_id,
-        subject=message.subject,
+        subject=None if removed else message.subject,
         body=REMOVED_BODY if removed else message.body,
         body_format="plain" if removed else message.body_format,  # type: ignore[arg-type]
         message_type=message.message_type,  # type: ignore[arg-type]

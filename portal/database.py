@@ -7,17 +7,20 @@ same call is a plain transaction and callers lock rows themselves.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+T = TypeVar("T")
 
 _IMMEDIATE = "portal_begin_immediate"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -88,3 +91,29 @@ async def read_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]
     await end_read_snapshot(session)
     async with session.begin():
         yield session
+
+
+async def get_or_insert(
+    session: AsyncSession,
+    find: Callable[[], Awaitable[T | None]],
+    make: Callable[[], T],
+) -> tuple[T, bool]:
+    """The row ``find`` returns, or ``make()``'s new row inserted; (row, created).
+
+    The insert runs in a savepoint: when a concurrent transaction committed the same row first,
+    the unique constraint refuses ours and the winner's row is returned instead. Call it inside
+    a transaction; an IntegrityError that is not such a race propagates.
+    """
+    existing = await find()
+    if existing is not None:
+        return existing, False
+    row = make()
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        existing = await find()
+        if existing is None:
+            raise
+        return existing, False
+    return row, True

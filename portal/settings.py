@@ -181,6 +181,10 @@ def load_settings() -> Settings:
     if "{thread_id}" not in thread_url_template:
         raise SettingsError("PORTAL_THREAD_URL must contain {thread_id}")
 
+    sender = _env("SMTP_FROM", SmtpSettings.sender) or SmtpSettings.sender
+    if "\r" in sender or "\n" in sender:
+        raise SettingsError("PORTAL_SMTP_FROM must be one line")
+
     smtp = SmtpSettings(
         host=_env("SMTP_HOST"),
         port=_env_int("SMTP_PORT", 587, minimum=1),
@@ -188,7 +192,7 @@ def load_settings() -> Settings:
         password=_env("SMTP_PASSWORD"),
         starttls=_env_bool("SMTP_STARTTLS", True),
         use_tls=_env_bool("SMTP_TLS", False),
-        sender=_env("SMTP_FROM", SmtpSettings.sender) or SmtpSettings.sender,
+        sender=sender,
         timeout_seconds=_env_int("SMTP_TIMEOUT_SECONDS", 10, minimum=1),
     )
 

@@ -7,9 +7,10 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import write_transaction
+from portal.database import get_or_insert, write_transaction
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.models import Application, User
+from portal.models.base import new_id
 from portal.models.people import APPLICATION_STATUSES
 from portal.services import validation
 
@@ -48,22 +49,21 @@ async def upsert_application(
     status = validation.one_of("status", status, APPLICATION_STATUSES)
     async with write_transaction(session):
         await _participants(session, employer_id, candidate_id)
-        application = (
-            await session.get(Application, application_id, with_for_update=True)
-            if application_id is not None
-            else None
-        )
-        created = application is None
-        if application is None:
-            application = Application(
+        wanted_id = application_id or new_id()
+        application, created = await get_or_insert(
+            session,
+            find=lambda: session.get(
+                Application, wanted_id, with_for_update=True, populate_existing=True
+            ),
+            make=lambda: Application(
+                id=wanted_id,
                 employer_id=employer_id,
                 candidate_id=candidate_id,
                 job_title=job_title,
                 status=status,
-            )
-            if application_id is not None:
-                application.id = application_id
-            session.add(application)
+            ),
+        )
+        if created:
             changes = {"job_title": job_title, "status": status}
         else:
             if (application.employer_id, application.candidate_id) != (employer_id, candidate_id):

@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import delete, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import read_transaction, write_transaction
+from portal.database import get_or_insert, read_transaction, write_transaction
 from portal.errors import InvalidInput, NotFound
 from portal.models import MessageBlock, User
 from portal.models.messaging import BLOCK_REASONS
 from portal.services import validation
+
+MAX_NOTE_LENGTH = 1000
 
 
 async def blocked_either_way(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> bool:
@@ -50,36 +51,29 @@ async def block_user(
 ) -> MessageBlock:
     """Blocks ``blocked_id`` for ``user``; blocking again succeeds and keeps the latest reason."""
     reason = validation.one_of("reason", reason, BLOCK_REASONS)
-    if note is not None:
-        note = note.strip() or None
+    note = validation.optional_note("note", note, max_length=MAX_NOTE_LENGTH)
     if blocked_id == user.id:
         raise InvalidInput("user_id", "you cannot block yourself")
     async with write_transaction(session):
         if await session.get(User, blocked_id) is None:
             raise NotFound(f"user {blocked_id} does not exist")
-        block = await _block_of(session, user.id, blocked_id)
-        if block is None:
-            try:
-                async with session.begin_nested():
-                    block = MessageBlock(
-                        blocker_id=user.id, blocked_id=blocked_id, reason=reason, note=note
-                    )
-                    session.add(block)
-            except IntegrityError:
-                # A concurrent request committed the same block first; this one updates it.
-                block = await _block_of(session, user.id, blocked_id)
-                if block is None:
-                    raise
-            else:
-                await record_event(
-                    session,
-                    actor=Actor.user(user.id),
-                    action="user.blocked",
-                    subject_type="user",
-                    subject_id=blocked_id,
-                    details={"reason": reason},
-                )
-                return block
+        block, created = await get_or_insert(
+            session,
+            find=lambda: _block_of(session, user.id, blocked_id),
+            make=lambda: MessageBlock(
+                blocker_id=user.id, blocked_id=blocked_id, reason=reason, note=note
+            ),
+        )
+        if created:
+            await record_event(
+                session,
+                actor=Actor.user(user.id),
+                action="user.blocked",
+                subject_type="user",
+                subject_id=blocked_id,
+                details={"reason": reason},
+            )
+            return block
         changes = {"reason": reason} if block.reason != reason else {}
         if note is not None and block.note != note:
             changes["note"] = note
@@ -100,8 +94,11 @@ async def block_user(
 
 
 async def unblock_user(session: AsyncSession, user: User, blocked_id: uuid.UUID) -> bool:
-    """Lifts ``user``'s block on ``blocked_id``; True if there was one. Idempotent."""
+    """Lifts ``user``'s block on ``blocked_id``; True if there was one. Idempotent for a user
+    who exists; NotFound for one who does not."""
     async with write_transaction(session):
+        if await session.get(User, blocked_id) is None:
+            raise NotFound(f"user {blocked_id} does not exist")
         removed = (
             await session.execute(
                 delete(MessageBlock)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import write_transaction
-from portal.errors import InvalidInput
+from portal.database import get_or_insert, write_transaction
 from portal.models import FlagReport, Message, User
 from portal.models.base import utcnow
 from portal.models.moderation import FLAG_REASONS
@@ -40,30 +38,17 @@ async def flag_message(
 ) -> Message:
     """Reports a message to moderators; flagging it again updates this user's report."""
     reason = validation.one_of("reason", reason, FLAG_REASONS)
-    if note is not None:
-        if "\x00" in note:
-            raise InvalidInput("note", "must not contain NUL characters")
-        note = note.strip() or None
-        if note is not None and len(note) > MAX_NOTE_LENGTH:
-            raise InvalidInput("note", f"must be at most {MAX_NOTE_LENGTH} characters")
+    note = validation.optional_note("note", note, max_length=MAX_NOTE_LENGTH)
     async with write_transaction(session):
         message, thread = await access_message(session, user, message_id)
         now = utcnow()
-        report = await _report_of(session, message_id, user.id)
-        created = report is None
-        if report is None:
-            try:
-                async with session.begin_nested():
-                    report = FlagReport(
-                        message_id=message_id, reporter_id=user.id, reason=reason, note=note
-                    )
-                    session.add(report)
-            except IntegrityError:
-                # A concurrent flag by the same user won; this one updates that report.
-                report = await _report_of(session, message_id, user.id)
-                if report is None:
-                    raise
-                created = False
+        report, created = await get_or_insert(
+            session,
+            find=lambda: _report_of(session, message_id, user.id),
+            make=lambda: FlagReport(
+                message_id=message_id, reporter_id=user.id, reason=reason, note=note
+            ),
+        )
         if not created:
             report.reason = reason
             if note is not None:

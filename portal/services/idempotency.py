@@ -11,14 +11,13 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.database import write_transaction
+from portal.database import get_or_insert, write_transaction
 from portal.errors import Conflict, InvalidInput, Unprocessable
 from portal.models import IdempotencyKey
 from portal.models.base import new_id, utcnow
@@ -38,6 +37,7 @@ class Claim:
     """A claimed key (``replay`` is None), or the answer a completed request with it got."""
 
     key_id: uuid.UUID
+    locked_until: datetime | None = None
     replay: StoredResponse | None = None
 
 
@@ -66,9 +66,10 @@ async def claim(session: AsyncSession, *, user_id: uuid.UUID, key: str, request_
         raise InvalidInput("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters")
     async with write_transaction(session):
         now = utcnow()
-        row = await _key_row(session, user_id, key)
-        if row is None:
-            row = IdempotencyKey(
+        row, created = await get_or_insert(
+            session,
+            find=lambda: _key_row(session, user_id, key),
+            make=lambda: IdempotencyKey(
                 id=new_id(),
                 user_id=user_id,
                 key=key,
@@ -76,16 +77,10 @@ async def claim(session: AsyncSession, *, user_id: uuid.UUID, key: str, request_
                 status="in_progress",
                 locked_until=now + CLAIM_TIMEOUT,
                 created_at=now,
-            )
-            try:
-                async with session.begin_nested():
-                    session.add(row)
-            except IntegrityError:
-                row = await _key_row(session, user_id, key)
-                if row is None:
-                    raise
-            else:
-                return Claim(key_id=row.id)
+            ),
+        )
+        if created:
+            return Claim(key_id=row.id, locked_until=row.locked_until)
         if row.request_hash != request_hash:
             raise Unprocessable(
                 "Idempotency-Key: this key was already used for a different request"
@@ -99,19 +94,29 @@ async def claim(session: AsyncSession, *, user_id: uuid.UUID, key: str, request_
             raise Conflict("Idempotency-Key: a request with this key is still in progress")
         row.locked_until = now + CLAIM_TIMEOUT
         await session.flush()
-    return Claim(key_id=row.id)
+    return Claim(key_id=row.id, locked_until=row.locked_until)
 
 
 async def complete(
     session: AsyncSession, claimed: Claim, *, status: int, body: dict[str, Any]
 ) -> None:
-    """Stores the answer; call it inside the transaction that does the claimed work."""
-    await session.execute(
+    """Stores the answer; call it inside the transaction that does the claimed work.
+
+    Conflict (which rolls that work back) if the claim lapsed and a retry took the key over
+    meanwhile: only one of the two may do the work.
+    """
+    result = await session.execute(
         update(IdempotencyKey)
-        .where(IdempotencyKey.id == claimed.key_id)
+        .where(
+            IdempotencyKey.id == claimed.key_id,
+            IdempotencyKey.status == "in_progress",
+            IdempotencyKey.locked_until == claimed.locked_until,
+        )
         .values(status="completed", locked_until=None, response_status=status, response_body=body)
         .execution_options(synchronize_session=False)
     )
+    if result.rowcount != 1:
+        raise Conflict("Idempotency-Key: a retry with this key took over this request")
 
 
 async def release(session: AsyncSession, claimed: Claim) -> None:

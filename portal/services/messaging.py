@@ -3,6 +3,7 @@ counters and the rate limit exact on SQLite and PostgreSQL under concurrency."""
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -11,20 +12,21 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import is_sqlite, write_transaction
+from portal.database import get_or_insert, is_sqlite, write_transaction
 from portal.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from portal.models import Application, Message, MessageThread, User
 from portal.models.base import new_id, utcnow
 from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
-from portal.services import notifications, rate_limit, validation
+from portal.services import idempotency, notifications, rate_limit, validation
 from portal.services.blocks import blocked_either_way
 from portal.services.sanitize import sanitize_html
 from portal.services.threads import ThreadView, access_message, archived_column, unread_column
 from portal.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_LENGTH: Final = 10_000
 MAX_SUBJECT_LENGTH: Final = 500
@@ -230,29 +232,25 @@ async def _find_or_create_thread(
     now: datetime,
 ) -> tuple[MessageThread, bool]:
     query = _live_thread_query(employer_id, candidate_id, application_id)
-    thread = await session.scalar(query)
-    if thread is not None:
-        return thread, False
-    thread = MessageThread(
-        id=new_id(),
-        employer_id=employer_id,
-        candidate_id=candidate_id,
-        application_id=application_id,
-        subject=subject,
-        created_at=now,
-        updated_at=now,
+    if not is_sqlite(session):
+        # Locked so that a delete committing meanwhile is seen: PostgreSQL re-checks the row
+        # (is_deleted) once the lock is granted, and this message then starts a new thread
+        # instead of landing in the deleted one.
+        query = query.with_for_update(key_share=True)
+    # A concurrent first message of the pair may win the unique index; this one then joins it.
+    return await get_or_insert(
+        session,
+        find=lambda: session.scalar(query),
+        make=lambda: MessageThread(
+            id=new_id(),
+            employer_id=employer_id,
+            candidate_id=candidate_id,
+            application_id=application_id,
+            subject=subject,
+            created_at=now,
+            updated_at=now,
+        ),
     )
-    try:
-        async with session.begin_nested():
-            session.add(thread)
-    except IntegrityError:
-        # The other participant's first message created the thread concurrently; the unique
-        # index let only one through, so this message joins that thread.
-        existing = await session.scalar(query)
-        if existing is None:
-            raise
-        return existing, False
-    return thread, True
 
 
 async def send_message(
@@ -288,6 +286,43 @@ async def send_message(
     if refusal is not None:
         raise refusal
     return sent
+
+
+async def send_message_once(
+    session: AsyncSession,
+    *,
+    sender_id: uuid.UUID,
+    draft: MessageDraft,
+    settings: Settings,
+    idempotency_key: str,
+    request_hash: str,
+    response_body: Callable[[SentMessage], dict[str, Any]],
+) -> SentMessage | idempotency.StoredResponse:
+    """A send under a client's Idempotency-Key: the first request with the key sends, and its
+    answer (``response_body`` of it, stored with the message) is what a retry gets back.
+
+    Unprocessable for the key reused with another request, Conflict while it is in flight; a
+    refused send releases the key so the client can try again.
+    """
+    claim = await idempotency.claim(
+        session, user_id=sender_id, key=idempotency_key, request_hash=request_hash
+    )
+    if claim.replay is not None:
+        return claim.replay
+
+    async def remember(session: AsyncSession, sent: SentMessage) -> None:
+        await idempotency.complete(session, claim, status=201, body=response_body(sent))
+
+    try:
+        return await send_message(
+            session, sender_id=sender_id, draft=draft, settings=settings, on_sent=remember
+        )
+    except Exception:
+        try:
+            await idempotency.release(session, claim)
+        except Exception:  # the claim lapses after CLAIM_TIMEOUT anyway
+            log.exception("could not release Idempotency-Key claim %s", claim.key_id)
+        raise
 
 
 async def _deliver(

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import write_transaction
+from portal.database import get_or_insert, write_transaction
 from portal.errors import Conflict, InvalidInput
 from portal.models import StaffUser
 from portal.models.staff import STAFF_ROLES
@@ -31,13 +31,15 @@ async def create_staff(
         raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
     password_hash = hash_password(password)
     async with write_transaction(session):
-        if await session.scalar(select(StaffUser.id).where(StaffUser.email == email)):
-            raise Conflict(f"a staff member with email {email} already exists")
-        staff = StaffUser(
-            email=email, role=role, password_hash=password_hash, display_name=display_name
+        staff, created = await get_or_insert(
+            session,
+            find=lambda: session.scalar(select(StaffUser).where(StaffUser.email == email)),
+            make=lambda: StaffUser(
+                email=email, role=role, password_hash=password_hash, display_name=display_name
+            ),
         )
-        session.add(staff)
-        await session.flush()
+        if not created:
+            raise Conflict(f"a staff member with email {email} already exists")
         await record_event(
             session,
             actor=actor,

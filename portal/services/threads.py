@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from portal.audit import Actor, record_event
-from portal.database import read_transaction, write_transaction
+from portal.database import is_sqlite, read_transaction, write_transaction
 from portal.errors import Forbidden, NotFound
 from portal.models import Message, MessageThread, User
 from portal.models.base import utcnow
@@ -112,19 +112,23 @@ def _live_threads_of(user: User) -> list[ColumnElement[bool]]:
     return [participant_column(user.role) == user.id, MessageThread.is_deleted.is_(False)]
 
 
-async def access_thread(session: AsyncSession, user: User, thread_id: uuid.UUID) -> ThreadView:
-    """The thread with the other participant, or NotFound (unknown or deleted) or Forbidden."""
+async def access_thread(
+    session: AsyncSession, user: User, thread_id: uuid.UUID, *, for_update: bool = False
+) -> ThreadView:
+    """The thread with the other participant, or NotFound (unknown or deleted) or Forbidden.
+
+    ``for_update`` locks the thread row on PostgreSQL (SQLite's write transaction already
+    serialises), so that a change decided on what was read cannot race another one.
+    """
     other_id = case(
         (MessageThread.employer_id == user.id, MessageThread.candidate_id),
         else_=MessageThread.employer_id,
     )
-    row = (
-        await session.execute(
-            select(MessageThread, User)
-            .join(User, User.id == other_id)
-            .where(MessageThread.id == thread_id)
-        )
-    ).first()
+    query = select(MessageThread, User).join(User, User.id == other_id)
+    query = query.where(MessageThread.id == thread_id)
+    if for_update and not is_sqlite(session):
+        query = query.with_for_update(of=MessageThread, key_share=True)
+    row = (await session.execute(query.execution_options(populate_existing=True))).first()
     if row is None or row[0].is_deleted:
         raise NotFound(f"thread {thread_id} does not exist")
     thread, other = row
@@ -248,7 +252,7 @@ async def archive_thread(
 ) -> ThreadView:
     """Archives (or brings back) the thread for this user only."""
     async with write_transaction(session):
-        view = await access_thread(session, user, thread_id)
+        view = await access_thread(session, user, thread_id, for_update=True)
         if view.is_archived != archived:
             setattr(view.thread, archived_column(view.viewer_role).key, archived)
             await session.flush()
@@ -267,7 +271,7 @@ async def archive_thread(
 async def delete_thread(session: AsyncSession, user: User, thread_id: uuid.UUID) -> None:
     """Soft delete: the thread leaves both participants' lists and counts but stays for audit."""
     async with write_transaction(session):
-        view = await access_thread(session, user, thread_id)
+        view = await access_thread(session, user, thread_id, for_update=True)
         view.thread.is_deleted = True
         view.thread.deleted_at = utcnow()
         await session.flush()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import write_transaction
+from portal.database import get_or_insert, write_transaction
 from portal.errors import Conflict, NotFound
 from portal.models import User
+from portal.models.base import new_id
 from portal.models.people import USER_ROLES
 from portal.services import validation
 
@@ -42,13 +44,15 @@ async def create_user(
     display_name = validation.text("display_name", display_name, max_length=200)
     role = validation.one_of("role", role, USER_ROLES)
     async with write_transaction(session):
-        if await _email_taken(session, email, None):
+        user, created = await get_or_insert(
+            session,
+            find=lambda: session.scalar(select(User).where(User.email == email)),
+            make=lambda: User(
+                id=user_id or new_id(), email=email, display_name=display_name, role=role
+            ),
+        )
+        if not created:
             raise Conflict(f"a user with email {email} already exists")
-        user = User(email=email, display_name=display_name, role=role)
-        if user_id is not None:
-            user.id = user_id
-        session.add(user)
-        await session.flush()
         await record_event(
             session,
             actor=actor,
@@ -73,37 +77,49 @@ async def upsert_user(
     email = validation.email_address("email", email)
     display_name = validation.text("display_name", display_name, max_length=200)
     role = validation.one_of("role", role, USER_ROLES)
-    async with write_transaction(session):
-        if await _email_taken(session, email, user_id):
-            raise Conflict(f"a user with email {email} already exists")
-        user = await session.get(User, user_id, with_for_update=True)
-        created = user is None
-        if user is None:
-            user = User(id=user_id, email=email, display_name=display_name, role=role)
-            session.add(user)
-            changes = {"email": email, "display_name": display_name, "role": role}
-        else:
-            changes = {
-                name: value
-                for name, value in (
-                    ("email", email),
-                    ("display_name", display_name),
-                    ("role", role),
-                )
-                if getattr(user, name) != value
-            }
-            if "role" in changes:
-                raise Conflict("a user's role cannot change once provisioned")
-            for name, value in changes.items():
-                setattr(user, name, value)
-        await session.flush()
-        if created or changes:
-            await record_event(
-                session,
-                actor=actor,
-                action="user.created" if created else "user.updated",
-                subject_type="user",
-                subject_id=user.id,
-                details=changes,
-            )
+    try:
+        async with write_transaction(session):
+            return await _upsert_user(session, user_id, email, display_name, role, actor)
+    except IntegrityError:
+        # Another user took the email between our check and our write.
+        raise Conflict(f"a user with email {email} already exists") from None
+
+
+async def _upsert_user(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    email: str,
+    display_name: str,
+    role: str,
+    actor: Actor,
+) -> tuple[User, bool]:
+    if await _email_taken(session, email, user_id):
+        raise Conflict(f"a user with email {email} already exists")
+    user, created = await get_or_insert(
+        session,
+        find=lambda: session.get(User, user_id, with_for_update=True, populate_existing=True),
+        make=lambda: User(id=user_id, email=email, display_name=display_name, role=role),
+    )
+    if created:
+        changes = {"email": email, "display_name": display_name, "role": role}
+    else:
+        changes = {
+            name: value
+            for name, value in (("email", email), ("display_name", display_name), ("role", role))
+            if getattr(user, name) != value
+        }
+        if "role" in changes:
+            raise Conflict("a user's role cannot change once provisioned")
+        for name, value in changes.items():
+            setattr(user, name, value)
+    await session.flush()
+    if created or changes:
+        await record_event(
+            session,
+            actor=actor,
+            action="user.created" if created else "user.updated",
+            subject_type="user",
+            subject_id=user.id,
+            details=changes,
+        )
     return user, created

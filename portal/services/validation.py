@@ -46,3 +46,15 @@ def uuid_value(field: str, value: str | uuid.UUID) -> uuid.UUID:
         return uuid.UUID(value)
     except (ValueError, AttributeError):
         raise InvalidInput(field, f"{value!r} is not a UUID") from None
+
+
+def optional_note(field: str, value: str | None, *, max_length: int) -> str | None:
+    """A free-text note: trimmed, None when blank, no NUL characters (PostgreSQL refuses them)."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        raise InvalidInput(field, "must not contain NUL characters")
+    value = value.strip()
+    if len(value) > max_length:
+        raise InvalidInput(field, f"must be at most {max_length} characters")
+    return value or None

@@ -182,3 +182,21 @@ async def test_user_token_cannot_provision(client: AsyncTestClient, settings: Se
         headers={"Authorization": f"Bearer {issue_user_token(settings, user.id)}"},
     )
     assert response.status_code == 403
+
+
+async def test_provisioning_scope_among_other_scopes(client: AsyncTestClient, settings: Settings):
+    token = jwt.encode(
+        {
+            "sub": "service:platform",
+            "scope": "openid provisioning",
+            "exp": utcnow() + timedelta(minutes=5),
+        },
+        settings.jwt_secret,
+        "HS256",
+    )
+    response = await client.put(
+        f"/api/v1/users/{uuid.uuid4()}",
+        json={"email": "x@example.com", "display_name": "X", "role": "candidate"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201

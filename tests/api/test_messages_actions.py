@@ -178,6 +178,9 @@ async def test_unblock(app: Litestar, client: AsyncTestClient, settings: Setting
     assert again.status_code == 204
     assert len(await events(app, "user.unblocked")) == 1
     await send_ok(client, settings, employer, candidate)
+    nobody = await client.delete(f"/api/v1/messages/block/{uuid.uuid4()}", headers=headers)
+    assert nobody.status_code == 404
+    assert "does not exist" in nobody.json()["detail"]
 
 
 # --- flags ----------------------------------------------------------------------------------

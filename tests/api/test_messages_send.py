@@ -307,12 +307,14 @@ async def test_send_to_blocked_user_is_forbidden_both_ways(
         headers=auth(settings, candidate),
     )
     assert blocked.status_code == 200
+    events_before = await count(app, AuditEvent)
     for sender, recipient in [(employer, candidate), (candidate, employer)]:
         response = await send(client, settings, sender, recipient)
         assert response.status_code == 403
         assert "blocked" in response.json()["detail"]
     assert await count(app, Message) == 1
     assert await count(app, MessageBlock) == 1
+    assert await count(app, AuditEvent) == events_before  # a refusal leaves no trace either
 
 
 async def test_send_by_suspended_user_is_forbidden(

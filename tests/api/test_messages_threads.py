@@ -189,8 +189,15 @@ async def test_detail_withholds_removed_and_leaves_out_deleted_messages(
         "size_bytes": 10,
         "url": "https://files.example.com/cv.pdf",
     }
+    await send_ok(client, settings, employer, candidate, "hello", subject="Interview")
     removed = await send_ok(
-        client, settings, employer, candidate, "offensive", attachments=[attachment]
+        client,
+        settings,
+        employer,
+        candidate,
+        "offensive",
+        subject="offensive title",
+        attachments=[attachment],
     )
     deleted = await send_ok(client, settings, employer, candidate, "deleted")
     await send_ok(client, settings, employer, candidate, "kept")
@@ -208,11 +215,12 @@ async def test_detail_withholds_removed_and_leaves_out_deleted_messages(
     body = (
         await client.get(f"{THREADS}/{removed['thread']['id']}", headers=auth(settings, candidate))
     ).json()
-    assert body["total_messages"] == 2
-    withheld, kept = body["messages"]
+    assert body["total_messages"] == 3
+    _, withheld, kept = body["messages"]
     assert withheld["id"] == removed["message"]["id"]
     assert withheld["body"] == "[removed by a moderator]"
     assert withheld["attachments"] == []
+    assert withheld["subject"] is None
     assert "offensive" not in str(body)
     assert kept["body"] == "kept"
 

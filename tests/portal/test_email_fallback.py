@@ -120,7 +120,7 @@ async def test_smtp_down_the_send_still_succeeds_and_the_email_arrives_once_late
         started = time.monotonic()
         sent = await send(client, settings, employer, candidate)
         elapsed = time.monotonic() - started
-    assert elapsed < 1.0
+    assert elapsed < 5.0  # generous for a loaded machine; nothing in a send talks to SMTP
 
     now = utcnow()
     down = await deliver_due(session, settings, now=now)

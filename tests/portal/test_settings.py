@@ -58,6 +58,7 @@ def test_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("PORTAL_DATABASE_URL", "mysql://x/y", "PORTAL_DATABASE_URL"),
         ("PORTAL_SMTP_STARTTLS", "maybe", "PORTAL_SMTP_STARTTLS"),
         ("PORTAL_THREAD_URL", "https://app.example/messages", "PORTAL_THREAD_URL"),
+        ("PORTAL_SMTP_FROM", "a@example.com\r\nBcc: x@example.com", "PORTAL_SMTP_FROM"),
     ],
 )
 def test_bad_values_name_the_variable(

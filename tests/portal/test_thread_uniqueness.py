@@ -12,10 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.audit import Actor
+from portal.database import create_sessionmaker
 from portal.models import MessageThread
 from portal.models.base import new_id, utcnow
 from portal.services.applications import upsert_application
+from portal.services.messaging import MessageDraft, SentMessage, send_message
 from portal.services.users import create_user
+from portal.settings import Settings
 
 
 async def _pair(session: AsyncSession) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
@@ -114,3 +117,52 @@ async def test_second_live_thread_is_refused_and_a_deleted_one_does_not_count(
         await connection.execute(_thread_row(employer_id, candidate_id, application_id))
         await connection.execute(_thread_row(employer_id, candidate_id, None))
     assert await _live_threads(engine) == 2
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite serialises writers: no race there
+async def test_send_racing_a_delete_starts_a_new_thread(
+    engine: AsyncEngine, session: AsyncSession, settings: Settings
+) -> None:
+    employer_id, candidate_id, _ = await _pair(session)
+    first = await send_message(
+        session,
+        sender_id=employer_id,
+        draft=MessageDraft(recipient_id=candidate_id, body="first"),
+        settings=settings,
+    )
+    deleted_id = first.message.thread_id
+
+    deleting = await engine.connect()
+    try:
+        await deleting.begin()
+        await deleting.execute(
+            update(MessageThread)
+            .where(MessageThread.id == deleted_id)
+            .values(is_deleted=True, deleted_at=utcnow())
+        )
+
+        async def send_second() -> SentMessage:
+            async with create_sessionmaker(engine)() as other:
+                return await send_message(
+                    other,
+                    sender_id=employer_id,
+                    draft=MessageDraft(recipient_id=candidate_id, body="second"),
+                    settings=settings,
+                )
+
+        sending = asyncio.create_task(send_second())
+        await asyncio.sleep(0.3)
+        assert not sending.done(), "the send must wait for the delete's lock on the thread"
+        await deleting.commit()
+        second = await sending
+    finally:
+        await deleting.close()
+
+    assert second.thread_created
+    assert second.message.thread_id != deleted_id
+    async with engine.connect() as connection:
+        unread = await connection.scalar(
+            select(MessageThread.unread_count_candidate).where(MessageThread.id == deleted_id)
+        )
+    assert unread == 1, "the deleted thread must not receive the racing message"
+    assert await _live_threads(engine) == 1
