@@ -57,3 +57,12 @@ async def record_event(
     )
     session.add(event)
     return event
+
+
+def apply_changes(row: object, values: dict[str, Any]) -> dict[str, Any]:
+    """Sets the attributes of ``row`` that differ from ``values``; returns just those, which is
+    what an ``*.updated`` event records."""
+    changes = {name: value for name, value in values.items() if getattr(row, name) != value}
+    for name, value in changes.items():
+        setattr(row, name, value)
+    return changes

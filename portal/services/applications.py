@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit import Actor, record_event
+from portal.audit import Actor, apply_changes, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.models import Application, User
@@ -68,13 +68,7 @@ async def upsert_application(
         else:
             if (application.employer_id, application.candidate_id) != (employer_id, candidate_id):
                 raise Conflict("an application's employer and candidate cannot change")
-            changes = {
-                name: value
-                for name, value in (("job_title", job_title), ("status", status))
-                if getattr(application, name) != value
-            }
-            for name, value in changes.items():
-                setattr(application, name, value)
+            changes = apply_changes(application, {"job_title": job_title, "status": status})
         await session.flush()
         if created or changes:
             await record_event(

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit import Actor, record_event
+from portal.audit import Actor, apply_changes, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Conflict, NotFound
 from portal.models import User
@@ -103,15 +103,9 @@ async def _upsert_user(
     if created:
         changes = {"email": email, "display_name": display_name, "role": role}
     else:
-        changes = {
-            name: value
-            for name, value in (("email", email), ("display_name", display_name), ("role", role))
-            if getattr(user, name) != value
-        }
-        if "role" in changes:
+        if user.role != role:
             raise Conflict("a user's role cannot change once provisioned")
-        for name, value in changes.items():
-            setattr(user, name, value)
+        changes = apply_changes(user, {"email": email, "display_name": display_name})
     await session.flush()
     if created or changes:
         await record_event(
