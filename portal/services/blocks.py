@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit import Actor, record_event
+from portal.audit import Actor, apply_changes, record_event
 from portal.database import get_or_insert, read_transaction, write_transaction
 from portal.errors import InvalidInput, NotFound
 from portal.models import MessageBlock, User
@@ -65,31 +65,23 @@ async def block_user(
             ),
         )
         if created:
-            await record_event(
-                session,
-                actor=Actor.user(user.id),
-                action="user.blocked",
-                subject_type="user",
-                subject_id=blocked_id,
-                details={"reason": reason},
-            )
-            return block
-        changes = {"reason": reason} if block.reason != reason else {}
-        if note is not None and block.note != note:
-            changes["note"] = note
-        if changes:
-            details = {**changes, "previous_reason": block.reason}
-            for name, value in changes.items():
-                setattr(block, name, value)
+            details: dict[str, object] = {"reason": reason}
+        else:
+            previous_reason = block.reason
+            wanted = {"reason": reason} if note is None else {"reason": reason, "note": note}
+            changes = apply_changes(block, wanted)
+            if not changes:
+                return block
+            details = {**changes, "previous_reason": previous_reason}
             await session.flush()
-            await record_event(
-                session,
-                actor=Actor.user(user.id),
-                action="user.blocked",
-                subject_type="user",
-                subject_id=blocked_id,
-                details=details,
-            )
+        await record_event(
+            session,
+            actor=Actor.user(user.id),
+            action="user.blocked",
+            subject_type="user",
+            subject_id=blocked_id,
+            details=details,
+        )
     return block
 
 

@@ -24,6 +24,14 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
+def _valid_person(email: str, display_name: str, role: str) -> tuple[str, str, str]:
+    return (
+        validation.email_address("email", email),
+        validation.text("display_name", display_name, max_length=200),
+        validation.one_of("role", role, USER_ROLES),
+    )
+
+
 async def _email_taken(session: AsyncSession, email: str, other_than: uuid.UUID | None) -> bool:
     query = select(User.id).where(User.email == email)
     if other_than is not None:
@@ -40,9 +48,7 @@ async def create_user(
     actor: Actor,
     user_id: uuid.UUID | None = None,
 ) -> User:
-    email = validation.email_address("email", email)
-    display_name = validation.text("display_name", display_name, max_length=200)
-    role = validation.one_of("role", role, USER_ROLES)
+    email, display_name, role = _valid_person(email, display_name, role)
     async with write_transaction(session):
         user, created = await get_or_insert(
             session,
@@ -74,9 +80,7 @@ async def upsert_user(
     actor: Actor,
 ) -> tuple[User, bool]:
     """Create or update a user under the platform's id; returns (user, created)."""
-    email = validation.email_address("email", email)
-    display_name = validation.text("display_name", display_name, max_length=200)
-    role = validation.one_of("role", role, USER_ROLES)
+    email, display_name, role = _valid_person(email, display_name, role)
     try:
         async with write_transaction(session):
             return await _upsert_user(session, user_id, email, display_name, role, actor)

@@ -15,9 +15,9 @@ from portal.audit import Actor
 from portal.models import Application, User
 from portal.models.base import utcnow
 from portal.services.applications import upsert_application
-from portal.services.users import create_user
 from portal.settings import Settings
 from portal.tokens import issue_service_token, issue_user_token
+from tests.people import person
 
 
 async def make_user(
@@ -30,15 +30,8 @@ async def make_user(
     suspended_until: datetime | None = None,
 ) -> User:
     """A provisioned user; ``online`` users were active just now (so no email is queued)."""
-    tag = uuid.uuid4().hex[:10]
     async with app.state.sessionmaker() as session:
-        user = await create_user(
-            session,
-            email=f"{role}-{tag}@example.com",
-            display_name=name or f"{role.title()} {tag}",
-            role=role,
-            actor=Actor.service(),
-        )
+        user = await person(session, role, name)
         values: dict[str, Any] = {}
         if online:
             values["last_active_at"] = utcnow()

@@ -12,13 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.app import create_app
-from portal.audit import Actor
 from portal.email_delivery import deliver_due
 from portal.models import EmailOutbox, Message, User
 from portal.models.base import utcnow
-from portal.services.users import create_user
 from portal.settings import Settings
 from portal.tokens import issue_user_token
+from tests.people import person
 from tests.portal.test_email_notifications import count, with_smtp
 from tests.smtp_server import TEST_SENDER, free_port, running_smtp_server
 
@@ -26,21 +25,10 @@ BODY = "Could you do a call on Thursday? The salary band is 95-110k."
 
 
 async def people(session: AsyncSession) -> tuple[User, User]:
-    employer = await create_user(
-        session,
-        email=f"employer-{uuid.uuid4().hex[:8]}@example.com",
-        display_name="Dana Recruiter",
-        role="employer",
-        actor=Actor.system(),
+    return (
+        await person(session, "employer", "Dana Recruiter"),
+        await person(session, "candidate", "Casey Candidate"),
     )
-    candidate = await create_user(
-        session,
-        email=f"candidate-{uuid.uuid4().hex[:8]}@example.com",
-        display_name="Casey Candidate",
-        role="candidate",
-        actor=Actor.system(),
-    )
-    return employer, candidate
 
 
 def bearer(settings: Settings, user: User) -> dict[str, str]:

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit import Actor
 from portal.database import write_transaction
 from portal.email_delivery import deliver_due
 from portal.models import AuditEvent, EmailOutbox, Message, MessageThread, User
@@ -21,9 +20,9 @@ from portal.services.notifications import (
     queue_offline_notification,
     read_open_tracking_token,
 )
-from portal.services.users import create_user
 from portal.settings import Settings
 from tests.conftest import settings_with
+from tests.people import person
 from tests.smtp_server import free_port, smtp_settings
 
 SECRET_BODY = "Our offer is 123,456 per year - please keep this between us."
@@ -50,20 +49,8 @@ async def notified_conversation(
     """An employer's message to a new candidate, stored the way a send stores it, with the
     notification queued in the same transaction."""
     if employer is None:
-        employer = await create_user(
-            session,
-            email=f"employer-{uuid.uuid4().hex[:8]}@example.com",
-            display_name=employer_name,
-            role="employer",
-            actor=Actor.system(),
-        )
-    candidate = await create_user(
-        session,
-        email=f"candidate-{uuid.uuid4().hex[:8]}@example.com",
-        display_name="Casey Candidate",
-        role="candidate",
-        actor=Actor.system(),
-    )
+        employer = await person(session, "employer", employer_name)
+    candidate = await person(session, "candidate", "Casey Candidate")
     async with write_transaction(session):
         candidate.last_active_at = candidate_last_active_at
         thread = MessageThread(
