@@ -204,7 +204,8 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> DemoResult:
         await flag_message(session, linus, pitch, reason="scam", note="Asks for money up front.")
         await block_user(session, linus, spam.id, reason="spam")
         await block_user(session, katherine, spam.id, reason="spam")
-        # Quick Jobs keeps pitching to Alan: the daily limit refuses the last three attempts.
+        # Quick Jobs keeps pitching to Alan: the daily limit refuses the last three attempts,
+        # which staff see as one violation counting three attempts.
         for number in range(1, DEMO_RATE_LIMIT + 3):
             with suppress(RateLimited):
                 await _say(

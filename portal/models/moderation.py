@@ -54,16 +54,25 @@ class FlagReport(IdMixin, TimestampsMixin, Base):
 
 
 class RateLimitViolation(IdMixin, Base):
-    """A send refused by the rate limit, kept for staff even though the send changed nothing."""
+    """A user's refused sends in one window, kept for staff even though the sends changed nothing.
+
+    One row per user and window, not per attempt: the first refused send opens it, and later ones
+    within ``window_seconds`` of ``first_attempt_at`` count into it, so a flood of refused sends
+    updates one row instead of writing thousands.
+    """
 
     __tablename__ = "rate_limit_violations"
     __table_args__ = (
         CheckConstraint(one_of("status", VIOLATION_STATUSES), name="status"),
-        Index("ix_rate_limit_violations_user_id_occurred_at", "user_id", "occurred_at"),
+        CheckConstraint("attempts >= 1", name="attempts_positive"),
+        Index("ix_rate_limit_violations_user_id_first_attempt_at", "user_id", "first_attempt_at"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    first_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    attempts: Mapped[int] = mapped_column(default=1)
+    # Messages the user had sent in the window at the latest refused attempt.
     count_in_window: Mapped[int]
     limit: Mapped[int]
     window_seconds: Mapped[int]

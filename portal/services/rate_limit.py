@@ -10,7 +10,7 @@ import math
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
@@ -23,7 +23,7 @@ from portal.settings import Settings
 async def refuse_if_over_limit(
     session: AsyncSession, sender_id: uuid.UUID, *, settings: Settings, now: datetime
 ) -> RateLimited | None:
-    """None if the sender may send now. Otherwise records the violation in ``session`` and
+    """None if the sender may send now. Otherwise records the attempt in ``session`` and
     returns the refusal: the caller commits the record, then raises it.
 
     Every message the sender sent in the window counts, in deleted threads too.
@@ -46,32 +46,70 @@ async def refuse_if_over_limit(
         count = await session.scalar(select(func.count()).select_from(Message).where(*in_window))
     # A slot frees up when the limit-th newest message leaves the window.
     retry_after = max(1, math.ceil((newest[limit - 1] + window - now).total_seconds()))
-    violation = RateLimitViolation(
-        id=new_id(),
-        user_id=sender_id,
-        occurred_at=now,
-        count_in_window=count or limit,
-        limit=limit,
-        window_seconds=settings.rate_limit_window_seconds,
-    )
-    session.add(violation)
-    await record_event(
-        session,
-        actor=Actor.user(sender_id),
-        action="message.rate_limited",
-        subject_type="user",
-        subject_id=sender_id,
-        details={
-            "violation_id": str(violation.id),
-            "count_in_window": violation.count_in_window,
-            "limit": limit,
-            "window_seconds": settings.rate_limit_window_seconds,
-        },
-    )
+    await _record_violation(session, sender_id, settings=settings, now=now, count=count or limit)
     return RateLimited(
         f"rate limit: at most {limit} messages per {_describe(window)}; "
         f"try again in {retry_after} seconds",
         retry_after_seconds=retry_after,
+    )
+
+
+async def _record_violation(
+    session: AsyncSession, user_id: uuid.UUID, *, settings: Settings, now: datetime, count: int
+) -> None:
+    """Counts a refused attempt into the user's open violation for this window, or opens one.
+
+    Only opening a violation writes an audit event; later attempts in its window update the row
+    in place, so a flood of refused sends costs one row update each, not two new rows.
+    """
+    limit, window_seconds = settings.rate_limit_messages, settings.rate_limit_window_seconds
+    open_id = await session.scalar(
+        select(RateLimitViolation.id)
+        .where(
+            RateLimitViolation.user_id == user_id,
+            RateLimitViolation.status == "open",
+            RateLimitViolation.limit == limit,
+            RateLimitViolation.window_seconds == window_seconds,
+            RateLimitViolation.first_attempt_at > now - timedelta(seconds=window_seconds),
+        )
+        .order_by(RateLimitViolation.first_attempt_at.desc())
+        .limit(1)
+    )
+    if open_id is not None:
+        await session.execute(
+            update(RateLimitViolation)
+            .where(RateLimitViolation.id == open_id)
+            .values(
+                attempts=RateLimitViolation.attempts + 1,
+                last_attempt_at=now,
+                count_in_window=count,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return
+    violation = RateLimitViolation(
+        id=new_id(),
+        user_id=user_id,
+        first_attempt_at=now,
+        last_attempt_at=now,
+        attempts=1,
+        count_in_window=count,
+        limit=limit,
+        window_seconds=window_seconds,
+    )
+    session.add(violation)
+    await record_event(
+        session,
+        actor=Actor.user(user_id),
+        action="message.rate_limited",
+        subject_type="user",
+        subject_id=user_id,
+        details={
+            "violation_id": str(violation.id),
+            "count_in_window": count,
+            "limit": limit,
+            "window_seconds": window_seconds,
+        },
     )
 
 

@@ -387,6 +387,8 @@ async def test_rate_limit_refuses_with_retry_after_and_records_violation(
             3,
             3600,
         )
+        assert violation.attempts == 1
+        assert violation.first_attempt_at == violation.last_attempt_at
         assert await count(app, Message, Message.sender_id == employer.id) == 3
         assert (await actions(app))[-1] == "message.rate_limited"
         # The candidate has a budget of their own.
