@@ -7,6 +7,7 @@ from litestar.middleware.base import DefineMiddleware
 
 from api.auth import JWTAuthenticationMiddleware
 from api.email_tracking import email_opened
+from api.errors import JSONRequest
 from api.messages import MessagesController
 from api.provisioning import ProvisioningController
 from portal.settings import Settings
@@ -21,4 +22,5 @@ def create_api_router(settings: Settings) -> Router:
         route_handlers=[ProvisioningController, email_opened, MessagesController],
         middleware=[DefineMiddleware(JWTAuthenticationMiddleware, exclude=UNAUTHENTICATED_PATHS)],
         security=[{"BearerToken": []}],
+        request_class=JSONRequest,
     )

@@ -1,17 +1,33 @@
-"""Validation errors (400), said in words naming each field instead of regular expressions.
+"""How the API answers bad requests and its own failures.
 
-The request schemas publish exact patterns (so the OpenAPI document says precisely what is
-accepted); when one does not match, msgspec reports the pattern itself, which is no help to a
-client developer. This handler says what the pattern means, in the app's usual error shape.
+- Validation errors (400) said in words naming each field instead of regular expressions: the
+  request schemas publish exact patterns (so the OpenAPI document says precisely what is
+  accepted); when one does not match, msgspec reports the pattern itself, which is no help to a
+  client developer. This handler says what the pattern means, in the app's usual error shape.
+- Request bodies: JSON only (415 otherwise), valid UTF-8, nested at most ``MAX_JSON_DEPTH`` deep
+  (400 otherwise), checked where the body is decoded, so every JSON endpoint gets the same rules.
+- A path parameter that does not parse (a malformed UUID) is a 400 naming it, not a bare 404.
+- Anything unhandled is logged with its traceback, method, path and request id, and answered
+  with a 500 that carries only the request id (``X-Request-ID`` and ``request_id``).
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import uuid
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import ValidationException
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.exceptions.responses import create_exception_response
+from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Message, Scope
 
 from portal.services.messaging import (
     ATTACHMENT_URL_PATTERN,
@@ -19,8 +35,18 @@ from portal.services.messaging import (
     NO_NUL_PATTERN,
     NOT_BLANK_PATTERN,
 )
+from portal.services.validation import NOTE_PATTERN, ONE_LINE_PATTERN
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+(?![\s\S])"
+MAX_JSON_DEPTH = 32
+JSON_MEDIA_TYPE = "application/json"
+REQUEST_ID_HEADER = "X-Request-ID"
+# A request id from the caller (a proxy or the platform's backend) is kept when it is this
+# harmless in a log line; anything else gets a fresh one.
+_CALLER_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}", re.ASCII)
+_REQUEST_ID_KEY = "portal_request_id"
 
 _MEANINGS = {
     BODY_PATTERN: "must be 1 to 10,000 characters once leading and trailing white space is "
@@ -29,6 +55,8 @@ _MEANINGS = {
     NOT_BLANK_PATTERN: "must not be blank or contain NUL characters",
     ATTACHMENT_URL_PATTERN: "must be an absolute http or https URL",
     IDEMPOTENCY_KEY_PATTERN: "must be 1 to 255 printable ASCII characters without spaces",
+    ONE_LINE_PATTERN: "must be one line of text, not blank, without control characters",
+    NOTE_PATTERN: "must not contain NUL or other control characters (tab and line breaks are fine)",
 }
 _PATTERN_MESSAGE = re.compile(
     r"^Expected `str` matching regex (?P<pattern>'.*')(?P<rest>.*)$", re.S
@@ -63,3 +91,128 @@ def validation_error_handler(_: Request[Any, Any, Any], exc: ValidationException
     if problems:
         body["extra"] = problems
     return Response(body, status_code=400)
+
+
+class UnsupportedMediaType(ClientException):
+    status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests arrays and objects more than ``limit`` deep, without recursion."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+class JSONRequest(Request[Any, Any, Any]):
+    """A request whose JSON body is refused with 415 or 400, never a 500, when it is not JSON,
+    not UTF-8, or nested too deeply to be anything this API takes."""
+
+    async def json(self) -> Any:
+        media_type, options = self.content_type
+        charset = options.get("charset", "utf-8").lower()
+        if media_type.lower() != JSON_MEDIA_TYPE or charset not in ("utf-8", "utf8"):
+            given = self.headers.get("Content-Type")
+            raise UnsupportedMediaType(
+                detail=f"Content-Type must be {JSON_MEDIA_TYPE} (UTF-8); "
+                + (f"got {given!r}" if given else "none was given")
+            )
+        try:
+            value = await super().json()
+        except UnicodeDecodeError as exc:
+            raise ClientException(
+                detail=f"request body is not valid UTF-8 ({exc.reason}: "
+                f"byte 0x{exc.object[exc.start]:02x})"
+            ) from None
+        except RecursionError:
+            value = None
+            too_deep = True
+        else:
+            too_deep = _nesting_exceeds(value, MAX_JSON_DEPTH)
+        if too_deep:
+            raise ClientException(
+                detail=f"request body nests arrays and objects more than {MAX_JSON_DEPTH} deep"
+            )
+        return value
+
+
+def request_id(scope: Scope) -> str:
+    """This request's id: the caller's ``X-Request-ID`` when it is a plain token, else a new one;
+    the same for the whole request."""
+    state = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    if _REQUEST_ID_KEY not in state:
+        given = ""
+        for name, value in scope.get("headers", ()):
+            if name.lower() == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        state[_REQUEST_ID_KEY] = given if _CALLER_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    return str(state[_REQUEST_ID_KEY])
+
+
+async def add_request_id_header(message: Message, scope: Scope) -> None:
+    """Before-send hook: every HTTP response says which request it answers."""
+    if message["type"] == "http.response.start":
+        headers = list(message.get("headers", ()))
+        if not any(name.lower() == b"x-request-id" for name, _ in headers):
+            headers.append((b"x-request-id", request_id(scope).encode("latin-1")))
+            message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """500 for anything unhandled: logged in full here, and nothing of it in the response."""
+    rid = request_id(request.scope)
+    log.error(
+        "unhandled %s in %s %s (request %s)",
+        type(exc).__name__,
+        request.method,
+        request.url.path,
+        rid,
+        exc_info=exc,
+    )
+    return Response(
+        {"status_code": 500, "detail": "Internal Server Error", "request_id": rid},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        headers={REQUEST_ID_HEADER: rid},
+    )
+
+
+def _unparsable_path_parameter(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
+    """The name and type of the path parameter that made routing fail, if one did."""
+    components = [part for part in request.url.path.split("/") if part]
+    for route in request.app.routes:
+        if len(route.path_components) != len(components):
+            continue
+        failed = None
+        for template, value in zip(route.path_components, components, strict=True):
+            if isinstance(template, str):
+                if template.strip("/") != value:
+                    break
+                continue
+            try:
+                if template.parser is not None:
+                    template.parser(value)
+            except ValueError:
+                failed = failed or (template.name, getattr(template.type, "__name__", "value"))
+        else:
+            if failed is not None:
+                return failed
+    return None
+
+
+def not_found_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """404, except for a path parameter that does not parse: that is a 400 naming it."""
+    if isinstance(exc, NotFoundException) and isinstance(exc.__cause__, ValueError):
+        failed = _unparsable_path_parameter(request)
+        if failed is not None:
+            name, kind = failed
+            problem = {"key": name, "source": "path", "message": f"Invalid {kind}"}
+            return validation_error_handler(
+                request, ValidationException(detail="invalid path parameter", extra=[problem])
+            )
+    return create_exception_response(request, exc)

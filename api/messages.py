@@ -329,7 +329,7 @@ class MessagesController(Controller):
         reason: FromQuery[schemas.FlagReason],
         note: Annotated[
             str | None,
-            QueryParameter(max_length=flags.MAX_NOTE_LENGTH, pattern=schemas.NO_NUL_PATTERN),
+            QueryParameter(max_length=flags.MAX_NOTE_LENGTH, pattern=schemas.NOTE_PATTERN),
         ] = None,
     ) -> schemas.MessageOut:
         message = await flags.flag_message(db_session, user, message_id, reason=reason, note=note)

@@ -22,7 +22,7 @@ from portal.models import Application, User
 from portal.models.people import APPLICATION_STATUSES, USER_ROLES
 from portal.services.applications import upsert_application
 from portal.services.users import upsert_user
-from portal.services.validation import EMAIL_PATTERN, NOT_BLANK
+from portal.services.validation import EMAIL_PATTERN, ONE_LINE_PATTERN
 
 
 class UserIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -30,7 +30,8 @@ class UserIn(msgspec.Struct, forbid_unknown_fields=True):
         str, msgspec.Meta(max_length=320, pattern=EMAIL_PATTERN, examples=["ada@example.com"])
     ]
     display_name: Annotated[
-        str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK, examples=["Ada"])
+        str,
+        msgspec.Meta(min_length=1, max_length=200, pattern=ONE_LINE_PATTERN, examples=["Ada"]),
     ]
     role: Literal[USER_ROLES]  # type: ignore[valid-type]
 
@@ -63,7 +64,8 @@ class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
     employer_id: uuid.UUID
     candidate_id: uuid.UUID
     job_title: Annotated[
-        str, msgspec.Meta(min_length=1, max_length=300, pattern=NOT_BLANK, examples=["Engineer"])
+        str,
+        msgspec.Meta(min_length=1, max_length=300, pattern=ONE_LINE_PATTERN, examples=["Engineer"]),
     ]
     status: Literal[APPLICATION_STATUSES] = "submitted"  # type: ignore[valid-type]
 

@@ -34,6 +34,7 @@ from portal.services.messaging import (
     SentMessage,
 )
 from portal.services.threads import ThreadDetail, ThreadPage, ThreadView, UnreadSummary
+from portal.services.validation import NOTE_PATTERN
 
 REMOVED_BODY = "[removed by a moderator]"
 
@@ -46,7 +47,7 @@ Role = Literal[USER_ROLES]  # type: ignore[valid-type]
 BlockReason = Literal[BLOCK_REASONS]  # type: ignore[valid-type]
 FlagReason = Literal[FLAG_REASONS]  # type: ignore[valid-type]
 
-BlockNote = Annotated[str, Meta(max_length=blocks.MAX_NOTE_LENGTH, pattern=NO_NUL_PATTERN)]
+BlockNote = Annotated[str, Meta(max_length=blocks.MAX_NOTE_LENGTH, pattern=NOTE_PATTERN)]
 Body = Annotated[
     str,
     Meta(
@@ -180,7 +181,7 @@ class UnreadCountOut(Struct):
 class BlockIn(Struct, forbid_unknown_fields=True):
     user_id: uuid.UUID
     reason: BlockReason
-    note: Annotated[str, Meta(max_length=blocks.MAX_NOTE_LENGTH, pattern=NO_NUL_PATTERN)] | None = (
+    note: Annotated[str, Meta(max_length=blocks.MAX_NOTE_LENGTH, pattern=NOTE_PATTERN)] | None = (
         None
     )
 

@@ -11,7 +11,12 @@ from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_404_NOT_FOUND,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,7 +62,12 @@ async def health(state: State) -> Response[dict[str, str]]:
 def create_app(settings: Settings | None = None) -> Litestar:
     from admin import admin_route_handlers
     from api import create_api_router
-    from api.errors import validation_error_handler
+    from api.errors import (
+        add_request_id_header,
+        internal_error_handler,
+        not_found_handler,
+        validation_error_handler,
+    )
     from api.openapi import StrictStructSchemaPlugin
 
     settings = settings or get_settings()
@@ -76,7 +86,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={
             PortalError: portal_error_handler,
             ValidationException: validation_error_handler,
+            HTTP_404_NOT_FOUND: not_found_handler,
+            HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
         },
+        before_send=[add_request_id_header],
         state=State({"settings": settings, "engine": engine, "sessionmaker": sessionmaker}),
         on_shutdown=[dispose_engine],
         lifespan=[lambda _app: delivery_loop_running(settings, sessionmaker)],

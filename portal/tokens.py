@@ -74,6 +74,8 @@ def decode_token(settings: Settings, token: str) -> dict[str, Any]:
         )
     except jwt.ExpiredSignatureError:
         raise TokenError("token has expired") from None
+    except jwt.ImmatureSignatureError:
+        raise TokenError("token is not yet valid (nbf or iat is in the future)") from None
     except jwt.InvalidAudienceError:
         raise TokenError("token audience is not accepted") from None
     except jwt.InvalidIssuerError:
