@@ -200,3 +200,18 @@ async def test_provisioning_scope_among_other_scopes(client: AsyncTestClient, se
         headers={"Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 201
+
+
+async def test_token_not_yet_valid_says_so(client: AsyncTestClient, settings: Settings, user: User):
+    later = utcnow() + timedelta(minutes=10)
+    for name, claims in {
+        "nbf in the future": _claims(user.id, nbf=later),
+        "iat in the future": _claims(user.id) | {"iat": later},
+    }.items():
+        token = jwt.encode(claims, settings.jwt_secret, "HS256")
+        response = await client.get(PROTECTED, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, name
+        assert response.json()["detail"].startswith("token is not yet valid"), name
+    # Within the 5-second leeway for clock skew, a token is accepted.
+    token = jwt.encode(_claims(user.id, nbf=utcnow() + timedelta(seconds=2)), settings.jwt_secret)
+    assert await _status(client, token) == 200
