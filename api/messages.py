@@ -119,10 +119,10 @@ class MessagesController(Controller):
         "the pair's first message. At most `rate_limit_messages` sends per rolling window; "
         "the refused attempt gets 429 with Retry-After and is recorded for staff. An optional "
         "Idempotency-Key makes retries safe: the same key and body get the first answer.",
-        responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429),
+        responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
         operation_class=SendOperation,
     )
-    async def send(
+    async def send_message(
         self,
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
@@ -192,7 +192,7 @@ class MessagesController(Controller):
         "moderator is shown with its body withheld.",
         responses=error_responses(400, 401, 403, 404),
     )
-    async def thread_detail(
+    async def get_thread(
         self,
         db_session: NamedDependency[AsyncSession],
         user: NamedDependency[User],
@@ -236,9 +236,9 @@ class MessagesController(Controller):
         summary="Block a user",
         description="One-way: neither of you can message the other afterwards. Blocking an "
         "already blocked user succeeds and keeps the latest reason.",
-        responses=error_responses(400, 401, 403, 404, 413),
+        responses=error_responses(400, 401, 403, 404, 413, 415),
     )
-    async def block(
+    async def block_user(
         self,
         db_session: NamedDependency[AsyncSession],
         user: NamedDependency[User],
@@ -267,7 +267,7 @@ class MessagesController(Controller):
         "a user that does not exist.",
         responses=error_responses(401, 403, 404),
     )
-    async def unblock(
+    async def unblock_user(
         self,
         db_session: NamedDependency[AsyncSession],
         user: NamedDependency[User],
@@ -288,7 +288,7 @@ class MessagesController(Controller):
         "message in the thread brings it back to its recipient's inbox.",
         responses=error_responses(400, 401, 403, 404),
     )
-    async def archive(
+    async def archive_thread(
         self,
         db_session: NamedDependency[AsyncSession],
         user: NamedDependency[User],
@@ -321,7 +321,7 @@ class MessagesController(Controller):
         "updates the reason (and the note, if given).",
         responses=error_responses(400, 401, 403, 404),
     )
-    async def flag(
+    async def flag_message(
         self,
         db_session: NamedDependency[AsyncSession],
         user: NamedDependency[User],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -12,7 +12,14 @@ from litestar.typing import FieldDefinition
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.handlers import HTTPRouteHandler
     from litestar.openapi.spec import Schema
+
+
+def operation_id(handler: HTTPRouteHandler, _method: Any, _path: Any) -> str:
+    """An operation's id is its handler's name (``send_message``, ``list_threads``, …): short,
+    stable, and what a generated client names its functions. Litestar refuses duplicates."""
+    return handler.handler_name
 
 
 class StrictStructSchemaPlugin(StructSchemaPlugin):

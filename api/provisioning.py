@@ -102,7 +102,7 @@ class ProvisioningController(Controller):
         description="201 when the user is new, 200 when it existed. A role never changes.",
         responses={
             HTTP_201_CREATED: ResponseSpec(UserOut, description="Created"),
-            **error_responses(400, 401, 403, 404, 409),
+            **error_responses(400, 401, 403, 404, 409, 415),
         },
     )
     async def put_user(
@@ -127,7 +127,7 @@ class ProvisioningController(Controller):
         description="201 when the application is new, 200 when it existed.",
         responses={
             HTTP_201_CREATED: ResponseSpec(ApplicationOut, description="Created"),
-            **error_responses(400, 401, 403, 404, 409),
+            **error_responses(400, 401, 403, 404, 409, 415),
         },
     )
     async def put_application(

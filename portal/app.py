@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         not_found_handler,
         validation_error_handler,
     )
-    from api.openapi import StrictStructSchemaPlugin
+    from api.openapi import StrictStructSchemaPlugin, operation_id
 
     settings = settings or get_settings()
     engine = create_engine(settings.database_url, echo=settings.database_echo)
@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "under /api/v1 and take a JWT bearer token."
             ),
             path="/schema",
+            operation_id_creator=operation_id,
             render_plugins=[SwaggerRenderPlugin()],
             components=Components(
                 security_schemes={
