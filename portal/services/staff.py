@@ -27,6 +27,8 @@ async def create_staff(
 ) -> StaffUser:
     email = validation.email_address("email", email)
     role = validation.one_of("role", role, STAFF_ROLES)
+    if display_name is not None:
+        display_name = validation.text("display_name", display_name, max_length=200)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
     password_hash = hash_password(password)

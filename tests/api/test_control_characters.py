@@ -158,3 +158,27 @@ async def test_services_refuse_them_too(session: AsyncSession) -> None:
         )
     assert refused.value.field == "job_title"
     assert await session.scalar(select(func.count()).select_from(Application)) == 0
+
+
+async def test_staff_names_are_checked_like_users(session: AsyncSession) -> None:
+    from portal.services.staff import create_staff
+
+    with pytest.raises(InvalidInput) as refused:
+        await create_staff(
+            session,
+            email="mod@example.com",
+            role="moderator",
+            password="a-long-enough-password",
+            display_name="Mod\x00",
+            actor=Actor.system(),
+        )
+    assert refused.value.field == "display_name"
+    staff = await create_staff(
+        session,
+        email="mod@example.com",
+        role="moderator",
+        password="a-long-enough-password",
+        display_name="  Mod Erator ",
+        actor=Actor.system(),
+    )
+    assert staff.display_name == "Mod Erator"
