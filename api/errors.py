@@ -122,6 +122,9 @@ class JSONRequest(Request[Any, Any, Any]):
                 detail=f"Content-Type must be {JSON_MEDIA_TYPE} (UTF-8); "
                 + (f"got {given!r}" if given else "none was given")
             )
+        too_deep = ClientException(
+            detail=f"request body nests arrays and objects more than {MAX_JSON_DEPTH} deep"
+        )
         try:
             value = await super().json()
         except UnicodeDecodeError as exc:
@@ -129,15 +132,10 @@ class JSONRequest(Request[Any, Any, Any]):
                 detail=f"request body is not valid UTF-8 ({exc.reason}: "
                 f"byte 0x{exc.object[exc.start]:02x})"
             ) from None
-        except RecursionError:
-            value = None
-            too_deep = True
-        else:
-            too_deep = _nesting_exceeds(value, MAX_JSON_DEPTH)
-        if too_deep:
-            raise ClientException(
-                detail=f"request body nests arrays and objects more than {MAX_JSON_DEPTH} deep"
-            )
+        except RecursionError:  # msgspec gives up before MAX_JSON_DEPTH would be checked
+            raise too_deep from None
+        if _nesting_exceeds(value, MAX_JSON_DEPTH):
+            raise too_deep
         return value
 
 
@@ -184,7 +182,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 def _unparsable_path_parameter(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
     """The name and type of the path parameter that made routing fail, if one did."""
-    components = [part for part in request.url.path.split("/") if part]
+    components = [part for part in request.scope["path"].split("/") if part]
     for route in request.app.routes:
         if len(route.path_components) != len(components):
             continue
