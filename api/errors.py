@@ -23,6 +23,7 @@ from litestar.exceptions import (
     ClientException,
     HTTPException,
     NotFoundException,
+    SerializationException,
     ValidationException,
 )
 from litestar.exceptions.responses import create_exception_response
@@ -74,6 +75,12 @@ def _readable(message: str) -> str:
 
 
 def _problem(problem: Any) -> Any:
+    # What Litestar says when a handler that takes a body gets none.
+    if isinstance(problem, dict) and (problem.get("key"), problem.get("message")) == (
+        "data",
+        "'data'",
+    ):
+        return {**problem, "message": "the request has no body; send a JSON object"}
     if isinstance(problem, dict) and isinstance(problem.get("message"), str):
         return {**problem, "message": _readable(problem["message"])}
     return problem
@@ -134,6 +141,8 @@ class JSONRequest(Request[Any, Any, Any]):
             ) from None
         except RecursionError:  # msgspec gives up before MAX_JSON_DEPTH would be checked
             raise too_deep from None
+        except SerializationException as exc:
+            raise ClientException(detail=f"request body is not valid JSON: {exc.detail}") from None
         if _nesting_exceeds(value, MAX_JSON_DEPTH):
             raise too_deep
         return value

@@ -134,6 +134,8 @@ async def test_the_refusals_say_what_is_wrong(
         return str(response.json()["detail"])
 
     assert "not valid UTF-8" in await detail(HOSTILE_BODIES["not UTF-8"](send.body))
+    assert "not valid JSON" in await detail(b'{"body": "')
+    assert "no body" in await detail(b"")
     assert f"more than {MAX_JSON_DEPTH} deep" in await detail(b"[" * 1000 + b"]" * 1000)
     # Just past the bound is refused by the same rule, not by how deep Python can recurse.
     just_past = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)
