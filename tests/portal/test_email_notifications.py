@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.database import write_transaction
@@ -166,9 +166,16 @@ async def test_sender_name_cannot_break_the_subject_line_or_the_html(
     session: AsyncSession, settings: Settings
 ) -> None:
     settings = with_smtp(settings)
-    notified = await notified_conversation(
-        session, settings, employer_name="Mallory\r\nBcc: victim@example.com <script>x</script>"
-    )
+    # Provisioning refuses such a name now; one stored before it did is still made harmless.
+    employer = await person(session, "employer", "Mallory")
+    async with write_transaction(session):
+        await session.execute(
+            update(User)
+            .where(User.id == employer.id)
+            .values(display_name="Mallory\r\nBcc: victim@example.com <script>x</script>")
+        )
+    await session.refresh(employer)
+    notified = await notified_conversation(session, settings, employer=employer)
 
     assert notified.outbox is not None
     assert "\n" not in notified.outbox.subject
