@@ -20,6 +20,7 @@ from portal.audit import Actor
 from portal.errors import InvalidInput
 from portal.models import Application, AuditEvent, FlagReport, MessageBlock, User
 from portal.services.applications import upsert_application
+from portal.services.staff import create_staff
 from portal.services.users import create_user
 from portal.settings import Settings
 from tests.api.helpers import auth, make_pair, send_ok, service_auth
@@ -161,8 +162,6 @@ async def test_services_refuse_them_too(session: AsyncSession) -> None:
 
 
 async def test_staff_names_are_checked_like_users(session: AsyncSession) -> None:
-    from portal.services.staff import create_staff
-
     with pytest.raises(InvalidInput) as refused:
         await create_staff(
             session,

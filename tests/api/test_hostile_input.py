@@ -5,6 +5,7 @@ carries the request id and nothing else."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -81,8 +82,6 @@ def _headers(settings: Settings, endpoint: Endpoint, user: User, content_type: s
 
 def _json_with(body: dict[str, Any], field_bytes: bytes) -> bytes:
     """``body`` as JSON with its last string field replaced by raw ``field_bytes``."""
-    import json
-
     *rest, (last, _) = body.items()
     head = json.dumps(dict(rest)).encode()[:-1]
     separator = b", " if rest else b""
@@ -151,8 +150,6 @@ async def test_the_refusals_say_what_is_wrong(
 async def test_bodies_that_are_not_declared_json_are_415(
     app: Litestar, client: AsyncTestClient, settings: Settings, content_type: str | None
 ) -> None:
-    import json
-
     endpoints, user = await _endpoints(app)
     before = await _state(app)
     for endpoint in endpoints:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 
 from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.app import create_app
 from portal.models import AuditEvent, Message, RateLimitViolation
@@ -66,10 +67,6 @@ async def test_five_hundred_refused_sends_write_one_violation_and_one_event(
 
 
 async def test_a_new_window_or_a_reviewed_violation_opens_a_new_row(settings: Settings) -> None:
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
     limited = replace(settings, rate_limit_messages=1, rate_limit_window_seconds=3600)
     app = create_app(limited)
     employer, candidate = await make_pair(app)
