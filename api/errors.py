@@ -7,18 +7,25 @@ client developer. This handler says what the pattern means, in the app's usual e
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import ValidationException
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from portal.database import RETRY_AFTER_BUSY_SECONDS, unavailable_retry_after
+from portal.request_timeout import RequestTimedOut
 from portal.services.messaging import (
     ATTACHMENT_URL_PATTERN,
     BODY_PATTERN,
     NO_NUL_PATTERN,
     NOT_BLANK_PATTERN,
 )
+
+_log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+(?![\s\S])"
 
@@ -63,3 +70,35 @@ def validation_error_handler(_: Request[Any, Any, Any], exc: ValidationException
     if problems:
         body["extra"] = problems
     return Response(body, status_code=400)
+
+
+def database_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """503 with Retry-After when the database is unreachable or did not answer within its bounds
+    (or the request ran out of time), instead of a 500: the client should retry, not give up."""
+    retry_after = unavailable_retry_after(exc) or RETRY_AFTER_BUSY_SECONDS
+    if isinstance(exc, RequestTimedOut):
+        detail = "the service could not answer in time; try again shortly"
+    elif retry_after == RETRY_AFTER_BUSY_SECONDS:
+        detail = "the database is busy and did not answer in time; try again shortly"
+    else:
+        detail = "the database is unavailable; try again shortly"
+    _log.warning(
+        "%s %s: 503, %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        str(exc).splitlines()[0] if str(exc) else "",
+    )
+    return Response(
+        {"status_code": 503, "detail": detail},
+        status_code=503,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    RequestTimedOut,
+)
