@@ -20,11 +20,14 @@ _DESCRIPTIONS = {
     413: "Too large",
     422: "Idempotency key reused with a different request",
     429: "Rate limited; `Retry-After` says when to try again",
+    503: "The database is unavailable or did not answer within its bounds; nothing was changed "
+    "unless a retry with the same Idempotency-Key replays it. `Retry-After` says when to retry",
 }
 
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The given error responses, and 503, which any route that reaches the database can give."""
     return {
         status: ResponseSpec(ErrorBody, description=_DESCRIPTIONS[status], generate_examples=False)
-        for status in statuses
+        for status in (*statuses, 503)
     }
