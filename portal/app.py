@@ -106,8 +106,10 @@ def _readiness_engine(settings: Settings) -> AsyncEngine:
         pool_timeout_ms=bound_ms,
         connect_timeout_seconds=max(1, math.ceil(bound_ms / 1000)),
         sqlite_busy_timeout_ms=bound_ms,
+        pool_size=1,
+        max_overflow=1,
     )
-    return create_engine(settings.database_url, bounds=bounds, pool_size=1, max_overflow=1)
+    return create_engine(settings.database_url, bounds=bounds)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

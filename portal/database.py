@@ -35,8 +35,6 @@ def create_engine(
     *,
     echo: bool = False,
     bounds: DatabaseBounds = UNBOUNDED,
-    pool_size: int = 10,
-    max_overflow: int = 20,
 ) -> AsyncEngine:
     """An engine whose waits are bounded by ``bounds``.
 
@@ -49,6 +47,8 @@ def create_engine(
         engine = create_async_engine(
             url,
             echo=echo,
+            pool_size=bounds.pool_size,
+            max_overflow=bounds.max_overflow,
             pool_timeout=pool_timeout,
             connect_args={"timeout": busy_seconds},
         )
@@ -58,8 +58,8 @@ def create_engine(
         url,
         echo=echo,
         pool_pre_ping=True,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
+        pool_size=bounds.pool_size,
+        max_overflow=bounds.max_overflow,
         pool_timeout=pool_timeout,
         connect_args=_postgres_connect_args(url, bounds),
     )
