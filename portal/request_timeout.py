@@ -54,7 +54,11 @@ class _DisconnectWatch:
 
     async def _watch(self) -> None:
         while True:
-            message = await self._receive()
+            try:
+                message = await self._receive()
+            except Exception:  # the server's channel broke: the request's own reads say so
+                log.debug("receive failed while watching for a disconnect", exc_info=True)
+                return
             self._read.put_nowait(message)
             if message["type"] == "http.disconnect":
                 if not self.responded:
@@ -64,6 +68,8 @@ class _DisconnectWatch:
 
     async def receive(self) -> Message:
         if self._watcher is not None:
+            if self._watcher.done() and self._read.empty():
+                return {"type": "http.disconnect"}  # as ASGI says, once the client is gone
             return await self._read.get()
         message = await self._receive()
         if message["type"] == "http.request" and not message.get("more_body", False):

@@ -407,7 +407,11 @@ async def test_a_request_the_client_abandoned_stops_holding_its_connection(
                 await until(lambda: app_backends(patient, waiting_on_lock=True) == [])
                 assert time.monotonic() - started < FAST
             assert (await client.get("/health/live")).status_code == 200
-        assert await count(app) == 0
+            assert await count(app) == 0
+            # Served normally otherwise: a body is read, the answer sent, nothing cancelled.
+            assert (await send(client, patient, employer, candidate)).status_code == 201
+            threads = await client.get("/api/v1/messages/threads", headers=auth(patient, employer))
+            assert threads.status_code == 200 and threads.json()["total"] == 1
     finally:
         server.should_exit = True
         await serving
