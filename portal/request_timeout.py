@@ -111,9 +111,9 @@ class RequestTimeoutMiddleware:
             async with bound:
                 await self.app(scope, watch.receive, tracking_send)  # type: ignore[arg-type]
         except asyncio.CancelledError:
-            if not watch.disconnected:
+            # Swallowed only when the watcher alone cancelled: a server shutdown still propagates.
+            if not watch.disconnected or task.uncancel() > 0:
                 raise
-            task.uncancel()
             log.info("%s %s: the client went away; request cancelled", *_where(scope))
         except TimeoutError:
             if watch.responded or not bound.expired():
