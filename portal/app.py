@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.middleware.base import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
@@ -59,6 +59,15 @@ def health_live() -> dict[str, str]:
     return {"status": "ok"}
 
 
+_NOT_READY = {
+    HTTP_503_SERVICE_UNAVAILABLE: ResponseSpec(
+        dict[str, str],
+        description='`{"status": "unavailable", "database": <error class>}` with Retry-After',
+        generate_examples=False,
+    )
+}
+
+
 async def _readiness(state: State) -> Response[dict[str, str]]:
     settings: Settings = state.settings
     try:
@@ -80,6 +89,7 @@ async def _readiness(state: State) -> Response[dict[str, str]]:
     summary="Readiness: the database answers within a short bound",
     description="A `SELECT 1` on a connection of its own (not the API's pool), bounded by "
     "`PORTAL_READINESS_TIMEOUT_MS`; 503 with Retry-After when the database is not there.",
+    responses=_NOT_READY,
 )
 async def health_ready(state: State) -> Response[dict[str, str]]:
     return await _readiness(state)
@@ -90,6 +100,7 @@ async def health_ready(state: State) -> Response[dict[str, str]]:
     tags=["operations"],
     summary="Readiness (kept for existing probes)",
     description="The same check as /health/ready.",
+    responses=_NOT_READY,
 )
 async def health(state: State) -> Response[dict[str, str]]:
     return await _readiness(state)
