@@ -29,7 +29,11 @@ from litestar.exceptions import (
 from litestar.exceptions.responses import create_exception_response
 from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE, HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Message, Scope
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from portal.database import RETRY_AFTER_BUSY_SECONDS, unavailable_retry_after
+from portal.request_timeout import RequestTimedOut
 from portal.services.messaging import (
     ATTACHMENT_URL_PATTERN,
     BODY_PATTERN,
@@ -39,6 +43,7 @@ from portal.services.messaging import (
 from portal.services.validation import NOTE_PATTERN, ONE_LINE_PATTERN
 
 log = logging.getLogger(__name__)
+
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+(?![\s\S])"
 MAX_JSON_DEPTH = 32
@@ -223,3 +228,35 @@ def not_found_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Re
                 request, ValidationException(detail="invalid path parameter", extra=[problem])
             )
     return create_exception_response(request, exc)
+
+
+def database_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """503 with Retry-After when the database is unreachable or did not answer within its bounds
+    (or the request ran out of time), instead of a 500: the client should retry, not give up."""
+    retry_after = unavailable_retry_after(exc) or RETRY_AFTER_BUSY_SECONDS
+    if isinstance(exc, RequestTimedOut):
+        detail = "the service could not answer in time; try again shortly"
+    elif retry_after == RETRY_AFTER_BUSY_SECONDS:
+        detail = "the database is busy and did not answer in time; try again shortly"
+    else:
+        detail = "the database is unavailable; try again shortly"
+    log.warning(
+        "%s %s: 503, %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        str(exc).splitlines()[0] if str(exc) else "",
+    )
+    return Response(
+        {"status_code": 503, "detail": detail},
+        status_code=503,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    RequestTimedOut,
+)

@@ -118,7 +118,8 @@ class MessagesController(Controller):
         description="Sends to an employer or candidate (the other role), creating the thread on "
         "the pair's first message. At most `rate_limit_messages` sends per rolling window; "
         "the refused attempt gets 429 with Retry-After and is recorded for staff. An optional "
-        "Idempotency-Key makes retries safe: the same key and body get the first answer.",
+        "Idempotency-Key makes retries safe: the same key and body get the first answer, and a "
+        "send that failed (a 503, a dropped connection) stored nothing, so its retry sends.",
         responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
         operation_class=SendOperation,
     )

@@ -51,17 +51,20 @@ _DESCRIPTIONS = {
     422: "Idempotency key reused with a different request",
     429: "Rate limited; `Retry-After` says when to try again",
     500: "Unexpected failure; logged under `request_id`, which is also the `X-Request-ID` header",
+    503: "The database is unavailable or did not answer within its bounds; nothing was changed "
+    "unless a retry with the same Idempotency-Key replays it. `Retry-After` says when to retry",
 }
 _BODIES: dict[int, type[msgspec.Struct]] = {400: ValidationErrorBody, 500: ServerErrorBody}
 
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """``statuses`` and, for every operation, 400 and 500."""
+    """``statuses`` and, for every operation, 400, 500 and 503 (any route can reach the
+    database)."""
     return {
         status: ResponseSpec(
             _BODIES.get(status, ErrorBody),
             description=_DESCRIPTIONS[status],
             generate_examples=False,
         )
-        for status in sorted({400, 500, *statuses})
+        for status in sorted({400, 500, 503, *statuses})
     }

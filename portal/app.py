@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 
 from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
-from litestar.openapi import OpenAPIConfig
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import (
@@ -18,11 +22,12 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from portal.database import create_engine, create_sessionmaker
+from portal.database import RETRY_AFTER_UNREACHABLE_SECONDS, create_engine, create_sessionmaker
 from portal.email_delivery import delivery_loop_running
-from portal.errors import PortalError, RateLimited
+from portal.errors import PortalError
+from portal.request_timeout import RequestTimeoutMiddleware
 from portal.settings import Settings, get_settings
 
 
@@ -37,8 +42,9 @@ def provide_settings(state: State) -> Settings:
 
 def portal_error_handler(_: Request, exc: PortalError) -> Response[dict[str, object]]:
     headers = {}
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after_seconds)
+    retry_after = getattr(exc, "retry_after_seconds", None)  # rate limited, key in flight
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return Response(
         {"status_code": exc.status_code, "detail": exc.detail},
         status_code=exc.status_code,
@@ -46,24 +52,89 @@ def portal_error_handler(_: Request, exc: PortalError) -> Response[dict[str, obj
     )
 
 
-@get("/health", tags=["operations"], summary="Liveness with a database round-trip")
-async def health(state: State) -> Response[dict[str, str]]:
+@get(
+    "/health/live",
+    tags=["operations"],
+    summary="Liveness: the process answers",
+    description="Never touches the database, so a slow or absent database does not make an "
+    "orchestrator restart a healthy process.",
+    sync_to_thread=False,
+)
+def health_live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+_NOT_READY = {
+    HTTP_503_SERVICE_UNAVAILABLE: ResponseSpec(
+        dict[str, str],
+        description='`{"status": "unavailable", "database": <error class>}` with Retry-After',
+        generate_examples=False,
+    )
+}
+
+
+async def _readiness(state: State) -> Response[dict[str, str]]:
+    settings: Settings = state.settings
     try:
-        async with state.sessionmaker() as session:
-            await session.execute(text("SELECT 1"))
-    except Exception as exc:  # any database failure means "not healthy", never a 500
+        async with asyncio.timeout(settings.readiness_timeout_ms / 1000):
+            async with state.readiness_engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure or timeout means "not ready", never a 500
         return Response(
             {"status": "unavailable", "database": type(exc).__name__},
             status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_UNREACHABLE_SECONDS)},
         )
     return Response({"status": "ok", "database": "ok"}, status_code=HTTP_200_OK)
+
+
+@get(
+    "/health/ready",
+    tags=["operations"],
+    summary="Readiness: the database answers within a short bound",
+    description="A `SELECT 1` on a connection of its own (not the API's pool), bounded by "
+    "`PORTAL_READINESS_TIMEOUT_MS`; 503 with Retry-After when the database is not there.",
+    responses=_NOT_READY,
+)
+async def health_ready(state: State) -> Response[dict[str, str]]:
+    return await _readiness(state)
+
+
+@get(
+    "/health",
+    tags=["operations"],
+    summary="Readiness (kept for existing probes)",
+    description="The same check as /health/ready.",
+    responses=_NOT_READY,
+)
+async def health(state: State) -> Response[dict[str, str]]:
+    return await _readiness(state)
+
+
+def _readiness_engine(settings: Settings) -> AsyncEngine:
+    """A one-connection engine for readiness probes, so that a probe never queues behind the
+    API's pool and fails within its own short bound."""
+    bound_ms = settings.readiness_timeout_ms
+    bounds = replace(
+        settings.database_bounds,
+        statement_timeout_ms=bound_ms,
+        lock_timeout_ms=bound_ms,
+        pool_timeout_ms=bound_ms,
+        connect_timeout_seconds=max(1, math.ceil(bound_ms / 1000)),
+        sqlite_busy_timeout_ms=bound_ms,
+        pool_size=1,
+        max_overflow=1,
+    )
+    return create_engine(settings.database_url, bounds=bounds)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     from admin import admin_route_handlers
     from api import create_api_router
     from api.errors import (
+        DATABASE_UNAVAILABLE_ERRORS,
         add_request_id_header,
+        database_unavailable_handler,
         internal_error_handler,
         not_found_handler,
         validation_error_handler,
@@ -71,14 +142,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from api.openapi import StrictStructSchemaPlugin, operation_id
 
     settings = settings or get_settings()
-    engine = create_engine(settings.database_url, echo=settings.database_echo)
+    engine = create_engine(
+        settings.database_url, echo=settings.database_echo, bounds=settings.database_bounds
+    )
     sessionmaker = create_sessionmaker(engine)
+    readiness_engine = _readiness_engine(settings)
 
     async def dispose_engine() -> None:
         await engine.dispose()
+        await readiness_engine.dispose()
 
     return Litestar(
-        route_handlers=[health, create_api_router(settings), *admin_route_handlers(settings)],
+        route_handlers=[
+            health_live,
+            health_ready,
+            health,
+            create_api_router(settings),
+            *admin_route_handlers(settings),
+        ],
         dependencies={
             "db_session": Provide(provide_db_session),
             "settings": Provide(provide_settings, sync_to_thread=False),
@@ -88,9 +169,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ValidationException: validation_error_handler,
             HTTP_404_NOT_FOUND: not_found_handler,
             HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
+            **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),
         },
         before_send=[add_request_id_header],
-        state=State({"settings": settings, "engine": engine, "sessionmaker": sessionmaker}),
+        middleware=[
+            DefineMiddleware(
+                RequestTimeoutMiddleware, timeout_seconds=settings.request_timeout_ms / 1000
+            )
+        ],
+        state=State(
+            {
+                "settings": settings,
+                "engine": engine,
+                "sessionmaker": sessionmaker,
+                "readiness_engine": readiness_engine,
+            }
+        ),
         on_shutdown=[dispose_engine],
         lifespan=[lambda _app: delivery_loop_running(settings, sessionmaker)],
         openapi_config=OpenAPIConfig(

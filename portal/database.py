@@ -12,7 +12,9 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -20,25 +22,69 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from portal.settings import UNBOUNDED, DatabaseBounds
+
 T = TypeVar("T")
 
 _IMMEDIATE = "portal_begin_immediate"
-SQLITE_BUSY_TIMEOUT_SECONDS = 30
+APPLICATION_NAME = "portal"
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    bounds: DatabaseBounds = UNBOUNDED,
+) -> AsyncEngine:
+    """An engine whose waits are bounded by ``bounds``.
+
+    The default has no statement or lock bound, for migrations and one-off commands; the app
+    passes the configured bounds so that a stuck database gives a prompt error, never a pile-up.
+    """
+    pool_timeout = bounds.pool_timeout_ms / 1000
     if url.startswith("sqlite"):
+        busy_seconds = bounds.sqlite_busy_timeout_ms / 1000
         engine = create_async_engine(
             url,
             echo=echo,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            pool_size=bounds.pool_size,
+            max_overflow=bounds.max_overflow,
+            pool_timeout=pool_timeout,
+            connect_args={"timeout": busy_seconds},
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, bounds.sqlite_busy_timeout_ms)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=bounds.pool_size,
+        max_overflow=bounds.max_overflow,
+        pool_timeout=pool_timeout,
+        connect_args=_postgres_connect_args(url, bounds),
+    )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _postgres_connect_args(url: str, bounds: DatabaseBounds) -> dict[str, Any]:
+    """Connection parameters that set the bounds in the session's startup packet (no extra
+    round-trip), keeping whatever the URL itself says."""
+    query = make_url(url).query
+    options = [
+        f"-c statement_timeout={bounds.statement_timeout_ms}",
+        f"-c lock_timeout={bounds.lock_timeout_ms}",
+        f"-c idle_in_transaction_session_timeout={bounds.idle_in_transaction_timeout_ms}",
+    ]
+    if query.get("options"):
+        options.insert(0, str(query["options"]))
+    args: dict[str, Any] = {"options": " ".join(options)}
+    if "connect_timeout" not in query:
+        args["connect_timeout"] = bounds.connect_timeout_seconds
+    if "application_name" not in query:
+        args["application_name"] = APPLICATION_NAME
+    return args
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to SQLAlchemy so that BEGIN can be chosen per transaction.
@@ -47,7 +93,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -56,6 +102,30 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+# Retry-After for a database that is there but busy (a lock or statement bound ran out, the pool
+# was full), and for one that cannot be reached at all.
+RETRY_AFTER_BUSY_SECONDS = 1
+RETRY_AFTER_UNREACHABLE_SECONDS = 5
+_BUSY_SQLSTATES = frozenset({"57014", "55P03", "40001", "40P01"})  # canceled, lock, serialization
+
+
+def unavailable_retry_after(exc: BaseException) -> int | None:
+    """Seconds a client should wait when ``exc`` means the database is unavailable or too busy
+    to answer in time (a 503), or None when it is some other failure.
+
+    Connection failures, terminated sessions, statement and lock timeouts, a locked SQLite
+    database and an exhausted pool count; constraint violations and bad SQL do not.
+    """
+    if isinstance(exc, PoolTimeout):
+        return RETRY_AFTER_BUSY_SECONDS
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _BUSY_SQLSTATES or "database is locked" in str(exc.orig):
+        return RETRY_AFTER_BUSY_SECONDS
+    return RETRY_AFTER_UNREACHABLE_SECONDS
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

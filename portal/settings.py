@@ -66,11 +66,43 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseBounds:
+    """How long the service waits on its database before answering 503, in milliseconds.
+
+    0 means no bound (PostgreSQL's own default). Statement, lock and idle-in-transaction bounds
+    are set on every PostgreSQL connection; SQLite has one bound, how long a writer waits for the
+    database lock. The pool bound is how long a request waits for a free connection.
+    """
+
+    statement_timeout_ms: int = 5000
+    lock_timeout_ms: int = 3000
+    idle_in_transaction_timeout_ms: int = 10000
+    connect_timeout_seconds: int = 3  # libpq counts whole seconds
+    pool_timeout_ms: int = 3000
+    sqlite_busy_timeout_ms: int = 5000
+    pool_size: int = 10
+    max_overflow: int = 20
+
+
+UNBOUNDED = DatabaseBounds(
+    statement_timeout_ms=0,
+    lock_timeout_ms=0,
+    idle_in_transaction_timeout_ms=0,
+    connect_timeout_seconds=10,
+    pool_timeout_ms=30000,
+    sqlite_busy_timeout_ms=30000,
+)
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: str = "development"
     var_dir: Path = PROJECT_ROOT / "var"
     database_url: str = ""
     database_echo: bool = False
+    database_bounds: DatabaseBounds = field(default_factory=DatabaseBounds)
+    request_timeout_ms: int = 10000
+    readiness_timeout_ms: int = 1000
     jwt_algorithm: str = "HS256"
     jwt_secret: str = ""
     jwt_public_key: str | None = None
@@ -201,6 +233,18 @@ def load_settings() -> Settings:
         var_dir=var_dir,
         database_url=database_url,
         database_echo=_env_bool("DATABASE_ECHO", False),
+        database_bounds=DatabaseBounds(
+            statement_timeout_ms=_env_int("DB_STATEMENT_TIMEOUT_MS", 5000),
+            lock_timeout_ms=_env_int("DB_LOCK_TIMEOUT_MS", 3000),
+            idle_in_transaction_timeout_ms=_env_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000),
+            connect_timeout_seconds=_env_int("DB_CONNECT_TIMEOUT_SECONDS", 3, minimum=1),
+            pool_timeout_ms=_env_int("DB_POOL_TIMEOUT_MS", 3000, minimum=1),
+            sqlite_busy_timeout_ms=_env_int("DB_SQLITE_BUSY_TIMEOUT_MS", 5000),
+            pool_size=_env_int("DB_POOL_SIZE", 10, minimum=1),
+            max_overflow=_env_int("DB_POOL_MAX_OVERFLOW", 20),
+        ),
+        request_timeout_ms=_env_int("REQUEST_TIMEOUT_MS", 10000),
+        readiness_timeout_ms=_env_int("READINESS_TIMEOUT_MS", 1000, minimum=1),
         jwt_algorithm=algorithm,
         jwt_secret=jwt_secret,
         jwt_public_key=public_key,

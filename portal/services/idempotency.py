@@ -1,29 +1,35 @@
 """Client idempotency keys for sends: a retry with the same key gets the first answer.
 
-A key is claimed in a transaction of its own (so a concurrent retry sees it in flight), completed
-inside the send's transaction (so the stored answer and the message commit together), and
-released if the send is refused, so that the client may try again.
+The key is looked up and stored inside the send's own transaction, after the sender's row is
+locked (SQLite: after BEGIN IMMEDIATE), so a concurrent duplicate waits for the first to finish
+and then replays its answer, and a send that fails or is refused leaves nothing behind: a retry
+after a failure that wrote nothing sends (Stripe's semantics). Nothing is ever "in progress" for
+longer than the send's transaction.
+
+Rows with status ``in_progress`` came from the earlier protocol, which claimed a key in a
+transaction of its own; while one is within its ``locked_until`` a retry gets 409 with a
+Retry-After that says when it lapses, after which a retry takes the key over.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.database import get_or_insert, write_transaction
 from portal.errors import Conflict, InvalidInput, Unprocessable
 from portal.models import IdempotencyKey
 from portal.models.base import new_id, utcnow
 
 MAX_KEY_LENGTH: Final = 255
-CLAIM_TIMEOUT: Final = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -33,12 +39,33 @@ class StoredResponse:
 
 
 @dataclass(frozen=True)
-class Claim:
-    """A claimed key (``replay`` is None), or the answer a completed request with it got."""
+class KeyedRequest:
+    """A request under a client's key: who sent it, the key, and a hash of what was asked."""
 
-    key_id: uuid.UUID
-    locked_until: datetime | None = None
-    replay: StoredResponse | None = None
+    user_id: uuid.UUID
+    key: str
+    request_hash: str
+
+    def __post_init__(self) -> None:
+        if not self.key or len(self.key) > MAX_KEY_LENGTH or "\x00" in self.key:
+            raise InvalidInput("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters")
+
+
+class Replay(Exception):
+    """Raised inside the send's transaction when the key was used before: nothing is written,
+    and the caller answers with ``response``."""
+
+    def __init__(self, response: StoredResponse) -> None:
+        super().__init__("replay")
+        self.response = response
+
+
+class KeyInProgress(Conflict):
+    """409: a request with this key is still running elsewhere; try again after Retry-After."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("Idempotency-Key: a request with this key is still in progress")
+        self.retry_after_seconds = retry_after_seconds
 
 
 def fingerprint(payload: Any) -> str:
@@ -47,83 +74,67 @@ def fingerprint(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _key_row(session: AsyncSession, user_id: uuid.UUID, key: str) -> IdempotencyKey | None:
+async def _key_row(session: AsyncSession, request: KeyedRequest) -> IdempotencyKey | None:
     return await session.scalar(
         select(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        .with_for_update()
+        .where(IdempotencyKey.user_id == request.user_id, IdempotencyKey.key == request.key)
         .execution_options(populate_existing=True)
     )
 
 
-async def claim(session: AsyncSession, *, user_id: uuid.UUID, key: str, request_hash: str) -> Claim:
-    """Claims ``key`` for this request, or says what became of the first request with it.
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))
 
-    Unprocessable if the key was used with a different request; Conflict while the first request
-    with it is still running (a claim older than CLAIM_TIMEOUT counts as abandoned).
+
+async def replay_if_used(session: AsyncSession, request: KeyedRequest) -> None:
+    """Raises Replay with the stored answer if the key was used for this same request before.
+
+    Call it inside the send's transaction once the sender's sends are serialised. Unprocessable
+    if the key was used for a different request; KeyInProgress while an earlier-protocol claim
+    on it has not lapsed.
     """
-    if not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
-        raise InvalidInput("Idempotency-Key", f"must be 1 to {MAX_KEY_LENGTH} characters")
-    async with write_transaction(session):
-        now = utcnow()
-        row, created = await get_or_insert(
-            session,
-            find=lambda: _key_row(session, user_id, key),
-            make=lambda: IdempotencyKey(
-                id=new_id(),
-                user_id=user_id,
-                key=key,
-                request_hash=request_hash,
-                status="in_progress",
-                locked_until=now + CLAIM_TIMEOUT,
-                created_at=now,
-            ),
-        )
-        if created:
-            return Claim(key_id=row.id, locked_until=row.locked_until)
-        if row.request_hash != request_hash:
-            raise Unprocessable(
-                "Idempotency-Key: this key was already used for a different request"
-            )
-        if row.status == "completed" and row.response_status is not None:
-            return Claim(
-                key_id=row.id,
-                replay=StoredResponse(status=row.response_status, body=row.response_body or {}),
-            )
-        if row.locked_until is not None and row.locked_until > now:
-            raise Conflict("Idempotency-Key: a request with this key is still in progress")
-        row.locked_until = now + CLAIM_TIMEOUT
-        await session.flush()
-    return Claim(key_id=row.id, locked_until=row.locked_until)
+    row = await _key_row(session, request)
+    if row is None:
+        return
+    if row.request_hash != request.request_hash:
+        raise Unprocessable("Idempotency-Key: this key was already used for a different request")
+    if row.status == "completed" and row.response_status is not None:
+        raise Replay(StoredResponse(status=row.response_status, body=row.response_body or {}))
+    now = utcnow()
+    if row.locked_until is not None and row.locked_until > now:
+        raise KeyInProgress(_seconds_until(row.locked_until, now))
 
 
-async def complete(
-    session: AsyncSession, claimed: Claim, *, status: int, body: dict[str, Any]
+async def remember(
+    session: AsyncSession, request: KeyedRequest, *, status: int, body: dict[str, Any]
 ) -> None:
-    """Stores the answer; call it inside the transaction that does the claimed work.
-
-    Conflict (which rolls that work back) if the claim lapsed and a retry took the key over
-    meanwhile: only one of the two may do the work.
-    """
-    result = await session.execute(
-        update(IdempotencyKey)
+    """Stores the answer under the key, in the transaction that does the work, so both commit
+    together or neither does. A lapsed earlier-protocol claim on the key is replaced."""
+    await session.execute(
+        delete(IdempotencyKey)
         .where(
-            IdempotencyKey.id == claimed.key_id,
+            IdempotencyKey.user_id == request.user_id,
+            IdempotencyKey.key == request.key,
             IdempotencyKey.status == "in_progress",
-            IdempotencyKey.locked_until == claimed.locked_until,
         )
-        .values(status="completed", locked_until=None, response_status=status, response_body=body)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
-        raise Conflict("Idempotency-Key: a retry with this key took over this request")
-
-
-async def release(session: AsyncSession, claimed: Claim) -> None:
-    """Forgets a claim whose request was refused, so the client can retry with the same key."""
-    async with write_transaction(session):
-        await session.execute(
-            delete(IdempotencyKey)
-            .where(IdempotencyKey.id == claimed.key_id, IdempotencyKey.status == "in_progress")
-            .execution_options(synchronize_session=False)
-        )
+    now = utcnow()
+    row = IdempotencyKey(
+        id=new_id(),
+        user_id=request.user_id,
+        key=request.key,
+        request_hash=request.request_hash,
+        status="completed",
+        locked_until=None,
+        response_status=status,
+        response_body=body,
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # Only a process still on the earlier protocol can claim the key outside the sender's
+        # lock; this send rolls back and the retry finds that claim or its answer.
+        raise KeyInProgress(1) from None

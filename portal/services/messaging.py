@@ -260,11 +260,13 @@ async def send_message(
     draft: MessageDraft,
     settings: Settings,
     on_sent: Callable[[AsyncSession, SentMessage], Awaitable[None]] | None = None,
+    keyed: idempotency.KeyedRequest | None = None,
 ) -> SentMessage:
     """Sends ``draft`` from ``sender_id``, creating the thread on the pair's first message.
 
     ``on_sent`` runs inside the send's transaction, after the message is written, so whatever it
-    records commits together with the message or not at all.
+    records commits together with the message or not at all. With ``keyed``, a key used before
+    raises idempotency.Replay before anything else is checked.
 
     Raises InvalidInput, NotFound, Forbidden (suspended sender, blocked pair), PayloadTooLarge
     and RateLimited; a refusal changes nothing except that a rate-limit refusal is recorded.
@@ -272,6 +274,8 @@ async def send_message(
     draft = normalise_draft(draft)
     async with write_transaction(session):
         sender = await _lock_sender(session, sender_id)
+        if keyed is not None:
+            await idempotency.replay_if_used(session, keyed)
         now = utcnow()
         _refuse_if_suspended(sender, now)
         # Checked before anything else about the send, so that a flood of refused attempts stays
@@ -301,28 +305,27 @@ async def send_message_once(
     """A send under a client's Idempotency-Key: the first request with the key sends, and its
     answer (``response_body`` of it, stored with the message) is what a retry gets back.
 
-    Unprocessable for the key reused with another request, Conflict while it is in flight; a
-    refused send releases the key so the client can try again.
+    Unprocessable for the key reused with another request. The key is stored only with a sent
+    message, so a send that was refused or failed can be retried with the same key.
     """
-    claim = await idempotency.claim(
-        session, user_id=sender_id, key=idempotency_key, request_hash=request_hash
+    keyed = idempotency.KeyedRequest(
+        user_id=sender_id, key=idempotency_key, request_hash=request_hash
     )
-    if claim.replay is not None:
-        return claim.replay
 
     async def remember(session: AsyncSession, sent: SentMessage) -> None:
-        await idempotency.complete(session, claim, status=201, body=response_body(sent))
+        await idempotency.remember(session, keyed, status=201, body=response_body(sent))
 
     try:
         return await send_message(
-            session, sender_id=sender_id, draft=draft, settings=settings, on_sent=remember
+            session,
+            sender_id=sender_id,
+            draft=draft,
+            settings=settings,
+            on_sent=remember,
+            keyed=keyed,
         )
-    except Exception:
-        try:
-            await idempotency.release(session, claim)
-        except Exception:  # the claim lapses after CLAIM_TIMEOUT anyway
-            log.exception("could not release Idempotency-Key claim %s", claim.key_id)
-        raise
+    except idempotency.Replay as replay:
+        return replay.response
 
 
 async def _deliver(

@@ -91,6 +91,8 @@ async def test_key_in_flight_is_409_and_a_stale_claim_is_taken_over(
     in_flight = await send(client, settings, employer, candidate, headers=key)
     assert in_flight.status_code == 409
     assert "in progress" in in_flight.json()["detail"]
+    # Honest: the claim lapses in about 30 seconds, and not before.
+    assert 29 <= int(in_flight.headers["retry-after"]) <= 30
     assert await messages(app) == 1
 
     # A claim past its lock was abandoned (its send never committed); a retry takes it over.
