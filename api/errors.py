@@ -16,6 +16,7 @@ from litestar.exceptions import ValidationException
 from portal.services.messaging import (
     ATTACHMENT_URL_PATTERN,
     BODY_PATTERN,
+    FILENAME_PATTERN,
     NO_NUL_PATTERN,
     NOT_BLANK_PATTERN,
 )
@@ -27,7 +28,9 @@ _MEANINGS = {
     "trimmed, with no NUL characters",
     NO_NUL_PATTERN: "must not contain NUL characters",
     NOT_BLANK_PATTERN: "must not be blank or contain NUL characters",
-    ATTACHMENT_URL_PATTERN: "must be an absolute http or https URL",
+    FILENAME_PATTERN: "must not be blank or contain NUL or bidirectional control characters",
+    ATTACHMENT_URL_PATTERN: "must be an absolute http or https URL, without white space or "
+    "bidirectional control characters",
     IDEMPOTENCY_KEY_PATTERN: "must be 1 to 255 printable ASCII characters without spaces",
 }
 _PATTERN_MESSAGE = re.compile(
