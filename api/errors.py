@@ -29,7 +29,8 @@ _MEANINGS = {
     NO_NUL_PATTERN: "must not contain NUL characters",
     NOT_BLANK_PATTERN: "must not be blank or contain NUL characters",
     FILENAME_PATTERN: "must not be blank or contain NUL or bidirectional control characters",
-    ATTACHMENT_URL_PATTERN: "must be an absolute http or https URL, without white space or "
+    ATTACHMENT_URL_PATTERN: "must be an absolute http or https URL naming a public host (not an "
+    "IP address, localhost, *.localhost, *.local or *.internal), without white space or "
     "bidirectional control characters",
     IDEMPOTENCY_KEY_PATTERN: "must be 1 to 255 printable ASCII characters without spaces",
 }

@@ -95,10 +95,10 @@ class AttachmentIn(Struct, forbid_unknown_fields=True):
         Meta(
             max_length=MAX_URL_LENGTH,
             pattern=ATTACHMENT_URL_PATTERN,
-            description="An absolute http or https URL to a public host: loopback, private, "
-            "link-local, unspecified and multicast addresses (IPv4, including forms such as "
-            "`127.1`, and bracketed IPv6) and the names `localhost`, `*.localhost`, `*.local` "
-            "and `*.internal` are refused (400).",
+            description="An absolute http or https URL naming a public host: IP address "
+            "literals (IPv4 in any spelling a browser reads, such as `127.1`, and bracketed "
+            "IPv6) and the names `localhost`, `*.localhost`, `*.local` and `*.internal` are "
+            "refused (400), as are white space and bidirectional control characters.",
         ),
     ]
 

@@ -1,10 +1,12 @@
 """Which links a message may carry: attachment URLs must name a public host.
 
 The service never fetches these URLs, but recipients click them, so a link into the recipient's
-own machine or network (a router's admin page, a local development server) is refused. Hosts are
-read the way a browser reads them (the WHATWG URL standard): ``http://2130706433/``,
-``http://0x7f.1/`` and ``http://127.1/`` are all 127.0.0.1. Host names are not resolved: a public
-name whose DNS points somewhere private is not caught here.
+own machine or network (a router's admin page, a local development server) is refused. Such
+links mostly name an address, and a browser reads many spellings as one (the WHATWG URL standard:
+``http://2130706433/``, ``http://0x7f.1/`` and ``http://127.1/`` are all 127.0.0.1), so the rule
+is one a JSON Schema pattern can state exactly: the host must be a name, never an IP address
+literal, and not ``localhost``, ``*.localhost``, ``*.local`` or ``*.internal``. Host names are not
+resolved: a public name whose DNS points somewhere private is not caught here.
 """
 
 from __future__ import annotations
@@ -13,10 +15,25 @@ import ipaddress
 import re
 from typing import Final
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+LOCAL_NAMES: Final = ("localhost", "local", "internal")
 
-LOCAL_NAMES: Final = ("localhost",)
-LOCAL_SUFFIXES: Final = (".localhost", ".local", ".internal")
+
+def _any_case(word: str) -> str:
+    # ECMAScript patterns have no inline (?i) flag.
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+_LABEL: Final = r"[A-Za-z0-9-]+"
+# A DNS name whose last label starts with a letter, so that it can never be read as an IPv4
+# address; optionally with the root's trailing dot.
+HOST_NAME_PATTERN: Final = rf"(?:{_LABEL}\.)*[A-Za-z][A-Za-z0-9-]*\.?"
+# Put right before the host: refuses the local names and every name under them.
+NOT_LOCAL_PATTERN: Final = (
+    rf"(?!(?:{_LABEL}\.)*(?:{'|'.join(map(_any_case, LOCAL_NAMES))})\.?(?![A-Za-z0-9.-]))"
+)
+PUBLIC_HOST_PATTERN: Final = NOT_LOCAL_PATTERN + HOST_NAME_PATTERN
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _DECIMAL = re.compile(r"[0-9]+")
 _HEX = re.compile(r"0[xX][0-9A-Fa-f]*")
@@ -77,29 +94,28 @@ def _kind(address: IPAddress) -> str | None:
     return None if address.is_global else "non-public"
 
 
-def non_public_host(host: str) -> str | None:
-    """Why a URL's host (as written between ``//`` and the port or path) is not a public one,
-    or None if it is; e.g. ``"127.0.0.1 is a loopback address"``."""
+def host_problem(host: str) -> str | None:
+    """Why a URL's host (as written between ``//`` and the port or path) may not be linked to,
+    or None if it may; e.g. ``"127.1 is an IP address (127.0.0.1, loopback); …"``. The same rule as
+    PUBLIC_HOST_PATTERN, in words."""
     name = host.lower()
+    address: IPAddress | None = None
     if name.startswith("["):
         try:
-            address: IPAddress = ipaddress.IPv6Address(name[1:-1])
+            address = ipaddress.IPv6Address(name[1:-1])
         except ValueError:
             return f"{host} is not an IPv6 address"
     elif _ends_in_a_number(name):
-        ipv4 = _whatwg_ipv4(name)
-        if ipv4 is None:
-            return f"{host} is not an IPv4 address"
-        address = ipv4
-    else:
-        bare = name.rstrip(".")
-        if not bare or ".." in bare:
+        address = _whatwg_ipv4(name)
+        if address is None:
             return f"{host} is not a host name"
-        if bare in LOCAL_NAMES or bare.endswith(LOCAL_SUFFIXES):
-            return f"{host} names a local host"
-        return None
-    kind = _kind(address)
-    if kind is None:
-        return None
-    article = "an" if kind[0] in "aeiou" else "a"
-    return f"{host} is {article} {kind} address ({address})"
+    if address is not None:
+        kind = _kind(address)
+        which = f" ({address}, {kind})" if kind else ""
+        return f"{host} is an IP address{which}; links must name their host"
+    if not re.fullmatch(HOST_NAME_PATTERN, host):
+        return f"{host} is not a host name"
+    bare = name.rstrip(".")
+    if any(bare == local or bare.endswith("." + local) for local in LOCAL_NAMES):
+        return f"{host} names a local host"
+    return None

@@ -68,13 +68,14 @@ FILENAME_PATTERN: Final = (
     rf"^[^\x00{BIDI_CONTROLS}]*[^\s\x00\x1c-\x1f\x85\ufeff{BIDI_CONTROLS}]"
     rf"[^\x00{BIDI_CONTROLS}]*{_END}"
 )
-# An absolute http(s) URL with a plain host name, an IPv4 address or a bracketed IPv6 address
-# (group 1, the host, must also be a public one: portal.services.links).
-ATTACHMENT_URL_PATTERN: Final = (
-    r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
-    rf"(?:[/?#][^\s\x00-\x20\x7f-\x9f\ufeff{BIDI_CONTROLS}]*)?{_END}"
+_URL_REST: Final = (
+    rf"(?::[0-9]{{1,5}})?(?:[/?#][^\s\x00-\x20\x7f-\x9f\ufeff{BIDI_CONTROLS}]*)?{_END}"
 )
+# An absolute http(s) URL whose host is a public host name (portal.services.links).
+ATTACHMENT_URL_PATTERN: Final = rf"^https?://{links.PUBLIC_HOST_PATTERN}{_URL_REST}"
 _ATTACHMENT_URL = re.compile(ATTACHMENT_URL_PATTERN)
+# The same with any host, to tell a bad host from a URL that is wrong altogether.
+_ANY_HOST_URL = re.compile(rf"^https?://(\[[^\]/]*\]|[^\[\]/?#:]*){_URL_REST}")
 _BIDI_CONTROL = re.compile(f"[{BIDI_CONTROLS}]")
 _WHITE_SPACE_CHARS: Final = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\ufeff"
 
@@ -147,14 +148,20 @@ def _attachments(attachments: Sequence[Attachment]) -> list[Attachment]:
         )
         if item.size_bytes < 0:
             raise InvalidInput(f"{where}.size_bytes", "must not be negative")
-        url = _ATTACHMENT_URL.match(item.url)
-        if len(item.url) > MAX_URL_LENGTH or url is None:
-            raise InvalidInput(f"{where}.url", "must be an absolute http or https URL")
-        problem = links.non_public_host(url[1])
-        if problem is not None:
-            raise InvalidInput(f"{where}.url", f"must point to a public host: {problem}")
+        if len(item.url) > MAX_URL_LENGTH or not _ATTACHMENT_URL.match(item.url):
+            raise InvalidInput(f"{where}.url", _url_problem(item.url))
         checked.append(Attachment(filename, content_type, item.size_bytes, item.url))
     return checked
+
+
+def _url_problem(url: str) -> str:
+    if _BIDI_CONTROL.search(url):
+        return "must not contain bidirectional control characters"
+    any_host = _ANY_HOST_URL.match(url)
+    problem = links.host_problem(any_host[1]) if any_host and len(url) <= MAX_URL_LENGTH else None
+    if problem is not None:
+        return f"must link to a public host name: {problem}"
+    return f"must be an absolute http or https URL of at most {MAX_URL_LENGTH} characters"
 
 
 def normalise_draft(draft: MessageDraft) -> MessageDraft:
