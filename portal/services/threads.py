@@ -17,10 +17,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.audit import Actor, record_event
 from portal.database import is_sqlite, read_transaction, write_transaction
@@ -317,6 +319,22 @@ async def unread_summary(session: AsyncSession, user: User) -> UnreadSummary:
     return UnreadSummary(unread_count=int(count), unread_threads=int(threads))
 
 
+async def _change_own_columns(
+    session: AsyncSession, thread: MessageThread, values: dict[InstrumentedAttribute[Any], Any]
+) -> None:
+    """Writes a participant's own columns of the thread, leaving ``updated_at`` as it is: both
+    participants are shown it, and one participant archiving or deleting is not the other's
+    business."""
+    await session.execute(
+        update(MessageThread)
+        .where(MessageThread.id == thread.id)
+        .values({**values, MessageThread.updated_at: MessageThread.updated_at})
+        .execution_options(synchronize_session=False)
+    )
+    for column, value in values.items():
+        set_committed_value(thread, column.key, value)
+
+
 async def archive_thread(
     session: AsyncSession, user: User, thread_id: uuid.UUID, *, archived: bool = True
 ) -> ThreadView:
@@ -324,8 +342,9 @@ async def archive_thread(
     async with write_transaction(session):
         view = await access_thread(session, user, thread_id, for_update=True)
         if view.is_archived != archived:
-            setattr(view.thread, archived_column(view.viewer_role).key, archived)
-            await session.flush()
+            await _change_own_columns(
+                session, view.thread, {archived_column(view.viewer_role): archived}
+            )
             await record_event(
                 session,
                 actor=Actor.user(user.id),
@@ -349,14 +368,15 @@ async def delete_thread(session: AsyncSession, user: User, thread_id: uuid.UUID)
         # that every message so far is hidden (and the counter below is right to be zero).
         now = max(utcnow(), thread.last_message_at or datetime.min.replace(tzinfo=UTC))
         for_both = not visible_to(thread, "candidate" if role == "employer" else "employer")
-        setattr(thread, deleted_by_column(role).key, now)
-        setattr(thread, unread_column(role).key, 0)
-        # Brought back by a new message, it returns to the inbox, not to the archive.
-        setattr(thread, archived_column(role).key, False)
+        changes: dict[InstrumentedAttribute[Any], Any] = {
+            deleted_by_column(role): now,
+            unread_column(role): 0,
+            # Brought back by a new message, it returns to the inbox, not to the archive.
+            archived_column(role): False,
+        }
         if for_both:
-            thread.is_deleted = True
-            thread.deleted_at = now
-        await session.flush()
+            changes.update({MessageThread.is_deleted: True, MessageThread.deleted_at: now})
+        await _change_own_columns(session, thread, changes)
         await record_event(
             session,
             actor=Actor.user(user.id),

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from portal.audit import Actor
@@ -98,19 +98,24 @@ async def test_concurrent_first_messages_make_one_thread(
 
 
 async def _assert_counters_match_a_recount(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Each participant's counter is their unread messages in their view of the thread: not
+    deleted, and sent after their own deletion of the thread, if any."""
     async with sessions() as session:
-        all_threads = (await session.scalars(select(MessageThread))).all()
-        rows = (
-            await session.execute(
-                select(Message.thread_id, Message.recipient_id, func.count())
-                .where(Message.is_read.is_(False), Message.is_deleted.is_(False))
-                .group_by(Message.thread_id, Message.recipient_id)
+        all_threads = {t.id: t for t in (await session.scalars(select(MessageThread))).all()}
+        unread_messages = (
+            await session.scalars(
+                select(Message).where(Message.is_read.is_(False), Message.is_deleted.is_(False))
             )
-        ).tuples()
-        unread = {(thread_id, recipient_id): count for thread_id, recipient_id, count in rows}
-    for thread in all_threads:
-        assert thread.unread_count_employer == unread.get((thread.id, thread.employer_id), 0)
-        assert thread.unread_count_candidate == unread.get((thread.id, thread.candidate_id), 0)
+        ).all()
+    unread: Counter[tuple[uuid.UUID, uuid.UUID]] = Counter()
+    for message in unread_messages:
+        thread = all_threads[message.thread_id]
+        role = "employer" if message.recipient_id == thread.employer_id else "candidate"
+        if threads.message_visible_to(message, thread, role):
+            unread[(thread.id, message.recipient_id)] += 1
+    for thread in all_threads.values():
+        assert thread.unread_count_employer == unread[(thread.id, thread.employer_id)]
+        assert thread.unread_count_candidate == unread[(thread.id, thread.candidate_id)]
     return sum(unread.values())
 
 
