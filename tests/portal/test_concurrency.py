@@ -163,7 +163,7 @@ async def test_counters_equal_a_recount_after_a_random_concurrent_mix(
     for _batch in range(10):
         batch: list[Callable[[AsyncSession], Awaitable[Any]]] = []
         for _ in range(20):
-            kind = rng.choices(["send", "read", "archive", "delete"], weights=[10, 8, 3, 1])[0]
+            kind = rng.choices(["send", "read", "archive", "delete"], weights=[10, 8, 3, 2])[0]
             if kind == "send" or not sent:
                 employer, candidate = rng.choice(employers), rng.choice(candidates)
                 pair = (employer, candidate) if rng.random() < 0.5 else (candidate, employer)
@@ -180,7 +180,8 @@ async def test_counters_equal_a_recount_after_a_random_concurrent_mix(
         results = await asyncio.gather(*(_in_own_session(sessions, work) for work in batch))
         for result in results:
             if isinstance(result, PortalError):
-                # Reads and archives can meet a thread deleted a moment before; nothing else.
+                # Reads, archives and deletes can meet a thread deleted a moment before (or by
+                # the caller, who no longer sees it); nothing else.
                 assert isinstance(result, NotFound | Forbidden), result
             outcomes[type(result).__name__] += 1
     assert outcomes["SentMessage"] > 40 and outcomes["Message"] > 20, outcomes
