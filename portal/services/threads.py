@@ -319,12 +319,12 @@ async def unread_summary(session: AsyncSession, user: User) -> UnreadSummary:
     return UnreadSummary(unread_count=int(count), unread_threads=int(threads))
 
 
-async def _change_own_columns(
+async def _write_participant_change(
     session: AsyncSession, thread: MessageThread, values: dict[InstrumentedAttribute[Any], Any]
 ) -> None:
-    """Writes a participant's own columns of the thread, leaving ``updated_at`` as it is: both
-    participants are shown it, and one participant archiving or deleting is not the other's
-    business."""
+    """Writes what one participant's archive or delete changes on the thread, leaving
+    ``updated_at`` as it is: both participants are shown it, and one participant archiving or
+    deleting is not the other's business."""
     await session.execute(
         update(MessageThread)
         .where(MessageThread.id == thread.id)
@@ -342,7 +342,7 @@ async def archive_thread(
     async with write_transaction(session):
         view = await access_thread(session, user, thread_id, for_update=True)
         if view.is_archived != archived:
-            await _change_own_columns(
+            await _write_participant_change(
                 session, view.thread, {archived_column(view.viewer_role): archived}
             )
             await record_event(
@@ -376,7 +376,7 @@ async def delete_thread(session: AsyncSession, user: User, thread_id: uuid.UUID)
         }
         if for_both:
             changes.update({MessageThread.is_deleted: True, MessageThread.deleted_at: now})
-        await _change_own_columns(session, thread, changes)
+        await _write_participant_change(session, thread, changes)
         await record_event(
             session,
             actor=Actor.user(user.id),
