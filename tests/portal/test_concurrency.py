@@ -187,3 +187,51 @@ async def test_counters_equal_a_recount_after_a_random_concurrent_mix(
     assert outcomes["SentMessage"] > 40 and outcomes["Message"] > 20, outcomes
     unread_total = await _assert_counters_match_a_recount(sessions)
     assert unread_total > 0
+
+
+async def _delete_racing_reads_and_sends(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    employer = await _user(sessions, "employer")
+    candidate = await _user(sessions, "candidate")
+
+    def send(session: AsyncSession, body: str = "after") -> Awaitable[messaging.SentMessage]:
+        return messaging.send_message(
+            session,
+            sender_id=employer.id,
+            draft=MessageDraft(recipient_id=candidate.id, body=body),
+            settings=settings,
+        )
+
+    sent = [await _in_own_session(sessions, lambda s: send(s, "before")) for _ in range(4)]
+    thread_id = sent[0].message.thread_id
+
+    def read(message_id: uuid.UUID) -> Callable[[AsyncSession], Awaitable[Any]]:
+        return lambda session: messaging.mark_read(session, candidate, message_id)
+
+    work: list[Callable[[AsyncSession], Awaitable[Any]]] = [
+        lambda session: threads.delete_thread(session, candidate, thread_id),
+        *(read(s.message.id) for s in sent),
+        send,
+        send,
+    ]
+    results = await asyncio.gather(*(_in_own_session(sessions, w) for w in work))
+    for result in results:
+        assert not isinstance(result, PortalError) or isinstance(result, NotFound), result
+    await _assert_counters_match_a_recount(sessions)
+    async with sessions() as session:
+        thread = await session.get(MessageThread, thread_id)
+    assert thread is not None and thread.deleted_by_candidate_at is not None
+    # Both new messages went into this same thread, whatever the order.
+    assert all(r.message.thread_id == thread_id for r in results[-2:])
+
+
+async def test_a_delete_racing_reads_and_sends_in_its_thread_keeps_counters_exact(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    """The deleter's counter is zeroed while their reads of the hidden messages and the other
+    participant's new messages (which bring the thread back) run at the same moment."""
+    generous = settings_with(settings, rate_limit_messages=100_000)
+    sessions = create_sessionmaker(engine)
+    for _ in range(8):
+        await _delete_racing_reads_and_sends(sessions, generous)
