@@ -173,8 +173,13 @@ class MessageOut(Struct):
     attachments: list[AttachmentOut]
     is_read: bool
     read_at: datetime | None
-    is_flagged: bool
-    flagged_reason: str | None
+    is_flagged: Annotated[
+        bool,
+        Meta(description="Whether the caller has reported this message: their own report only."),
+    ]
+    flagged_reason: (
+        Annotated[str, Meta(description="The reason of the caller's own report, if any.")] | None
+    )
     created_at: datetime
 
 
