@@ -37,6 +37,7 @@ from portal.request_timeout import RequestTimedOut
 from portal.services.messaging import (
     ATTACHMENT_URL_PATTERN,
     BODY_PATTERN,
+    FILENAME_PATTERN,
     NO_NUL_PATTERN,
     NOT_BLANK_PATTERN,
 )
@@ -59,7 +60,10 @@ _MEANINGS = {
     "trimmed, with no NUL characters",
     NO_NUL_PATTERN: "must not contain NUL characters",
     NOT_BLANK_PATTERN: "must not be blank or contain NUL characters",
-    ATTACHMENT_URL_PATTERN: "must be an absolute http or https URL",
+    FILENAME_PATTERN: "must not be blank or contain NUL or bidirectional control characters",
+    ATTACHMENT_URL_PATTERN: "must be an absolute http or https URL naming a public host (not an "
+    "IP address, localhost, *.localhost, *.local or *.internal), without white space or "
+    "bidirectional control characters",
     IDEMPOTENCY_KEY_PATTERN: "must be 1 to 255 printable ASCII characters without spaces",
     ONE_LINE_PATTERN: "must be one line of text, not blank, without control characters",
     NOTE_PATTERN: "must not contain NUL or other control characters (tab and line breaks are fine)",

@@ -117,9 +117,23 @@ class MessagesController(Controller):
         summary="Send a message",
         description="Sends to an employer or candidate (the other role), creating the thread on "
         "the pair's first message. At most `rate_limit_messages` sends per rolling window; "
-        "the refused attempt gets 429 with Retry-After and is recorded for staff. An optional "
+        "the refused attempt gets 429 with Retry-After (whole seconds, rounded up, until the "
+        "oldest message in the window leaves it) and is recorded for staff. An optional "
         "Idempotency-Key makes retries safe: the same key and body get the first answer, and a "
-        "send that failed (a 503, a dropped connection) stored nothing, so its retry sends.",
+        "send that failed (a 503, a dropped connection) stored nothing, so its retry sends.\n\n"
+        "If the caller or the recipient deleted their live thread but the other did not, the "
+        "message goes into that same thread and brings it back for whoever deleted it, "
+        "holding only the messages sent since their deletion. Once both have deleted it, "
+        "the message starts a new thread.\n\n"
+        "Refusals: 400 naming the field for bad input, including a recipient of the caller's "
+        "own role (the answer says only that messages go between an employer and a "
+        "candidate), an `html` body longer than "
+        f"{messaging.MAX_STORED_HTML_LENGTH:,} characters once sanitised, an attachment URL "
+        "whose host is an IP address or a local name (`localhost`, `*.localhost`, `*.local`, "
+        "`*.internal`) and a file name "
+        "with bidirectional control characters; 403 for a suspended sender or a blocked "
+        f"pair; 413 for attachments over {messaging.MAX_ATTACHMENTS_TOTAL_BYTES:,} bytes "
+        "(25 MB) in total.",
         responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
         operation_class=SendOperation,
     )
@@ -158,9 +172,10 @@ class MessagesController(Controller):
     @get(
         "/threads",
         summary="List the caller's threads",
-        description="Live threads, newest activity first. `archived=false` (default) is the "
+        description="The caller's threads, newest activity first, without those the caller "
+        "deleted (until a new message brings one back). `archived=false` (default) is the "
         "inbox, `archived=true` the caller's archive. `unread_count` is the caller's total "
-        "over all live threads.",
+        "over all of them.",
         responses=error_responses(400, 401, 403),
     )
     async def list_threads(
@@ -190,7 +205,9 @@ class MessagesController(Controller):
         "/threads/{thread_id:uuid}",
         summary="A thread with its messages, oldest first",
         description="Participants only. Deleted messages are left out; a message removed by a "
-        "moderator is shown with its body withheld.",
+        "moderator is shown with its body withheld. A participant who deleted the thread "
+        "gets 404, or, once a new message brought it back, only the messages sent since "
+        "their deletion. `is_flagged`/`flagged_reason` show the caller's own report only.",
         responses=error_responses(400, 401, 403, 404),
     )
     async def get_thread(
@@ -209,7 +226,8 @@ class MessagesController(Controller):
     @put(
         "/{message_id:uuid}/read",
         summary="Mark a message read",
-        description="Recipient only. Marking it read again changes nothing.",
+        description="Recipient only. Marking it read again changes nothing. 404 for a message "
+        "the caller no longer sees because they deleted its thread.",
         responses=error_responses(401, 403, 404),
     )
     async def mark_read(
@@ -303,7 +321,15 @@ class MessagesController(Controller):
         "/threads/{thread_id:uuid}",
         status_code=204,
         summary="Delete a thread",
-        description="Soft delete: gone from both participants' lists and counts, kept for audit.",
+        description="Deletes the thread for the caller only: it leaves the caller's list and "
+        "unread count, and its messages so far leave the caller's view for good (404 for "
+        "the thread and those messages). The other participant keeps the thread with its "
+        "unread count and can still read, mark read and flag in it. A new message in either "
+        "direction brings the same thread back for the caller, holding only the messages "
+        "sent after the deletion. Once both participants have deleted it, the thread is "
+        "deleted for good and the pair's next message starts a new one. Nothing is erased: "
+        "staff and compliance reports see every message, and who deleted when. A suspended "
+        "user may delete (it hides the thread only from themselves).",
         responses=error_responses(401, 403, 404),
     )
     async def delete_thread(
@@ -318,8 +344,11 @@ class MessagesController(Controller):
         "/{message_id:uuid}/flag",
         status_code=200,
         summary="Flag a message for moderation",
-        description="Participants only. One report per reporter and message; flagging again "
-        "updates the reason (and the note, if given).",
+        description="The message's recipient only: flagging one's own message is 403. One "
+        "report per reporter and message; flagging again updates the caller's report (the "
+        "reason, and the note if given). The answer's `is_flagged`/`flagged_reason` are the "
+        "caller's own report; the sender is never shown that, or why, they were reported. "
+        "404 for a message the caller no longer sees because they deleted its thread.",
         responses=error_responses(400, 401, 403, 404),
     )
     async def flag_message(
@@ -333,8 +362,8 @@ class MessagesController(Controller):
             QueryParameter(max_length=flags.MAX_NOTE_LENGTH, pattern=schemas.NOTE_PATTERN),
         ] = None,
     ) -> schemas.MessageOut:
-        message = await flags.flag_message(db_session, user, message_id, reason=reason, note=note)
-        return schemas.message_out(message)
+        flagged = await flags.flag_message(db_session, user, message_id, reason=reason, note=note)
+        return schemas.message_out(flagged.message, flagged.report.reason)
 
 
 async def _send_once(

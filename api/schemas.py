@@ -23,12 +23,14 @@ from portal.services.messaging import (
     ATTACHMENT_CONTENT_TYPES,
     ATTACHMENT_URL_PATTERN,
     BODY_PATTERN,
+    FILENAME_PATTERN,
     MAX_ATTACHMENTS,
+    MAX_ATTACHMENTS_TOTAL_BYTES,
     MAX_FILENAME_LENGTH,
+    MAX_STORED_HTML_LENGTH,
     MAX_SUBJECT_LENGTH,
     MAX_URL_LENGTH,
     NO_NUL_PATTERN,
-    NOT_BLANK_PATTERN,
     Attachment,
     MessageDraft,
     SentMessage,
@@ -53,7 +55,9 @@ Body = Annotated[
     Meta(
         pattern=BODY_PATTERN,
         description="1 to 10,000 characters after trimming. `html` bodies are sanitised on "
-        "write (formatting tags only; links limited to http, https and mailto).",
+        "write (formatting tags only; links limited to http, https and mailto), and refused "
+        f"(400, `body`) if the sanitised form exceeds {MAX_STORED_HTML_LENGTH:,} characters "
+        "(text is stored HTML-escaped: `&` becomes `&amp;`).",
         examples=["Hello Sam, thanks for applying. Are you free for a call on Tuesday?"],
     ),
 ]
@@ -69,11 +73,35 @@ Subject = Annotated[
 
 class AttachmentIn(Struct, forbid_unknown_fields=True):
     filename: Annotated[
-        str, Meta(min_length=1, max_length=MAX_FILENAME_LENGTH, pattern=NOT_BLANK_PATTERN)
+        str,
+        Meta(
+            min_length=1,
+            max_length=MAX_FILENAME_LENGTH,
+            pattern=FILENAME_PATTERN,
+            description="Not blank; no NUL or bidirectional control characters (U+061C, "
+            "U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069).",
+        ),
     ]
     content_type: ContentType
-    size_bytes: Annotated[int, Meta(ge=0, description="Total of all attachments ≤ 25 MB.")]
-    url: Annotated[str, Meta(max_length=MAX_URL_LENGTH, pattern=ATTACHMENT_URL_PATTERN)]
+    size_bytes: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description=f"All attachments of a message together: at most "
+            f"{MAX_ATTACHMENTS_TOTAL_BYTES:,} bytes (25 MB), or 413.",
+        ),
+    ]
+    url: Annotated[
+        str,
+        Meta(
+            max_length=MAX_URL_LENGTH,
+            pattern=ATTACHMENT_URL_PATTERN,
+            description="An absolute http or https URL naming a public host: IP address "
+            "literals (IPv4 in any spelling a browser reads, such as `127.1`, and bracketed "
+            "IPv6) and the names `localhost`, `*.localhost`, `*.local` and `*.internal` are "
+            "refused (400), as are white space and bidirectional control characters.",
+        ),
+    ]
 
 
 class AttachmentOut(Struct):
@@ -132,6 +160,9 @@ class ThreadOut(Struct):
 
 
 class MessageOut(Struct):
+    """A message as a participant sees it. ``is_flagged``/``flagged_reason`` describe the
+    caller's own report on it, never anyone else's."""
+
     id: uuid.UUID
     thread_id: uuid.UUID
     sender_id: uuid.UUID
@@ -143,8 +174,13 @@ class MessageOut(Struct):
     attachments: list[AttachmentOut]
     is_read: bool
     read_at: datetime | None
-    is_flagged: bool
-    flagged_reason: str | None
+    is_flagged: Annotated[
+        bool,
+        Meta(description="Whether the caller has reported this message: their own report only."),
+    ]
+    flagged_reason: (
+        Annotated[str, Meta(description="The reason of the caller's own report, if any.")] | None
+    )
     created_at: datetime
 
 
@@ -229,8 +265,13 @@ def thread_out(view: ThreadView) -> ThreadOut:
     )
 
 
-def message_out(message: Message) -> MessageOut:
-    """A message for a participant; a message removed by a moderator keeps its body withheld."""
+def message_out(message: Message, own_report: str | None = None) -> MessageOut:
+    """A message for a participant; a message removed by a moderator keeps its body withheld.
+
+    ``is_flagged`` and ``flagged_reason`` are the viewer's own report (``own_report``, its
+    reason): whether anyone else reported the message is for staff only, so that nothing a
+    reported sender sees changes and no reporter is given away.
+    """
     removed = message.is_removed
     return MessageOut(
         id=message.id,
@@ -246,8 +287,8 @@ def message_out(message: Message) -> MessageOut:
         else [msgspec.convert(item, AttachmentOut) for item in message.attachments or []],
         is_read=message.is_read,
         read_at=message.read_at,
-        is_flagged=message.is_flagged,
-        flagged_reason=message.flagged_reason,
+        is_flagged=own_report is not None,
+        flagged_reason=own_report,
         created_at=message.created_at,
     )
 
@@ -269,7 +310,9 @@ def thread_list_out(page: ThreadPage) -> ThreadListOut:
 def thread_detail_out(detail: ThreadDetail) -> ThreadDetailOut:
     return ThreadDetailOut(
         thread=thread_out(detail.view),
-        messages=[message_out(message) for message in detail.messages],
+        messages=[
+            message_out(message, detail.own_reports.get(message.id)) for message in detail.messages
+        ],
         total_messages=detail.total_messages,
     )
 

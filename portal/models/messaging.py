@@ -65,6 +65,11 @@ class MessageThread(IdMixin, TimestampsMixin, Base):
     unread_count_candidate: Mapped[int] = mapped_column(default=0)
     archived_by_employer: Mapped[bool] = mapped_column(default=False)
     archived_by_candidate: Mapped[bool] = mapped_column(default=False)
+    # Deletion is per participant: each column is when that participant last deleted the thread;
+    # their view then holds only messages sent after it. ``is_deleted``/``deleted_at`` are set
+    # once both have deleted, and only then does the thread stop being the pair's live thread.
+    deleted_by_employer_at: Mapped[datetime | None]
+    deleted_by_candidate_at: Mapped[datetime | None]
     is_deleted: Mapped[bool] = mapped_column(default=False)
     deleted_at: Mapped[datetime | None]
 

@@ -1,14 +1,22 @@
-"""Participants flagging messages for the moderation queue: one report per reporter and message."""
+"""Participants flagging messages for the moderation queue: one report per reporter and message.
+
+Only the recipient of a message can report it. The message row's ``is_flagged``,
+``flagged_reason`` and ``flagged_at`` record the first report and are never overwritten by a later
+one; each reporter's own report (reason, note) is theirs to update. None of it is shown to the
+sender: the API shows a participant only their own report.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
 from portal.database import get_or_insert, write_transaction
+from portal.errors import Forbidden
 from portal.models import FlagReport, Message, User
 from portal.models.base import utcnow
 from portal.models.moderation import FLAG_REASONS
@@ -16,6 +24,12 @@ from portal.services import validation
 from portal.services.threads import access_message
 
 MAX_NOTE_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class Flagged:
+    message: Message
+    report: FlagReport  # the caller's own report
 
 
 async def _report_of(
@@ -35,12 +49,17 @@ async def flag_message(
     *,
     reason: str,
     note: str | None = None,
-) -> Message:
-    """Reports a message to moderators; flagging it again updates this user's report."""
+) -> Flagged:
+    """Reports a message to moderators; flagging it again updates this user's report.
+
+    Forbidden for the message's own sender: a report is about what someone else sent.
+    """
     reason = validation.one_of("reason", reason, FLAG_REASONS)
     note = validation.optional_note("note", note, max_length=MAX_NOTE_LENGTH)
     async with write_transaction(session):
         message, thread = await access_message(session, user, message_id)
+        if message.sender_id == user.id:
+            raise Forbidden("you cannot flag your own message; only its recipient can report it")
         now = utcnow()
         report, created = await get_or_insert(
             session,
@@ -53,10 +72,15 @@ async def flag_message(
             report.reason = reason
             if note is not None:
                 report.note = note
-        message.is_flagged = True
-        message.flagged_reason = reason
-        message.flagged_at = now
         await session.flush()
+        # Only the first report sets these: a conditional update, so that of two reports at once
+        # exactly one does.
+        await session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.is_flagged.is_(False))
+            .values(is_flagged=True, flagged_reason=reason, flagged_at=now)
+            .execution_options(synchronize_session=False)
+        )
         await record_event(
             session,
             actor=Actor.user(user.id),
@@ -71,4 +95,4 @@ async def flag_message(
                 "report": "created" if created else "updated",
             },
         )
-    return message
+    return Flagged(message=message, report=report)

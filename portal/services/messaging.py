@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import func, select, update
@@ -20,7 +20,7 @@ from portal.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from portal.models import Application, Message, MessageThread, User
 from portal.models.base import new_id, utcnow
 from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
-from portal.services import idempotency, notifications, rate_limit, validation
+from portal.services import idempotency, links, notifications, rate_limit, validation
 from portal.services.blocks import blocked_either_way
 from portal.services.sanitize import sanitize_html
 from portal.services.threads import ThreadView, access_message, archived_column, unread_column
@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 MAX_BODY_LENGTH: Final = 10_000
 MAX_SUBJECT_LENGTH: Final = 500
 MAX_ATTACHMENTS: Final = 5
-MAX_ATTACHMENTS_TOTAL_BYTES: Final = 25 * 1024 * 1024
+# 25 MB as the product promises it: decimal megabytes, 25,000,000 bytes (not 25 MiB).
+MAX_ATTACHMENTS_TOTAL_BYTES: Final = 25_000_000
+# An html body is limited as written (MAX_BODY_LENGTH); sanitising escapes text (& becomes &amp;)
+# and adds rel="noopener noreferrer" to links, so what is stored is bounded separately.
+MAX_STORED_HTML_LENGTH: Final = 20_000
 MAX_FILENAME_LENGTH: Final = 255
 MAX_URL_LENGTH: Final = 2048
 ATTACHMENT_CONTENT_TYPES: Final = (
@@ -57,11 +61,22 @@ _MIDDLE: Final = rf"[^\x00]{{0,{MAX_BODY_LENGTH - 2}}}"
 BODY_PATTERN: Final = rf"^{WHITE_SPACE}*{_VISIBLE}(?:{_MIDDLE}{_VISIBLE})?{WHITE_SPACE}*{_END}"
 NO_NUL_PATTERN: Final = rf"^[^\x00]*{_END}"
 NOT_BLANK_PATTERN: Final = rf"^[^\x00]*{_VISIBLE}[^\x00]*{_END}"
-# An absolute http(s) URL with a plain host name or address.
-ATTACHMENT_URL_PATTERN: Final = (
-    rf"^https?://[A-Za-z0-9.-]+(?::[0-9]{{1,5}})?(?:[/?#][^\s\x00-\x20\x7f-\x9f\ufeff]*)?{_END}"
+# Characters that reorder the text around them (U+202E makes "cv\u202efdp.exe" show as
+# "cvexe.pdf"): never in a name or link shown to a recipient.
+BIDI_CONTROLS: Final = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+FILENAME_PATTERN: Final = (
+    rf"^[^\x00{BIDI_CONTROLS}]*[^\s\x00\x1c-\x1f\x85\ufeff{BIDI_CONTROLS}]"
+    rf"[^\x00{BIDI_CONTROLS}]*{_END}"
 )
+_URL_REST: Final = (
+    rf"(?::[0-9]{{1,5}})?(?:[/?#][^\s\x00-\x20\x7f-\x9f\ufeff{BIDI_CONTROLS}]*)?{_END}"
+)
+# An absolute http(s) URL whose host is a public host name (portal.services.links).
+ATTACHMENT_URL_PATTERN: Final = rf"^https?://{links.PUBLIC_HOST_PATTERN}{_URL_REST}"
 _ATTACHMENT_URL = re.compile(ATTACHMENT_URL_PATTERN)
+# The same with any host, to tell a bad host from a URL that is wrong altogether.
+_ANY_HOST_URL = re.compile(rf"^https?://(\[[^\]/]*\]|[^\[\]/?#:]*){_URL_REST}")
+_BIDI_CONTROL = re.compile(f"[{BIDI_CONTROLS}]")
 _WHITE_SPACE_CHARS: Final = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\ufeff"
 
 
@@ -122,15 +137,31 @@ def _attachments(attachments: Sequence[Attachment]) -> list[Attachment]:
     for index, item in enumerate(attachments):
         where = f"attachments[{index}]"
         filename = _text(f"{where}.filename", item.filename, max_length=MAX_FILENAME_LENGTH)
+        if _BIDI_CONTROL.search(filename):
+            raise InvalidInput(
+                f"{where}.filename",
+                "must not contain bidirectional control characters (U+061C, U+200E, U+200F, "
+                "U+202A to U+202E, U+2066 to U+2069)",
+            )
         content_type = validation.one_of(
             f"{where}.content_type", item.content_type, ATTACHMENT_CONTENT_TYPES
         )
         if item.size_bytes < 0:
             raise InvalidInput(f"{where}.size_bytes", "must not be negative")
         if len(item.url) > MAX_URL_LENGTH or not _ATTACHMENT_URL.match(item.url):
-            raise InvalidInput(f"{where}.url", "must be an absolute http or https URL")
+            raise InvalidInput(f"{where}.url", _url_problem(item.url))
         checked.append(Attachment(filename, content_type, item.size_bytes, item.url))
     return checked
+
+
+def _url_problem(url: str) -> str:
+    if _BIDI_CONTROL.search(url):
+        return "must not contain bidirectional control characters"
+    any_host = _ANY_HOST_URL.match(url)
+    problem = links.host_problem(any_host[1]) if any_host and len(url) <= MAX_URL_LENGTH else None
+    if problem is not None:
+        return f"must link to a public host name: {problem}"
+    return f"must be an absolute http or https URL of at most {MAX_URL_LENGTH} characters"
 
 
 def normalise_draft(draft: MessageDraft) -> MessageDraft:
@@ -141,6 +172,12 @@ def normalise_draft(draft: MessageDraft) -> MessageDraft:
         body = sanitize_html(body).strip(_WHITE_SPACE_CHARS)
         if not body:
             raise InvalidInput("body", "has no content left once unsafe HTML is removed")
+        if len(body) > MAX_STORED_HTML_LENGTH:
+            raise InvalidInput(
+                "body",
+                f"is {len(body):,} characters once sanitised (text is stored HTML-escaped, so "
+                f"& becomes &amp;); at most {MAX_STORED_HTML_LENGTH:,} are stored",
+            )
     subject = None
     if draft.subject is not None:
         subject = _text("subject", draft.subject, max_length=MAX_SUBJECT_LENGTH, required=False)
@@ -185,11 +222,8 @@ async def _recipient(session: AsyncSession, sender: User, recipient_id: uuid.UUI
     if recipient is None:
         raise NotFound(f"recipient_id: user {recipient_id} does not exist")
     if recipient.role == sender.role:
-        raise InvalidInput(
-            "recipient_id",
-            f"messages go between an employer and a candidate; you and user {recipient_id} "
-            f"are both {sender.role}s",
-        )
+        # Says nothing of the recipient's role: that is theirs to tell.
+        raise InvalidInput("recipient_id", "messages go between an employer and a candidate")
     return recipient
 
 
@@ -212,13 +246,17 @@ async def _check_application(
 def _live_thread_query(
     employer_id: uuid.UUID, candidate_id: uuid.UUID, application_id: uuid.UUID | None
 ) -> Any:
-    return select(MessageThread).where(
-        MessageThread.employer_id == employer_id,
-        MessageThread.candidate_id == candidate_id,
-        MessageThread.application_id == application_id
-        if application_id is not None
-        else MessageThread.application_id.is_(None),
-        MessageThread.is_deleted.is_(False),
+    return (
+        select(MessageThread)
+        .where(
+            MessageThread.employer_id == employer_id,
+            MessageThread.candidate_id == candidate_id,
+            MessageThread.application_id == application_id
+            if application_id is not None
+            else MessageThread.application_id.is_(None),
+            MessageThread.is_deleted.is_(False),
+        )
+        .execution_options(populate_existing=True)
     )
 
 
@@ -251,6 +289,25 @@ async def _find_or_create_thread(
             updated_at=now,
         ),
     )
+
+
+def _after_thread_history(thread: MessageThread, now: datetime) -> datetime:
+    """``now``, or just after the thread's last message or deletion if that is later (another
+    process's clock, or a send that waited for the thread's lock): a new message must come after
+    a participant's deletion to be in their view, and last_message_at must only move forward."""
+    marks = [
+        mark
+        for mark in (
+            thread.last_message_at,
+            thread.deleted_by_employer_at,
+            thread.deleted_by_candidate_at,
+        )
+        if mark is not None
+    ]
+    latest = max(marks, default=None)
+    if latest is not None and latest >= now:
+        return latest + timedelta(microseconds=1)
+    return now
 
 
 async def send_message(
@@ -340,8 +397,8 @@ async def _deliver(
     total_bytes = sum(item.size_bytes for item in draft.attachments)
     if total_bytes > MAX_ATTACHMENTS_TOTAL_BYTES:
         raise PayloadTooLarge(
-            f"attachments: {total_bytes} bytes in total; at most "
-            f"{MAX_ATTACHMENTS_TOTAL_BYTES} bytes (25 MB) per message"
+            f"attachments: {total_bytes:,} bytes in total; at most "
+            f"{MAX_ATTACHMENTS_TOTAL_BYTES:,} bytes (25 MB) per message"
         )
     return await _write_message(
         session,
@@ -374,6 +431,8 @@ async def _write_message(
         subject=draft.subject,
         now=now,
     )
+    if not created:
+        now = _after_thread_history(thread, now)
     message = Message(
         id=new_id(),
         thread_id=thread.id,
@@ -452,7 +511,7 @@ async def _write_message(
 async def mark_read(session: AsyncSession, user: User, message_id: uuid.UUID) -> Message:
     """Marks a message read by its recipient; the thread's counter drops exactly once."""
     async with write_transaction(session):
-        message, thread = await access_message(session, user, message_id)
+        message, thread = await access_message(session, user, message_id, lock_thread=True)
         if message.recipient_id != user.id:
             raise Forbidden("only the recipient can mark a message read")
         now = utcnow()

@@ -17,7 +17,13 @@ THREADS = "/api/v1/messages/threads"
 
 async def audit_actions(app: Litestar, action: str) -> list[AuditEvent]:
     async with app.state.sessionmaker() as session:
-        return list(await session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        return list(
+            await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action == action)
+                .order_by(AuditEvent.occurred_at)
+            )
+        )
 
 
 # --- list -----------------------------------------------------------------------------------
@@ -243,7 +249,12 @@ async def test_unread_count(app: Litestar, client: AsyncTestClient, settings: Se
     response = await client.get(url, headers=auth(settings, candidate))
     assert response.json() == {"unread_count": 4, "unread_threads": 3}
 
+    # The sender deleting the thread changes nothing for the candidate; the candidate deleting
+    # it takes its unread message out of their count.
     await client.delete(f"{THREADS}/{deleted_thread}", headers=auth(settings, third))
+    response = await client.get(url, headers=auth(settings, candidate))
+    assert response.json() == {"unread_count": 4, "unread_threads": 3}
+    await client.delete(f"{THREADS}/{deleted_thread}", headers=auth(settings, candidate))
     response = await client.get(url, headers=auth(settings, candidate))
     assert response.json() == {"unread_count": 3, "unread_threads": 2}
     assert (await client.get(url, headers=auth(settings, first))).json() == {
@@ -336,16 +347,19 @@ async def test_archive_access(app: Litestar, client: AsyncTestClient, settings: 
 # --- delete ---------------------------------------------------------------------------------
 
 
-async def test_delete_is_soft(app: Litestar, client: AsyncTestClient, settings: Settings) -> None:
+async def test_delete_is_soft_and_for_both_once_both_deleted(
+    app: Litestar, client: AsyncTestClient, settings: Settings
+) -> None:
     employer, candidate = await make_pair(app)
     thread_id = (await send_ok(client, settings, employer, candidate))["thread"]["id"]
     outsider = await make_user(app, "candidate")
     forbidden = await client.delete(f"{THREADS}/{thread_id}", headers=auth(settings, outsider))
     assert forbidden.status_code == 403
 
-    response = await client.delete(f"{THREADS}/{thread_id}", headers=auth(settings, candidate))
-    assert response.status_code == 204
-    assert response.content == b""
+    for user in (candidate, employer):
+        response = await client.delete(f"{THREADS}/{thread_id}", headers=auth(settings, user))
+        assert response.status_code == 204
+        assert response.content == b""
 
     for user in (employer, candidate):
         assert (await client.get(THREADS, headers=auth(settings, user))).json()["total"] == 0
@@ -362,12 +376,17 @@ async def test_delete_is_soft(app: Litestar, client: AsyncTestClient, settings: 
         thread = await session.get(MessageThread, uuid.UUID(thread_id))
         assert thread is not None
         assert thread.is_deleted is True
-        assert thread.deleted_at is not None
+        assert thread.deleted_at == thread.deleted_by_employer_at
+        assert thread.deleted_by_candidate_at is not None
+        assert thread.deleted_by_candidate_at <= thread.deleted_by_employer_at
         assert len((await session.scalars(select(Message))).all()) == 1
     events = await audit_actions(app, "thread.deleted")
-    assert [(e.actor_id, e.thread_id) for e in events] == [(candidate.id, uuid.UUID(thread_id))]
+    assert [(e.actor_id, e.thread_id, e.details) for e in events] == [
+        (candidate.id, uuid.UUID(thread_id), {"role": "candidate", "deleted_for_both": False}),
+        (employer.id, uuid.UUID(thread_id), {"role": "employer", "deleted_for_both": True}),
+    ]
 
-    # The pair can start over; the new thread is a different one.
+    # Deleted by both: the pair starts over in a new thread.
     fresh = await send_ok(client, settings, employer, candidate)
     assert fresh["thread"]["id"] != thread_id
 
