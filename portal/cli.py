@@ -259,7 +259,8 @@ def worker() -> None:
     from portal.email_delivery import run_delivery_loop
 
     async def run() -> None:
-        engine = create_engine(settings().database_url)
+        # Bounded like the app's own engine, so a stuck database cannot hang a delivery claim.
+        engine = create_engine(settings().database_url, bounds=settings().database_bounds)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
