@@ -386,6 +386,7 @@ def _queue_select(
 ) -> Select[Any]:
     """Items (one row per message) with their aggregates and priority, unordered."""
     severity = _severity()
+    claimed_by_viewer = and_(FlagReport.status == "claimed", FlagReport.assigned_to_id == viewer.id)
     agg = select(
         FlagReport.message_id.label("message_id"),
         func.count().label("reporter_count"),
@@ -394,6 +395,7 @@ def _queue_select(
         func.max(FlagReport.decided_at).label("last_decided_at"),
         func.max(severity).label("max_severity"),
         func.sum(severity).label("sum_severity"),
+        func.max(case((claimed_by_viewer, 1), else_=0)).label("claimed_by_viewer"),
     ).where(FlagReport.status.in_(statuses))
     if mine:
         agg = agg.where(FlagReport.assigned_to_id == viewer.id)
@@ -1276,18 +1278,16 @@ async def next_item(
     after_message_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> uuid.UUID | None:
-    """The item to open after deciding ``after_message_id``: the highest-priority item the viewer
-    can act on (escalated items for compliance, open ones otherwise), other than that one and
-    not claimed by someone else; None when the queue is empty."""
+    """The item to open after deciding ``after_message_id``: the viewer's own claimed items
+    first, then the highest-priority item the viewer can act on (escalated items for compliance,
+    open ones otherwise), other than that one and not claimed by someone else; None when there
+    is none."""
     statuses: tuple[str, ...] = ("escalated",) if viewer.role == "compliance" else OPEN
-    query = _priority_order(
-        _queue_select(
-            statuses=statuses,
-            viewer=viewer,
-            exclude=after_message_id,
-            not_claimed_by_others=True,
-        )
-    ).limit(1)
+    query = _queue_select(
+        statuses=statuses, viewer=viewer, exclude=after_message_id, not_claimed_by_others=True
+    )
+    query = _priority_order(query.order_by(query.selected_columns.claimed_by_viewer.desc()))
+    query = query.limit(1)
     async with read_transaction(session):
         row = (await session.execute(query)).first()
     return None if row is None else row.message_id
