@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 from litestar import Litestar, Request, Response, get
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
+from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy import text
@@ -56,6 +57,10 @@ async def health(state: State) -> Response[dict[str, str]]:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     from admin import admin_route_handlers
+    from admin.api_docs import LocalSwaggerRenderPlugin
+    from admin.pages import template_config
+    from admin.security_headers import SecurityHeadersMiddleware
+    from admin.staff_auth import session_config
     from api import create_api_router
     from api.errors import validation_error_handler
     from api.openapi import StrictStructSchemaPlugin
@@ -88,7 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "under /api/v1 and take a JWT bearer token."
             ),
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[LocalSwaggerRenderPlugin()],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(
@@ -102,5 +107,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ),
         plugins=[StrictStructSchemaPlugin()],
+        template_config=template_config(),
+        csrf_config=CSRFConfig(
+            secret=settings.session_secret,
+            cookie_name="portal_csrf",
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            cookie_secure=settings.base_url.startswith("https://"),
+            # Bearer-token API (no cookies to forge with) and the email-open pixel under it.
+            exclude=["^/api/"],
+        ),
+        middleware=[
+            DefineMiddleware(SecurityHeadersMiddleware),
+            session_config(settings).middleware,
+        ],
         debug=False,
     )
