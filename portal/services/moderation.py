@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from portal.audit import Actor, record_event
-from portal.database import is_sqlite, read_transaction, write_transaction
+from portal.database import is_sqlite
 from portal.errors import AlreadyDecided, Conflict, Forbidden, InvalidInput, NotFound
 from portal.models import (
     AuditEvent,
@@ -62,6 +62,7 @@ from portal.models import (
 from portal.models.base import new_id, utcnow
 from portal.models.moderation import FLAG_REASONS
 from portal.services import validation
+from portal.services.refusals import refusable
 from portal.services.staff import require_role, staff_name
 from portal.services.suspensions import (
     MAX_REASON_LENGTH,
@@ -512,7 +513,7 @@ async def queue_page(
         query = query.order_by(columns.first_reported_at, columns.message_id)
     query = query.add_columns(func.count().over().label("total"))
     query = query.limit(per_page).offset((page - 1) * per_page)
-    async with read_transaction(session):
+    async with refusable(session, write=False):
         rows = (await session.execute(query)).all()
         if rows:
             total = rows[0].total
@@ -650,7 +651,7 @@ async def queue_counts(
         items_where(and_(FlagReport.status == "claimed", FlagReport.assigned_to_id == viewer.id)),
         items_where(FlagReport.status == "escalated"),
     ).where(FlagReport.status.in_((*OPEN, "escalated")))
-    async with read_transaction(session):
+    async with refusable(session, write=False):
         open_, mine, escalated_ = (await session.execute(query)).one()
     return QueueCounts(open=open_, mine=mine, escalated=escalated_)
 
@@ -827,7 +828,7 @@ async def report_view(
         raise InvalidInput("context", "must be between 0 and 50")
     sender = aliased(User, name="sender")
     recipient = aliased(User, name="recipient")
-    async with read_transaction(session):
+    async with refusable(session, write=False):
         row = (
             await session.execute(
                 select(
@@ -988,7 +989,7 @@ async def _decide(
     """Decides every actionable report of ``message_id`` and records one audit event (``action``;
     None when ``effect`` records it), in one transaction with the message locked."""
     require_role(actor, *DECIDER_ROLES)
-    async with write_transaction(session):
+    async with refusable(session):
         message = await _lock_message(session, message_id)
         reports = await _current_reports(session, message_id)
         targets = await _actionable(session, actor, reports, escalating=status == "escalated")
@@ -1030,7 +1031,7 @@ async def claim(
     """Marks the item as being looked at by ``actor``. Conflict if another claimed it first;
     claiming one's own claim again changes nothing."""
     require_role(actor, "moderator", "admin")
-    async with write_transaction(session):
+    async with refusable(session):
         message = await _lock_message(session, message_id)
         reports = await _current_reports(session, message_id)
         open_ = [r for r in reports if r.status in OPEN]
@@ -1063,7 +1064,7 @@ async def unclaim(
 ) -> None:
     """Releases the actor's claim (an admin may release anyone's); nothing if unclaimed."""
     require_role(actor, "moderator", "admin")
-    async with write_transaction(session):
+    async with refusable(session):
         message = await _lock_message(session, message_id)
         reports = await _current_reports(session, message_id)
         claimed = [r for r in reports if r.status == "claimed"]
@@ -1241,7 +1242,7 @@ async def add_note(
     body = required_text("body", body, max_length=MAX_NOTE_LENGTH)
     if (message_id is None) == (user_id is None):
         raise InvalidInput("message_id", "a note is on a message or on a user (exactly one)")
-    async with write_transaction(session):
+    async with refusable(session):
         thread_id = None
         if message_id is not None:
             message = await session.get(Message, message_id)
@@ -1288,7 +1289,7 @@ async def next_item(
     )
     query = _priority_order(query.order_by(query.selected_columns.claimed_by_viewer.desc()))
     query = query.limit(1)
-    async with read_transaction(session):
+    async with refusable(session, write=False):
         row = (await session.execute(query)).first()
     return None if row is None else row.message_id
 
@@ -1340,7 +1341,7 @@ async def user_history(
     """A user's profile, status, counts, moderation timeline and notes; NotFound if unknown."""
     now = _now(now)
     their_messages = select(Message.id).where(Message.sender_id == user_id)
-    async with read_transaction(session):
+    async with refusable(session, write=False):
         user, counts = await _user_with_counts(session, user_id)
         timeline = await _timeline(session, user_id)
         notes = await _notes(
@@ -1400,7 +1401,7 @@ async def overview(session: AsyncSession, *, now: datetime | None = None) -> Ove
             )
         ),
     )
-    async with read_transaction(session):
+    async with refusable(session, write=False):
         row = (await session.execute(query)).one()
     (open_reports, open_items, oldest, escalated_, decisions, violations, sent, failed) = row
     oldest_age = None

@@ -24,6 +24,7 @@ from portal.models.base import utcnow
 from portal.models.staff import STAFF_ROLES
 from portal.passwords import hash_password, verify_password
 from portal.services import validation
+from portal.services.refusals import refusable
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -48,7 +49,7 @@ async def create_staff(
         require_role(actor, "admin")
         actor = Actor.staff(actor.id)
     password_hash = hash_password(password)
-    async with write_transaction(session):
+    async with refusable(session):
         staff, created = await get_or_insert(
             session,
             find=lambda: session.scalar(select(StaffUser).where(StaffUser.email == email)),
@@ -183,7 +184,7 @@ async def _change_staff(
     require_role(actor, "admin")
     if not_self is not None and staff_id == actor.id:
         raise Forbidden(not_self)
-    async with write_transaction(session):
+    async with refusable(session):
         staff = await _lock_staff(session, staff_id)
         changes = apply_changes(staff, values)
         if changes:

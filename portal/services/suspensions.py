@@ -11,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import is_sqlite, write_transaction
+from portal.database import is_sqlite
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.models import StaffUser, User
 from portal.models.base import utcnow
 from portal.services import validation
+from portal.services.refusals import refusable
 from portal.services.staff import require_role
 
 SUSPENSION_DAYS: Final = (1, 3, 7, 30)  # or None: indefinite
@@ -102,7 +103,7 @@ async def suspend_user(
     require_role(actor, "moderator", "admin")
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     days = suspension_days(days)
-    async with write_transaction(session):
+    async with refusable(session):
         user = await lock_user(session, user_id)
         await apply_suspension(
             session, user, actor=actor, reason=reason, days=days, now=now or utcnow()
@@ -121,7 +122,7 @@ async def lift_suspension(
     """Ends a suspension early. Conflict if the user is not suspended now."""
     require_role(actor, "moderator", "admin")
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
-    async with write_transaction(session):
+    async with refusable(session):
         user = await lock_user(session, user_id)
         now = now or utcnow()
         if not suspended_now(user, now):
