@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.pages import render
@@ -14,7 +15,9 @@ from portal.services import moderation
 
 
 @get("/mod/overview", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
-async def overview(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+async def overview(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Response[Any]:
     staff = await signed_in(request)
     figures = await moderation.overview(db_session)
     return render(

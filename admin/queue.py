@@ -6,7 +6,9 @@ import uuid
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.pages import field, hx_target, optional_field, read_form, render, see_other
@@ -58,20 +60,22 @@ def queue_filters(
     return {"reason": reason or None, "status": status, "age": age, "order": order, "page": page}
 
 
-async def nav_counts(db_session: AsyncSession, staff: StaffUser) -> moderation.QueueCounts:
+async def nav_counts(
+    db_session: NamedDependency[AsyncSession], staff: StaffUser
+) -> moderation.QueueCounts:
     return await moderation.queue_counts(db_session, viewer=staff)
 
 
 @get("/mod", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
 async def queue(
     request: Request[Any, Any, Any],
-    db_session: AsyncSession,
-    reason: str | None = None,
-    status: str = "open",
-    age: int | None = None,
-    order: str = "priority",
-    page: int = 1,
-    done: str | None = None,
+    db_session: NamedDependency[AsyncSession],
+    reason: FromQuery[str | None] = None,
+    status: FromQuery[str] = "open",
+    age: FromQuery[int | None] = None,
+    order: FromQuery[str] = "priority",
+    page: FromQuery[int] = 1,
+    done: FromQuery[str | None] = None,
 ) -> Response[Any]:
     staff = await signed_in(request)
     filters = queue_filters(reason, status, age, order, page)
@@ -100,7 +104,9 @@ async def queue(
 
 
 @get("/mod/counts", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
-async def counts(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+async def counts(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Response[Any]:
     staff = await signed_in(request)
     return render(request, "mod/_nav_counts.html", {"counts": await nav_counts(db_session, staff)})
 
@@ -108,9 +114,9 @@ async def counts(request: Request[Any, Any, Any], db_session: AsyncSession) -> R
 @get("/mod/next", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
 async def next_report(
     request: Request[Any, Any, Any],
-    db_session: AsyncSession,
-    after: uuid.UUID | None = None,
-    done: str | None = None,
+    db_session: NamedDependency[AsyncSession],
+    after: FromQuery[uuid.UUID | None] = None,
+    done: FromQuery[str | None] = None,
 ) -> Response[Any]:
     """Where "submit and next" goes: the next item the viewer can act on, or the queue."""
     staff = await signed_in(request)
@@ -127,7 +133,9 @@ async def bulk_page(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/mod/bulk", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
-async def bulk(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+async def bulk(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Response[Any]:
     """Each selected item decided and audited on its own; the result names what was skipped."""
     staff = await signed_in(request)
     form = await read_form(request)

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.pages import field, read_form, render, see_other, suspension_days
@@ -26,13 +28,13 @@ _path = "/mod/reports/{message_id:uuid}"
 
 async def _report_page(
     request: Request[Any, Any, Any],
-    db_session: AsyncSession,
+    db_session: NamedDependency[AsyncSession],
     staff: StaffUser,
-    message_id: uuid.UUID,
+    message_id: FromPath[uuid.UUID],
     *,
     error: str | None = None,
     status_code: int = 200,
-    done: str | None = None,
+    done: FromQuery[str | None] = None,
     form: dict[str, str] | None = None,
 ) -> Response[Any]:
     view = await moderation.report_view(db_session, message_id)
@@ -50,9 +52,9 @@ async def _report_page(
 @get(_path, guards=[requires_role(*READ_ROLES)], include_in_schema=False)
 async def report(
     request: Request[Any, Any, Any],
-    db_session: AsyncSession,
-    message_id: uuid.UUID,
-    done: str | None = None,
+    db_session: NamedDependency[AsyncSession],
+    message_id: FromPath[uuid.UUID],
+    done: FromQuery[str | None] = None,
 ) -> Response[Any]:
     staff = await signed_in(request)
     return await _report_page(request, db_session, staff, message_id, done=done)
@@ -63,8 +65,8 @@ Decision = Callable[[AsyncSession, uuid.UUID, StaffUser, dict[str, str]], Awaita
 
 async def _decide(
     request: Request[Any, Any, Any],
-    db_session: AsyncSession,
-    message_id: uuid.UUID,
+    db_session: NamedDependency[AsyncSession],
+    message_id: FromPath[uuid.UUID],
     decision: Decision,
     done: str,
     *,
@@ -97,7 +99,9 @@ async def _decide(
 
 @post(_path + "/claim", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
 async def claim(
-    request: Request[Any, Any, Any], db_session: AsyncSession, message_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    message_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     async def act(db: AsyncSession, mid: uuid.UUID, staff: StaffUser, _: dict[str, str]) -> None:
         await moderation.claim(db, mid, actor=staff)
@@ -107,7 +111,9 @@ async def claim(
 
 @post(_path + "/unclaim", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
 async def unclaim(
-    request: Request[Any, Any, Any], db_session: AsyncSession, message_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    message_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     async def act(db: AsyncSession, mid: uuid.UUID, staff: StaffUser, _: dict[str, str]) -> None:
         await moderation.unclaim(db, mid, actor=staff)
@@ -117,7 +123,9 @@ async def unclaim(
 
 @post(_path + "/dismiss", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
 async def dismiss(
-    request: Request[Any, Any, Any], db_session: AsyncSession, message_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    message_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     async def act(db: AsyncSession, mid: uuid.UUID, staff: StaffUser, v: dict[str, str]) -> None:
         await moderation.dismiss(db, mid, actor=staff, note=v["note"] or None)
@@ -127,7 +135,9 @@ async def dismiss(
 
 @post(_path + "/remove", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
 async def remove(
-    request: Request[Any, Any, Any], db_session: AsyncSession, message_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    message_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     async def act(db: AsyncSession, mid: uuid.UUID, staff: StaffUser, v: dict[str, str]) -> None:
         await moderation.remove_message(db, mid, actor=staff, reason=v["reason"])
@@ -137,7 +147,9 @@ async def remove(
 
 @post(_path + "/warn", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
 async def warn(
-    request: Request[Any, Any, Any], db_session: AsyncSession, message_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    message_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     async def act(db: AsyncSession, mid: uuid.UUID, staff: StaffUser, v: dict[str, str]) -> None:
         await moderation.warn_sender(db, mid, actor=staff, note=v["note"])
@@ -147,7 +159,9 @@ async def warn(
 
 @post(_path + "/suspend", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
 async def suspend(
-    request: Request[Any, Any, Any], db_session: AsyncSession, message_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    message_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     async def act(db: AsyncSession, mid: uuid.UUID, staff: StaffUser, v: dict[str, str]) -> None:
         await moderation.suspend_sender(
@@ -159,7 +173,9 @@ async def suspend(
 
 @post(_path + "/escalate", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
 async def escalate(
-    request: Request[Any, Any, Any], db_session: AsyncSession, message_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    message_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     async def act(db: AsyncSession, mid: uuid.UUID, staff: StaffUser, v: dict[str, str]) -> None:
         await moderation.escalate(db, mid, actor=staff, note=v["note"] or None)
@@ -169,7 +185,9 @@ async def escalate(
 
 @post(_path + "/notes", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
 async def note(
-    request: Request[Any, Any, Any], db_session: AsyncSession, message_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    message_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     async def act(db: AsyncSession, mid: uuid.UUID, staff: StaffUser, v: dict[str, str]) -> None:
         await moderation.add_note(db, actor=staff, body=v["body"], message_id=mid)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.pages import field, read_form, render, see_other
@@ -14,14 +16,18 @@ from portal.services.staff import authenticate_staff
 
 
 @get("/mod/login", include_in_schema=False)
-async def login_page(request: Request[Any, Any, Any], next: str | None = None) -> Response[Any]:
+async def login_page(
+    request: Request[Any, Any, Any], next: FromQuery[str | None] = None
+) -> Response[Any]:
     if await current_staff(request) is not None:
         return see_other(safe_next(next))
     return render(request, "mod/login.html", {"next": safe_next(next), "email": ""})
 
 
 @post("/mod/login", include_in_schema=False)
-async def login(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+async def login(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Response[Any]:
     form = await read_form(request)
     email, password = field(form, "email"), form.get("password") or ""
     target = safe_next(field(form, "next"))

@@ -7,6 +7,8 @@ import uuid
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.pages import field, optional_field, read_form, render, see_other
@@ -21,9 +23,9 @@ DONE = {"created", "deactivated", "reactivated", "role", "password"}
 
 async def _page(
     request: Request[Any, Any, Any],
-    db_session: AsyncSession,
+    db_session: NamedDependency[AsyncSession],
     *,
-    done: str | None = None,
+    done: FromQuery[str | None] = None,
     error: str | None = None,
     status_code: int = 200,
     form: dict[str, str] | None = None,
@@ -43,14 +45,16 @@ async def _page(
 
 @get("/")
 async def staff_page(
-    request: Request[Any, Any, Any], db_session: AsyncSession, done: str | None = None
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    done: FromQuery[str | None] = None,
 ) -> Response[Any]:
     return await _page(request, db_session, done=done)
 
 
 async def _change(
     request: Request[Any, Any, Any],
-    db_session: AsyncSession,
+    db_session: NamedDependency[AsyncSession],
     action: str,
     staff_id: uuid.UUID | None = None,
 ) -> Response[Any]:
@@ -89,34 +93,44 @@ async def _change(
 
 
 @post("/")
-async def create(request: Request[Any, Any, Any], db_session: AsyncSession) -> Response[Any]:
+async def create(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Response[Any]:
     return await _change(request, db_session, "created")
 
 
 @post("/{staff_id:uuid}/deactivate")
 async def deactivate(
-    request: Request[Any, Any, Any], db_session: AsyncSession, staff_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    staff_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     return await _change(request, db_session, "deactivated", staff_id)
 
 
 @post("/{staff_id:uuid}/reactivate")
 async def reactivate(
-    request: Request[Any, Any, Any], db_session: AsyncSession, staff_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    staff_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     return await _change(request, db_session, "reactivated", staff_id)
 
 
 @post("/{staff_id:uuid}/role")
 async def change_role(
-    request: Request[Any, Any, Any], db_session: AsyncSession, staff_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    staff_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     return await _change(request, db_session, "role", staff_id)
 
 
 @post("/{staff_id:uuid}/password")
 async def reset_password(
-    request: Request[Any, Any, Any], db_session: AsyncSession, staff_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    staff_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     return await _change(request, db_session, "password", staff_id)
 

@@ -6,6 +6,8 @@ import uuid
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.pages import field, read_form, render, see_other, suspension_days
@@ -21,13 +23,13 @@ _path = "/mod/users/{user_id:uuid}"
 
 async def _user_page(
     request: Request[Any, Any, Any],
-    db_session: AsyncSession,
+    db_session: NamedDependency[AsyncSession],
     staff: StaffUser,
-    user_id: uuid.UUID,
+    user_id: FromPath[uuid.UUID],
     *,
     error: str | None = None,
     status_code: int = 200,
-    done: str | None = None,
+    done: FromQuery[str | None] = None,
 ) -> Response[Any]:
     history = await moderation.user_history(db_session, user_id)
     context = {
@@ -43,16 +45,19 @@ async def _user_page(
 @get(_path, guards=[requires_role(*READ_ROLES)], include_in_schema=False)
 async def user_page(
     request: Request[Any, Any, Any],
-    db_session: AsyncSession,
-    user_id: uuid.UUID,
-    done: str | None = None,
+    db_session: NamedDependency[AsyncSession],
+    user_id: FromPath[uuid.UUID],
+    done: FromQuery[str | None] = None,
 ) -> Response[Any]:
     staff = await signed_in(request)
     return await _user_page(request, db_session, staff, user_id, done=done)
 
 
 async def _act(
-    request: Request[Any, Any, Any], db_session: AsyncSession, user_id: uuid.UUID, action: str
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    user_id: FromPath[uuid.UUID],
+    action: str,
 ) -> Response[Any]:
     staff = await signed_in(request)
     form = await read_form(request)
@@ -81,21 +86,27 @@ async def _act(
 
 @post(_path + "/suspend", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
 async def suspend(
-    request: Request[Any, Any, Any], db_session: AsyncSession, user_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    user_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     return await _act(request, db_session, user_id, "suspended")
 
 
 @post(_path + "/lift", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
 async def lift(
-    request: Request[Any, Any, Any], db_session: AsyncSession, user_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    user_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     return await _act(request, db_session, user_id, "lifted")
 
 
 @post(_path + "/notes", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
 async def note(
-    request: Request[Any, Any, Any], db_session: AsyncSession, user_id: uuid.UUID
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    user_id: FromPath[uuid.UUID],
 ) -> Response[Any]:
     return await _act(request, db_session, user_id, "noted")
 
