@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor
 from portal.database import read_transaction, write_transaction
+from portal.errors import PortalError
 from portal.models import AuditEvent, FlagReport, Message, StaffUser, User
 from portal.models.base import new_id, utcnow
 from portal.services import messaging
@@ -57,13 +58,21 @@ async def send(
     body_format: str = "plain",
     now: datetime | None = None,
 ) -> Message:
-    sent = await messaging.send_message(
-        session,
-        sender_id=sender.id,
-        draft=MessageDraft(recipient_id=recipient.id, body=body, body_format=body_format),
-        settings=settings,
-        now=now,
-    )
+    """Sends through the messaging service. A refused send rolls back, which expires every
+    object the session holds; they are reloaded so that the test can go on using them."""
+    try:
+        sent = await messaging.send_message(
+            session,
+            sender_id=sender.id,
+            draft=MessageDraft(recipient_id=recipient.id, body=body, body_format=body_format),
+            settings=settings,
+            now=now,
+        )
+    except PortalError:
+        async with read_transaction(session):
+            for loaded in list(session.identity_map.values()):
+                await session.refresh(loaded)
+        raise
     return sent.message
 
 
