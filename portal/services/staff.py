@@ -28,7 +28,6 @@ from portal.services.refusals import refusable
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
-_DUMMY_HASH = hash_password("not a password of anyone")
 
 
 async def create_staff(
@@ -139,7 +138,7 @@ async def authenticate_staff(
                 return staff
         elif throttled is None:
             # as slow as a real check, so that timing does not tell which emails exist
-            verify_password(_DUMMY_HASH, password)
+            hash_password(password)
         if throttled is None:
             # refused attempts are audited but not counted, so the throttle ends on its own
             session.add(StaffSignInFailure(email=email, address=address, occurred_at=now))
