@@ -414,8 +414,6 @@ def _queue_select(
         agg = agg.having(func.sum(case((claimed_by_other, 1), else_=0)) == 0)
     items = agg.subquery("items")
     removals, suspensions, violations = _sender_figures()
-    sender = aliased(User, name="sender")
-    recipient = aliased(User, name="recipient")
     n_violations = func.coalesce(violations.c.n, 0)
     priority = (
         10 * items.c.reporter_count
@@ -425,12 +423,33 @@ def _queue_select(
         + 12 * func.coalesce(suspensions.c.n, 0)
         + 2 * case((n_violations > 10, 10), else_=n_violations)
     ).label("priority")
+    # Narrow rows: what the order needs. The page's display columns (names, body) are joined
+    # only to the rows of the page, not to every item of the queue.
+    return (
+        select(items, priority, Message.sender_id)
+        .select_from(items)
+        .join(Message, Message.id == items.c.message_id)
+        .outerjoin(removals, removals.c.user_id == Message.sender_id)
+        .outerjoin(suspensions, suspensions.c.user_id == Message.sender_id)
+        .outerjoin(violations, violations.c.user_id == Message.sender_id)
+    )
+
+
+def _ordering(columns: Any, *, order: str = "priority", status: str = "open") -> list[Any]:
+    if order == "priority":
+        return [columns.priority.desc(), columns.first_reported_at, columns.message_id]
+    if status == "decided":
+        return [columns.last_decided_at.desc(), columns.message_id]
+    return [columns.first_reported_at, columns.message_id]
+
+
+def _with_display_columns(ranked: Any) -> Select[Any]:
+    sender = aliased(User, name="sender")
+    recipient = aliased(User, name="recipient")
     return (
         select(
-            items,
-            priority,
+            ranked,
             Message.thread_id,
-            Message.sender_id,
             Message.recipient_id,
             func.substr(Message.body, 1, 4 * EXCERPT_LENGTH).label("body"),
             Message.body_format,
@@ -438,19 +457,11 @@ def _queue_select(
             sender.display_name.label("sender_name"),
             recipient.display_name.label("recipient_name"),
         )
-        .select_from(items)
-        .join(Message, Message.id == items.c.message_id)
+        .select_from(ranked)
+        .join(Message, Message.id == ranked.c.message_id)
         .join(sender, sender.id == Message.sender_id)
         .join(recipient, recipient.id == Message.recipient_id)
-        .outerjoin(removals, removals.c.user_id == Message.sender_id)
-        .outerjoin(suspensions, suspensions.c.user_id == Message.sender_id)
-        .outerjoin(violations, violations.c.user_id == Message.sender_id)
     )
-
-
-def _priority_order(query: Select[Any]) -> Select[Any]:
-    columns = query.selected_columns
-    return query.order_by(columns.priority.desc(), columns.first_reported_at, columns.message_id)
 
 
 def _check_queue_args(
@@ -504,21 +515,23 @@ async def queue_page(
         reason=reason,
         first_since=None if max_age_days is None else now - timedelta(days=max_age_days),
     )
-    columns = query.selected_columns
-    if order == "priority":
-        query = _priority_order(query)
-    elif status == "decided":
-        query = query.order_by(columns.last_decided_at.desc(), columns.message_id)
-    else:
-        query = query.order_by(columns.first_reported_at, columns.message_id)
-    query = query.add_columns(func.count().over().label("total"))
-    query = query.limit(per_page).offset((page - 1) * per_page)
+    ordering = _ordering(query.selected_columns, order=order, status=status)
+    ranked = (
+        query.add_columns(func.count().over().label("total"))
+        .order_by(*ordering)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .subquery("ranked")
+    )
+    page_query = _with_display_columns(ranked).order_by(
+        *_ordering(ranked.c, order=order, status=status)
+    )
     async with refusable(session, write=False):
-        rows = (await session.execute(query)).all()
+        rows = (await session.execute(page_query)).all()
         if rows:
             total = rows[0].total
         else:
-            counted = query.limit(None).offset(None).order_by(None).subquery()
+            counted = query.subquery()
             total = await session.scalar(select(func.count()).select_from(counted)) or 0
         reports = await _reports_of_items(
             session, [row.message_id for row in rows], _STATUS_FILTERS[status]
@@ -1287,8 +1300,8 @@ async def next_item(
     query = _queue_select(
         statuses=statuses, viewer=viewer, exclude=after_message_id, not_claimed_by_others=True
     )
-    query = _priority_order(query.order_by(query.selected_columns.claimed_by_viewer.desc()))
-    query = query.limit(1)
+    columns = query.selected_columns
+    query = query.order_by(columns.claimed_by_viewer.desc(), *_ordering(columns)).limit(1)
     async with refusable(session, write=False):
         row = (await session.execute(query)).first()
     return None if row is None else row.message_id
