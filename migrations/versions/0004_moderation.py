@@ -1,4 +1,4 @@
-"""moderation: staff sign-in failures for the throttle, queue indexes
+"""moderation: staff sign-in failures for the throttle, an index of removed messages by sender
 
 Revision ID: 0004
 Revises: 0001
@@ -38,9 +38,19 @@ def upgrade() -> None:
             ["address", "occurred_at"],
             unique=False,
         )
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_messages_removed_sender_id",
+            ["sender_id"],
+            unique=False,
+            sqlite_where=sa.text("is_removed = 1"),
+            postgresql_where=sa.text("is_removed = true"),
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_removed_sender_id")
     with op.batch_alter_table("staff_sign_in_failures", schema=None) as batch_op:
         batch_op.drop_index("ix_staff_sign_in_failures_address_occurred_at")
         batch_op.drop_index("ix_staff_sign_in_failures_email_occurred_at")

@@ -39,6 +39,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -357,7 +358,7 @@ def _sender_figures() -> tuple[Any, Any, Any]:
     """Subqueries of removed messages, suspensions and rate-limit violations per user."""
     removals = (
         select(Message.sender_id.label("user_id"), func.count().label("n"))
-        .where(Message.is_removed.is_(True))
+        .where(Message.is_removed == true())
         .group_by(Message.sender_id)
         .subquery("removals")
     )
@@ -737,7 +738,7 @@ def _sender_summary_query(user_id: uuid.UUID) -> Select[Any]:
         count(
             select(func.count())
             .select_from(Message)
-            .where(Message.sender_id == user_id, Message.is_removed.is_(True))
+            .where(Message.sender_id == user_id, Message.is_removed == true())
         ),
         count(
             select(func.count())
