@@ -168,6 +168,19 @@ def test_hostile_content_stays_inert(live_server: LiveServer, browsing: Browsing
     )
     neighbour = live.run(_reported, live.settings, "context", ("other",))
 
+    async def conversation(session: AsyncSession) -> None:
+        before = ("Thanks for applying.", "Can we talk about the salary?")
+        for n, body in enumerate(before):
+            a, b = (
+                (hostile.recipient, hostile.sender)
+                if n % 2
+                else (hostile.sender, hostile.recipient)
+            )
+            await send(session, live.settings, a, b, body)
+        await send(session, live.settings, hostile.recipient, hostile.sender, "Please stop.")
+
+    live.run(lambda session: conversation(session))
+
     async def unsanitised_html(session: AsyncSession) -> None:
         # as if the sanitiser had let a payload through: the sandboxed frame must still hold it
         async with write_transaction(session):
@@ -224,3 +237,8 @@ def test_every_role_sees_the_queue(live_server: LiveServer, browsing: Browsing) 
         sign_in(page, live, account)
         assert page.locator(".topbar .role").inner_text() == role
         assert (page.locator("a[href='/mod/staff']").count() == 1) == (role == "admin")
+        if role == "admin":
+            page.goto(f"{live.url}/mod/overview")
+            page.screenshot(path=str(ARTIFACTS / "overview.png"))
+            page.goto(f"{live.url}/mod/staff")
+            page.screenshot(path=str(ARTIFACTS / "staff.png"))
