@@ -340,7 +340,8 @@ def _now(now: datetime | None) -> datetime:
 
 def _excerpt(body: str, body_format: str) -> str:
     if body_format == "html":
-        body = html.unescape(re.sub(r"<[^>]*>", " ", body))
+        # the body may arrive cut short (the queue reads only its start): drop a cut-off tag too
+        body = html.unescape(re.sub(r"<[^>]*(?:>|$)", " ", body))
     text = " ".join(body.split())
     if len(text) > EXCERPT_LENGTH:
         text = text[: EXCERPT_LENGTH - 1].rstrip() + "…"
