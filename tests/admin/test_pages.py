@@ -44,6 +44,8 @@ async def test_a_decision_opens_the_next_item(
         page = await client.get(response.headers["location"])
         assert page.url.path == "/mod"
         assert "The queue is empty" in page.text
+        missing = await client.get("/mod/reports/00000000-0000-7000-8000-000000000000")
+        assert missing.status_code == 404 and "Not found" in missing.text
     assert {r.status for r in await report_rows(session, world.message.id)} == {"dismissed"}
 
 

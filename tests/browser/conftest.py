@@ -126,8 +126,10 @@ class Browsing:
     requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
-    def new_page(self) -> Any:
-        context = self.browser.new_context(viewport={"width": 1360, "height": 860})
+    def new_page(self, *, scripts: bool = True) -> Any:
+        context = self.browser.new_context(
+            viewport={"width": 1360, "height": 860}, java_script_enabled=scripts
+        )
 
         def record(route: Any) -> None:
             url = route.request.url
