@@ -214,3 +214,29 @@ async def test_next_item_skips_the_current_one_and_others_claims(
     assert await moderation.next_item(session, viewer=compliance) is None
     await moderation.escalate(session, low.id, actor=me)
     assert await moderation.next_item(session, viewer=compliance) == low.id
+
+
+async def test_report_view_user_history_and_overview_take_fixed_statements(
+    session: AsyncSession, settings: Settings, engine: AsyncEngine
+) -> None:
+    moderator = await staff(session, "moderator")
+    employer, candidate = await user(session, "employer"), await user(session, "candidate")
+    counts = []
+    day = iter(range(-30, 0))  # one send a day, to stay under the rate limit
+    for more in (1, 12):
+        for n in range(more):
+            at = utcnow() + timedelta(days=next(day))
+            message = await send(session, settings, employer, candidate, f"m{n}", now=at)
+            await report(session, message, candidate, "spam")
+            await report(session, message, await user(session, "candidate"), "scam")
+            await moderation.add_note(session, actor=moderator, body="n", message_id=message.id)
+            await moderation.warn_sender(session, message.id, actor=moderator, note="w")
+        target = await send(session, settings, employer, candidate, "target")
+        await report(session, target, candidate, "harassment")
+        with statements(engine) as seen:
+            view = await moderation.report_view(session, target.id)
+            history = await moderation.user_history(session, employer.id)
+            await moderation.overview(session)
+        counts.append(len(seen))
+    assert len(view.earlier_decisions) == 13 and len(history.notes) == 13
+    assert counts[0] == counts[1]
