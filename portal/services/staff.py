@@ -159,6 +159,23 @@ async def authenticate_staff(
     raise InvalidCredentials("wrong email or password")
 
 
+async def record_sign_out(
+    session: AsyncSession, staff: StaffUser, *, now: datetime | None = None
+) -> None:
+    """Records ``staff.signed_out``. The dashboard ends every session of the account issued
+    before the newest such event, so signing out anywhere signs out everywhere."""
+    async with write_transaction(session):
+        event = await record_event(
+            session,
+            actor=Actor.staff(staff.id),
+            action="staff.signed_out",
+            subject_type="staff",
+            subject_id=staff.id,
+        )
+        if now is not None:
+            event.occurred_at = now
+
+
 async def _lock_staff(session: AsyncSession, staff_id: uuid.UUID) -> StaffUser:
     query = select(StaffUser).where(StaffUser.id == staff_id)
     query = query.execution_options(populate_existing=True)

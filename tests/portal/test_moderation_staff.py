@@ -191,3 +191,15 @@ async def test_admins_manage_staff_accounts(session: AsyncSession) -> None:
         )
     emails = [s.email for s in await staff_service.list_staff(session)]
     assert emails == sorted(emails) and created.email in emails
+
+
+async def test_sign_out_is_recorded_at_the_given_time(session: AsyncSession) -> None:
+    member = await staff(session, "moderator")
+    at = utcnow() - timedelta(minutes=3)
+    await staff_service.record_sign_out(session, member, now=at)
+    async with read_transaction(session):
+        [event] = (
+            await session.scalars(select(AuditEvent).where(AuditEvent.action == "staff.signed_out"))
+        ).all()
+    assert (event.actor_id, event.subject_type, event.subject_id) == (member.id, "staff", member.id)
+    assert event.occurred_at == at
