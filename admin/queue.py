@@ -46,6 +46,15 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _whole(name: str, value: str | None) -> int | None:
+    """A whole-number filter from the query string; empty means not set (the form's "any")."""
+    if not value:
+        return None
+    if not value.isdigit():
+        raise InvalidInput(name, "must be a whole number")
+    return int(value)
+
+
 def queue_filters(
     reason: str | None, status: str, age: int | None, order: str, page: int
 ) -> dict[str, Any]:
@@ -71,14 +80,23 @@ async def queue(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     reason: FromQuery[str | None] = None,
-    status: FromQuery[str] = "open",
-    age: FromQuery[int | None] = None,
-    order: FromQuery[str] = "priority",
-    page: FromQuery[int] = 1,
+    status: FromQuery[str | None] = None,
+    age: FromQuery[str | None] = None,
+    order: FromQuery[str | None] = None,
+    page: FromQuery[str | None] = None,
     done: FromQuery[str | None] = None,
 ) -> Response[Any]:
     staff = await signed_in(request)
-    filters = queue_filters(reason, status, age, order, page)
+    if not status:  # compliance works on what was escalated to it
+        status = "escalated" if staff.role == "compliance" else "open"
+    page_number = _whole("page", page)
+    filters = queue_filters(
+        reason,
+        status,
+        _whole("age", age),
+        order or "priority",
+        1 if page_number is None else page_number,
+    )
     result = await moderation.queue_page(
         db_session,
         viewer=staff,

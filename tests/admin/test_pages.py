@@ -199,3 +199,24 @@ async def test_security_headers_and_local_api_docs(app: Litestar) -> None:
             "/static/mod.css",
         ):
             assert (await client.get(asset)).status_code == 200, asset
+
+
+async def test_queue_filters_from_the_form(
+    app: Litestar, session: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(session, settings)
+    item = f'data-message-id="{world.message.id}"'
+    async with AsyncTestClient(app=app) as client:
+        await sign_in(client, world.moderator)
+        any_filter = await client.get("/mod?status=open&reason=&age=&order=priority")
+        assert any_filter.status_code == 200 and item in any_filter.text
+        other_reason = await client.get("/mod?reason=spam&age=1&order=age")
+        assert other_reason.status_code == 200 and item not in other_reason.text
+        for bad in ("status=all", "reason=rude", "age=2", "age=x", "page=0", "order=random"):
+            response = await client.get(f"/mod?{bad}")
+            assert response.status_code == 400, bad
+            assert bad.split("=")[0] in response.text, bad
+        await sign_in(client, world.compliance)  # compliance starts on the escalated items
+        escalated = await client.get("/mod")
+        assert item not in escalated.text and "No escalated items" not in escalated.text
+        assert 'value="escalated" selected' in escalated.text
