@@ -65,14 +65,24 @@ async def test_wrong_password_is_refused_then_throttled(
     assert await audit_count(session, "staff.signed_in") == 0
 
 
-async def test_sign_out_ends_the_session(app: Litestar, session: AsyncSession) -> None:
+async def test_sign_out_ends_the_session_even_for_a_copied_cookie(
+    app: Litestar, session: AsyncSession
+) -> None:
     moderator = await staff(session, "moderator")
-    async with AsyncTestClient(app=app) as client:
+    async with AsyncTestClient(app=app) as client, AsyncTestClient(app=app) as other_device:
         await sign_in(client, moderator)
+        await sign_in(other_device, moderator)
+        copied = client.cookies["portal_staff"]
         response = await post_form(client, "/mod/logout")
         assert (response.status_code, response.headers["location"]) == (303, "/mod/login")
         after = await client.get("/mod", follow_redirects=False)
         assert after.headers["location"] == "/mod/login"
+        client.cookies.set("portal_staff", copied)
+        assert (await client.get("/mod", follow_redirects=False)).status_code == 303
+        assert (await other_device.get("/mod", follow_redirects=False)).status_code == 303
+        await sign_in(client, moderator)  # a new sign-in works at once
+        assert (await client.get("/mod", follow_redirects=False)).status_code == 200
+    assert await audit_count(session, "staff.signed_out") == 1
 
 
 async def test_idle_and_absolute_expiry(
