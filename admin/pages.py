@@ -24,7 +24,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
-from admin.staff_auth import current_staff, login_url
+from admin.staff_auth import login_url, staff_of
 from portal.errors import InvalidInput, PortalError
 from portal.services.suspensions import SUSPENSION_DAYS
 from portal.settings import PROJECT_ROOT
@@ -49,7 +49,7 @@ def render(
 ) -> Template:
     return Template(
         template_name=template,
-        context={"staff": request.state.get("portal_staff"), **(context or {})},
+        context={"staff": staff_of(request), **(context or {})},
         status_code=status_code,
         headers={"vary": "HX-Request, HX-Target", **(headers or {})},
     )
@@ -75,7 +75,7 @@ def optional_field(form: FormMultiDict, name: str) -> str | None:
 
 def suspension_days(value: str) -> int | None:
     """The duration field of a suspend form: 1, 3, 7, 30 days, or indefinite (None)."""
-    if value in ("", "indefinite"):
+    if value == "indefinite":
         return None
     if value not in {str(days) for days in SUSPENSION_DAYS}:
         raise InvalidInput("days", "must be 1, 3, 7, 30 or indefinite")
@@ -164,15 +164,3 @@ HTML_EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotFoundException: html_error_handler,
     PortalError: html_error_handler,
 }
-
-__all__ = [
-    "HTML_EXCEPTION_HANDLERS",
-    "current_staff",
-    "field",
-    "hx_target",
-    "optional_field",
-    "read_form",
-    "render",
-    "see_other",
-    "template_config",
-]

@@ -83,6 +83,11 @@ def sign_in(connection: ASGIConnection[Any, Any, Any, Any], staff: StaffUser) ->
     connection.state[_STATE_KEY] = staff
 
 
+def staff_of(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser | None:
+    """Who :func:`current_staff` found for this request, without asking again (None if nobody)."""
+    return connection.state.get(_STATE_KEY)
+
+
 def sign_out(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     connection.clear_session()
     connection.state[_STATE_KEY] = None

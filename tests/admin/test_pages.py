@@ -75,6 +75,7 @@ async def test_remove_and_suspend_need_a_reason(
             ("remove", {"reason": "  "}),
             ("suspend", {"reason": "", "days": "1"}),
             ("suspend", {"reason": "spam", "days": "2"}),
+            ("suspend", {"reason": "spam"}),  # no duration is not "indefinite"
             ("suspend", {"reason": "x\x00y", "days": "1"}),
         ):
             response = await post_form(client, f"/mod/reports/{world.message.id}/{action}", data)
