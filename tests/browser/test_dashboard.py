@@ -86,10 +86,15 @@ def test_sign_in_and_triage_a_report_with_the_keyboard(
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live.url}/mod/reports/{first.message.id}")
     page.locator("text=Pay me first, then the job").wait_for()
+    page.keyboard.press("k")  # back to the queue
+    page.wait_for_url(f"{live.url}/mod")
+    page.goto(f"{live.url}/mod?reason=scam")
 
-    page.keyboard.press("c")
-    page.wait_for_url(re.compile(r".*done=claimed"))
+    page.keyboard.press("j")
+    page.keyboard.press("c")  # claim from the queue opens the claimed report
+    page.wait_for_url(f"{live.url}/mod/reports/{first.message.id}?done=claimed")
     assert _statuses(live, first.message.id) == {"claimed"}
+    assert page.locator("#claim-btn").is_disabled()
 
     page.keyboard.press("d")  # dismiss, and the next item opens
     page.wait_for_url(re.compile(rf".*/mod/reports/(?!{first.message.id}).*done=dismissed"))
