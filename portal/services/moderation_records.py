@@ -52,9 +52,7 @@ from portal.services.moderation_views import (
     now_or_utcnow,
 )
 from portal.services.refusals import refusable
-from portal.services.suspensions import (
-    suspended_now,
-)
+from portal.services.suspensions import suspended_now
 
 TIMELINE_LIMIT: Final = 200
 _STAFF_NAME = func.coalesce(StaffUser.display_name, StaffUser.email)
