@@ -49,6 +49,7 @@ from portal.services.moderation_views import (
 )
 from portal.services.refusals import refusable
 
+MAX_AGE_DAYS: Final = 36_500
 _STATUS_FILTERS: Final = {
     "open": OPEN,
     "mine": ("claimed",),
@@ -226,8 +227,8 @@ async def queue_page(
     the page of items with their total (a window count), then the reports of those items.
     """
     _check_queue_args(status, order, reason, page, per_page)
-    if max_age_days is not None and max_age_days < 0:
-        raise InvalidInput("max_age_days", "must not be negative")
+    if max_age_days is not None and not 0 <= max_age_days <= MAX_AGE_DAYS:
+        raise InvalidInput("max_age_days", f"must be between 0 and {MAX_AGE_DAYS}")
     now = now_or_utcnow(now)
     query = _queue_select(
         statuses=_STATUS_FILTERS[status],

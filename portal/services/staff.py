@@ -89,9 +89,11 @@ async def authenticate_staff(
     SIGN_IN_WINDOW_SECONDS for the account (since its last successful sign-in) or for
     ``address``, SignInThrottled, checked before the password so a throttled attempt costs no
     hashing and cannot succeed. State lives in the database, never in process memory."""
+    if "\x00" in email:
+        raise InvalidInput("email", "must not contain NUL characters")
     now = now or utcnow()
     email = email.strip().lower()[:320]
-    address = (address or "unknown")[:64]
+    address = (address or "unknown").replace("\x00", "")[:64]
     window_start = now - timedelta(seconds=SIGN_IN_WINDOW_SECONDS)
     async with write_transaction(session):
         staff = await session.scalar(

@@ -157,7 +157,15 @@ async def test_filters_status_reason_age_and_pages(
 
 @pytest.mark.parametrize(
     "filters",
-    [{"status": "all"}, {"order": "random"}, {"reason": "rude"}, {"page": 0}, {"per_page": 500}],
+    [
+        {"status": "all"},
+        {"order": "random"},
+        {"reason": "rude"},
+        {"page": 0},
+        {"per_page": 500},
+        {"max_age_days": -1},
+        {"max_age_days": 10**9},
+    ],
 )
 async def test_bad_filters_are_refused(session: AsyncSession, filters: dict[str, Any]) -> None:
     moderator = await staff(session, "moderator")

@@ -203,3 +203,16 @@ async def test_sign_out_is_recorded_at_the_given_time(session: AsyncSession) -> 
         ).all()
     assert (event.actor_id, event.subject_type, event.subject_id) == (member.id, "staff", member.id)
     assert event.occurred_at == at
+
+
+async def test_a_nul_in_the_email_is_refused_before_anything(session: AsyncSession) -> None:
+    member = await staff(session, "moderator")
+    with pytest.raises(InvalidInput):
+        await staff_service.authenticate_staff(
+            session, member.email + "\x00", PASSWORD, address="10.4.0.1"
+        )
+    assert await audit_count(session) == 0
+    signed_in = await staff_service.authenticate_staff(
+        session, member.email, PASSWORD, address="10.4.0.1\x00"
+    )
+    assert signed_in.id == member.id
