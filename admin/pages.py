@@ -135,12 +135,17 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 def sign_in_required_handler(
     request: Request[Any, Any, Any], exc: NotAuthorizedException
 ) -> Response[Any]:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if request.method != "GET":
-        referer = urlsplit(request.headers.get("referer", ""))
-        target = referer.path + (f"?{referer.query}" if referer.query else "")
+    """Back to this page after sign-in; for a form post or an htmx fragment (the counts that poll),
+    back to the page the browser was showing instead. safe_next keeps it on this site."""
+    htmx = request.headers.get("hx-request") == "true"
+    shown = request.headers.get("hx-current-url" if htmx else "referer", "")
+    if htmx or request.method != "GET":
+        page = urlsplit(shown)
+        target = page.path + (f"?{page.query}" if page.query else "")
+    else:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     location = login_url(target)
-    if request.headers.get("hx-request") == "true":
+    if htmx:
         return Response(b"", status_code=401, headers={"HX-Redirect": location})
     return Redirect(path=location, status_code=303)
 

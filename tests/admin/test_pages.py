@@ -128,8 +128,12 @@ async def test_htmx_gets_partials(app: Litestar, session: AsyncSession, settings
         assert "<html" in boosted.text  # a boosted navigation gets the whole page
         # signed out, htmx is told where to go instead of swapping a sign-in page in
         client.cookies.clear()
-        gone = await client.get("/mod/counts", headers=HX, follow_redirects=False)
-        assert gone.status_code == 401 and gone.headers["hx-redirect"].startswith("/mod/login")
+        page = f"http://testserver.local/mod/reports/{world.message.id}"
+        gone = await client.get(
+            "/mod/counts", headers={**HX, "HX-Current-URL": page}, follow_redirects=False
+        )
+        assert gone.status_code == 401
+        assert gone.headers["hx-redirect"] == f"/mod/login?next=/mod/reports/{world.message.id}"
 
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
