@@ -115,8 +115,8 @@ async def queue(
         "ages": AGE_FILTERS,
         "done": done if done in DONE_WORDS else None,
     }
-    if hx_target(request) == "queue-rows":
-        return render(request, "mod/_queue_rows.html", context)
+    if hx_target(request) == "queue-rows":  # a filter changed: the rows, and the total
+        return render(request, "mod/_queue_rows.html", {**context, "partial": True})
     context["counts"] = await nav_counts(db_session, staff)
     return render(request, "mod/queue.html", context)
 

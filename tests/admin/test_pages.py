@@ -121,6 +121,7 @@ async def test_htmx_gets_partials(app: Litestar, session: AsyncSession, settings
         rows = await client.get("/mod?reason=harassment", headers={**HX, "HX-Target": "queue-rows"})
         assert rows.status_code == 200
         assert "<html" not in rows.text and f'data-message-id="{world.message.id}"' in rows.text
+        assert '<span id="queue-total" class="muted" hx-swap-oob="true">1 item</span>' in rows.text
         counts = await client.get("/mod/counts", headers={**HX, "HX-Target": "nav-counts"})
         assert counts.text.strip().startswith('<span id="nav-counts"')
         assert 'hx-trigger="every 30s"' in counts.text
