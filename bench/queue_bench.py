@@ -138,7 +138,8 @@ async def seed(session: AsyncSession, open_reports: int, people: int = 300) -> S
         {
             "id": new_id(),
             "user_id": employers[n % people],
-            "occurred_at": now - timedelta(hours=n % 500),
+            "first_attempt_at": now - timedelta(hours=n % 500),
+            "last_attempt_at": now - timedelta(hours=n % 500),
             "count_in_window": 10,
             "limit": 10,
             "window_seconds": 86400,

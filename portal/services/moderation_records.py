@@ -360,7 +360,9 @@ async def overview(session: AsyncSession, *, now: datetime | None = None) -> Ove
             )
         ),
         scalar(
-            select(func.count(RateLimitViolation.id)).where(RateLimitViolation.occurred_at >= today)
+            select(func.count(RateLimitViolation.id)).where(
+                RateLimitViolation.last_attempt_at >= today
+            )
         ),
         scalar(
             select(func.count(EmailOutbox.id)).where(

@@ -167,7 +167,8 @@ async def test_overview_counts_todays_figures(session: AsyncSession, settings: S
                 count_in_window=10,
                 limit=10,
                 window_seconds=86400,
-                occurred_at=now - timedelta(days=2),
+                first_attempt_at=now - timedelta(days=2),
+                last_attempt_at=now - timedelta(days=2),
             )
         )
         for status, sent_at in (("sent", now), ("sent", now), ("failed", None), ("pending", None)):
