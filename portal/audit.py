@@ -31,6 +31,7 @@ from portal.services.compliance.chain import (
 
 # Events about a message's content carry its digest, so a report's text is proven by the chain.
 CONTENT_ACTIONS: Final = frozenset({"message.sent", "message.edited", "message.removed"})
+_TIPS: Final = "portal.audit.chain_tips"
 
 
 @dataclass(frozen=True)
@@ -101,16 +102,28 @@ async def record_event(
     await session.execute(
         update(AuditChainHead)
         .where(AuditChainHead.chain_key == chain)
-        .values(hash=event.hash)
+        .values(position=position, hash=event.hash)
         .execution_options(synchronize_session=False)
     )
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_TIPS, {})[chain] = (transaction, position, event.hash)
     session.add(event)
     return event
 
 
 async def _advance_head(session: AsyncSession, chain: str) -> tuple[int, str]:
     """Takes the next position of ``chain`` and returns it with the hash before it; the head row
-    stays locked until the transaction ends."""
+    stays locked until the transaction ends.
+
+    A transaction that appended to the chain already holds the lock and knows the head: it skips
+    the upsert. The memo is keyed by the innermost transaction, so a savepoint rolled back never
+    leaves a stale head behind.
+    """
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    tips: dict[str, tuple[Any, int, str]] = session.info.setdefault(_TIPS, {})
+    memo = tips.get(chain)
+    if memo is not None and memo[0] is transaction:
+        return memo[1] + 1, memo[2]
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = insert(AuditChainHead).values(chain_key=chain, position=0, hash=GENESIS_HASH)
     statement = statement.on_conflict_do_update(
