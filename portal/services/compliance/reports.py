@@ -137,7 +137,7 @@ async def _snapshot(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator
         yield session
 
 
-async def _encode(value: Any) -> AsyncIterator[bytes]:
+async def encode_streaming(value: Any) -> AsyncIterator[bytes]:
     """Canonical JSON of ``value``, where an async iterator stands for an array whose items are
     produced on the way and a dict may hold such iterators (its keys are then written sorted,
     as RFC 8785 sorts them; the keys here are ASCII, where UTF-16 order is plain order)."""
@@ -145,7 +145,7 @@ async def _encode(value: Any) -> AsyncIterator[bytes]:
         yield b"{"
         for index, key in enumerate(sorted(value)):
             yield (b"," if index else b"") + canonical(key) + b":"
-            async for chunk in _encode(value[key]):
+            async for chunk in encode_streaming(value[key]):
                 yield chunk
         yield b"}"
     elif isinstance(value, AsyncIterator):
@@ -198,7 +198,7 @@ async def json_chunks(source: ReportSource, settings: Settings) -> AsyncIterator
     yield b'{"report":'
     pending: list[bytes] = []
     size = 0
-    async for chunk in _encode(await report_sections(source)):
+    async for chunk in encode_streaming(await report_sections(source)):
         digest.update(chunk)
         pending.append(chunk)
         size += len(chunk)
