@@ -36,6 +36,7 @@ from portal.services.messaging import (
 from portal.services.threads import ThreadDetail, ThreadPage, ThreadView, UnreadSummary
 
 REMOVED_BODY = "[removed by a moderator]"
+PURGED_BODY = "[deleted under the retention policy]"
 
 # The allowed values are the models' own tuples (Literal[("a", "b")] is Literal["a", "b"]), so
 # the schema and the database constraints cannot drift apart.
@@ -145,6 +146,7 @@ class MessageOut(Struct):
     is_flagged: bool
     flagged_reason: str | None
     created_at: datetime
+    is_purged: bool = False
 
 
 class SendMessageOut(Struct):
@@ -229,15 +231,17 @@ def thread_out(view: ThreadView) -> ThreadOut:
 
 
 def message_out(message: Message) -> MessageOut:
-    """A message for a participant; a message removed by a moderator keeps its body withheld."""
-    removed = message.is_removed
+    """A message for a participant; a message removed by a moderator keeps its body withheld, and
+    a purged one has none left."""
+    purged = message.purged_at is not None
+    removed = message.is_removed or purged
     return MessageOut(
         id=message.id,
         thread_id=message.thread_id,
         sender_id=message.sender_id,
         recipient_id=message.recipient_id,
         subject=None if removed else message.subject,
-        body=REMOVED_BODY if removed else message.body,
+        body=PURGED_BODY if purged else REMOVED_BODY if removed else message.body,
         body_format="plain" if removed else message.body_format,  # type: ignore[arg-type]
         message_type=message.message_type,  # type: ignore[arg-type]
         attachments=[]
@@ -248,6 +252,7 @@ def message_out(message: Message) -> MessageOut:
         is_flagged=message.is_flagged,
         flagged_reason=message.flagged_reason,
         created_at=message.created_at,
+        is_purged=purged,
     )
 
 

@@ -158,8 +158,11 @@ def applications() -> None:
 @click.option("--employer", required=True, help="The employer's user id.")
 @click.option("--candidate", required=True, help="The candidate's user id.")
 @click.option("--title", required=True, help="The job title.")
+@click.option("--requisition-id", help="The platform's id for the job (its requisition).")
 @handles_errors
-def applications_create(employer: str, candidate: str, title: str) -> None:
+def applications_create(
+    employer: str, candidate: str, title: str, requisition_id: str | None
+) -> None:
     """Create an application and print its id."""
     from portal.services.applications import upsert_application
 
@@ -171,6 +174,7 @@ def applications_create(employer: str, candidate: str, title: str) -> None:
             employer_id=employer_id,
             candidate_id=candidate_id,
             job_title=title,
+            requisition_id=requisition_id,
             actor=Actor.system(),
         )
     )
@@ -283,6 +287,12 @@ def demo() -> None:
     result = run_with_session(lambda session: seed_demo(session, settings()))
     click.echo(result.summary(settings()))
 
+
+from portal.compliance_cli import audit, hold, retention  # noqa: E402
+
+main.add_command(audit)
+main.add_command(hold)
+main.add_command(retention)
 
 if __name__ == "__main__":
     main()

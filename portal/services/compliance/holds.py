@@ -78,6 +78,24 @@ async def ensure_thread_not_held(session: AsyncSession, thread: MessageThread, w
         raise HeldContent(holds[0], what)
 
 
+async def ensure_requisition_not_held(session: AsyncSession, application: Application) -> None:
+    """Raises :class:`HeldContent` when a standing hold covers ``application``'s requisition."""
+    if application.requisition_id is None:
+        return
+    hold = await session.scalar(
+        select(LegalHold)
+        .where(
+            LegalHold.lifted_at.is_(None),
+            LegalHold.scope == "requisition",
+            LegalHold.employer_id == application.employer_id,
+            LegalHold.requisition_id == application.requisition_id,
+        )
+        .limit(1)
+    )
+    if hold is not None:
+        raise HeldContent(hold, f"the requisition of application {application.id}")
+
+
 async def place_hold(
     session: AsyncSession,
     *,
