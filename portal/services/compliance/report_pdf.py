@@ -77,7 +77,7 @@ class _Report(FPDF):
         self.set_font(self.family, "B", 9)
         self.cell(40, 5, self.clean(label))
         self.set_font(self.family, "", 9)
-        self.multi_cell(0, 5, self.clean(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.multi_cell(0, 5, self.clean(value), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     def rows(self, header: tuple[str, ...], widths: tuple[int, ...], rows: list[list[Any]]) -> None:
         self.set_font(self.family, "", 7)
@@ -106,7 +106,7 @@ def _build(data: dict[str, Any]) -> bytes:
         (26, 30, 30, 30, 64),
         [
             [
-                message["sent_at"],
+                _when(message["sent_at"]),
                 names.get(message["sender_id"], message["sender_id"]),
                 names.get(message["recipient_id"], message["recipient_id"]),
                 _state(message),
@@ -126,7 +126,7 @@ def _build(data: dict[str, Any]) -> bytes:
         [
             [
                 event["position"],
-                event["occurred_at"],
+                _when(event["occurred_at"]),
                 _actor(event["actor_type"], event["actor_id"], names),
                 event["action"],
                 event["hash"],
@@ -180,6 +180,11 @@ def _cover(pdf: _Report, data: dict[str, Any]) -> None:
     )
 
 
+def _when(value: str | None) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM:SS UTC`` for print (the JSON keeps microseconds)."""
+    return "" if not value else value[:19].replace("T", " ") + " UTC"
+
+
 def _state(message: dict[str, Any]) -> str:
     states = []
     if message["read_at"]:
@@ -219,7 +224,7 @@ def _decisions(pdf: _Report, data: dict[str, Any], names: dict[str, str]) -> Non
         (30, 30, 40, 25, 55),
         [
             [
-                flag["reported_at"],
+                _when(flag["reported_at"]),
                 flag["message_id"][:8],
                 f"{flag['reason']}{': ' + flag['note'] if flag['note'] else ''}",
                 flag["status"],
@@ -239,7 +244,7 @@ def _decisions(pdf: _Report, data: dict[str, Any], names: dict[str, str]) -> Non
         (34, 36, 36, 74),
         [
             [
-                event["occurred_at"],
+                _when(event["occurred_at"]),
                 _actor(event["actor_type"], event["actor_id"], names),
                 event["action"],
                 ", ".join(f"{k}: {v}" for k, v in sorted(event["details"].items())),
@@ -255,8 +260,8 @@ def _decisions(pdf: _Report, data: dict[str, Any], names: dict[str, str]) -> Non
             [
                 hold["case_reference"],
                 hold["scope"],
-                hold["placed_at"],
-                hold["lifted_at"] or "standing",
+                _when(hold["placed_at"]),
+                _when(hold["lifted_at"]) or "standing",
                 hold["reason"],
             ]
             for hold in data["holds"]
@@ -267,5 +272,5 @@ def _decisions(pdf: _Report, data: dict[str, Any], names: dict[str, str]) -> Non
         pdf.rows(
             ("When", "Note"),
             (34, 146),
-            [[note["at"], note["body"]] for note in data["notes"]],
+            [[_when(note["at"]), note["body"]] for note in data["notes"]],
         )
