@@ -7,6 +7,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
 from admin import overview, queue, reports, sign_in, users
+from admin.compliance import compliance_router
 from admin.mount import admin_placeholder
 from admin.pages import HTML_EXCEPTION_HANDLERS
 from admin.staff_accounts import staff_router
@@ -48,6 +49,7 @@ def admin_route_handlers(settings: Settings) -> list[ControllerRouterHandler]:
             *users.USER_HANDLERS,
             overview.overview,
             staff_router,
+            compliance_router,
         ],
         exception_handlers=HTML_EXCEPTION_HANDLERS,
         include_in_schema=False,

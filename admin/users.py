@@ -10,12 +10,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from admin.compliance import COMPLIANCE_ROLES
 from admin.pages import field, read_form, render, see_other, suspension_days
 from admin.queue import DONE_WORDS, nav_counts, signed_in
 from admin.staff_auth import MODERATION_ROLES, READ_ROLES, requires_role
 from portal.errors import Conflict, InvalidInput
 from portal.models import StaffUser
 from portal.services import moderation
+from portal.services.compliance import summaries
 from portal.services.suspensions import lift_suspension, suspend_user
 
 _path = "/mod/users/{user_id:uuid}"
@@ -32,8 +34,12 @@ async def _user_page(
     done: FromQuery[str | None] = None,
 ) -> Response[Any]:
     history = await moderation.user_history(db_session, user_id)
+    threads = None
+    if staff.role in COMPLIANCE_ROLES:  # their threads, with audit report downloads
+        threads = await summaries.threads_of_user(db_session, user_id)
     context = {
         "user": history,
+        "threads": threads,
         "error": error,
         "done": done if done in DONE_WORDS else None,
         "suspension_days": moderation.SUSPENSION_DAYS,

@@ -1,0 +1,341 @@
+"""Compliance pages (/mod/compliance) for the compliance and admin roles: a thread's audit report
+downloads, legal holds, and the staff activity export.
+
+Downloads are POST forms with the CSRF token even though they change no evidence: each export
+is itself an audit event (``report.exported``, ``staff_activity.exported``), and no GET on the
+dashboard writes anything. They stream (Litestar ``Stream``) as attachments; the forms opt out
+of htmx boosting so that the browser saves the file instead of swapping it into the page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
+from litestar.response import Stream
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from admin.pages import field, optional_field, read_form, render, see_other
+from admin.queue import nav_counts, signed_in
+from admin.staff_auth import requires_role
+from portal.audit import Actor
+from portal.errors import Conflict, InvalidInput, NotFound, PortalError
+from portal.services.compliance import holds as hold_service
+from portal.services.compliance import summaries
+from portal.services.compliance.reports import FORMATS as REPORT_FORMATS
+from portal.services.compliance.reports import stream_report
+from portal.services.compliance.staff_activity import FORMATS as ACTIVITY_FORMATS
+from portal.services.compliance.staff_activity import export_staff_activity
+from portal.settings import Settings
+
+COMPLIANCE_ROLES: Final = ("compliance", "admin")
+DONE: Final = {"placed": "hold placed", "lifted": "hold lifted"}
+HOLD_FIELDS: Final = (
+    "thread_id",
+    "user_id",
+    "employer_id",
+    "requisition_id",
+    "reason",
+    "case_reference",
+)
+
+
+def parse_id(name: str, value: str | None) -> uuid.UUID | None:
+    """An optional id from a form or query field; 400 naming the field when it is not one."""
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput(name, "is not a valid id (a UUID)") from None
+
+
+def parse_day(name: str, value: str) -> date:
+    if not value:
+        raise InvalidInput(name, "a date is required (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def activity_period(start: str, end: str) -> tuple[datetime, datetime]:
+    """Both days included, in UTC: [start 00:00, the day after end 00:00)."""
+    first, last = parse_day("from", start), parse_day("to", end)
+    if last < first:
+        raise InvalidInput("to", "must not be before from")
+    return (
+        datetime.combine(first, time(), tzinfo=UTC),
+        datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC),
+    )
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InvalidInput(name, f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def attachment(filename: str, media_type: str, chunks: AsyncIterator[bytes]) -> Stream:
+    async def closing() -> AsyncIterator[bytes]:
+        # the export holds a database session until its chunks are consumed or closed
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    return Stream(
+        closing(),
+        media_type=media_type,
+        status_code=200,  # not a POST's default 201: nothing was created, a file is sent
+        headers={"content-disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+
+async def _index_page(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    form: dict[str, str] | None = None,
+) -> Response[Any]:
+    staff = await signed_in(request)
+    today = datetime.now(UTC).date()
+    context = {
+        "nav": "compliance",
+        "error": error,
+        "form": {"from": str(today - timedelta(days=30)), "to": str(today), **(form or {})},
+        "activity_formats": ACTIVITY_FORMATS,
+        "standing": sum(h.active for h in await summaries.hold_views(db_session)),
+        "counts": await nav_counts(db_session, staff),
+    }
+    return render(request, "mod/compliance.html", context, status_code=status_code)
+
+
+@get("/")
+async def index(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    thread: FromQuery[str | None] = None,
+) -> Response[Any]:
+    """The compliance page; ``?thread=ID`` (the lookup form) opens that thread's page."""
+    if thread is not None:
+        try:
+            thread_id = parse_id("thread", thread.strip())
+            if thread_id is None:
+                raise InvalidInput("thread", "enter a thread id")
+            await summaries.thread_summary(db_session, thread_id)
+        except (InvalidInput, NotFound) as exc:
+            return await _index_page(
+                request,
+                db_session,
+                error=exc.detail,
+                status_code=exc.status_code,
+                form={"thread": thread},
+            )
+        return see_other(f"/mod/compliance/threads/{thread_id}")
+    return await _index_page(request, db_session)
+
+
+async def _thread_page(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    thread_id: uuid.UUID,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    done: str | None = None,
+) -> Response[Any]:
+    staff = await signed_in(request)
+    context = {
+        "nav": "compliance",
+        "thread": await summaries.thread_summary(db_session, thread_id),
+        "report_formats": REPORT_FORMATS,
+        "error": error,
+        "done": DONE.get(done or ""),
+        "counts": await nav_counts(db_session, staff),
+    }
+    return render(request, "mod/compliance_thread.html", context, status_code=status_code)
+
+
+@get("/threads/{thread_id:uuid}")
+async def thread_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    thread_id: FromPath[uuid.UUID],
+    done: FromQuery[str | None] = None,
+) -> Response[Any]:
+    return await _thread_page(request, db_session, thread_id, done=done)
+
+
+@post("/threads/{thread_id:uuid}/report")
+async def download_report(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    thread_id: FromPath[uuid.UUID],
+) -> Response[Any]:
+    staff = await signed_in(request)
+    form = await read_form(request)
+    try:
+        fmt = _choice("format", field(form, "format"), REPORT_FORMATS)
+        export = await stream_report(
+            request.app.state.sessionmaker,
+            thread_id,
+            fmt,
+            actor=Actor.staff(staff.id),
+            settings=settings,
+        )
+    except NotFound as exc:
+        return await _index_page(request, db_session, error=exc.detail, status_code=exc.status_code)
+    except InvalidInput as exc:
+        return await _thread_page(
+            request, db_session, thread_id, error=exc.detail, status_code=exc.status_code
+        )
+    return attachment(export.filename, export.media_type, export.chunks)
+
+
+@post("/staff-activity")
+async def download_staff_activity(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Response[Any]:
+    staff = await signed_in(request)
+    form = await read_form(request)
+    values = {name: field(form, name) for name in ("from", "to", "format")}
+    try:
+        fmt = _choice("format", values["format"], ACTIVITY_FORMATS)
+        start, end = activity_period(values["from"], values["to"])
+        export = await export_staff_activity(
+            request.app.state.sessionmaker,
+            start=start,
+            end=end,
+            fmt=fmt,
+            actor=Actor.staff(staff.id),
+        )
+    except InvalidInput as exc:
+        return await _index_page(
+            request, db_session, error=exc.detail, status_code=exc.status_code, form=values
+        )
+    return attachment(export.filename, export.media_type, export.chunks)
+
+
+# --- legal holds ----------------------------------------------------------------------------
+
+
+async def _holds_page(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    *,
+    done: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+    form: dict[str, str] | None = None,
+    lifting: uuid.UUID | None = None,
+) -> Response[Any]:
+    staff = await signed_in(request)
+    holds = await summaries.hold_views(db_session)
+    context = {
+        "nav": "compliance",
+        "holds": holds,
+        "standing": sum(h.active for h in holds),
+        "done": DONE.get(done or ""),
+        "error": error,
+        "form": form or {},
+        "lifting": lifting,
+        "counts": await nav_counts(db_session, staff),
+    }
+    return render(request, "mod/compliance_holds.html", context, status_code=status_code)
+
+
+@get("/holds")
+async def holds_page(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    done: FromQuery[str | None] = None,
+) -> Response[Any]:
+    return await _holds_page(request, db_session, done=done)
+
+
+def _hold_target(form: FormMultiDict) -> dict[str, Any]:
+    return {
+        "thread_id": parse_id("thread_id", field(form, "thread_id")),
+        "user_id": parse_id("user_id", field(form, "user_id")),
+        "employer_id": parse_id("employer_id", field(form, "employer_id")),
+        "requisition_id": optional_field(form, "requisition_id"),
+    }
+
+
+@post("/holds")
+async def place_hold(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Response[Any]:
+    staff = await signed_in(request)
+    form = await read_form(request)
+    values = {name: field(form, name) for name in HOLD_FIELDS}
+    try:
+        hold = await hold_service.place_hold(
+            db_session,
+            actor=Actor.staff(staff.id),
+            reason=values["reason"],
+            case_reference=values["case_reference"],
+            **_hold_target(form),
+        )
+    except PortalError as exc:
+        await db_session.rollback()
+        return await _holds_page(
+            request, db_session, error=exc.detail, status_code=exc.status_code, form=values
+        )
+    if field(form, "return_to") == "thread" and hold.thread_id is not None:
+        return see_other(f"/mod/compliance/threads/{hold.thread_id}?done=placed")
+    return see_other(f"/mod/compliance/holds?done=placed#hold-{hold.id}")
+
+
+@post("/holds/{hold_id:uuid}/lift")
+async def lift_hold(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    hold_id: FromPath[uuid.UUID],
+) -> Response[Any]:
+    staff = await signed_in(request)
+    form = await read_form(request)
+    try:
+        await hold_service.lift_hold(
+            db_session, hold_id, actor=Actor.staff(staff.id), reason=field(form, "reason")
+        )
+    except (InvalidInput, NotFound, Conflict) as exc:
+        await db_session.rollback()
+        return await _holds_page(
+            request,
+            db_session,
+            error=exc.detail,
+            status_code=exc.status_code,
+            lifting=hold_id,
+        )
+    return see_other(f"/mod/compliance/holds?done=lifted#hold-{hold_id}")
+
+
+compliance_router = Router(
+    path="/mod/compliance",
+    guards=[requires_role(*COMPLIANCE_ROLES)],
+    route_handlers=[
+        index,
+        thread_page,
+        download_report,
+        download_staff_activity,
+        holds_page,
+        place_hold,
+        lift_hold,
+    ],
+    include_in_schema=False,
+)
