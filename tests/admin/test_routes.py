@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit import Actor
 from portal.models import StaffUser
+from portal.services.compliance.holds import place_hold
 from portal.settings import Settings
 from tests.admin.support import (
     ROLES,
@@ -26,6 +29,7 @@ from tests.portal.moderation_support import PASSWORD, staff
 READ = frozenset(ROLES)
 MODERATE = frozenset({"moderator", "admin"})
 ADMIN = frozenset({"admin"})
+COMPLIANCE = frozenset({"compliance", "admin"})
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,24 @@ class Route:
     data: dict[str, str] = field(default_factory=dict)
 
 
-def routes(world: World, target: StaffUser) -> list[Route]:
+async def walk_targets(session: AsyncSession, settings: Settings) -> tuple[World, StaffUser, UUID]:
+    """The world the routes act on, a staff account to change, and a legal hold to lift."""
+    world = await make_world(session, settings)
+    target = await staff(session, "moderator", "Target")
+    hold = await place_hold(
+        session,
+        actor=Actor.system(),
+        reason="charge",
+        case_reference="C-1",
+        user_id=world.sender.id,
+    )
+    return world, target, hold.id
+
+
+def routes(world: World, target: StaffUser, hold_id: UUID) -> list[Route]:
     m, u, s = world.message.id, world.sender.id, target.id
+    t = world.message.thread_id
+    hold = {"reason": "charge filed", "case_reference": "EEOC-1", "thread_id": str(t)}
     return [
         Route("GET", "/mod", READ),
         Route("GET", "/mod?status=decided&order=age&reason=harassment&age=7", READ),
@@ -66,6 +86,21 @@ def routes(world: World, target: StaffUser) -> list[Route]:
         Route("POST", f"/mod/staff/{s}/password", ADMIN, {"password": "another long password"}),
         Route("POST", f"/mod/staff/{s}/deactivate", ADMIN),
         Route("POST", f"/mod/staff/{s}/reactivate", ADMIN),
+        Route("GET", "/mod/compliance", COMPLIANCE),
+        Route("GET", f"/mod/compliance?thread={t}", COMPLIANCE),
+        Route("GET", f"/mod/compliance/threads/{t}", COMPLIANCE),
+        Route("GET", "/mod/compliance/holds", COMPLIANCE),
+        # downloads are POSTs: each export is an audit event, and no GET writes
+        Route("POST", f"/mod/compliance/threads/{t}/report", COMPLIANCE, {"format": "json"}),
+        Route("POST", f"/mod/compliance/threads/{t}/report", COMPLIANCE, {"format": "pdf"}),
+        Route(
+            "POST",
+            "/mod/compliance/staff-activity",
+            COMPLIANCE,
+            {"from": "2026-01-01", "to": "2026-12-31", "format": "csv"},
+        ),
+        Route("POST", "/mod/compliance/holds", COMPLIANCE, hold),
+        Route("POST", f"/mod/compliance/holds/{hold_id}/lift", COMPLIANCE, {"reason": "settled"}),
     ]
 
 
@@ -78,8 +113,7 @@ async def _request(client: AsyncTestClient[Litestar], route: Route) -> Any:
 async def test_every_route_checks_the_role_first(
     app: Litestar, session: AsyncSession, settings: Settings
 ) -> None:
-    world = await make_world(session, settings)
-    target = await staff(session, "moderator", "Target")
+    world, target, hold_id = await walk_targets(session, settings)
     problems: list[str] = []
     async with AsyncTestClient(app=app) as client:
         for who in (None, *ROLES):
@@ -87,7 +121,7 @@ async def test_every_route_checks_the_role_first(
                 client.cookies.clear()
             else:
                 await sign_in(client, world.account(who))
-            for route in routes(world, target):
+            for route in routes(world, target, hold_id):
                 before = await snapshot(session)
                 response = await _request(client, route)
                 label = f"{who or 'signed out'} {route.method} {route.path}"
@@ -129,11 +163,10 @@ async def test_signed_out_visit_returns_to_where_it_was_headed(
 async def test_every_post_needs_the_csrf_token(
     app: Litestar, session: AsyncSession, settings: Settings
 ) -> None:
-    world = await make_world(session, settings)
-    target = await staff(session, "moderator", "Target")
+    world, target, hold_id = await walk_targets(session, settings)
     async with AsyncTestClient(app=app) as client:
         await sign_in(client, world.admin)
-        posts = [r for r in routes(world, target) if r.method == "POST"]
+        posts = [r for r in routes(world, target, hold_id) if r.method == "POST"]
         posts.append(Route("POST", "/mod/logout", READ))
         posts.append(
             Route("POST", "/mod/login", READ, {"email": world.admin.email, "password": PASSWORD})
