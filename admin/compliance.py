@@ -89,7 +89,9 @@ def attachment(filename: str, media_type: str, chunks: AsyncIterator[bytes]) -> 
             async for chunk in chunks:
                 yield chunk
         finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
 
     return Stream(
         closing(),

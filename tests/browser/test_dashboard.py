@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.database import write_transaction
 from portal.models import Message, StaffUser, User
 from portal.services import moderation
+from portal.services.compliance.verify import verify_export
 from portal.settings import Settings
 from portal.tokens import issue_user_token
 from tests.admin.support import ROLES
@@ -251,6 +253,8 @@ def test_every_role_sees_the_queue(live_server: LiveServer, browsing: Browsing) 
         sign_in(page, live, account)
         assert page.locator(".topbar .role").inner_text() == role
         assert (page.locator("a[href='/mod/staff']").count() == 1) == (role == "admin")
+        compliance_link = page.locator(".topbar a[href='/mod/compliance']").count() == 1
+        assert compliance_link == (role in ("compliance", "admin"))
         if role == "admin":
             page.goto(f"{live.url}/mod/overview")
             page.screenshot(path=str(ARTIFACTS / "overview.png"))
@@ -270,3 +274,35 @@ def test_usable_with_scripts_off(live_server: LiveServer, browsing: Browsing) ->
     assert _statuses(live, item.message.id) == {"actioned"}
     page.goto(f"{live.url}/mod?status=decided&reason=inappropriate_content")
     assert page.locator(f"tr[data-message-id='{item.message.id}']").is_visible()
+
+
+def test_download_a_verifiable_report_and_place_a_hold(
+    live_server: LiveServer, browsing: Browsing
+) -> None:
+    """From a reported message's page (boosted by htmx) the JSON download is saved as a file
+    that verifies; the thread's compliance page places a hold."""
+    live = live_server
+    officer = live.run(_staff, "compliance", "Cora Counsel")
+    item = live.run(_reported, live.settings, "Keep this for the charge", ("discrimination",))
+    page = browsing.new_page()
+    sign_in(page, live, officer, then=f"/mod/reports/{item.message.id}")
+    with page.expect_download() as downloading:
+        page.click("form.download button[value=json]")
+    download = downloading.value
+    thread_id = item.message.thread_id
+    assert download.suggested_filename == f"audit-thread-{thread_id}.json"
+    assert verify_export(Path(download.path()).read_bytes()).events > 0
+    assert page.url.endswith(f"/mod/reports/{item.message.id}")  # the page stayed
+    page.screenshot(path=str(ARTIFACTS / "compliance-report.png"), full_page=True)
+
+    page.click("#thread-compliance-link")
+    page.wait_for_url(f"{live.url}/mod/compliance/threads/{thread_id}")
+    assert "Cora Counsel" in page.locator("table.exports").inner_text()
+    page.fill(".hold-form input[name=case_reference]", "EEOC-77")
+    page.fill(".hold-form input[name=reason]", "charge filed")
+    page.click(".hold-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*done=placed"))
+    assert "EEOC-77" in page.locator("table.holds").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "compliance-thread.png"), full_page=True)
+    page.goto(f"{live.url}/mod/compliance/holds")
+    page.screenshot(path=str(ARTIFACTS / "compliance-holds.png"), full_page=True)
