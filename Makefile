@@ -19,9 +19,17 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-install: $(VENV)/.installed
+# Front-end packages (htmx, Swagger UI) from npm, exactly as package-lock.json pins them; the app
+# serves them from node_modules under /static/vendor. No install scripts run.
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the dashboard's front-end packages (apt-get install npm)" >&2; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
 
-install-test: $(VENV)/.installed-test
+install: $(VENV)/.installed $(NODE_STAMP)
+
+install-test: $(VENV)/.installed-test $(NODE_STAMP)
 
 run: install
 	$(BIN)/portal db upgrade

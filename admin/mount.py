@@ -1,18 +1,9 @@
-"""Mount points for the staff side, filled in by the staff and dashboard work."""
+"""Mount point for the SQLAdmin panels, filled in by the SQLAdmin work."""
 
 from __future__ import annotations
 
-from litestar import Response, asgi, get
+from litestar import Response, asgi
 from litestar.types import Receive, Scope, Send
-
-
-@get("/mod", include_in_schema=False, sync_to_thread=False)
-def mod_index() -> Response[str]:
-    return Response(
-        "<!doctype html><title>Moderation</title><p>The moderation dashboard is not built yet.",
-        media_type="text/html",
-        status_code=503,
-    )
 
 
 @asgi("/admin", is_mount=True, copy_scope=True, include_in_schema=False)

@@ -8,12 +8,12 @@ from collections.abc import AsyncGenerator
 from dataclasses import replace
 
 from litestar import Litestar, Request, Response, get
+from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import ValidationException
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import (
     HTTP_200_OK,
@@ -130,6 +130,10 @@ def _readiness_engine(settings: Settings) -> AsyncEngine:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     from admin import admin_route_handlers
+    from admin.api_docs import LocalSwaggerRenderPlugin
+    from admin.pages import template_config
+    from admin.security_headers import SecurityHeadersMiddleware
+    from admin.staff_auth import session_config
     from api import create_api_router
     from api.errors import (
         DATABASE_UNAVAILABLE_ERRORS,
@@ -172,11 +176,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),
         },
         before_send=[add_request_id_header],
-        middleware=[
-            DefineMiddleware(
-                RequestTimeoutMiddleware, timeout_seconds=settings.request_timeout_ms / 1000
-            )
-        ],
         state=State(
             {
                 "settings": settings,
@@ -196,7 +195,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             path="/schema",
             operation_id_creator=operation_id,
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[LocalSwaggerRenderPlugin()],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(
@@ -210,5 +209,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ),
         plugins=[StrictStructSchemaPlugin()],
+        template_config=template_config(),
+        csrf_config=CSRFConfig(
+            secret=settings.session_secret,
+            cookie_name="portal_csrf",
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            cookie_secure=settings.base_url.startswith("https://"),
+            # Bearer-token API (no cookies to forge with) and the email-open pixel under it.
+            exclude=["^/api/"],
+        ),
+        middleware=[
+            DefineMiddleware(SecurityHeadersMiddleware),
+            DefineMiddleware(
+                RequestTimeoutMiddleware, timeout_seconds=settings.request_timeout_ms / 1000
+            ),
+            session_config(settings).middleware,
+        ],
         debug=False,
     )

@@ -6,6 +6,8 @@ changes anything, or inside a transaction that the raise rolls back.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class PortalError(Exception):
     status_code = 400
@@ -52,3 +54,30 @@ class RateLimited(PortalError):
     def __init__(self, detail: str, retry_after_seconds: int) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class AlreadyDecided(Conflict):
+    """A decision on a report someone already decided: names who, what and when."""
+
+    def __init__(self, decided_by_name: str, decision: str, decided_at: datetime | None) -> None:
+        when = f" at {decided_at.isoformat(timespec='seconds')}" if decided_at else ""
+        super().__init__(f"already decided by {decided_by_name}: {decision}{when}")
+        self.decided_by_name = decided_by_name
+        self.decision = decision
+        self.decided_at = decided_at
+
+
+class SignInThrottled(PortalError):
+    """Too many failed sign-ins for this account or address; try again later."""
+
+    status_code = 429
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {retry_after_seconds} seconds")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class InvalidCredentials(PortalError):
+    """Unknown email, wrong password or a deactivated account (deliberately indistinguishable)."""
+
+    status_code = 401

@@ -5,7 +5,7 @@ from portal.models.messaging import Message, MessageBlock, MessageThread
 from portal.models.moderation import FlagReport, ModeratorNote, RateLimitViolation
 from portal.models.people import Application, User
 from portal.models.records import AuditEvent, EmailOutbox, IdempotencyKey
-from portal.models.staff import StaffUser
+from portal.models.staff import StaffSignInFailure, StaffUser
 
 __all__ = [
     "Application",
@@ -19,6 +19,7 @@ __all__ = [
     "MessageThread",
     "ModeratorNote",
     "RateLimitViolation",
+    "StaffSignInFailure",
     "StaffUser",
     "User",
 ]

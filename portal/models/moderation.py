@@ -6,10 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, CreatedMixin, IdMixin, TimestampsMixin, one_of, utcnow
+from portal.models.messaging import Message
 
 FLAG_REASONS: Final = (
     "spam",
@@ -99,3 +108,14 @@ class ModeratorNote(IdMixin, CreatedMixin, Base):
         ForeignKey("flag_reports.id", ondelete="CASCADE"), index=True
     )
     body: Mapped[str] = mapped_column(Text)
+
+
+# The queue's priority counts each sender's removed messages on every render; this small partial
+# index keeps that from scanning all messages. Declared here, with the moderation that needs it.
+# Queries must say ``Message.is_removed == true()`` for PostgreSQL to match the predicate.
+Index(
+    "ix_messages_removed_sender_id",
+    Message.sender_id,
+    sqlite_where=Message.is_removed == true(),
+    postgresql_where=Message.is_removed == true(),
+)

@@ -23,6 +23,7 @@ from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
 from portal.services import idempotency, links, notifications, rate_limit, validation
 from portal.services.blocks import blocked_either_way
 from portal.services.sanitize import sanitize_html
+from portal.services.suspensions import suspended_now
 from portal.services.threads import ThreadView, access_message, archived_column, unread_column
 from portal.settings import Settings
 
@@ -206,13 +207,12 @@ async def _lock_sender(session: AsyncSession, sender_id: uuid.UUID) -> User:
 
 
 def _refuse_if_suspended(sender: User, now: datetime) -> None:
-    if not sender.is_suspended:
+    if not suspended_now(sender, now):
         return
     if sender.suspended_until is None:
         raise Forbidden("your account is suspended; you cannot send messages")
-    if sender.suspended_until > now:
-        until = sender.suspended_until.isoformat(timespec="seconds")
-        raise Forbidden(f"your account is suspended until {until}; you cannot send messages")
+    until = sender.suspended_until.isoformat(timespec="seconds")
+    raise Forbidden(f"your account is suspended until {until}; you cannot send messages")
 
 
 async def _recipient(session: AsyncSession, sender: User, recipient_id: uuid.UUID) -> User:
@@ -318,8 +318,12 @@ async def send_message(
     settings: Settings,
     on_sent: Callable[[AsyncSession, SentMessage], Awaitable[None]] | None = None,
     keyed: idempotency.KeyedRequest | None = None,
+    now: datetime | None = None,
 ) -> SentMessage:
     """Sends ``draft`` from ``sender_id``, creating the thread on the pair's first message.
+
+    ``now`` is the clock (tests pass their own); a suspension refuses the send only while it is
+    in force, so one that has ended lets the sender send again without anything lifting it.
 
     ``on_sent`` runs inside the send's transaction, after the message is written, so whatever it
     records commits together with the message or not at all. With ``keyed``, a key used before
@@ -333,7 +337,7 @@ async def send_message(
         sender = await _lock_sender(session, sender_id)
         if keyed is not None:
             await idempotency.replay_if_used(session, keyed)
-        now = utcnow()
+        now = now or utcnow()
         _refuse_if_suspended(sender, now)
         # Checked before anything else about the send, so that a flood of refused attempts stays
         # cheap, and every attempt past the limit is on record for staff.

@@ -1,0 +1,27 @@
+"""The day's figures (/mod/overview)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from admin.pages import render
+from admin.queue import nav_counts, signed_in
+from admin.staff_auth import READ_ROLES, requires_role
+from portal.services import moderation
+
+
+@get("/mod/overview", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+async def overview(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Response[Any]:
+    staff = await signed_in(request)
+    figures = await moderation.overview(db_session)
+    return render(
+        request,
+        "mod/overview.html",
+        {"figures": figures, "counts": await nav_counts(db_session, staff)},
+    )

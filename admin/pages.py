@@ -1,0 +1,171 @@
+"""What every dashboard controller shares: rendering, redirects, form reading, error pages.
+
+Pages work without script (plain forms, 303 redirects after a POST). With htmx the body is
+boosted, so the same forms and redirects swap the page in place; a request that targets one
+fragment (``HX-Target``) gets just that partial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Request, Response
+from litestar.datastructures import FormMultiDict
+from litestar.exceptions import (
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.template.config import TemplateConfig
+
+from admin.staff_auth import login_url, staff_of
+from portal.errors import InvalidInput, PortalError
+from portal.services.suspensions import SUSPENSION_DAYS
+from portal.settings import PROJECT_ROOT
+
+TEMPLATE_DIR = PROJECT_ROOT / "templates"
+
+
+def hx_target(request: Request[Any, Any, Any]) -> str | None:
+    """The element id an htmx request wants to replace (None for full pages, boosted included)."""
+    if request.headers.get("hx-request") != "true" or request.headers.get("hx-boosted"):
+        return None
+    return request.headers.get("hx-target")
+
+
+def render(
+    request: Request[Any, Any, Any],
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    return Template(
+        template_name=template,
+        context={"staff": staff_of(request), **(context or {})},
+        status_code=status_code,
+        headers={"vary": "HX-Request, HX-Target", **(headers or {})},
+    )
+
+
+def see_other(path: str) -> Redirect:
+    """Post/redirect/get; htmx follows it and, the form being boosted, shows where it ended."""
+    return Redirect(path=path, status_code=303)
+
+
+async def read_form(request: Request[Any, Any, Any]) -> FormMultiDict:
+    return await request.form()
+
+
+def field(form: FormMultiDict, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def optional_field(form: FormMultiDict, name: str) -> str | None:
+    return field(form, name) or None
+
+
+def suspension_days(value: str) -> int | None:
+    """The duration field of a suspend form: 1, 3, 7, 30 days, or indefinite (None)."""
+    if value == "indefinite":
+        return None
+    if value not in {str(days) for days in SUSPENSION_DAYS}:
+        raise InvalidInput("days", "must be 1, 3, 7, 30 or indefinite")
+    return int(value)
+
+
+# --- template filters -------------------------------------------------------------------------
+
+
+def age(value: datetime | None, now: datetime | None = None) -> str:
+    """A short age: 45s, 12m, 5h, 3d."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    seconds = int(((now or datetime.now(UTC)) - value).total_seconds())
+    return duration(max(seconds, 0))
+
+
+def duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "—"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def label(value: str | None) -> str:
+    return (value or "").replace("_", " ")
+
+
+def configure_engine(engine: JinjaTemplateEngine) -> None:
+    env = engine.engine
+    env.filters.update(age=age, duration=duration, when=when, label=label)
+    env.trim_blocks = True
+    env.lstrip_blocks = True
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    return TemplateConfig(
+        directory=Path(TEMPLATE_DIR), engine=JinjaTemplateEngine, engine_callback=configure_engine
+    )
+
+
+# --- errors on dashboard routes -------------------------------------------------------------
+
+
+def sign_in_required_handler(
+    request: Request[Any, Any, Any], exc: NotAuthorizedException
+) -> Response[Any]:
+    """Back to this page after sign-in; for a form post or an htmx fragment (the counts that poll),
+    back to the page the browser was showing instead. safe_next keeps it on this site."""
+    htmx = request.headers.get("hx-request") == "true"
+    shown = request.headers.get("hx-current-url" if htmx else "referer", "")
+    if htmx or request.method != "GET":
+        page = urlsplit(shown)
+        target = page.path + (f"?{page.query}" if page.query else "")
+    else:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    location = login_url(target)
+    if htmx:
+        return Response(b"", status_code=401, headers={"HX-Redirect": location})
+    return Redirect(path=location, status_code=303)
+
+
+def html_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    status_code: int = getattr(exc, "status_code", 500)
+    detail: str = getattr(exc, "detail", "") or "error"
+    if isinstance(exc, PermissionDeniedException) and "CSRF" in str(exc.detail):
+        detail = "The form expired or did not come from this site. Reload the page and try again."
+    return render(
+        request,
+        "mod/error.html",
+        {"status_code": status_code, "detail": detail},
+        status_code=status_code,
+    )
+
+
+HTML_EXCEPTION_HANDLERS: dict[Any, Any] = {
+    NotAuthorizedException: sign_in_required_handler,
+    PermissionDeniedException: html_error_handler,
+    NotFoundException: html_error_handler,
+    PortalError: html_error_handler,
+}

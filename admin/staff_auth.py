@@ -1,0 +1,191 @@
+"""Who is signed in on the staff side: one session cookie for /mod (and later /admin).
+
+The session is Litestar's client-side cookie session (AES-GCM, key derived from
+``PORTAL_SESSION_SECRET``), HttpOnly, SameSite=Lax, Secure when ``PORTAL_BASE_URL`` is https. It
+holds the staff id, when it was issued and when it was last used, and a fingerprint of the
+password hash. :func:`current_staff` is the only place that turns a request into a staff member:
+it enforces the idle and absolute expiry, and re-reads the account on every request (in the
+same statement, whether it signed out since the session began) so that a sign-out, a
+deactivation, a role change or a password reset takes effect at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.session.client_side import CookieBackendConfig
+from sqlalchemy import select
+
+from portal.models import AuditEvent, StaffUser
+from portal.models.base import utcnow
+from portal.settings import Settings
+
+SESSION_COOKIE = "portal_staff"
+IDLE_TIMEOUT_SECONDS = 60 * 60
+ABSOLUTE_TIMEOUT_SECONDS = 12 * 60 * 60
+# Rewriting the cookie on every request only to move "last seen" by a second is wasted work.
+SEEN_RESOLUTION_SECONDS = 60
+LOGIN_PATH = "/mod/login"
+# A sign-out ends every session of the account issued before it (the cookie alone would not).
+SIGNED_OUT = "staff.signed_out"
+_STATE_KEY = "portal_staff"
+
+MODERATION_ROLES = ("moderator", "admin")
+READ_ROLES = ("moderator", "compliance", "admin")
+DECISION_ROLES = ("moderator", "compliance", "admin")  # the service refuses compliance off its work
+ADMIN_ROLES = ("admin",)
+
+
+def now_seconds() -> int:
+    """The session clock (tests replace it to expire sessions)."""
+    return int(time.time())
+
+
+def session_config(settings: Settings) -> CookieBackendConfig:
+    return CookieBackendConfig(
+        secret=hashlib.sha256(("staff-session:" + settings.session_secret).encode()).digest(),
+        key=SESSION_COOKIE,
+        max_age=ABSOLUTE_TIMEOUT_SECONDS,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.base_url.startswith("https://"),
+        exclude=["^/api/", "^/static/", "^/schema", "^/health"],
+    )
+
+
+def _password_fingerprint(staff: StaffUser) -> str:
+    return hashlib.sha256(staff.password_hash.encode()).hexdigest()[:16]
+
+
+def sign_in(connection: ASGIConnection[Any, Any, Any, Any], staff: StaffUser) -> None:
+    """Starts a new session for ``staff``, replacing whatever the cookie held."""
+    now = now_seconds()
+    connection.set_session(
+        {
+            "staff_id": str(staff.id),
+            "iat": now,
+            "seen": now,
+            "pwv": _password_fingerprint(staff),
+            # exact issue time, compared with the account's sign-out events
+            "issued": utcnow().isoformat(),
+        }
+    )
+    connection.state[_STATE_KEY] = staff
+
+
+def staff_of(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser | None:
+    """Who :func:`current_staff` found for this request, without asking again (None if nobody)."""
+    return connection.state.get(_STATE_KEY)
+
+
+def sign_out(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    connection.clear_session()
+    connection.state[_STATE_KEY] = None
+
+
+def _session_data(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+    if "session" not in connection.scope:
+        return {}
+    data = connection.scope.get("session")
+    return data if isinstance(data, dict) else {}
+
+
+async def current_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser | None:
+    """The signed-in, active staff member of this request, or None (the session is then cleared)."""
+    if _STATE_KEY in connection.state:
+        return connection.state[_STATE_KEY]
+    staff = await _load_staff(connection)
+    connection.state[_STATE_KEY] = staff
+    return staff
+
+
+async def _load_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser | None:
+    data = _session_data(connection)
+    if not data.get("staff_id"):
+        return None
+    now = now_seconds()
+    try:
+        staff_id = uuid.UUID(str(data["staff_id"]))
+        issued, seen = int(data["iat"]), int(data["seen"])
+        issued_at = datetime.fromisoformat(str(data["issued"]))
+    except (KeyError, TypeError, ValueError):
+        connection.clear_session()
+        return None
+    if now - issued > ABSOLUTE_TIMEOUT_SECONDS or now - seen > IDLE_TIMEOUT_SECONDS:
+        connection.clear_session()
+        return None
+    signed_out_since = (
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.subject_type == "staff",
+            AuditEvent.subject_id == staff_id,
+            AuditEvent.action == SIGNED_OUT,
+            AuditEvent.occurred_at >= issued_at,
+        )
+        .exists()
+    )
+    async with connection.app.state.sessionmaker() as db:
+        row = (
+            await db.execute(select(StaffUser, signed_out_since).where(StaffUser.id == staff_id))
+        ).first()
+    staff, signed_out = (row[0], bool(row[1])) if row is not None else (None, True)
+    if (
+        staff is None
+        or signed_out
+        or not staff.is_active
+        or data.get("pwv") != _password_fingerprint(staff)
+    ):
+        connection.clear_session()
+        return None
+    if now - seen >= SEEN_RESOLUTION_SECONDS:
+        connection.set_session({**data, "seen": now})
+    return staff
+
+
+def safe_next(target: str | None) -> str:
+    """A same-site path under /mod or /admin to go to after sign-in; anything else is /mod."""
+    if not target or any(ord(ch) < 0x20 or ch == "\\" for ch in target):
+        return "/mod"
+    if not target.startswith("/") or target.startswith("//"):
+        return "/mod"
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    if path in ("/mod", "/admin") or path.startswith(("/mod/", "/admin/")):
+        if path.startswith(LOGIN_PATH):
+            return "/mod"
+        return target
+    return "/mod"
+
+
+def login_url(next_path: str | None) -> str:
+    target = safe_next(next_path)
+    return LOGIN_PATH if target == "/mod" else f"{LOGIN_PATH}?next={quote(target, safe='/')}"
+
+
+class SignInRequired(NotAuthorizedException):
+    """Raised by the guards for a signed-out visit; answered with a redirect to the sign-in page."""
+
+
+def requires_role(
+    *roles: str,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        staff = await current_staff(connection)
+        if staff is None:
+            raise SignInRequired("sign in first")
+        if staff.role not in roles:
+            raise PermissionDeniedException(
+                f"this needs the role {' or '.join(roles)}; you are {staff.role}"
+            )
+
+    guard.__name__ = f"requires_{'_or_'.join(roles)}"
+    return guard

@@ -1,0 +1,549 @@
+"""The decisions staff take on reported messages, and the one import for the moderation pages.
+
+The queue lives in ``moderation_queue``, the report view, user history and overview in
+``moderation_records``, the dataclasses they return in ``moderation_views``; all of them are
+re-exported here, so callers import ``portal.services.moderation`` only.
+
+One queue item per reported message, collapsing all of its reports. A decision acts on all of
+the item's actionable reports together, records one audit event naming the staff member in the
+same transaction, and happens once: the message row is locked first (PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` serialises writers anyway), so of two concurrent decisions the second sees
+the first's result and gets :class:`AlreadyDecided`.
+
+Stages of a report: ``open`` → (``claimed``) → ``dismissed`` | ``actioned`` | ``escalated``;
+``escalated`` → ``dismissed`` | ``actioned`` (decided by compliance or an admin).
+
+Roles:
+- moderators decide open and claimed items; an escalated item is already decided for them;
+- compliance officers decide only escalated items (``Forbidden`` on open ones) and add notes;
+- admins do everything, and decide escalated items too.
+
+Deciding an item claimed by another moderator is allowed: a claim says who is looking at it, it
+is not a lock; the decided-once rule is what prevents double decisions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import Actor, record_event
+from portal.database import is_sqlite
+from portal.errors import AlreadyDecided, Conflict, Forbidden, InvalidInput, NotFound
+from portal.models import (
+    FlagReport,
+    Message,
+    ModeratorNote,
+    StaffUser,
+    User,
+)
+from portal.models.base import new_id
+from portal.services import validation
+from portal.services.moderation_queue import (
+    next_item,
+    queue_counts,
+    queue_page,
+)
+from portal.services.moderation_records import (
+    note_view,
+    overview,
+    report_view,
+    user_history,
+)
+from portal.services.moderation_views import (
+    BULK_ACTIONS,
+    DECIDED,
+    DECISION_ACTIONS,
+    EXCERPT_LENGTH,
+    MAX_NOTE_LENGTH,
+    OPEN,
+    QUEUE_ORDERS,
+    QUEUE_STATUSES,
+    SEVERITY,
+    BulkResult,
+    DecisionRecord,
+    NoteView,
+    Overview,
+    QueueCounts,
+    QueueItem,
+    QueuePage,
+    ReportEntry,
+    ReportView,
+    SenderSummary,
+    SkippedItem,
+    ThreadMessage,
+    UserCounts,
+    UserHistory,
+    now_or_utcnow,
+)
+from portal.services.refusals import refusable
+from portal.services.staff import require_role, staff_name
+from portal.services.suspensions import (
+    MAX_REASON_LENGTH,
+    SUSPENSION_DAYS,
+    apply_suspension,
+    lift_suspension,
+    lock_user,
+    required_text,
+    suspend_user,
+    suspension_days,
+)
+
+__all__ = [
+    "BULK_ACTIONS",
+    "DECIDED",
+    "DECISION_ACTIONS",
+    "EXCERPT_LENGTH",
+    "MAX_NOTE_LENGTH",
+    "MAX_REASON_LENGTH",
+    "OPEN",
+    "QUEUE_ORDERS",
+    "QUEUE_STATUSES",
+    "SEVERITY",
+    "SUSPENSION_DAYS",
+    "AlreadyDecided",
+    "BulkResult",
+    "DecisionRecord",
+    "Forbidden",
+    "NoteView",
+    "Overview",
+    "QueueCounts",
+    "QueueItem",
+    "QueuePage",
+    "ReportEntry",
+    "ReportView",
+    "SenderSummary",
+    "SkippedItem",
+    "ThreadMessage",
+    "UserCounts",
+    "UserHistory",
+    "add_note",
+    "bulk_decide",
+    "claim",
+    "dismiss",
+    "escalate",
+    "lift_suspension",
+    "next_item",
+    "overview",
+    "queue_counts",
+    "queue_page",
+    "remove_message",
+    "report_view",
+    "suspend_sender",
+    "suspend_user",
+    "unclaim",
+    "user_history",
+    "warn_sender",
+]
+
+# --- decisions -----------------------------------------------------------------------------
+
+
+async def _lock_message(session: AsyncSession, message_id: uuid.UUID) -> Message:
+    """The message, locked: every decision on its reports serialises here (PostgreSQL; SQLite
+    has serialised writers already). NO KEY UPDATE leaves new reports (which only take a key-share
+    lock through their foreign key) free to arrive."""
+    query = select(Message).where(Message.id == message_id)
+    query = query.execution_options(populate_existing=True)
+    if not is_sqlite(session):
+        query = query.with_for_update(key_share=True)
+    message = await session.scalar(query)
+    if message is None:
+        raise NotFound(f"message {message_id} does not exist")
+    return message
+
+
+async def _current_reports(session: AsyncSession, message_id: uuid.UUID) -> list[FlagReport]:
+    query = (
+        select(FlagReport)
+        .where(FlagReport.message_id == message_id)
+        .order_by(FlagReport.created_at, FlagReport.id)
+        .execution_options(populate_existing=True)
+    )
+    reports = list((await session.scalars(query)).all())
+    if not reports:
+        raise NotFound(f"message {message_id} has no reports")
+    return reports
+
+
+async def _already_decided(session: AsyncSession, reports: list[FlagReport]) -> AlreadyDecided:
+    decided = [r for r in reports if r.decided_at is not None]
+    if not decided:
+        return AlreadyDecided("nobody", "none", None)
+    escalated = [r for r in decided if r.status == "escalated"]
+    latest = max(escalated or decided, key=lambda r: r.decided_at or r.created_at)
+    staff = await session.get(StaffUser, latest.decided_by_id) if latest.decided_by_id else None
+    return AlreadyDecided(
+        staff_name(staff) or "a former staff member",
+        latest.decision or latest.status,
+        latest.decided_at,
+    )
+
+
+async def _actionable(
+    session: AsyncSession, actor: StaffUser, reports: list[FlagReport], *, escalating: bool
+) -> list[FlagReport]:
+    """The reports ``actor`` decides now; Forbidden or AlreadyDecided when there are none."""
+    open_ = [r for r in reports if r.status in OPEN]
+    escalated = [r for r in reports if r.status == "escalated"]
+    if actor.role == "compliance":
+        if escalating:
+            raise Forbidden("compliance officers decide escalated items; they do not escalate")
+        if escalated:
+            return escalated
+        if open_:
+            raise Forbidden("compliance officers act only on escalated items")
+        raise await _already_decided(session, reports)
+    if open_:
+        return open_
+    if escalated and actor.role == "admin" and not escalating:
+        return escalated
+    raise await _already_decided(session, reports)
+
+
+Effect = Callable[[Message, datetime, list[FlagReport]], Awaitable[None]]
+
+
+async def _decide(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    *,
+    actor: StaffUser,
+    now: datetime | None,
+    status: str,
+    decision: str,
+    action: str | None,
+    details: dict[str, object],
+    effect: Effect | None = None,
+    subject_user: bool = False,
+) -> None:
+    """Decides every actionable report of ``message_id`` and records one audit event (``action``;
+    None when ``effect`` records it), in one transaction with the message locked."""
+    require_role(actor, *DECIDER_ROLES)
+    async with refusable(session):
+        message = await _lock_message(session, message_id)
+        reports = await _current_reports(session, message_id)
+        targets = await _actionable(session, actor, reports, escalating=status == "escalated")
+        when = now_or_utcnow(now)
+        for report in targets:
+            report.status = status
+            report.decision = decision
+            report.decided_by_id = actor.id
+            report.decided_at = when
+            report.updated_at = when
+        if effect is not None:
+            await effect(message, when, targets)
+        if action is None:
+            return
+        event_details: dict[str, object] = {
+            "decision": decision,
+            "report_ids": [str(r.id) for r in targets],
+            **details,
+        }
+        if subject_user:
+            event_details["message_id"] = str(message_id)
+        await record_event(
+            session,
+            actor=Actor.staff(actor.id),
+            action=action,
+            subject_type="user" if subject_user else "message",
+            subject_id=message.sender_id if subject_user else message_id,
+            thread_id=message.thread_id,
+            details=event_details,
+        )
+
+
+DECIDER_ROLES: Final = ("moderator", "compliance", "admin")
+
+
+async def claim(
+    session: AsyncSession, message_id: uuid.UUID, *, actor: StaffUser, now: datetime | None = None
+) -> None:
+    """Marks the item as being looked at by ``actor``. Conflict if another claimed it first;
+    claiming one's own claim again changes nothing."""
+    require_role(actor, "moderator", "admin")
+    async with refusable(session):
+        message = await _lock_message(session, message_id)
+        reports = await _current_reports(session, message_id)
+        open_ = [r for r in reports if r.status in OPEN]
+        if not open_:
+            raise await _already_decided(session, reports)
+        others = {r.assigned_to_id for r in open_ if r.status == "claimed"} - {actor.id}
+        if others:
+            holder = await session.get(StaffUser, next(iter(others)))
+            raise Conflict(f"already claimed by {staff_name(holder) or 'someone else'}")
+        if all(r.status == "claimed" for r in open_):
+            return
+        when = now_or_utcnow(now)
+        for report in open_:
+            report.status = "claimed"
+            report.assigned_to_id = actor.id
+            report.updated_at = when
+        await record_event(
+            session,
+            actor=Actor.staff(actor.id),
+            action="moderation.claimed",
+            subject_type="message",
+            subject_id=message_id,
+            thread_id=message.thread_id,
+            details={"report_ids": [str(r.id) for r in open_]},
+        )
+
+
+async def unclaim(
+    session: AsyncSession, message_id: uuid.UUID, *, actor: StaffUser, now: datetime | None = None
+) -> None:
+    """Releases the actor's claim (an admin may release anyone's); nothing if unclaimed."""
+    require_role(actor, "moderator", "admin")
+    async with refusable(session):
+        message = await _lock_message(session, message_id)
+        reports = await _current_reports(session, message_id)
+        claimed = [r for r in reports if r.status == "claimed"]
+        if not claimed:
+            return
+        if actor.role != "admin" and any(r.assigned_to_id != actor.id for r in claimed):
+            raise Forbidden("only the moderator who claimed an item (or an admin) releases it")
+        when = now_or_utcnow(now)
+        for report in claimed:
+            report.status = "open"
+            report.assigned_to_id = None
+            report.updated_at = when
+        await record_event(
+            session,
+            actor=Actor.staff(actor.id),
+            action="moderation.unclaimed",
+            subject_type="message",
+            subject_id=message_id,
+            thread_id=message.thread_id,
+            details={"report_ids": [str(r.id) for r in claimed]},
+        )
+
+
+async def dismiss(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    *,
+    actor: StaffUser,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """No action needed: the item's reports are closed as dismissed."""
+    note = validation.optional_note("note", note, max_length=MAX_NOTE_LENGTH)
+    await _decide(
+        session,
+        message_id,
+        actor=actor,
+        now=now,
+        status="dismissed",
+        decision="dismissed",
+        action="moderation.dismissed",
+        details={"note": note},
+    )
+
+
+async def remove_message(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    *,
+    actor: StaffUser,
+    reason: str,
+    now: datetime | None = None,
+) -> None:
+    """Withholds the message's body from its readers (kept for the audit trail)."""
+    reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
+
+    async def withhold(message: Message, when: datetime, _reports: list[FlagReport]) -> None:
+        message.is_removed = True
+        message.removed_at = when
+        message.removed_reason = reason
+        message.updated_at = when
+
+    await _decide(
+        session,
+        message_id,
+        actor=actor,
+        now=now,
+        status="actioned",
+        decision="removed",
+        action="message.removed",
+        details={"reason": reason},
+        effect=withhold,
+    )
+
+
+async def warn_sender(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    *,
+    actor: StaffUser,
+    note: str,
+    now: datetime | None = None,
+) -> None:
+    """Records a warning to the sender (on their timeline); the message stays."""
+    note = required_text("note", note, max_length=MAX_NOTE_LENGTH)
+    await _decide(
+        session,
+        message_id,
+        actor=actor,
+        now=now,
+        status="actioned",
+        decision="warned",
+        action="user.warned",
+        details={"note": note},
+        subject_user=True,
+    )
+
+
+async def suspend_sender(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    *,
+    actor: StaffUser,
+    reason: str,
+    days: int | None,
+    now: datetime | None = None,
+) -> None:
+    """Suspends the sender for ``days`` (1, 3, 7, 30) or indefinitely (None). The one audit
+    event is the suspension's ``user.suspended``, naming the message and reports."""
+    reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
+    days = suspension_days(days)
+
+    async def suspend(message: Message, when: datetime, reports: list[FlagReport]) -> None:
+        sender = await lock_user(session, message.sender_id)
+        await apply_suspension(
+            session,
+            sender,
+            actor=actor,
+            reason=reason,
+            days=days,
+            now=when,
+            thread_id=message.thread_id,
+            details={
+                "message_id": str(message.id),
+                "report_ids": [str(r.id) for r in reports],
+            },
+        )
+
+    await _decide(
+        session,
+        message_id,
+        actor=actor,
+        now=now,
+        status="actioned",
+        decision="suspended",
+        action=None,
+        details={},
+        effect=suspend,
+    )
+
+
+async def escalate(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    *,
+    actor: StaffUser,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Hands the item to compliance."""
+    note = validation.optional_note("note", note, max_length=MAX_NOTE_LENGTH)
+    await _decide(
+        session,
+        message_id,
+        actor=actor,
+        now=now,
+        status="escalated",
+        decision="escalated",
+        action="moderation.escalated",
+        details={"note": note},
+    )
+
+
+async def add_note(
+    session: AsyncSession,
+    *,
+    actor: StaffUser,
+    body: str,
+    message_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> NoteView:
+    """A moderator note on a message or a user (exactly one of them). Any staff role."""
+    require_role(actor, *DECIDER_ROLES)
+    body = required_text("body", body, max_length=MAX_NOTE_LENGTH)
+    if (message_id is None) == (user_id is None):
+        raise InvalidInput("message_id", "a note is on a message or on a user (exactly one)")
+    async with refusable(session):
+        thread_id = None
+        if message_id is not None:
+            message = await session.get(Message, message_id)
+            if message is None:
+                raise NotFound(f"message {message_id} does not exist")
+            thread_id = message.thread_id
+        elif await session.get(User, user_id) is None:
+            raise NotFound(f"user {user_id} does not exist")
+        note = ModeratorNote(
+            id=new_id(),
+            author_id=actor.id,
+            message_id=message_id,
+            user_id=user_id,
+            body=body,
+            created_at=now_or_utcnow(now),
+        )
+        session.add(note)
+        await record_event(
+            session,
+            actor=Actor.staff(actor.id),
+            action="moderation.note_added",
+            subject_type="message" if message_id is not None else "user",
+            subject_id=message_id or user_id,
+            thread_id=thread_id,
+            details={"note_id": str(note.id), "body": body},
+        )
+    return note_view(note, staff_name(actor) or "")
+
+
+async def bulk_decide(
+    session: AsyncSession,
+    message_ids: list[uuid.UUID],
+    action: str,
+    *,
+    actor: StaffUser,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> BulkResult:
+    """``action`` (dismiss | remove | escalate) on each item in its own transaction; items
+    decided meanwhile, unknown or that ``actor`` may not decide are skipped and named."""
+    require_role(actor, *DECIDER_ROLES)
+    validation.one_of("action", action, BULK_ACTIONS)
+    if action == "remove":
+        reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
+    else:
+        reason = validation.optional_note("reason", reason, max_length=MAX_NOTE_LENGTH)
+    if not message_ids:
+        raise InvalidInput("message_ids", "select at least one item")
+    if len(message_ids) > 500:
+        raise InvalidInput("message_ids", "at most 500 items at once")
+    result = BulkResult()
+    for message_id in dict.fromkeys(message_ids):
+        try:
+            if action == "dismiss":
+                await dismiss(session, message_id, actor=actor, note=reason, now=now)
+            elif action == "remove":
+                await remove_message(session, message_id, actor=actor, reason=reason or "", now=now)
+            else:
+                await escalate(session, message_id, actor=actor, note=reason, now=now)
+        except AlreadyDecided as exc:
+            result.skipped.append(
+                SkippedItem(message_id, exc.decided_by_name, exc.decision, exc.detail)
+            )
+        except (Forbidden, NotFound) as exc:
+            result.skipped.append(SkippedItem(message_id, None, None, exc.detail))
+        else:
+            result.decided.append(message_id)
+    return result

@@ -1,0 +1,146 @@
+"""Timed suspensions of end users. A suspension lifts itself when it ends: nothing has to run
+then, because whoever asks (the send path, the dashboard) asks :func:`suspended_now`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import Actor, record_event
+from portal.database import is_sqlite
+from portal.errors import Conflict, InvalidInput, NotFound
+from portal.models import StaffUser, User
+from portal.models.base import utcnow
+from portal.services import validation
+from portal.services.refusals import refusable
+from portal.services.staff import require_role
+
+SUSPENSION_DAYS: Final = (1, 3, 7, 30)  # or None: indefinite
+MAX_REASON_LENGTH: Final = 1000
+
+
+def suspended_now(user: User, now: datetime) -> bool:
+    """Whether ``user``'s suspension is in force at ``now``."""
+    return user.is_suspended and (user.suspended_until is None or user.suspended_until > now)
+
+
+def required_text(field: str, value: str | None, *, max_length: int) -> str:
+    """A reason or note that must be given: trimmed, not blank, bounded, no NUL."""
+    checked = validation.optional_note(field, value, max_length=max_length)
+    if checked is None:
+        raise InvalidInput(field, "is required")
+    return checked
+
+
+def suspension_days(days: int | None) -> int | None:
+    if days is not None and days not in SUSPENSION_DAYS:
+        allowed = ", ".join(str(d) for d in SUSPENSION_DAYS)
+        raise InvalidInput("days", f"{days!r} is not one of {allowed} (or none: indefinite)")
+    return days
+
+
+async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    query = select(User).where(User.id == user_id).execution_options(populate_existing=True)
+    if not is_sqlite(session):
+        # NO KEY UPDATE, as the send path takes it, so suspending and sending serialise.
+        query = query.with_for_update(key_share=True)
+    user = await session.scalar(query)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+async def apply_suspension(
+    session: AsyncSession,
+    user: User,
+    *,
+    actor: StaffUser,
+    reason: str,
+    days: int | None,
+    now: datetime,
+    thread_id: uuid.UUID | None = None,
+    details: dict[str, object] | None = None,
+) -> None:
+    """Suspends a locked ``user`` inside the caller's transaction and records ``user.suspended``;
+    a suspension in force is replaced."""
+    until = None if days is None else now + timedelta(days=days)
+    user.is_suspended = True
+    user.suspended_at = now
+    user.suspended_until = until
+    user.suspended_reason = reason
+    await record_event(
+        session,
+        actor=Actor.staff(actor.id),
+        action="user.suspended",
+        subject_type="user",
+        subject_id=user.id,
+        thread_id=thread_id,
+        details={
+            "decision": "suspended",
+            "reason": reason,
+            "days": days,
+            "until": until.isoformat() if until else None,
+            **(details or {}),
+        },
+    )
+
+
+async def suspend_user(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    actor: StaffUser,
+    reason: str,
+    days: int | None,
+    now: datetime | None = None,
+) -> User:
+    """Suspends ``user_id`` for ``days`` (1, 3, 7, 30) or indefinitely (None); replaces a
+    suspension in force. Moderators and admins; the reason is required."""
+    require_role(actor, "moderator", "admin")
+    reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
+    days = suspension_days(days)
+    async with refusable(session):
+        user = await lock_user(session, user_id)
+        await apply_suspension(
+            session, user, actor=actor, reason=reason, days=days, now=now or utcnow()
+        )
+    return user
+
+
+async def lift_suspension(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    actor: StaffUser,
+    reason: str,
+    now: datetime | None = None,
+) -> User:
+    """Ends a suspension early. Conflict if the user is not suspended now."""
+    require_role(actor, "moderator", "admin")
+    reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
+    async with refusable(session):
+        user = await lock_user(session, user_id)
+        now = now or utcnow()
+        if not suspended_now(user, now):
+            raise Conflict(f"user {user_id} is not suspended")
+        was_until = user.suspended_until
+        user.is_suspended = False
+        user.suspended_until = None
+        user.suspended_reason = None
+        await record_event(
+            session,
+            actor=Actor.staff(actor.id),
+            action="user.suspension_lifted",
+            subject_type="user",
+            subject_id=user.id,
+            details={
+                "decision": "lifted",
+                "reason": reason,
+                "was_until": was_until.isoformat() if was_until else None,
+            },
+        )
+    return user

@@ -1,0 +1,153 @@
+"""Every dashboard route with every role and signed out: the role is checked first (403 for the
+wrong one, sign-in for nobody), every POST needs the CSRF token (sign-in included), and no GET
+changes anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.models import StaffUser
+from portal.settings import Settings
+from tests.admin.support import (
+    ROLES,
+    World,
+    make_world,
+    post_form,
+    sign_in,
+    snapshot,
+)
+from tests.portal.moderation_support import PASSWORD, staff
+
+READ = frozenset(ROLES)
+MODERATE = frozenset({"moderator", "admin"})
+ADMIN = frozenset({"admin"})
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    roles: frozenset[str]
+    data: dict[str, str] = field(default_factory=dict)
+
+
+def routes(world: World, target: StaffUser) -> list[Route]:
+    m, u, s = world.message.id, world.sender.id, target.id
+    return [
+        Route("GET", "/mod", READ),
+        Route("GET", "/mod?status=decided&order=age&reason=harassment&age=7", READ),
+        Route("GET", "/mod/counts", READ),
+        Route("GET", f"/mod/next?after={m}", READ),
+        Route("GET", "/mod/bulk", READ),
+        Route("GET", f"/mod/reports/{m}", READ),
+        Route("GET", f"/mod/users/{u}", READ),
+        Route("GET", "/mod/overview", READ),
+        Route("GET", "/mod/staff", ADMIN),
+        Route("POST", f"/mod/reports/{m}/notes", READ, {"body": "looked at it"}),
+        Route("POST", f"/mod/reports/{m}/claim", MODERATE),
+        Route("POST", f"/mod/reports/{m}/unclaim", MODERATE),
+        Route("POST", f"/mod/reports/{m}/warn", READ, {"note": "be civil"}),
+        Route("POST", f"/mod/reports/{m}/escalate", MODERATE, {"note": "legal"}),
+        # every role may decide (compliance only escalated items, which the service checks)
+        Route("POST", f"/mod/reports/{m}/dismiss", READ),
+        Route("POST", f"/mod/reports/{m}/remove", READ, {"reason": "x"}),
+        Route("POST", f"/mod/reports/{m}/suspend", READ, {"reason": "x", "days": "1"}),
+        Route("POST", "/mod/bulk", READ, {"action": "dismiss", "message_id": str(m)}),
+        Route("POST", f"/mod/users/{u}/suspend", MODERATE, {"reason": "spam", "days": "3"}),
+        Route("POST", f"/mod/users/{u}/lift", MODERATE, {"reason": "appeal"}),
+        Route("POST", f"/mod/users/{u}/notes", READ, {"body": "watch"}),
+        Route("POST", "/mod/staff", ADMIN, {"email": "new@staff.example.com", "role": "moderator"}),
+        Route("POST", f"/mod/staff/{s}/role", ADMIN, {"role": "compliance"}),
+        Route("POST", f"/mod/staff/{s}/password", ADMIN, {"password": "another long password"}),
+        Route("POST", f"/mod/staff/{s}/deactivate", ADMIN),
+        Route("POST", f"/mod/staff/{s}/reactivate", ADMIN),
+    ]
+
+
+async def _request(client: AsyncTestClient[Litestar], route: Route) -> Any:
+    if route.method == "GET":
+        return await client.get(route.path, follow_redirects=False)
+    return await post_form(client, route.path, route.data)
+
+
+async def test_every_route_checks_the_role_first(
+    app: Litestar, session: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(session, settings)
+    target = await staff(session, "moderator", "Target")
+    problems: list[str] = []
+    async with AsyncTestClient(app=app) as client:
+        for who in (None, *ROLES):
+            if who is None:
+                client.cookies.clear()
+            else:
+                await sign_in(client, world.account(who))
+            for route in routes(world, target):
+                before = await snapshot(session)
+                response = await _request(client, route)
+                label = f"{who or 'signed out'} {route.method} {route.path}"
+                allowed = who in route.roles
+                if who is None:
+                    location = response.headers.get("location", "")
+                    if response.status_code != 303 or not location.startswith("/mod/login"):
+                        problems.append(f"{label}: {response.status_code} {location}")
+                    elif route.method == "GET" and route.path != "/mod" and "next=" not in location:
+                        problems.append(f"{label}: the sign-in page would not lead back")
+                elif not allowed and response.status_code != 403:
+                    problems.append(f"{label}: {response.status_code}, expected 403")
+                elif allowed and response.status_code in (401, 403):
+                    problems.append(f"{label}: {response.status_code}, expected to be let in")
+                if (not allowed or route.method == "GET") and await snapshot(session) != before:
+                    problems.append(f"{label}: changed the database")
+    assert problems == []
+
+
+async def test_signed_out_visit_returns_to_where_it_was_headed(
+    app: Litestar, session: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(session, settings)
+    async with AsyncTestClient(app=app) as client:
+        path = f"/mod/reports/{world.message.id}"
+        response = await client.get(path, follow_redirects=False)
+        assert response.headers["location"] == f"/mod/login?next={path}"
+        page = await client.get(response.headers["location"])
+        assert f'name="next" value="{path}"' in page.text
+        signed = await post_form(
+            client,
+            "/mod/login",
+            {"email": world.moderator.email, "password": PASSWORD, "next": path},
+        )
+        assert (signed.status_code, signed.headers["location"]) == (303, path)
+        assert (await client.get(path)).status_code == 200
+
+
+async def test_every_post_needs_the_csrf_token(
+    app: Litestar, session: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(session, settings)
+    target = await staff(session, "moderator", "Target")
+    async with AsyncTestClient(app=app) as client:
+        await sign_in(client, world.admin)
+        posts = [r for r in routes(world, target) if r.method == "POST"]
+        posts.append(Route("POST", "/mod/logout", READ))
+        posts.append(
+            Route("POST", "/mod/login", READ, {"email": world.admin.email, "password": PASSWORD})
+        )
+        for route in posts:
+            before = await snapshot(session)
+            missing = await client.post(route.path, data=route.data, follow_redirects=False)
+            forged = await client.post(
+                route.path,
+                data={**route.data, "_csrf_token": "f" * 128},
+                headers={"x-csrftoken": "f" * 128},
+                follow_redirects=False,
+            )
+            assert (missing.status_code, forged.status_code) == (403, 403), route.path
+            assert await snapshot(session) == before, route.path
+        # still signed in: the refused sign-out did nothing
+        assert (await client.get("/mod", follow_redirects=False)).status_code == 200

@@ -1,0 +1,169 @@
+"""One real server and one headless Chromium shared by the browser tests of a module.
+
+The app runs under uvicorn on a free 127.0.0.1 port, in a thread, against a migrated SQLite copy
+of the test template. The browser is Debian's chromium driven by Playwright (never a downloaded
+browser build); without it these tests are skipped, unless PORTAL_REQUIRE_BROWSER=1 (as in CI),
+which makes that a failure. Every request the browser makes is recorded, so a test can prove that
+nothing left 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+
+from portal.app import create_app
+from portal.database import create_engine, create_sessionmaker
+from portal.settings import PROJECT_ROOT, Settings, SmtpSettings
+from tests.conftest import TEST_JWT_SECRET
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = PROJECT_ROOT / "var" / "test-artifacts"
+T = TypeVar("T")
+
+
+def _need_browser() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+    if os.environ.get("PORTAL_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason}, and PORTAL_REQUIRE_BROWSER=1 requires it", pytrace=False)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    settings: Settings
+    _executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
+
+    def run(self, make: Any, *args: Any, **kwargs: Any) -> Any:
+        """Runs ``await make(session, *args, **kwargs)`` against the server's database, in a thread
+        of its own (the sync Playwright API owns this thread's event loop)."""
+
+        async def call() -> Any:
+            engine = create_engine(self.settings.database_url)
+            try:
+                async with create_sessionmaker(engine)() as session:
+                    return await make(session, *args, **kwargs)
+            finally:
+                await engine.dispose()
+
+        return self._executor.submit(asyncio.run, call()).result()
+
+    def run_coroutine(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return self._executor.submit(asyncio.run, coroutine).result()
+
+
+@pytest.fixture(scope="module")
+def live_server(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    _need_browser()
+    directory = tmp_path_factory.mktemp("live")
+    database = directory / "portal.sqlite3"
+    shutil.copyfile(sqlite_template, database)
+    port = _free_port()
+    settings = Settings(
+        environment="test",
+        var_dir=directory,
+        database_url=f"sqlite+aiosqlite:///{database}",
+        jwt_secret=TEST_JWT_SECRET,
+        session_secret="browser-session-" + "z" * 40,
+        base_url=f"http://127.0.0.1:{port}",
+        smtp=SmtpSettings(),
+        email_worker_in_serve=False,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="live-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.05)
+    live = LiveServer(url=f"http://127.0.0.1:{port}", settings=settings)
+    yield live
+    server.should_exit = True
+    thread.join(timeout=10)
+    live._executor.shutdown()
+
+
+@dataclass
+class Browsing:
+    """The shared browser, and every URL it asked for."""
+
+    browser: Any
+    requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    def new_page(self, *, scripts: bool = True) -> Any:
+        context = self.browser.new_context(
+            viewport={"width": 1360, "height": 860}, java_script_enabled=scripts
+        )
+
+        def record(route: Any) -> None:
+            url = route.request.url
+            self.requests.append(url)
+            host = urlsplit(url).hostname
+            if url.startswith(("data:", "about:")) or host == "127.0.0.1":
+                route.continue_()
+            else:  # nothing may leave the machine
+                route.abort()
+
+        context.route("**/*", record)
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda msg: self.console_errors.append(msg.text) if msg.type == "error" else None,
+        )
+        return page
+
+    def foreign_requests(self) -> list[str]:
+        return [
+            url
+            for url in self.requests
+            if not url.startswith(("data:", "about:")) and urlsplit(url).hostname != "127.0.0.1"
+        ]
+
+
+@pytest.fixture(scope="module")
+def browsing(live_server: LiveServer) -> Iterator[Browsing]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield Browsing(browser)
+        finally:
+            browser.close()

@@ -1,0 +1,250 @@
+"""The moderation queue: one item per reported message, priority, filters, counts, and a fixed
+number of SQL statements whatever its size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from portal.database import write_transaction
+from portal.errors import InvalidInput
+from portal.models import RateLimitViolation
+from portal.models.base import new_id, utcnow
+from portal.services import moderation
+from portal.settings import Settings
+from tests.portal.moderation_support import report, send, staff, user
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_one_item_per_message_collapses_its_reports(
+    session: AsyncSession, settings: Settings
+) -> None:
+    moderator = await staff(session, "moderator")
+    employer = await user(session, "employer", "Eve Employer")
+    candidate = await user(session, "candidate", "Cara Candidate")
+    body = "<p>Pay <b>me</b> first &amp; I'll hire you " + "x" * 400 + "</p>"
+    message = await send(session, settings, employer, candidate, body, body_format="html")
+    reporters = [candidate] + [await user(session, "candidate", f"Reporter {i}") for i in range(3)]
+    reasons = ["scam", "scam", "harassment", "spam"]
+    now = utcnow()
+    for i, (reporter, reason) in enumerate(zip(reporters, reasons, strict=True)):
+        await report(session, message, reporter, reason, at=now - timedelta(hours=4 - i))
+
+    page = await moderation.queue_page(session, viewer=moderator)
+
+    assert page.total == 1
+    [item] = page.items
+    assert item.message_id == message.id
+    assert item.thread_id == message.thread_id
+    assert item.reasons == {"scam": 2, "harassment": 1, "spam": 1}
+    assert next(iter(item.reasons)) == "scam"
+    assert item.reporter_count == 4
+    assert item.reporter_names == ["Cara Candidate", "Reporter 0", "Reporter 1", "Reporter 2"]
+    assert (item.sender_name, item.recipient_name) == ("Eve Employer", "Cara Candidate")
+    assert item.excerpt.startswith("Pay me first & I'll hire you xxx")
+    assert "<" not in item.excerpt and len(item.excerpt) <= moderation.EXCERPT_LENGTH
+    assert item.first_reported_at == now - timedelta(hours=4)
+    assert item.last_reported_at == now - timedelta(hours=1)
+    assert item.status == "open" and item.claimed_by_id is None and item.decision is None
+    # 10 × 4 reporters + 10 × 3 (scam) + 2 × (3 + 3 + 3 + 1); no earlier record
+    assert item.priority == 40 + 30 + 20
+
+
+async def test_priority_weighs_reporters_severity_and_the_senders_record(
+    session: AsyncSession, settings: Settings
+) -> None:
+    moderator = await staff(session, "moderator")
+    candidate = await user(session, "candidate")
+    clean, repeat = await user(session, "employer", "Clean"), await user(session, "employer")
+    spam = await send(session, settings, clean, candidate, "buy now")
+    harassment = await send(session, settings, clean, candidate, "you are worthless")
+    from_repeat = await send(session, settings, repeat, candidate, "spam again")
+    old = utcnow() - timedelta(days=2)
+    await report(session, spam, candidate, "spam", at=old)
+    await report(session, harassment, candidate, "harassment")
+    await report(session, from_repeat, candidate, "spam")
+    # the repeat offender: one earlier removal, one suspension, 12 violations (10 count)
+    earlier = await send(session, settings, repeat, candidate, "earlier")
+    await report(session, earlier, candidate, "spam")
+    await moderation.remove_message(session, earlier.id, actor=moderator, reason="spam")
+    await moderation.suspend_user(session, repeat.id, actor=moderator, reason="spam", days=1)
+    await moderation.lift_suspension(session, repeat.id, actor=moderator, reason="appeal")
+    async with write_transaction(session):
+        for _ in range(12):
+            session.add(
+                RateLimitViolation(
+                    id=new_id(),
+                    user_id=repeat.id,
+                    count_in_window=10,
+                    limit=10,
+                    window_seconds=86400,
+                )
+            )
+
+    page = await moderation.queue_page(session, viewer=moderator)
+    by_id = {item.message_id: item for item in page.items}
+    assert by_id[spam.id].priority == 10 + 10 + 2
+    assert by_id[harassment.id].priority == 10 + 30 + 6
+    assert by_id[from_repeat.id].priority == 10 + 10 + 2 + 8 + 12 + 20
+    assert [i.message_id for i in page.items] == [from_repeat.id, harassment.id, spam.id]
+
+    by_age = await moderation.queue_page(session, viewer=moderator, order="age")
+    assert by_age.items[0].message_id == spam.id
+
+
+async def test_filters_status_reason_age_and_pages(
+    session: AsyncSession, settings: Settings
+) -> None:
+    me = await staff(session, "moderator", "Me")
+    other = await staff(session, "moderator", "Other")
+    employer, candidate = await user(session, "employer"), await user(session, "candidate")
+    now = utcnow()
+    messages = [await send(session, settings, employer, candidate, f"m{i}") for i in range(6)]
+    for i, message in enumerate(messages):
+        reason = "harassment" if i % 2 else "spam"
+        at = now - timedelta(days=i) + timedelta(minutes=5)
+        await report(session, message, candidate, reason, at=at)
+    await moderation.claim(session, messages[0].id, actor=me)
+    await moderation.claim(session, messages[1].id, actor=other)
+    await moderation.escalate(session, messages[2].id, actor=me, note="legal")
+    await moderation.dismiss(session, messages[3].id, actor=other)
+
+    async def ids(**filters: Any) -> list[Any]:
+        page = await moderation.queue_page(session, viewer=me, order="age", **filters)
+        return [item.message_id for item in page.items]
+
+    assert await ids() == [messages[5].id, messages[4].id, messages[1].id, messages[0].id]
+    assert await ids(status="mine") == [messages[0].id]
+    assert await ids(status="escalated") == [messages[2].id]
+    assert await ids(status="decided") == [messages[3].id]
+    assert await ids(reason="harassment") == [messages[5].id, messages[1].id]
+    assert await ids(max_age_days=1) == [messages[1].id, messages[0].id]
+
+    open_page = await moderation.queue_page(session, viewer=me, order="age")
+    claimed = {i.message_id: i for i in open_page.items}[messages[1].id]
+    assert (claimed.status, claimed.claimed_by_name) == ("claimed", "Other")
+    [decided] = (await moderation.queue_page(session, viewer=me, status="decided")).items
+    assert (decided.decided_by_name, decided.decision) == ("Other", "dismissed")
+
+    first = await moderation.queue_page(session, viewer=me, order="age", per_page=3)
+    second = await moderation.queue_page(session, viewer=me, order="age", per_page=3, page=2)
+    past = await moderation.queue_page(session, viewer=me, page=9, per_page=3)
+    assert (first.total, len(first.items), second.total, len(second.items)) == (4, 3, 4, 1)
+    assert (past.total, past.items, first.pages) == (4, [], 2)
+
+    counts = await moderation.queue_counts(session, viewer=me)
+    assert counts == moderation.QueueCounts(open=4, mine=1, escalated=1)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"status": "all"},
+        {"order": "random"},
+        {"reason": "rude"},
+        {"page": 0},
+        {"per_page": 500},
+        {"max_age_days": -1},
+        {"max_age_days": 10**9},
+    ],
+)
+async def test_bad_filters_are_refused(session: AsyncSession, filters: dict[str, Any]) -> None:
+    moderator = await staff(session, "moderator")
+    with pytest.raises(InvalidInput):
+        await moderation.queue_page(session, viewer=moderator, **filters)
+
+
+async def test_the_queue_takes_the_same_statements_for_3_or_30_items(
+    session: AsyncSession, settings: Settings, engine: AsyncEngine
+) -> None:
+    moderator = await staff(session, "moderator")
+    candidate = await user(session, "candidate")
+    counts = []
+    for size in (3, 30):
+        while len(await _all_items(session, moderator)) < size:
+            sender = await user(session, "employer")
+            message = await send(session, settings, sender, candidate, "report me")
+            await report(session, message, candidate, "scam")
+            await report(session, message, await user(session, "employer"), "spam")
+        with statements(engine) as seen:
+            page = await moderation.queue_page(session, viewer=moderator, per_page=50)
+            await moderation.queue_counts(session, viewer=moderator)
+            await moderation.next_item(session, viewer=moderator)
+        assert len(page.items) == size
+        counts.append(len(seen))
+    assert counts[0] == counts[1]
+    # queue page: items with total, their reports; counts: one; next item: one (+ BEGIN/COMMIT
+    # on SQLite's explicit transactions)
+    assert counts[0] <= 4 + 3 * 2
+
+
+async def _all_items(session: AsyncSession, viewer: Any) -> list[Any]:
+    return (await moderation.queue_page(session, viewer=viewer, per_page=200)).items
+
+
+async def test_next_item_skips_the_current_one_and_others_claims(
+    session: AsyncSession, settings: Settings
+) -> None:
+    me = await staff(session, "moderator")
+    other = await staff(session, "moderator")
+    compliance = await staff(session, "compliance")
+    employer, candidate = await user(session, "employer"), await user(session, "candidate")
+    low = await send(session, settings, employer, candidate, "low")
+    high = await send(session, settings, employer, candidate, "high")
+    taken = await send(session, settings, employer, candidate, "taken")
+    await report(session, low, candidate, "spam")
+    await report(session, high, candidate, "harassment")
+    await report(session, taken, candidate, "discrimination")
+    await moderation.claim(session, taken.id, actor=other)
+
+    assert await moderation.next_item(session, viewer=me) == high.id
+    assert await moderation.next_item(session, viewer=me, after_message_id=high.id) == low.id
+    assert await moderation.next_item(session, viewer=other) == taken.id
+    assert await moderation.next_item(session, viewer=compliance) is None
+    await moderation.escalate(session, low.id, actor=me)
+    assert await moderation.next_item(session, viewer=compliance) == low.id
+
+
+async def test_report_view_user_history_and_overview_take_fixed_statements(
+    session: AsyncSession, settings: Settings, engine: AsyncEngine
+) -> None:
+    moderator = await staff(session, "moderator")
+    employer, candidate = await user(session, "employer"), await user(session, "candidate")
+    counts = []
+    day = iter(range(-30, 0))  # one send a day, to stay under the rate limit
+    for more in (1, 12):
+        for n in range(more):
+            at = utcnow() + timedelta(days=next(day))
+            message = await send(session, settings, employer, candidate, f"m{n}", now=at)
+            await report(session, message, candidate, "spam")
+            await report(session, message, await user(session, "candidate"), "scam")
+            await moderation.add_note(session, actor=moderator, body="n", message_id=message.id)
+            await moderation.warn_sender(session, message.id, actor=moderator, note="w")
+        target = await send(session, settings, employer, candidate, "target")
+        await report(session, target, candidate, "harassment")
+        with statements(engine) as seen:
+            view = await moderation.report_view(session, target.id)
+            history = await moderation.user_history(session, employer.id)
+            await moderation.overview(session)
+        counts.append(len(seen))
+    assert len(view.earlier_decisions) == 13 and len(history.notes) == 13
+    assert counts[0] == counts[1]
