@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-test run test lint format bench clean
+.PHONY: install install-test run test poppler lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,10 +37,16 @@ run: install
 	@echo "Serving on http://$(HOST):$(PORT)  (API /api/v1, docs /schema, dashboard /mod, admin /admin)"
 	$(BIN)/portal serve --host $(HOST) --port $(PORT)
 
-test: install-test
+test: install-test poppler
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+# The PDF audit report test renders pages with Debian's poppler-utils (the app itself needs none).
+poppler:
+	@command -v pdftoppm >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq poppler-utils >/dev/null; } || \
+		echo "poppler-utils could not be installed: the PDF rendering test will be skipped"
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -68,6 +68,19 @@ class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
         msgspec.Meta(min_length=1, max_length=300, pattern=ONE_LINE_PATTERN, examples=["Engineer"]),
     ]
     status: Literal[APPLICATION_STATUSES] = "submitted"  # type: ignore[valid-type]
+    requisition_id: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                max_length=200,
+                pattern=ONE_LINE_PATTERN,
+                description="The platform's id for the job; a legal hold may name it.",
+                examples=["REQ-2026-0042"],
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ApplicationOut(msgspec.Struct):
@@ -76,6 +89,7 @@ class ApplicationOut(msgspec.Struct):
     candidate_id: uuid.UUID
     job_title: str
     status: str
+    requisition_id: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -87,6 +101,7 @@ class ApplicationOut(msgspec.Struct):
             candidate_id=application.candidate_id,
             job_title=application.job_title,
             status=application.status,
+            requisition_id=application.requisition_id,
             created_at=application.created_at,
             updated_at=application.updated_at,
         )
@@ -144,6 +159,7 @@ class ProvisioningController(Controller):
             status=data.status,
             actor=Actor.service(),
             application_id=application_id,
+            requisition_id=data.requisition_id,
         )
         return Response(
             ApplicationOut.of(application),

@@ -39,6 +39,7 @@ from portal.services.threads import ThreadDetail, ThreadPage, ThreadView, Unread
 from portal.services.validation import NOTE_PATTERN
 
 REMOVED_BODY = "[removed by a moderator]"
+PURGED_BODY = "[deleted under the retention policy]"
 
 # The allowed values are the models' own tuples (Literal[("a", "b")] is Literal["a", "b"]), so
 # the schema and the database constraints cannot drift apart.
@@ -182,6 +183,7 @@ class MessageOut(Struct):
         Annotated[str, Meta(description="The reason of the caller's own report, if any.")] | None
     )
     created_at: datetime
+    is_purged: bool = False
 
 
 class SendMessageOut(Struct):
@@ -266,20 +268,22 @@ def thread_out(view: ThreadView) -> ThreadOut:
 
 
 def message_out(message: Message, own_report: str | None = None) -> MessageOut:
-    """A message for a participant; a message removed by a moderator keeps its body withheld.
+    """A message for a participant; a message removed by a moderator keeps its body withheld, and
+    a purged one has none left.
 
     ``is_flagged`` and ``flagged_reason`` are the viewer's own report (``own_report``, its
     reason): whether anyone else reported the message is for staff only, so that nothing a
     reported sender sees changes and no reporter is given away.
     """
-    removed = message.is_removed
+    purged = message.purged_at is not None
+    removed = message.is_removed or purged
     return MessageOut(
         id=message.id,
         thread_id=message.thread_id,
         sender_id=message.sender_id,
         recipient_id=message.recipient_id,
         subject=None if removed else message.subject,
-        body=REMOVED_BODY if removed else message.body,
+        body=PURGED_BODY if purged else REMOVED_BODY if removed else message.body,
         body_format="plain" if removed else message.body_format,  # type: ignore[arg-type]
         message_type=message.message_type,  # type: ignore[arg-type]
         attachments=[]
@@ -290,6 +294,7 @@ def message_out(message: Message, own_report: str | None = None) -> MessageOut:
         is_flagged=own_report is not None,
         flagged_reason=own_report,
         created_at=message.created_at,
+        is_purged=purged,
     )
 
 

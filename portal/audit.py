@@ -1,16 +1,37 @@
 """The one way to append to the audit log. Callers pass the session of the change they record,
-so the event commits or rolls back with it."""
+so the event commits or rolls back with it.
+
+Every event is appended to a hash chain (``portal.services.compliance.chain``): the chain of its
+thread, or the global chain. The chain's head row is upserted first, which locks it until the
+transaction ends, so concurrent appends to one chain queue up: positions stay contiguous and
+the chain never forks (SQLite serialises all writers anyway).
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.models import AuditEvent
-from portal.models.base import utcnow
+from portal.models import AuditChainHead, AuditEvent, Message
+from portal.models.base import new_id, utcnow
+from portal.services.compliance.chain import (
+    CONTENT_FIELDS,
+    GENESIS_HASH,
+    chain_key,
+    content_digest,
+    event_hash,
+    json_safe,
+    timestamp,
+)
+
+# Events about a message's content carry its digest, so a report's text is proven by the chain.
+CONTENT_ACTIONS: Final = frozenset({"message.sent", "message.edited", "message.removed"})
+_TIPS: Final = "portal.audit.chain_tips"
 
 
 @dataclass(frozen=True)
@@ -45,7 +66,26 @@ async def record_event(
     thread_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
+    """Appends an event to its chain in the caller's transaction.
+
+    For a content action on a message (``CONTENT_ACTIONS``) without a ``content_sha256`` in
+    ``details``, the message's current content digest is added (from the session's identity
+    map, so the send path pays no query for it).
+    """
+    details = json_safe(details or {})
+    if (
+        action in CONTENT_ACTIONS
+        and subject_type == "message"
+        and subject_id is not None
+        and "content_sha256" not in details
+    ):
+        message = await session.get(Message, subject_id)
+        if message is not None:
+            details["content_sha256"] = message_digest(message)
+    chain = chain_key(thread_id)
+    position, prev_hash = await _advance_head(session, chain)
     event = AuditEvent(
+        id=new_id(),
         occurred_at=utcnow(),
         actor_type=actor.type,
         actor_id=actor.id,
@@ -53,10 +93,70 @@ async def record_event(
         subject_type=subject_type,
         subject_id=subject_id,
         thread_id=thread_id,
-        details=details or {},
+        details=details,
+        chain_key=chain,
+        position=position,
+        prev_hash=prev_hash,
     )
+    event.hash = event_hash(prev_hash, event_fields(event))
+    await session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.chain_key == chain)
+        .values(position=position, hash=event.hash)
+        .execution_options(synchronize_session=False)
+    )
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_TIPS, {})[chain] = (transaction, position, event.hash)
     session.add(event)
     return event
+
+
+async def _advance_head(session: AsyncSession, chain: str) -> tuple[int, str]:
+    """Takes the next position of ``chain`` and returns it with the hash before it; the head row
+    stays locked until the transaction ends.
+
+    A transaction that appended to the chain already holds the lock and knows the head: it skips
+    the upsert. The memo is keyed by the innermost transaction, so a savepoint rolled back never
+    leaves a stale head behind.
+    """
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    tips: dict[str, tuple[Any, int, str]] = session.info.setdefault(_TIPS, {})
+    memo = tips.get(chain)
+    if memo is not None and memo[0] is transaction:
+        return memo[1] + 1, memo[2]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(AuditChainHead).values(chain_key=chain, position=0, hash=GENESIS_HASH)
+    statement = statement.on_conflict_do_update(
+        index_elements=[AuditChainHead.chain_key],
+        set_={"position": AuditChainHead.position + 1},
+    ).returning(AuditChainHead.position, AuditChainHead.hash)
+    position, prev_hash = (await session.execute(statement)).one()
+    return position, prev_hash
+
+
+def event_fields(event: AuditEvent) -> dict[str, Any]:
+    """The fields an event's hash covers, as they appear in an export."""
+    return {
+        "id": str(event.id),
+        "chain": event.chain_key,
+        "position": event.position,
+        "occurred_at": timestamp(event.occurred_at),
+        "actor_type": event.actor_type,
+        "actor_id": _text(event.actor_id),
+        "action": event.action,
+        "subject_type": event.subject_type,
+        "subject_id": _text(event.subject_id),
+        "thread_id": _text(event.thread_id),
+        "details": event.details,
+    }
+
+
+def message_digest(message: Message) -> str:
+    return content_digest({name: getattr(message, name) for name in CONTENT_FIELDS})
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def apply_changes(row: object, values: dict[str, Any]) -> dict[str, Any]:

@@ -123,6 +123,7 @@ class Settings:
     email_worker_in_serve: bool = True
     email_poll_seconds: float = 5.0
     retention_days: int = 365
+    audit_signing_key: str | None = None  # PEM of an Ed25519 private key
 
     @property
     def is_sqlite(self) -> bool:
@@ -228,6 +229,15 @@ def load_settings() -> Settings:
         timeout_seconds=_env_int("SMTP_TIMEOUT_SECONDS", 10, minimum=1),
     )
 
+    audit_signing_key = _read_key("AUDIT_SIGNING_KEY")
+    if audit_signing_key is not None:
+        from portal.services.compliance.signing import SigningKeyError, load_private_key
+
+        try:
+            load_private_key(audit_signing_key)
+        except SigningKeyError as exc:
+            raise SettingsError(f"PORTAL_AUDIT_SIGNING_KEY: {exc}") from None
+
     return Settings(
         environment=environment,
         var_dir=var_dir,
@@ -265,6 +275,7 @@ def load_settings() -> Settings:
         email_worker_in_serve=_env_bool("EMAIL_WORKER_IN_SERVE", True),
         email_poll_seconds=float(_env_int("EMAIL_POLL_MILLISECONDS", 5000, minimum=10)) / 1000,
         retention_days=_env_int("RETENTION_DAYS", 365, minimum=1),
+        audit_signing_key=audit_signing_key,
     )
 
 

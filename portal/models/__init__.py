@@ -1,19 +1,22 @@
 """Every table of the portal; importing this module registers them all on ``Base.metadata``."""
 
 from portal.models.base import Base
+from portal.models.holds import LegalHold
 from portal.models.messaging import Message, MessageBlock, MessageThread
 from portal.models.moderation import FlagReport, ModeratorNote, RateLimitViolation
 from portal.models.people import Application, User
-from portal.models.records import AuditEvent, EmailOutbox, IdempotencyKey
+from portal.models.records import AuditChainHead, AuditEvent, EmailOutbox, IdempotencyKey
 from portal.models.staff import StaffSignInFailure, StaffUser
 
 __all__ = [
     "Application",
+    "AuditChainHead",
     "AuditEvent",
     "Base",
     "EmailOutbox",
     "FlagReport",
     "IdempotencyKey",
+    "LegalHold",
     "Message",
     "MessageBlock",
     "MessageThread",

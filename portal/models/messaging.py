@@ -110,6 +110,8 @@ class Message(IdMixin, TimestampsMixin, Base):
     removed_reason: Mapped[str | None] = mapped_column(Text)
     is_deleted: Mapped[bool] = mapped_column(default=False)
     deleted_at: Mapped[datetime | None]
+    # Set by the retention purge, which empties the body and the attachment metadata.
+    purged_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(index=True, default=utcnow)
 
 

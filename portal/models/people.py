@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, IdMixin, TimestampsMixin, one_of
@@ -39,7 +39,10 @@ class User(IdMixin, TimestampsMixin, Base):
 
 class Application(IdMixin, TimestampsMixin, Base):
     __tablename__ = "applications"
-    __table_args__ = (CheckConstraint(one_of("status", APPLICATION_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(one_of("status", APPLICATION_STATUSES), name="status"),
+        Index("ix_applications_employer_id_requisition_id", "employer_id", "requisition_id"),
+    )
 
     employer_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
@@ -49,3 +52,5 @@ class Application(IdMixin, TimestampsMixin, Base):
     )
     job_title: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(32), default="submitted")
+    # The platform's id for the job: a legal hold on it covers every candidate for the position.
+    requisition_id: Mapped[str | None] = mapped_column(String(200))

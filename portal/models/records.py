@@ -1,4 +1,4 @@
-"""Append-only audit events, the email outbox and send idempotency keys."""
+"""Append-only audit events and their chain heads, the email outbox and send idempotency keys."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ class AuditEvent(IdMixin, Base):
         CheckConstraint(one_of("actor_type", ACTOR_TYPES), name="actor_type"),
         Index("ix_audit_events_thread_id_occurred_at", "thread_id", "occurred_at"),
         Index("ix_audit_events_subject_type_subject_id", "subject_type", "subject_id"),
+        # A chain never forks: one event per position, whatever a bug or a race attempts.
+        UniqueConstraint("chain_key", "position"),
     )
 
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -37,6 +39,22 @@ class AuditEvent(IdMixin, Base):
     subject_id: Mapped[uuid.UUID | None]
     thread_id: Mapped[uuid.UUID | None]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The hash chain (portal.services.compliance.chain): one chain per thread, one global.
+    chain_key: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The last position and hash of each audit chain; its row is locked by every append so that
+    concurrent appends queue up instead of forking the chain."""
+
+    __tablename__ = "audit_chain_heads"
+
+    chain_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int]
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class EmailOutbox(IdMixin, TimestampsMixin, Base):

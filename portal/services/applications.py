@@ -13,6 +13,7 @@ from portal.models import Application, User
 from portal.models.base import new_id
 from portal.models.people import APPLICATION_STATUSES
 from portal.services import validation
+from portal.services.compliance.holds import ensure_requisition_not_held
 
 
 async def _participants(
@@ -43,10 +44,17 @@ async def upsert_application(
     status: str = "submitted",
     actor: Actor,
     application_id: uuid.UUID | None = None,
+    requisition_id: str | None = None,
 ) -> tuple[Application, bool]:
-    """Create an application (or update the one with ``application_id``); returns (it, created)."""
+    """Create an application (or update the one with ``application_id``); returns (it, created).
+
+    ``requisition_id`` is the platform's id for the job; a legal hold on it covers the
+    application, so it cannot change while such a hold stands.
+    """
     job_title = validation.text("job_title", job_title, max_length=300)
     status = validation.one_of("status", status, APPLICATION_STATUSES)
+    if requisition_id is not None:
+        requisition_id = validation.text("requisition_id", requisition_id, max_length=200)
     async with write_transaction(session):
         await _participants(session, employer_id, candidate_id)
         wanted_id = application_id or new_id()
@@ -61,14 +69,18 @@ async def upsert_application(
                 candidate_id=candidate_id,
                 job_title=job_title,
                 status=status,
+                requisition_id=requisition_id,
             ),
         )
+        wanted = {"job_title": job_title, "status": status, "requisition_id": requisition_id}
         if created:
-            changes = {"job_title": job_title, "status": status}
+            changes = wanted
         else:
             if (application.employer_id, application.candidate_id) != (employer_id, candidate_id):
                 raise Conflict("an application's employer and candidate cannot change")
-            changes = apply_changes(application, {"job_title": job_title, "status": status})
+            if application.requisition_id != requisition_id:
+                await ensure_requisition_not_held(session, application)
+            changes = apply_changes(application, wanted)
         await session.flush()
         if created or changes:
             await record_event(

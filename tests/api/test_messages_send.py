@@ -38,6 +38,7 @@ MESSAGE_FIELDS = {
     "is_flagged",
     "flagged_reason",
     "created_at",
+    "is_purged",
 }
 THREAD_FIELDS = {
     "id",

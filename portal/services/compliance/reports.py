@@ -1,0 +1,234 @@
+"""Per-thread audit reports as JSON, CSV and PDF, for the CLI and the staff pages.
+
+JSON and CSV stream: they are produced batch by batch from one database snapshot. The JSON is
+RFC 8785 canonical, ``{"report": {...}, "seal": {...}}``; the seal holds the chain head, the
+SHA-256 of the canonical report and, when a signing key is configured, an Ed25519 signature
+over both. Every export is itself an audit event naming who exported which thread, in which
+format, up to which head.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from portal.audit import Actor, record_event
+from portal.database import write_transaction
+from portal.errors import InvalidInput, NotFound
+from portal.models import MessageThread
+from portal.services.compliance.chain import canonical, timestamp
+from portal.services.compliance.report_data import REPORT_FORMAT, Head, ReportSource
+from portal.services.compliance.signing import load_private_key, sign
+from portal.settings import Settings
+
+FORMATS: Final = ("json", "csv", "pdf")
+MEDIA_TYPES: Final = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "pdf": "application/pdf",
+}
+CSV_COLUMNS: Final = (
+    "position",
+    "id",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "action",
+    "subject_type",
+    "subject_id",
+    "thread_id",
+    "details",
+    "prev_hash",
+    "hash",
+)
+
+
+@dataclass(frozen=True)
+class ReportExport:
+    filename: str
+    media_type: str
+    head: Head
+    chunks: AsyncIterator[bytes]
+
+
+async def stream_report(
+    sessions: async_sessionmaker[AsyncSession],
+    thread_id: uuid.UUID,
+    fmt: str,
+    *,
+    actor: Actor,
+    settings: Settings,
+) -> ReportExport:
+    """Opens the export of one thread's audit report.
+
+    Records the export (who, thread, format, head) before returning; the chunks then come from
+    a snapshot taken before that event, so the head in the file is the head recorded. The
+    caller must consume (or close) ``chunks``: it holds a database session until then.
+    """
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise InvalidInput("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+    opened = _snapshot(sessions)
+    session = await opened.__aenter__()
+    try:
+        thread = await session.get(MessageThread, thread_id)
+        if thread is None:
+            raise NotFound(f"thread {thread_id} does not exist")
+        source = await ReportSource.load(session, thread, actor)
+        async with sessions() as writer, write_transaction(writer):
+            await record_event(
+                writer,
+                actor=actor,
+                action="report.exported",
+                subject_type="thread",
+                subject_id=thread.id,
+                details={
+                    "thread_id": str(thread.id),
+                    "format": fmt,
+                    "head_hash": source.head.hash,
+                    "head_position": source.head.position,
+                },
+            )
+    except BaseException:
+        await opened.__aexit__(None, None, None)
+        raise
+
+    writers: dict[str, Callable[[ReportSource, Settings], AsyncIterator[bytes]]] = {
+        "json": json_chunks,
+        "csv": csv_chunks,
+        "pdf": pdf_chunks,
+    }
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in writers[fmt](source, settings):
+                yield chunk
+        finally:
+            await opened.__aexit__(None, None, None)
+
+    return ReportExport(
+        filename=f"audit-thread-{thread.id}.{fmt}",
+        media_type=MEDIA_TYPES[fmt],
+        head=source.head,
+        chunks=chunks(),
+    )
+
+
+@asynccontextmanager
+async def _snapshot(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session in one read-only snapshot (REPEATABLE READ on PostgreSQL; on SQLite a read
+    transaction in WAL mode already sees one snapshot)."""
+    async with sessions() as session, session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            await session.connection(
+                execution_options={
+                    "isolation_level": "REPEATABLE READ",
+                    "postgresql_readonly": True,
+                }
+            )
+        yield session
+
+
+async def encode_streaming(value: Any) -> AsyncIterator[bytes]:
+    """Canonical JSON of ``value``, where an async iterator stands for an array whose items are
+    produced on the way and a dict may hold such iterators (its keys are then written sorted,
+    as RFC 8785 sorts them; the keys here are ASCII, where UTF-16 order is plain order)."""
+    if isinstance(value, dict) and any(isinstance(v, AsyncIterator) for v in value.values()):
+        yield b"{"
+        for index, key in enumerate(sorted(value)):
+            yield (b"," if index else b"") + canonical(key) + b":"
+            async for chunk in encode_streaming(value[key]):
+                yield chunk
+        yield b"}"
+    elif isinstance(value, AsyncIterator):
+        yield b"["
+        first = True
+        async for item in value:
+            yield (b"" if first else b",") + canonical(item)
+            first = False
+        yield b"]"
+    else:
+        yield canonical(value)
+
+
+async def report_sections(source: ReportSource) -> dict[str, Any]:
+    return {
+        "format": REPORT_FORMAT,
+        "generated_at": timestamp(source.generated_at),
+        "generated_by": source.generated_by(),
+        "thread": source.thread_entry(),
+        "participants": await source.participants(),
+        "application": await source.application(),
+        "period": await source.period(),
+        "head": {
+            "chain": source.head.chain,
+            "position": source.head.position,
+            "hash": source.head.hash,
+        },
+        "holds": await source.holds(),
+        "flags": await source.flags(),
+        "notes": await source.notes(),
+        "messages": source.messages(),
+        "emails": source.emails(),
+        "chain": {"key": source.head.chain, "events": source.events()},
+    }
+
+
+def seal_of(head: Head, report_sha256: str) -> dict[str, Any]:
+    """What a signature covers: the chain head and the digest of the whole report."""
+    return {
+        "chain": head.chain,
+        "events": head.events,
+        "head_hash": head.hash,
+        "head_position": head.position,
+        "report_sha256": report_sha256,
+    }
+
+
+async def json_chunks(source: ReportSource, settings: Settings) -> AsyncIterator[bytes]:
+    digest = hashlib.sha256()
+    yield b'{"report":'
+    pending: list[bytes] = []
+    size = 0
+    async for chunk in encode_streaming(await report_sections(source)):
+        digest.update(chunk)
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= 64 * 1024:
+            yield b"".join(pending)
+            pending, size = [], 0
+    yield b"".join(pending)
+    seal = seal_of(source.head, digest.hexdigest())
+    key = settings.audit_signing_key
+    signature = sign(load_private_key(key), seal) if key else None
+    yield b',"seal":' + canonical({**seal, "signature": signature}) + b"}"
+
+
+async def csv_chunks(source: ReportSource, settings: Settings) -> AsyncIterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    async for event in source.events():
+        values = {**event, "details": canonical(event["details"]).decode()}
+        writer.writerow(["" if values[name] is None else values[name] for name in CSV_COLUMNS])
+        count += 1
+        if count % 500 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+async def pdf_chunks(source: ReportSource, settings: Settings) -> AsyncIterator[bytes]:
+    from portal.services.compliance.report_pdf import render_pdf
+
+    yield await render_pdf(source)

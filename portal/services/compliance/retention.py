@@ -1,0 +1,150 @@
+"""Retention: after ``retention_days`` the bodies and attachment metadata of threads that both
+participants deleted, or that went quiet, are purged, unless a legal hold covers them.
+
+Each purged message leaves a ``message.purged`` tombstone in its thread's chain carrying the
+digest of the content it had, so the chain still verifies and still proves what was there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import Actor, message_digest, record_event
+from portal.database import read_transaction, write_transaction
+from portal.models import Message, MessageThread
+from portal.models.base import utcnow
+from portal.services.compliance.holds import holds_on_thread, thread_is_held
+
+
+@dataclass
+class PurgePlan:
+    cutoff: datetime
+    threads: list[uuid.UUID] = field(default_factory=list)
+    messages: int = 0
+    held_threads: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass
+class PurgeResult:
+    threads: int = 0
+    messages: int = 0
+    held_threads: list[uuid.UUID] = field(default_factory=list)
+
+
+def _expired(cutoff: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(MessageThread.is_deleted.is_(True), MessageThread.deleted_at < cutoff),
+        func.coalesce(MessageThread.last_message_at, MessageThread.created_at) < cutoff,
+    )
+
+
+def _has_unpurged_messages() -> ColumnElement[bool]:
+    return exists().where(Message.thread_id == MessageThread.id, Message.purged_at.is_(None))
+
+
+async def plan_purge(
+    session: AsyncSession, retention_days: int, *, now: datetime | None = None
+) -> PurgePlan:
+    """What a purge would do now: expired threads with content left, held ones set apart."""
+    cutoff = (now or utcnow()) - timedelta(days=retention_days)
+    plan = PurgePlan(cutoff=cutoff)
+    async with read_transaction(session):
+        rows = (
+            await session.execute(
+                select(MessageThread.id, thread_is_held())
+                .where(_expired(cutoff), _has_unpurged_messages())
+                .order_by(MessageThread.id)
+            )
+        ).all()
+        for thread_id, held in rows:
+            (plan.held_threads if held else plan.threads).append(thread_id)
+        if plan.threads:
+            plan.messages = (
+                await session.scalar(
+                    select(func.count())
+                    .select_from(Message)
+                    .where(Message.thread_id.in_(plan.threads), Message.purged_at.is_(None))
+                )
+            ) or 0
+    return plan
+
+
+async def purge_expired(
+    session: AsyncSession,
+    retention_days: int,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PurgeResult:
+    """Purges the planned threads, one transaction per thread; ``progress(1)`` after each."""
+    plan = await plan_purge(session, retention_days, now=now)
+    result = PurgeResult(held_threads=list(plan.held_threads))
+    for thread_id in plan.threads:
+        purged = await purge_thread(session, thread_id, cutoff=plan.cutoff, actor=actor)
+        if purged is None:
+            result.held_threads.append(thread_id)
+        elif purged:
+            result.threads += 1
+            result.messages += purged
+        if progress is not None:
+            progress(1)
+    return result
+
+
+async def purge_thread(
+    session: AsyncSession, thread_id: uuid.UUID, *, cutoff: datetime, actor: Actor
+) -> int | None:
+    """Purges one expired thread's messages; the count, or None when a hold now covers it."""
+    async with write_transaction(session):
+        thread = await session.get(
+            MessageThread, thread_id, with_for_update=True, populate_existing=True
+        )
+        if thread is None:
+            return 0
+        if await holds_on_thread(session, thread):
+            return None
+        still_expired = await session.scalar(
+            select(func.count())
+            .select_from(MessageThread)
+            .where(MessageThread.id == thread_id, _expired(cutoff))
+        )
+        if not still_expired:
+            return 0
+        messages = (
+            await session.scalars(
+                select(Message)
+                .where(Message.thread_id == thread_id, Message.purged_at.is_(None))
+                .order_by(Message.created_at, Message.id)
+                .with_for_update()
+            )
+        ).all()
+        now = utcnow()
+        for message in messages:
+            digest = message_digest(message)
+            message.subject = None
+            message.body = ""
+            message.attachments = []
+            message.purged_at = now
+            message.updated_at = now
+            await record_event(
+                session,
+                actor=actor,
+                action="message.purged",
+                subject_type="message",
+                subject_id=message.id,
+                thread_id=thread_id,
+                details={
+                    "content_sha256": digest,
+                    "reason": "retention",
+                    "cutoff": cutoff,
+                },
+            )
+        await session.flush()
+    return len(messages)
