@@ -64,10 +64,10 @@ format: install-test
 # (PORTAL_BENCH_URL names another; it is dropped and recreated), serves the app with a worker per
 # core and drives it with wrk against the same work done by hand with psycopg. bench/run.py says
 # more; BENCH_ARGS passes options (e.g. BENCH_ARGS="--profile list --workers 1").
-bench: install-test $(VENV)/.installed-bench wrk
+bench: $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-bench-quick: install-test $(VENV)/.installed-bench wrk
+bench-quick: $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
 
 wrk:
