@@ -30,7 +30,11 @@ PHASES = {
     "  opening/closing connections (pool overflow)": r"_connect_gen|AsyncConnection\.close",
     "worker-thread hop (ThreadPoolExecutor)": r"concurrent/futures|to_thread|run_sync",
     "uvicorn access log (logging)": r"logging/__init__",
-    "outside Litestar: uvicorn/h11 parsing and writing, the event loop": r"^(?!.*Litestar)",
+    # SQLAlchemy runs its sync core in greenlets, whose stacks py-spy shows without the frames
+    # that spawned them, so "outside" excludes those too.
+    "outside the app: uvicorn/h11 parsing and writing, the event loop": (
+        r"^(?!.*(Litestar|sqlalchemy/|psycopg/|concurrent/futures|threading\.py))"
+    ),
 }
 # The library of the innermost frame (own time).
 PACKAGES = re.compile(
