@@ -68,6 +68,8 @@ class Scale:
     detail_threads: int  # threads of exactly DETAIL_MESSAGES messages
     long_thread_messages: int
     name: str = "full"
+    # The chance that a participant has not read their last few messages in a thread.
+    unread_share: float = 0.5
 
 
 DETAIL_MESSAGES = 50
@@ -89,6 +91,7 @@ QUICK = Scale(
     detail_threads=40,
     long_thread_messages=2_000,
     name="quick",
+    unread_share=0.9,  # enough unread messages for the mark-read runs on a small world
 )
 
 
@@ -277,6 +280,7 @@ def seed_threads(
     *,
     seed: int,
     label: str,
+    unread_share: float = 0.5,
 ) -> int:
     """The threads of ``plans`` with their applications, messages and audit chains; returns the
     number of messages written."""
@@ -303,7 +307,7 @@ def seed_threads(
         messages: list[tuple] = []
         events: list[tuple] = []
         for plan in plans:
-            thread_row, head = _write_thread(plan, rng, bodies, now, messages, events)
+            thread_row, head = _write_thread(plan, rng, bodies, now, messages, events, unread_share)
             threads.append(thread_row)
             heads.append(head)
             written += plan.messages
@@ -335,6 +339,7 @@ def _write_thread(
     now: datetime,
     messages: list[tuple],
     events: list[tuple],
+    unread_share: float,
 ) -> tuple[tuple, tuple]:
     count = plan.messages
     # Long threads are spread over up to a year, short ones over days to months, ending in the
@@ -355,7 +360,7 @@ def _write_thread(
     # few messages (so there are unread messages to mark read, and non-zero counters).
     read_until = {}
     for person in (plan.employer, plan.candidate):
-        if rng.random() < 0.5 or count < 2:
+        if rng.random() >= unread_share or count < 2:
             read_until[person.id] = times[-1]
         else:
             read_until[person.id] = times[max(0, count - rng.randint(2, 16))]
