@@ -145,18 +145,21 @@ class Server:
     def __init__(self, env: dict[str, str], workers: int) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        log = (OUT_DIR / "serve.log").open("ab")
+        log_path = OUT_DIR / "serve.log"
+        self._log = log_path.open("ab")
         self.process = subprocess.Popen(
             [portal_command(), "serve", "--port", str(self.port), "--workers", str(workers)],
             env=env,
-            stdout=log,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit(f"portal serve exited with {self.process.returncode}; see {log}")
+                raise SystemExit(
+                    f"portal serve exited with {self.process.returncode}; see {log_path}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/health/ready", timeout=2) as response:
                     if response.status == 200:
@@ -174,6 +177,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        self._log.close()
 
 
 # --- requests ---------------------------------------------------------------------------------
