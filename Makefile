@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-test run test poppler lint format bench clean
+.PHONY: install install-test install-bench run test poppler lint format bench bench-quick wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ $(NODE_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed for the dashboard's front-end packages (apt-get install npm)" >&2; exit 1; }
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
+
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	touch $@
 
 install: $(VENV)/.installed $(NODE_STAMP)
 
@@ -55,6 +59,20 @@ lint: install-test
 format: install-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The API benchmark (PostgreSQL only, not part of `make test`): seeds the database portal_bench
+# (PORTAL_BENCH_URL names another; it is dropped and recreated), serves the app with a worker per
+# core and drives it with wrk against the same work done by hand with psycopg. bench/run.py says
+# more; BENCH_ARGS passes options (e.g. BENCH_ARGS="--profile list --workers 1").
+bench: $(VENV)/.installed-bench wrk
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-quick: $(VENV)/.installed-bench wrk
+	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

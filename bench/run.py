@@ -1,0 +1,728 @@
+"""The API benchmark: ``make bench`` (full scale) and ``make bench-quick`` (small, under 2 minutes).
+
+    .venv/bin/python -m bench.run [--quick] [--seconds S] [--workers N] [--profile OP]
+
+PostgreSQL only. In one run it
+1. (re)creates the database ``portal_bench`` (``PORTAL_BENCH_URL`` names another) and migrates it
+   with ``portal db upgrade``;
+2. seeds the small world (a tenth of the messages) and measures list threads and unread count
+   on it, then seeds the rest (bench/seed.py) and checks the invariants in SQL;
+3. plans every statement of each hot operation, captured from the app itself, with EXPLAIN and
+   fails (after the table) if one reads ``messages`` or ``message_threads`` sequentially
+   (full scale only: on the quick world's small tables a sequential scan is the right plan);
+4. starts the app as production does (``portal serve`` with a worker per core,
+   ``PORTAL_ENV=production``, a JWT secret of its own) and drives each operation with wrk
+   (bench/requests.lua) at 16 connections for a fixed time, after a short warm-up, with many
+   users' tokens; then the same operation's database work from bench/floor.py at the same
+   concurrency (the floor);
+5. prints one table and writes it to ``var/bench/latest.json``; the last line is
+   ``bench: send X.XX, list X.XX, detail X.XX, unread X.XX, read X.XX of raw`` (API/floor).
+
+So that the rate limit is not what is measured, the server runs with
+``PORTAL_RATE_LIMIT_MESSAGES=1000`` per ``PORTAL_RATE_LIMIT_WINDOW_SECONDS=60`` (the same window
+count query runs on every send; it just never refuses). Users are marked active before each
+operation, as on a busy platform, so a send writes no notification email and authentication
+skips its once-a-minute activity write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import floor, seed
+from bench.explain import Case, Checked, capture_and_check
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "var" / "bench"
+LUA = Path(__file__).resolve().parent / "requests.lua"
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/portal_bench"
+CONNECTIONS = 16
+RATE_LIMIT = 1000
+RATE_WINDOW_SECONDS = 60
+OPERATIONS = ("send", "list", "detail", "unread", "read")
+LABELS = {
+    "send": "send (POST /api/v1/messages)",
+    "list": "list threads (page 1)",
+    "detail": "thread detail (50 messages)",
+    "unread": "unread count",
+    "read": "mark read",
+}
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+@dataclass
+class Measured:
+    """One operation measured both ways."""
+
+    operation: str
+    api_rate: float
+    api_p50_ms: float
+    api_p99_ms: float
+    api_errors: int
+    api_requests: int
+    floor_rate: float
+    floor_p50_ms: float
+    floor_p99_ms: float
+    floor_errors: int
+
+    @property
+    def ratio(self) -> float:
+        return self.api_rate / self.floor_rate if self.floor_rate else 0.0
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+def recreate_database(url: str) -> None:
+    dsn = libpq(url)
+    name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    admin = psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def portal_command() -> str:
+    return str(Path(sys.executable).parent / "portal")
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run([portal_command(), "db", "upgrade"], env=env, check=True, capture_output=True)
+
+
+def vacuum_analyze(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def mark_everyone_active(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE users SET last_active_at = now()")
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """``portal serve`` in its own process group, logging to var/bench/serve.log."""
+
+    def __init__(self, env: dict[str, str], workers: int) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log_path = OUT_DIR / "serve.log"
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [portal_command(), "serve", "--port", str(self.port), "--workers", str(workers)],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(
+                    f"portal serve exited with {self.process.returncode}; see {log_path}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/health/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise SystemExit("portal serve did not become ready in 60 s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of a workload, both as wrk sends it and as the floor does the same work."""
+
+    method: str
+    path: str
+    token: str
+    body: dict[str, Any] | None
+    sample: floor.Sample
+
+
+def wrk_run(
+    server: Server, requests: list[Request], name: str, seconds: float, threads: int
+) -> dict[str, Any]:
+    lines = OUT_DIR / f"requests-{name}.tsv"
+    with lines.open("w") as out:
+        for r in requests:
+            body = json.dumps(r.body, separators=(",", ":")) if r.body is not None else ""
+            out.write(f"{r.method}\t{r.path}\t{r.token}\t{body}\n")
+    result_file = OUT_DIR / f"wrk-{name}.json"
+    result_file.unlink(missing_ok=True)
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{CONNECTIONS}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        server.url,
+        "--",
+        str(lines),
+        str(threads),
+    ]
+    subprocess.run(
+        command,
+        env={**os.environ, "BENCH_WRK_OUT": str(result_file)},
+        check=True,
+        capture_output=True,
+    )
+    result = json.loads(result_file.read_text())
+    errors = result["errors"]
+    result["error_total"] = sum(errors.values())
+    result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def floor_run(
+    dsn: str, operation: floor.Operation, requests: list[Request], seconds: float
+) -> floor.Result:
+    samples = [r.sample for r in requests]
+    return asyncio.run(
+        floor.drive(dsn, operation, samples, connections=CONNECTIONS, seconds=seconds)
+    )
+
+
+FLOOR_OPERATIONS: dict[str, floor.Operation] = {
+    "send": partial(floor.send, rate_limit=RATE_LIMIT, window_seconds=RATE_WINDOW_SECONDS),
+    "list": floor.list_threads,
+    "detail": floor.thread_detail,
+    "unread": floor.unread_count,
+    "read": floor.mark_read,
+}
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.scale = seed.QUICK if args.quick else seed.FULL
+        self.url = os.environ.get("PORTAL_BENCH_URL", DEFAULT_URL)
+        self.dsn = libpq(self.url)
+        self.seconds = args.seconds or (3.0 if args.quick else 10.0)
+        self.warmup = 1.0 if args.quick else 2.0
+        self.workers = args.workers or os.cpu_count() or 1
+        self.wrk_threads = min(2, os.cpu_count() or 1)
+        self.rng = random.Random(1010)
+        self.env = {
+            **os.environ,
+            "PORTAL_ENV": "production",
+            "PORTAL_DATABASE_URL": self.url,
+            "PORTAL_JWT_SECRET": secrets.token_urlsafe(48),
+            "PORTAL_SESSION_SECRET": secrets.token_urlsafe(48),
+            "PORTAL_VAR_DIR": str(OUT_DIR / "var"),
+            "PORTAL_RATE_LIMIT_MESSAGES": str(RATE_LIMIT),
+            "PORTAL_RATE_LIMIT_WINDOW_SECONDS": str(RATE_WINDOW_SECONDS),
+        }
+        # The tokens and the in-process app (EXPLAIN capture) read the same settings.
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("PORTAL_")})
+        from portal.settings import load_settings
+
+        self.settings = load_settings()
+        self._tokens: dict[uuid.UUID, str] = {}
+        self.world: seed.World | None = None
+        self.profile_file: Path | None = None
+
+    def token(self, user_id: uuid.UUID) -> str:
+        if user_id not in self._tokens:
+            from portal.tokens import issue_user_token
+
+            self._tokens[user_id] = issue_user_token(self.settings, user_id, ttl_seconds=6 * 3600)
+        return self._tokens[user_id]
+
+    # workloads
+
+    def inbox_requests(self, people: list[seed.Person], path: str, op: str) -> list[Request]:
+        return [
+            Request("GET", path, self.token(p.id), None, floor.Sample(p.id, p.role)) for p in people
+        ]
+
+    def detail_requests(
+        self, threads: list[seed.ThreadPlan], page: int = 1, who: str = "random"
+    ) -> list[Request]:
+        requests = []
+        for plan in threads:
+            if who == "employer" or (who == "random" and self.rng.random() < 0.5):
+                person = plan.employer
+            else:
+                person = plan.candidate
+            query = "" if page == 1 else f"?page={page}"
+            requests.append(
+                Request(
+                    "GET",
+                    f"/api/v1/messages/threads/{plan.id}{query}",
+                    self.token(person.id),
+                    None,
+                    floor.Sample(person.id, person.role, target=plan.id, page=page),
+                )
+            )
+        return requests
+
+    def send_requests(self, count: int) -> list[Request]:
+        assert self.world is not None
+        plans = [plan for plan in self.world.plans if plan.application_id is None]
+        known = {(plan.employer.id, plan.candidate.id) for plan in plans}
+        bodies = seed._bodies(self.rng)
+        requests = []
+        for _ in range(count):
+            if self.rng.random() < 0.05:  # a pair's first message: the thread is created
+                employer = self.rng.choice(self.world.employers)
+                candidate = self.rng.choice(self.world.candidates)
+                if (employer.id, candidate.id) in known:
+                    continue
+                known.add((employer.id, candidate.id))
+            else:
+                plan = self.rng.choice(plans)
+                employer, candidate = plan.employer, plan.candidate
+            sender, recipient = (
+                (employer, candidate) if self.rng.random() < 0.5 else (candidate, employer)
+            )
+            body = self.rng.choice(bodies)
+            requests.append(
+                Request(
+                    "POST",
+                    "/api/v1/messages",
+                    self.token(sender.id),
+                    {"recipient_id": str(recipient.id), "body": body},
+                    floor.Sample(sender.id, sender.role, target=recipient.id, body=body),
+                )
+            )
+        return requests
+
+    def read_requests(self) -> list[Request]:
+        """Unread messages of random recipients, each marked read once (split between the
+        warm-up, the API and the floor by the caller)."""
+        with psycopg.connect(self.dsn) as conn:
+            rows = conn.execute(
+                "SELECT m.id, m.recipient_id, u.role FROM messages m"
+                " JOIN users u ON u.id = m.recipient_id"
+                " WHERE NOT m.is_read AND NOT m.is_deleted ORDER BY random() LIMIT 120000"
+            ).fetchall()
+        return [
+            Request(
+                "PUT",
+                f"/api/v1/messages/{message_id}/read",
+                self.token(recipient_id),
+                None,
+                floor.Sample(recipient_id, role, target=message_id),
+            )
+            for message_id, recipient_id, role in rows
+        ]
+
+    # measuring
+
+    def measure(
+        self,
+        server: Server,
+        op: str,
+        warm: list[Request],
+        api: list[Request],
+        floor_requests: list[Request],
+        *,
+        name: str | None = None,
+        seconds: float | None = None,
+    ) -> Measured:
+        name = name or op
+        seconds = seconds or self.seconds
+        mark_everyone_active(self.dsn)
+        wrk_run(server, warm, f"{name}-warmup", self.warmup, self.wrk_threads)
+        profiler = self._start_profiler(server, name, seconds)
+        api_result = wrk_run(server, api, name, seconds, self.wrk_threads)
+        if profiler is not None:
+            profiler.wait()
+        floor_run(self.dsn, FLOOR_OPERATIONS[op], warm, min(self.warmup, 1.0))
+        floor_result = floor_run(self.dsn, FLOOR_OPERATIONS[op], floor_requests, seconds)
+        if op == "read" and (
+            api_result["requests"] > len(api) or floor_result.requests > len(floor_requests)
+        ):
+            say(
+                "  note: mark read ran out of distinct unread messages and marked some again "
+                "(a cheaper no-op): seed more unread messages or run shorter"
+            )
+        measured = Measured(
+            operation=name,
+            api_rate=api_result["rate"],
+            api_p50_ms=api_result["p50_us"] / 1000,
+            api_p99_ms=api_result["p99_us"] / 1000,
+            api_errors=api_result["error_total"],
+            api_requests=api_result["requests"],
+            floor_rate=floor_result.rate,
+            floor_p50_ms=floor_result.percentile(50),
+            floor_p99_ms=floor_result.percentile(99),
+            floor_errors=floor_result.errors,
+        )
+        say(
+            f"  {name:<14} API {measured.api_rate:8.0f}/s p99 {measured.api_p99_ms:6.1f} ms, "
+            f"floor {measured.floor_rate:8.0f}/s, ratio {measured.ratio:.2f}"
+            + (f", API errors {measured.api_errors}" if measured.api_errors else "")
+            + (f", floor errors {measured.floor_errors}" if measured.floor_errors else "")
+        )
+        return measured
+
+    def _start_profiler(self, server: Server, name: str, seconds: float) -> Any:
+        if self.args.profile != name:
+            return None
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        self.profile_file = OUT_DIR / f"profile-{name}.txt"
+        return subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(server.process.pid),
+                "--subprocesses",
+                "--duration",
+                str(max(1, int(seconds) - 1)),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--output",
+                str(self.profile_file),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def _split(self, requests: list[Request], parts: int) -> list[list[Request]]:
+        size = len(requests) // parts
+        return [requests[i * size : (i + 1) * size] for i in range(parts)]
+
+    # the run
+
+    def run(self) -> int:
+        started = time.monotonic()
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        (OUT_DIR / "serve.log").unlink(missing_ok=True)
+        say(
+            f"bench ({self.scale.name}): database {self.dsn.rsplit('/', 1)[-1]}, "
+            f"{self.workers} workers, {CONNECTIONS} connections, {self.seconds:g} s per run"
+        )
+        recreate_database(self.url)
+        migrate(self.env)
+        self.world = world = seed.plan_world(self.scale)
+        now = seed.now_utc()
+        with psycopg.connect(self.dsn) as conn:
+            seed.seed_people(conn, world, now)
+            small = seed.seed_threads(
+                conn,
+                world.phase_one,
+                now,
+                seed=1,
+                label="seed (small)",
+                unread_share=self.scale.unread_share,
+            )
+        vacuum_analyze(self.dsn)
+        small_people = _participants(world.phase_one, self.rng)
+        server = Server(self.env, self.workers)
+        try:
+            say(f"at {small:,} messages:")
+            small_results = self._inbox_runs(server, small_people, seconds=self.seconds / 2)
+            seeding = time.monotonic()
+            with psycopg.connect(self.dsn) as conn:
+                big = small + seed.seed_threads(
+                    conn,
+                    world.phase_two,
+                    seed.now_utc(),
+                    seed=2,
+                    label="seed (rest) ",
+                    unread_share=self.scale.unread_share,
+                )
+            say(f"seeded the rest in {time.monotonic() - seeding:.0f} s")
+            vacuum_analyze(self.dsn)
+            with psycopg.connect(self.dsn) as conn:
+                broken = seed.check_invariants(conn)
+            if broken:
+                raise SystemExit("the seeded data breaks invariants: " + "; ".join(broken))
+            total_messages = big
+            say(f"seeded {len(world.people):,} users, {len(world.plans):,} threads, "
+                f"{total_messages:,} messages; invariants hold")  # fmt: skip
+            explained = self._explain(small_people)
+            say(f"at {total_messages:,} messages:")
+            results = self._main_runs(server, small_people)
+            big_inbox = {m.operation: m for m in results if m.operation in ("list", "unread")}
+            long_pages = self._long_thread_runs(server)
+        finally:
+            server.stop()
+        return self._report(
+            results, small_results, big_inbox, long_pages, explained, small, total_messages,
+            time.monotonic() - started,
+        )  # fmt: skip
+
+    def _inbox_runs(
+        self, server: Server, people: list[seed.Person], *, seconds: float
+    ) -> dict[str, Measured]:
+        out = {}
+        for op, path in (
+            ("list", "/api/v1/messages/threads"),
+            ("unread", "/api/v1/messages/unread-count"),
+        ):
+            requests = self.inbox_requests(people, path, op)
+            out[op] = self.measure(server, op, requests, requests, requests, seconds=seconds)
+        return out
+
+    def _main_runs(self, server: Server, inbox_people: list[seed.Person]) -> list[Measured]:
+        assert self.world is not None
+        results = []
+        send = self.send_requests(30_000)
+        warm, api, floor_requests = self._split(send, 3)
+        results.append(self.measure(server, "send", warm, api, floor_requests))
+        inbox = self._inbox_runs(server, inbox_people, seconds=self.seconds)
+        results.append(inbox["list"])
+        detail = self.detail_requests(self.world.threads_of("detail"))
+        results.append(self.measure(server, "detail", detail, detail, detail))
+        results.append(inbox["unread"])
+        warm, api, floor_requests = self._split(self.read_requests(), 3)
+        results.append(self.measure(server, "read", warm, api, floor_requests))
+        return results
+
+    def _long_thread_runs(self, server: Server) -> dict[str, Measured]:
+        assert self.world is not None
+        long_thread = self.world.threads_of("long")
+        last = math.ceil(self.scale.long_thread_messages / seed.DETAIL_MESSAGES)
+        out = {}
+        for label, page in (("first", 1), ("last", last)):
+            requests = self.detail_requests(long_thread, page=page, who="employer")
+            out[label] = self.measure(
+                server, "detail", requests, requests, requests,
+                name=f"detail-p{page}", seconds=self.seconds / 2,
+            )  # fmt: skip
+        return out
+
+    def _explain(self, inbox_people: list[seed.Person]) -> list[Checked]:
+        assert self.world is not None
+        from portal.app import create_app
+
+        world = self.world
+        busiest = max(world.employers, key=lambda p: sum(pl.employer is p for pl in world.plans))
+        typical = inbox_people[0]
+        detail = world.threads_of("detail")[0]
+        long_thread = world.threads_of("long")[0]
+        last = math.ceil(self.scale.long_thread_messages / seed.DETAIL_MESSAGES)
+        unread = self.read_requests()[0]
+        send = self.send_requests(1)[0]
+        inbox, count = "/api/v1/messages/threads", "/api/v1/messages/unread-count"
+        thread_path = "/api/v1/messages/threads/"
+        cases = [
+            Case("list (busiest employer)", "GET", inbox, self.token(busiest.id)),
+            Case("list (a user)", "GET", inbox, self.token(typical.id)),
+            Case("unread (busiest employer)", "GET", count, self.token(busiest.id)),
+            Case("unread (a user)", "GET", count, self.token(typical.id)),
+            Case(
+                "detail (50 messages)",
+                "GET",
+                f"{thread_path}{detail.id}",
+                self.token(detail.employer.id),
+            ),
+            Case(
+                f"detail (long thread, page {last})",
+                "GET",
+                f"{thread_path}{long_thread.id}?page={last}",
+                self.token(long_thread.employer.id),
+            ),
+            Case("send", send.method, send.path, send.token, send.body),
+            Case("mark read", unread.method, unread.path, unread.token),
+        ]
+        mark_everyone_active(self.dsn)
+        for noisy in ("httpx", "portal.email_delivery"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        app = create_app(dataclasses.replace(self.settings, email_worker_in_serve=False))
+        checked = asyncio.run(capture_and_check(app, self.dsn, cases))
+        for item in checked:
+            flag = "SEQ SCAN" if item.seq_scans else "ok"
+            say(
+                f"  explain {item.case:<34} HTTP {item.status}, "
+                f"{item.statements} statements: {flag}"
+            )
+        return checked
+
+    def _report(
+        self,
+        results: list[Measured],
+        small: dict[str, Measured],
+        big: dict[str, Measured],
+        long_pages: dict[str, Measured],
+        explained: list[Checked],
+        small_messages: int,
+        total_messages: int,
+        elapsed: float,
+    ) -> int:
+        header = (
+            "| operation | requests/s | p50 ms | p99 ms | errors | floor requests/s "
+            "| floor p50 ms | floor p99 ms | API/floor |"
+        )
+        lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for m in results:
+            lines.append(
+                f"| {LABELS[m.operation]} | {m.api_rate:,.0f} | {m.api_p50_ms:.1f} | "
+                f"{m.api_p99_ms:.1f} | {m.api_errors} | {m.floor_rate:,.0f} | "
+                f"{m.floor_p50_ms:.1f} | {m.floor_p99_ms:.1f} | {m.ratio:.2f} |"
+            )
+        say("")
+        say("\n".join(lines))
+        scale_lines = []
+        for op in ("list", "unread"):
+            a, b = small[op], big[op]
+            scale_lines.append(
+                f"{LABELS[op]}: {a.api_rate:,.0f}/s at {small_messages:,} messages, "
+                f"{b.api_rate:,.0f}/s at {total_messages:,}: "
+                f"{_times(a.api_rate, b.api_rate):.2f}x the time "
+                f"(floor {_times(a.floor_rate, b.floor_rate):.2f}x)"
+            )
+        first, last = long_pages["first"], long_pages["last"]
+        scale_lines.append(
+            f"thread detail of a {self.scale.long_thread_messages:,}-message thread: "
+            f"first page {first.api_rate:,.0f}/s, last page {last.api_rate:,.0f}/s: "
+            f"the last page takes {_times(first.api_rate, last.api_rate):.2f}x the first's time "
+            f"(floor {_times(first.floor_rate, last.floor_rate):.2f}x)"
+        )
+        say("")
+        say("\n".join(scale_lines))
+        seq_scans = [(c.case, s) for c in explained for s in c.seq_scans]
+        bad_status = [c for c in explained if not 200 <= c.status < 300]
+        errors = sum(m.api_errors + m.floor_errors for m in results)
+        report = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "commit": _git_commit(),
+            "scale": asdict(self.scale),
+            "messages": total_messages,
+            "workers": self.workers,
+            "connections": CONNECTIONS,
+            "seconds": self.seconds,
+            "rate_limit": {"messages": RATE_LIMIT, "window_seconds": RATE_WINDOW_SECONDS},
+            "operations": [{**asdict(m), "ratio": round(m.ratio, 4)} for m in results],
+            "inbox_scaling": {
+                op: {
+                    "small_messages": small_messages,
+                    "messages": total_messages,
+                    "small": asdict(small[op]),
+                    "big": asdict(big[op]),
+                }
+                for op in ("list", "unread")
+            },
+            "long_thread_pages": {k: asdict(v) for k, v in long_pages.items()},
+            "explain": [asdict(c) for c in explained],
+            "elapsed_seconds": round(elapsed, 1),
+        }
+        if self.profile_file is not None:
+            report["profile"] = str(self.profile_file)
+        (OUT_DIR / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        say(f"\nwritten to {OUT_DIR.relative_to(ROOT)}/latest.json ({elapsed:.0f} s)")
+        status = 0
+        if seq_scans:
+            say("")
+            heading = "EXPLAIN: sequential scans of messages or message_threads"
+            for case, scan in seq_scans:
+                say(f"{heading}:\n  {case}: {scan}" if heading else f"  {case}: {scan}")
+                heading = ""
+            if not self.args.quick:
+                say("FAILED: a hot query does not use an index at this scale")
+                status = 1
+        if bad_status:
+            say(
+                "FAILED: the EXPLAIN capture got "
+                + ", ".join(f"{c.case}: HTTP {c.status}" for c in bad_status)
+            )
+            status = 1
+        if errors:
+            say(f"note: {errors} requests failed (see the errors columns)")
+        ratios = {m.operation: m.ratio for m in results}
+        say("bench: " + ", ".join(f"{op} {ratios[op]:.2f}" for op in OPERATIONS) + " of raw")
+        return status
+
+
+def _times(rate: float, slower_rate: float) -> float:
+    """How many times longer a request takes at ``slower_rate`` than at ``rate``."""
+    return rate / slower_rate if slower_rate else 0.0
+
+
+def _participants(plans: list[seed.ThreadPlan], rng: random.Random) -> list[seed.Person]:
+    people = {p.id: p for plan in plans for p in (plan.employer, plan.candidate)}
+    chosen = list(people.values())
+    rng.shuffle(chosen)
+    return chosen[:1000]
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small data set, short runs")
+    parser.add_argument("--seconds", type=float, help="seconds per measured run")
+    parser.add_argument("--workers", type=int, help="portal serve workers (default: one per core)")
+    parser.add_argument(
+        "--profile", choices=[*OPERATIONS, "detail-p1"], help="py-spy the API run of this operation"
+    )
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk; `make bench` does it)")
+    return Bench(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
