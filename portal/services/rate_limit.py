@@ -14,9 +14,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.errors import RateLimited
-from portal.models import Message, RateLimitViolation
-from portal.models.base import new_id
+from portal.database import is_sqlite
+from portal.errors import Conflict, NotFound, RateLimited
+from portal.models import Message, RateLimitViolation, StaffUser
+from portal.models.base import new_id, utcnow
+from portal.services.refusals import refusable
+from portal.services.staff import require_role, staff_name
 from portal.settings import Settings
 
 
@@ -120,3 +123,39 @@ def _describe(window: timedelta) -> str:
             count = seconds // size
             return unit if count == 1 else f"{count} {unit}s"
     return f"{seconds} seconds"
+
+
+async def mark_violation_reviewed(
+    session: AsyncSession, violation_id: uuid.UUID, *, actor: StaffUser
+) -> RateLimitViolation:
+    """Marks a rate-limit violation reviewed by ``actor`` (moderators and admins) and records
+    ``rate_limit.reviewed``. Conflict if it was reviewed already (naming by whom and when)."""
+    require_role(actor, "moderator", "admin")
+    async with refusable(session):
+        query = select(RateLimitViolation).where(RateLimitViolation.id == violation_id)
+        query = query.execution_options(populate_existing=True)
+        if not is_sqlite(session):
+            query = query.with_for_update()
+        violation = await session.scalar(query)
+        if violation is None:
+            raise NotFound(f"rate-limit violation {violation_id} does not exist")
+        if violation.status == "reviewed":
+            reviewer = await session.get(StaffUser, violation.reviewed_by_id or uuid.UUID(int=0))
+            when = (
+                violation.reviewed_at.isoformat(timespec="seconds") if violation.reviewed_at else ""
+            )
+            raise Conflict(
+                f"already reviewed by {staff_name(reviewer) or 'a former staff member'} {when}".strip()
+            )
+        violation.status = "reviewed"
+        violation.reviewed_by_id = actor.id
+        violation.reviewed_at = utcnow()
+        await record_event(
+            session,
+            actor=Actor.staff(actor.id),
+            action="rate_limit.reviewed",
+            subject_type="user",
+            subject_id=violation.user_id,
+            details={"violation_id": str(violation.id), "attempts": violation.attempts},
+        )
+    return violation
