@@ -141,11 +141,10 @@ async def mark_violation_reviewed(
             raise NotFound(f"rate-limit violation {violation_id} does not exist")
         if violation.status == "reviewed":
             reviewer = await session.get(StaffUser, violation.reviewed_by_id or uuid.UUID(int=0))
-            when = (
-                violation.reviewed_at.isoformat(timespec="seconds") if violation.reviewed_at else ""
-            )
+            who = staff_name(reviewer) or "a former staff member"
+            at = violation.reviewed_at
             raise Conflict(
-                f"already reviewed by {staff_name(reviewer) or 'a former staff member'} {when}".strip()
+                f"already reviewed by {who}" + (f" at {at:%Y-%m-%d %H:%M} UTC" if at else "")
             )
         violation.status = "reviewed"
         violation.reviewed_by_id = actor.id
