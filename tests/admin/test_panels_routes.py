@@ -88,7 +88,10 @@ async def test_every_panel_by_role_and_signed_out(
                     if shown != (who in readers):
                         problems.append(f"{who}: {identity} in the menu is {shown}")
             for identity, readers in WHO_READS.items():
-                for path in (f"/admin/{identity}/list", f"/admin/{identity}/details/{ids[identity]}"):
+                for path in (
+                    f"/admin/{identity}/list",
+                    f"/admin/{identity}/details/{ids[identity]}",
+                ):
                     response = await client.get(path, follow_redirects=False)
                     label = f"{who or 'signed out'} GET {path}"
                     if who is None:
