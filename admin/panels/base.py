@@ -111,6 +111,12 @@ class PanelView(ModelView):
     page_size_options: ClassVar[list[int]] = [25, 50, 100]
     export_max_rows = 10_000
 
+    def __init__(self) -> None:
+        super().__init__()
+        shown = (*self._list_prop_names, *self._details_prop_names, *self._form_prop_names)
+        for name in shown:
+            self._column_labels.setdefault(name, name.replace("_", " ").capitalize())
+
     # --- who may do what (read by the authorization backend) ---------------------------------
 
     def allows(self, role: str, action: str) -> bool:

@@ -14,7 +14,15 @@ from typing import Final
 from sqlalchemy import ColumnElement, case, distinct, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, query_expression
 
-from portal.models import FlagReport, Message, MessageBlock, RateLimitViolation, StaffUser, User
+from portal.models import (
+    FlagReport,
+    Message,
+    MessageBlock,
+    MessageThread,
+    RateLimitViolation,
+    StaffUser,
+    User,
+)
 from portal.models.base import utcnow
 
 RECENT_BLOCK_DAYS: Final = 30
@@ -158,4 +166,19 @@ def _reviewer_name() -> ColumnElement[str]:
 VIOLATION_EXPRESSIONS: Final = {
     "user_name": lambda: _name_of(ViolationEntry.user_id),
     "reviewer_name": _reviewer_name,
+}
+
+
+class ThreadEntry(ReadModel):
+    """A thread with both participants' names."""
+
+    __table__ = MessageThread.__table__
+
+    employer_name: Mapped[str | None] = query_expression()
+    candidate_name: Mapped[str | None] = query_expression()
+
+
+THREAD_EXPRESSIONS: Final = {
+    "employer_name": lambda: _name_of(ThreadEntry.employer_id),
+    "candidate_name": lambda: _name_of(ThreadEntry.candidate_id),
 }

@@ -28,9 +28,11 @@ from admin.panels.base import (
 from admin.panels.read_models import (
     BLOCK_EXPRESSIONS,
     RECENT_BLOCK_DAYS,
+    THREAD_EXPRESSIONS,
     VIOLATION_EXPRESSIONS,
     BlockEntry,
     FlaggedMessage,
+    ThreadEntry,
     ViolationEntry,
     recently_blocked_by,
 )
@@ -43,7 +45,6 @@ from portal.models import (
     FlagReport,
     LegalHold,
     Message,
-    MessageThread,
     ModeratorNote,
     StaffUser,
     User,
@@ -89,21 +90,21 @@ class FlaggedMessagePanel(PanelView, model=FlaggedMessage):
     name_plural = "Flagged messages"
     slug = "flagged-message"
     icon = "fa-solid fa-flag"
-    category = "Moderation"
     column_list: ClassVar[list[Any]] = [
-        FlaggedMessage.id,
         FlaggedMessage.body,
         FlaggedMessage.sender_name,
         FlaggedMessage.reasons,
         FlaggedMessage.report_count,
-        FlaggedMessage.open_reports,
         FlaggedMessage.status,
         FlaggedMessage.last_reported_at,
         FlaggedMessage.thread_id,
+        FlaggedMessage.id,
     ]
     column_labels: ClassVar[dict[Any, str]] = {
-        FlaggedMessage.id: "Report page",
+        FlaggedMessage.id: "Dashboard",
         FlaggedMessage.body: "Message",
+        FlaggedMessage.reasons: "Reasons",
+        FlaggedMessage.status: "Status",
         FlaggedMessage.sender_name: "Sender",
         FlaggedMessage.report_count: "Reports",
         FlaggedMessage.open_reports: "Undecided",
@@ -112,7 +113,7 @@ class FlaggedMessagePanel(PanelView, model=FlaggedMessage):
         FlaggedMessage.thread_id: "Thread",
     }
     column_formatters: ClassVar[dict[Any, Any]] = {
-        FlaggedMessage.id: lambda m, a: link(f"/mod/reports/{m.id}", "open in dashboard"),
+        FlaggedMessage.id: lambda m, a: link(f"/mod/reports/{m.id}", "report page"),
         FlaggedMessage.body: lambda m, a: excerpt(m.body, 70),
         FlaggedMessage.sender_name: _user("sender_id", "sender_name"),
         FlaggedMessage.status: lambda m, a: tag(m.status),
@@ -150,7 +151,6 @@ class FlagReportPanel(PanelView, model=FlagReport):
     name = "Flag report"
     slug = "flag-report"
     icon = "fa-solid fa-triangle-exclamation"
-    category = "Moderation"
     evidence = True
     column_list: ClassVar[list[Any]] = [
         FlagReport.created_at,
@@ -188,7 +188,6 @@ class BlocklistPanel(PanelView, model=BlockEntry):
     name_plural = "Blocklist"
     slug = "blocklist"
     icon = "fa-solid fa-ban"
-    category = "Moderation"
     expressions = BLOCK_EXPRESSIONS
     column_list: ClassVar[list[Any]] = [
         BlockEntry.blocker_name,
@@ -269,13 +268,11 @@ class ViolationPanel(PanelView, model=ViolationEntry):
     name = "Rate-limit violation"
     slug = "rate-limit-violation"
     icon = "fa-solid fa-gauge-high"
-    category = "Moderation"
     evidence = True
     expressions = VIOLATION_EXPRESSIONS
     column_list: ClassVar[list[Any]] = [
         ViolationEntry.user_name,
         ViolationEntry.attempts,
-        ViolationEntry.count_in_window,
         ViolationEntry.limit,
         ViolationEntry.window_seconds,
         ViolationEntry.first_attempt_at,
@@ -286,6 +283,7 @@ class ViolationPanel(PanelView, model=ViolationEntry):
     column_details_list: ClassVar[list[Any]] = [
         ViolationEntry.id,
         ViolationEntry.user_name,
+        ViolationEntry.count_in_window,
         *column_list[1:],
         ViolationEntry.reviewed_at,
     ]
@@ -347,43 +345,64 @@ def _window(seconds: int) -> str:
 # --- conversations --------------------------------------------------------------------------
 
 
-class ThreadPanel(PanelView, model=MessageThread):
+class ThreadPanel(PanelView, model=ThreadEntry):
     name = "Thread"
     slug = "message-thread"
     icon = "fa-solid fa-comments"
-    category = "Conversations"
+    expressions = THREAD_EXPRESSIONS
     column_list: ClassVar[list[Any]] = [
-        MessageThread.subject,
-        MessageThread.employer_id,
-        MessageThread.candidate_id,
-        MessageThread.last_message_at,
-        MessageThread.is_deleted,
-        MessageThread.created_at,
-        MessageThread.id,
+        ThreadEntry.subject,
+        ThreadEntry.employer_name,
+        ThreadEntry.candidate_name,
+        ThreadEntry.last_message_at,
+        ThreadEntry.is_deleted,
+        ThreadEntry.created_at,
+        ThreadEntry.id,
+    ]
+    column_details_list: ClassVar[list[Any]] = [
+        ThreadEntry.id,
+        ThreadEntry.subject,
+        ThreadEntry.employer_name,
+        ThreadEntry.candidate_name,
+        ThreadEntry.application_id,
+        ThreadEntry.last_message_at,
+        ThreadEntry.unread_count_employer,
+        ThreadEntry.unread_count_candidate,
+        ThreadEntry.archived_by_employer,
+        ThreadEntry.archived_by_candidate,
+        ThreadEntry.deleted_by_employer_at,
+        ThreadEntry.deleted_by_candidate_at,
+        ThreadEntry.is_deleted,
+        ThreadEntry.created_at,
     ]
     column_labels: ClassVar[dict[Any, str]] = {
-        MessageThread.employer_id: "Employer",
-        MessageThread.candidate_id: "Candidate",
-        MessageThread.last_message_at: "Last message",
-        MessageThread.id: "Audit report",
+        ThreadEntry.employer_name: "Employer",
+        ThreadEntry.candidate_name: "Candidate",
+        ThreadEntry.last_message_at: "Last message",
     }
     column_formatters: ClassVar[dict[Any, Any]] = {
-        MessageThread.employer_id: _user("employer_id"),
-        MessageThread.candidate_id: _user("candidate_id"),
-        MessageThread.last_message_at: lambda m, a: _when(m.last_message_at),
-        MessageThread.created_at: lambda m, a: _when(m.created_at),
-        MessageThread.id: lambda m, a: link(
-            f"/admin/message-thread/details/{m.id}#audit-report", "download…"
+        ThreadEntry.subject: lambda m, a: m.subject or "(no subject)",
+        ThreadEntry.employer_name: _user("employer_id", "employer_name"),
+        ThreadEntry.candidate_name: _user("candidate_id", "candidate_name"),
+        ThreadEntry.last_message_at: lambda m, a: _when(m.last_message_at),
+        ThreadEntry.created_at: lambda m, a: _when(m.created_at),
+        ThreadEntry.id: lambda m, a: link(
+            f"/admin/message-thread/details/{m.id}#audit-report", "audit report…"
         ),
     }
-    column_searchable_list: ClassVar[list[Any]] = [MessageThread.subject]
+    column_formatters_detail: ClassVar[dict[Any, Any]] = {
+        ThreadEntry.employer_name: _user("employer_id", "employer_name"),
+        ThreadEntry.candidate_name: _user("candidate_id", "candidate_name"),
+        ThreadEntry.application_id: lambda m, a: row_link("application", m.application_id),
+    }
+    column_searchable_list: ClassVar[list[Any]] = [ThreadEntry.subject]
     column_sortable_list: ClassVar[list[Any]] = [
-        MessageThread.last_message_at,
-        MessageThread.created_at,
+        ThreadEntry.last_message_at,
+        ThreadEntry.created_at,
     ]
-    column_default_sort: ClassVar[Any] = [(MessageThread.last_message_at, True)]
+    column_default_sort: ClassVar[Any] = [(ThreadEntry.last_message_at, True)]
     column_filters: ClassVar[list[Any]] = [
-        BooleanFilter(MessageThread.is_deleted, title="Deleted by both")
+        BooleanFilter(ThreadEntry.is_deleted, title="Deleted by both")
     ]
     panel_actions = (
         PanelAction(
@@ -413,7 +432,6 @@ class ThreadPanel(PanelView, model=MessageThread):
 class MessagePanel(PanelView, model=Message):
     name = "Message"
     icon = "fa-solid fa-envelope"
-    category = "Conversations"
     evidence = True
     column_list: ClassVar[list[Any]] = [
         Message.created_at,
@@ -454,7 +472,6 @@ class EmailOutboxPanel(PanelView, model=EmailOutbox):
     name_plural = "Email outbox"
     slug = "email-outbox"
     icon = "fa-solid fa-paper-plane"
-    category = "Conversations"
     read_roles = NOT_MODERATORS
     column_exclude_list: ClassVar[list[Any]] = [EmailOutbox.body_html, EmailOutbox.body_text]
     column_searchable_list: ClassVar[list[Any]] = [EmailOutbox.to_address, EmailOutbox.subject]
@@ -475,7 +492,6 @@ class EmailOutboxPanel(PanelView, model=EmailOutbox):
 class UserPanel(PanelView, model=User):
     name = "User"
     icon = "fa-solid fa-user"
-    category = "People"
     edit_roles = ADMINS
     can_edit = True
     column_list: ClassVar[list[Any]] = [
@@ -525,7 +541,6 @@ class UserPanel(PanelView, model=User):
 class ApplicationPanel(PanelView, model=Application):
     name = "Application"
     icon = "fa-solid fa-briefcase"
-    category = "People"
     read_roles = NOT_MODERATORS
     edit_roles = ADMINS
     can_edit = True
@@ -595,7 +610,6 @@ class StaffPanel(PanelView, model=StaffUser):
     name = "Staff account"
     slug = "staff-account"
     icon = "fa-solid fa-id-badge"
-    category = "People"
     read_roles = ADMINS
     edit_roles = ADMINS
     create_roles = ADMINS
@@ -661,7 +675,6 @@ class StaffPanel(PanelView, model=StaffUser):
 class ModeratorNotePanel(PanelView, model=ModeratorNote):
     name = "Moderator note"
     icon = "fa-solid fa-note-sticky"
-    category = "Records"
     read_roles = NOT_MODERATORS
     column_list: ClassVar[list[Any]] = [
         ModeratorNote.created_at,
@@ -685,7 +698,6 @@ class ModeratorNotePanel(PanelView, model=ModeratorNote):
 class LegalHoldPanel(PanelView, model=LegalHold):
     name = "Legal hold"
     icon = "fa-solid fa-scale-balanced"
-    category = "Records"
     read_roles = NOT_MODERATORS
     column_list: ClassVar[list[Any]] = [
         LegalHold.case_reference,
@@ -728,7 +740,6 @@ class LegalHoldPanel(PanelView, model=LegalHold):
 class AuditEventPanel(PanelView, model=AuditEvent):
     name = "Audit event"
     icon = "fa-solid fa-link"
-    category = "Records"
     read_roles = NOT_MODERATORS
     evidence = True
     column_list: ClassVar[list[Any]] = [
