@@ -65,6 +65,7 @@ def test_one_sign_in_report_download_and_sign_out(
 ) -> None:
     live = live_server
     world: PanelWorld = live.run(_busy_world, live.settings)
+    errors_before = len(browsing.console_errors)
     page = browsing.new_page()
     sign_in(page, live, world.base.admin)  # once, at /mod/login
     page.locator(".topbar .brand").wait_for()
@@ -95,6 +96,7 @@ def test_one_sign_in_report_download_and_sign_out(
     page.locator("tbody tr", has_text="Cody Candidate").first.wait_for()
     page.locator(f"a[href='/admin/message-thread/details/{world.thread_id}#audit-report']").click()
     page.wait_for_url(f"**/admin/message-thread/details/{world.thread_id}*")
+    page.screenshot(path=str(ARTIFACTS / "admin-thread.png"))
     with page.expect_download() as download_info:
         page.click("#audit-report button[value=json]")
     saved = tmp_path / "report.json"
@@ -112,3 +114,4 @@ def test_one_sign_in_report_download_and_sign_out(
     page.goto(f"{live.url}/admin/")
     page.wait_for_url(f"{live.url}/mod/login?next=/admin/")
     assert browsing.foreign_requests() == []
+    assert browsing.console_errors[errors_before:] == []  # nothing the CSP refused
