@@ -11,13 +11,14 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from admin.pages import suspension_days
 from portal.audit import Actor
-from portal.errors import InvalidInput, NotFound
-from portal.models import RateLimitViolation, StaffUser
+from portal.errors import InvalidInput
+from portal.models import StaffUser
+from portal.services import rate_limit
 from portal.services.compliance.holds import lift_hold, place_hold
 from portal.services.compliance.reports import FORMATS, stream_report
-from portal.services.rate_limit import mark_violation_reviewed
-from portal.services.suspensions import SUSPENSION_DAYS, suspend_user
+from portal.services.suspensions import SUSPENSION_DAYS
 from portal.settings import Settings
 
 DAY_CHOICES = (*((str(d), f"{d} day{'s' if d > 1 else ''}") for d in SUSPENSION_DAYS),)
@@ -37,19 +38,11 @@ def text(form: FormData, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def suspension_days(value: str) -> int | None:
-    if value == "indefinite":
-        return None
-    if value not in {str(days) for days in SUSPENSION_DAYS}:
-        raise InvalidInput("days", "must be 1, 3, 7, 30 or indefinite")
-    return int(value)
-
-
 async def review_violation(
     request: Request, staff: StaffUser, pk: uuid.UUID, form: FormData
 ) -> str:
     async with sessions(request)() as db:
-        await mark_violation_reviewed(db, pk, actor=staff)
+        await rate_limit.mark_violation_reviewed(db, pk, actor=staff)
     return "Marked reviewed."
 
 
@@ -58,12 +51,8 @@ async def suspend_violator(
 ) -> str:
     days = suspension_days(text(form, "days"))
     async with sessions(request)() as db:
-        violation = await db.get(RateLimitViolation, pk)
-        if violation is None:
-            raise NotFound(f"rate-limit violation {pk} does not exist")
-        await db.commit()
-        user = await suspend_user(
-            db, violation.user_id, actor=staff, reason=text(form, "reason"), days=days
+        user = await rate_limit.suspend_violator(
+            db, pk, actor=staff, reason=text(form, "reason"), days=days
         )
     length = "indefinitely" if days is None else f"for {days} day{'s' if days > 1 else ''}"
     return f"{user.display_name} is suspended {length}."

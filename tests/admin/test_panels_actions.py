@@ -233,6 +233,7 @@ async def test_violation_actions_use_the_moderation_services(
         assert user is not None and user.is_suspended and user.suspended_reason == "flood"
         [event] = await events(session, "user.suspended")
         assert (event.actor_id, event.details["days"]) == (world.base.moderator.id, 7)
+        assert event.details["violation_id"] == str(world.violation_id)
 
 
 async def test_thread_report_download_and_legal_hold(
