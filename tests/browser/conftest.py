@@ -1,10 +1,10 @@
 """One real server and one headless Chromium shared by the browser tests of a module.
 
-The app runs under uvicorn on a free 127.0.0.1 port, in a thread, against a migrated SQLite copy
-of the test template. The browser is Debian's chromium driven by Playwright (never a downloaded
-browser build); without it these tests are skipped, unless PORTAL_REQUIRE_BROWSER=1 (as in CI),
-which makes that a failure. Every request the browser makes is recorded, so a test can prove that
-nothing left 127.0.0.1.
+The app runs under uvicorn on a free 127.0.0.1 port, in a thread, against a migrated copy of the
+test template, once on SQLite and once on PostgreSQL. The browser is Debian's chromium driven by
+Playwright (never a downloaded browser build); without it these tests are skipped, unless
+PORTAL_REQUIRE_BROWSER=1 (as in CI), which makes that a failure. Every request the browser makes
+is recorded, so a test can prove that nothing left 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import shutil
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +29,14 @@ import uvicorn
 from portal.app import create_app
 from portal.database import create_engine, create_sessionmaker
 from portal.settings import PROJECT_ROOT, Settings, SmtpSettings
-from tests.conftest import TEST_JWT_SECRET
+from tests.conftest import (
+    BACKENDS,
+    POSTGRES_URL,
+    TEST_JWT_SECRET,
+    _drop_database,
+    _postgres_admin,
+    _with_database,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -82,19 +90,38 @@ class LiveServer:
         return self._executor.submit(asyncio.run, coroutine).result()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def live_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database for the module's live server: a copy of the test template."""
+    _need_browser()
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        database = tmp_path_factory.mktemp("live") / "portal.sqlite3"
+        shutil.copyfile(template, database)
+        yield f"sqlite+aiosqlite:///{database}"
+        return
+    template_name: str = request.getfixturevalue("postgres_template")
+    name = f"portal_live_{uuid.uuid4().hex[:12]}"
+    with _postgres_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    try:
+        yield _with_database(POSTGRES_URL, name)
+    finally:
+        _drop_database(name)
+
+
 @pytest.fixture(scope="module")
 def live_server(
-    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+    live_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    _need_browser()
-    directory = tmp_path_factory.mktemp("live")
-    database = directory / "portal.sqlite3"
-    shutil.copyfile(sqlite_template, database)
+    directory = tmp_path_factory.mktemp("live-var")
     port = _free_port()
     settings = Settings(
         environment="test",
         var_dir=directory,
-        database_url=f"sqlite+aiosqlite:///{database}",
+        database_url=live_database,
         jwt_secret=TEST_JWT_SECRET,
         session_secret="browser-session-" + "z" * 40,
         base_url=f"http://127.0.0.1:{port}",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models import Application, AuditEvent, Message, MessageThread
@@ -85,6 +85,29 @@ async def test_report_verify_and_check(
     failed = await cli("audit", "verify", str(tampered))
     assert failed.exit_code != 0
     assert "event at position 3" in failed.stderr
+
+
+async def test_check_fails_on_an_altered_row(
+    cli_env: dict, session: AsyncSession, settings: Settings, backend: str
+) -> None:
+    world = await build_world(session, settings_with(settings, rate_limit_messages=100))
+    await session.commit()
+    async with session.begin():
+        if backend == "postgres":
+            await session.execute(
+                text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
+            )
+        else:
+            await session.execute(text("DROP TRIGGER audit_events_append_only_update"))
+        await session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.action == "message.removed")
+            .values(details={"reason": "spam"})
+        )
+    result = await cli("audit", "check")
+    assert result.exit_code == 2
+    assert f"FAILED: chain thread:{world.thread_id}: event at position" in result.stderr
+    assert "message.removed" in result.stderr
 
 
 async def test_staff_activity_export(
