@@ -188,6 +188,11 @@ async def test_list_exports_are_for_compliance_and_admin_and_audited(
         ]
         assert exported[0].details["rows"] == 2
 
+        await sign_in(client, world.base.admin)
+        staff_csv = await post_form(client, "/admin/staff-account/export/csv")
+        assert world.base.moderator.email in staff_csv.text
+        assert "password" not in staff_csv.text and "$argon2" not in staff_csv.text
+
 
 async def test_violation_actions_use_the_moderation_services(
     app: Litestar, session: AsyncSession, settings: Settings
