@@ -176,9 +176,11 @@ class ThreadEntry(ReadModel):
 
     employer_name: Mapped[str | None] = query_expression()
     candidate_name: Mapped[str | None] = query_expression()
+    audit_report: Mapped[uuid.UUID | None] = query_expression()  # the id, for the report link
 
 
 THREAD_EXPRESSIONS: Final = {
     "employer_name": lambda: _name_of(ThreadEntry.employer_id),
     "candidate_name": lambda: _name_of(ThreadEntry.candidate_id),
+    "audit_report": lambda: ThreadEntry.id,
 }

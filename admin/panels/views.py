@@ -357,7 +357,7 @@ class ThreadPanel(PanelView, model=ThreadEntry):
         ThreadEntry.last_message_at,
         ThreadEntry.is_deleted,
         ThreadEntry.created_at,
-        ThreadEntry.id,
+        ThreadEntry.audit_report,
     ]
     column_details_list: ClassVar[list[Any]] = [
         ThreadEntry.id,
@@ -379,6 +379,7 @@ class ThreadPanel(PanelView, model=ThreadEntry):
         ThreadEntry.employer_name: "Employer",
         ThreadEntry.candidate_name: "Candidate",
         ThreadEntry.last_message_at: "Last message",
+        ThreadEntry.audit_report: "Audit report",
     }
     column_formatters: ClassVar[dict[Any, Any]] = {
         ThreadEntry.subject: lambda m, a: m.subject or "(no subject)",
@@ -386,8 +387,8 @@ class ThreadPanel(PanelView, model=ThreadEntry):
         ThreadEntry.candidate_name: _user("candidate_id", "candidate_name"),
         ThreadEntry.last_message_at: lambda m, a: _when(m.last_message_at),
         ThreadEntry.created_at: lambda m, a: _when(m.created_at),
-        ThreadEntry.id: lambda m, a: link(
-            f"/admin/message-thread/details/{m.id}#audit-report", "audit report…"
+        ThreadEntry.audit_report: lambda m, a: link(
+            f"/admin/message-thread/details/{m.id}#audit-report", "JSON, CSV, PDF…"
         ),
     }
     column_formatters_detail: ClassVar[dict[Any, Any]] = {
