@@ -91,6 +91,11 @@ def test_one_sign_in_report_download_and_sign_out(
     page.goto(f"{live.url}/admin/rate-limit-violation/list")
     page.locator("td", has_text="Ana Ames").wait_for()
     page.screenshot(path=str(ARTIFACTS / "admin-rate-limit-violations.png"), full_page=True)
+    page.locator("tbody tr", has_text="Ana Ames").locator("a[href*='/details/']").first.click()
+    page.click("#action-review button[type=submit]")  # a POST form with the CSRF token
+    page.locator(".alert-success", has_text="Mark reviewed: done.").wait_for()
+    assert page.locator("#action-review").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "admin-violation.png"))
 
     page.goto(f"{live.url}/admin/message-thread/list")
     page.locator("tbody tr", has_text="Cody Candidate").first.wait_for()
