@@ -21,8 +21,10 @@ from portal.services.compliance.reports import FORMATS, stream_report
 from portal.services.suspensions import SUSPENSION_DAYS
 from portal.settings import Settings
 
-DAY_CHOICES = (*((str(d), f"{d} day{'s' if d > 1 else ''}") for d in SUSPENSION_DAYS),)
-DAY_CHOICES = (*DAY_CHOICES, ("indefinite", "indefinitely"))
+DAY_CHOICES = (
+    *((str(days), f"{days} day{'s' if days > 1 else ''}") for days in SUSPENSION_DAYS),
+    ("indefinite", "indefinitely"),
+)
 
 
 def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
