@@ -8,7 +8,7 @@ from litestar.types import ControllerRouterHandler
 
 from admin import overview, queue, reports, sign_in, users
 from admin.compliance import compliance_router
-from admin.mount import admin_placeholder
+from admin.mount import admin_panels
 from admin.pages import HTML_EXCEPTION_HANDLERS
 from admin.staff_accounts import staff_router
 from portal.settings import PROJECT_ROOT, Settings
@@ -54,4 +54,4 @@ def admin_route_handlers(settings: Settings) -> list[ControllerRouterHandler]:
         exception_handlers=HTML_EXCEPTION_HANDLERS,
         include_in_schema=False,
     )
-    return [dashboard, *static_routers(), admin_placeholder]
+    return [dashboard, *static_routers(), admin_panels]

@@ -14,9 +14,19 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.errors import RateLimited
-from portal.models import Message, RateLimitViolation
-from portal.models.base import new_id
+from portal.database import is_sqlite
+from portal.errors import Conflict, NotFound, RateLimited
+from portal.models import Message, RateLimitViolation, StaffUser, User
+from portal.models.base import new_id, utcnow
+from portal.services.refusals import refusable
+from portal.services.staff import require_role, staff_name
+from portal.services.suspensions import (
+    MAX_REASON_LENGTH,
+    apply_suspension,
+    lock_user,
+    required_text,
+    suspension_days,
+)
 from portal.settings import Settings
 
 
@@ -120,3 +130,88 @@ def _describe(window: timedelta) -> str:
             count = seconds // size
             return unit if count == 1 else f"{count} {unit}s"
     return f"{seconds} seconds"
+
+
+async def _lock_violation(session: AsyncSession, violation_id: uuid.UUID) -> RateLimitViolation:
+    query = select(RateLimitViolation).where(RateLimitViolation.id == violation_id)
+    query = query.execution_options(populate_existing=True)
+    if not is_sqlite(session):
+        query = query.with_for_update()
+    violation = await session.scalar(query)
+    if violation is None:
+        raise NotFound(f"rate-limit violation {violation_id} does not exist")
+    return violation
+
+
+async def _review(session: AsyncSession, violation: RateLimitViolation, actor: StaffUser) -> None:
+    violation.status = "reviewed"
+    violation.reviewed_by_id = actor.id
+    violation.reviewed_at = utcnow()
+    await record_event(
+        session,
+        actor=Actor.staff(actor.id),
+        action="rate_limit.reviewed",
+        subject_type="user",
+        subject_id=violation.user_id,
+        details={"violation_id": str(violation.id), "attempts": violation.attempts},
+    )
+
+
+async def mark_violation_reviewed(
+    session: AsyncSession, violation_id: uuid.UUID, *, actor: StaffUser
+) -> RateLimitViolation:
+    """Marks a rate-limit violation reviewed by ``actor`` (moderators and admins) and records
+    ``rate_limit.reviewed``. Conflict if it was reviewed already (naming by whom and when)."""
+    require_role(actor, "moderator", "admin")
+    async with refusable(session):
+        violation = await _lock_violation(session, violation_id)
+        if violation.status == "reviewed":
+            reviewer = (
+                await session.get(StaffUser, violation.reviewed_by_id)
+                if violation.reviewed_by_id is not None
+                else None
+            )
+            who = staff_name(reviewer) or "a former staff member"
+            at = violation.reviewed_at
+            when = f" at {at:%Y-%m-%d %H:%M} UTC" if at else ""
+            raise Conflict(f"already reviewed by {who}{when}")
+        await _review(session, violation, actor)
+    return violation
+
+
+async def suspend_violator(
+    session: AsyncSession,
+    violation_id: uuid.UUID,
+    *,
+    actor: StaffUser,
+    reason: str,
+    days: int | None,
+    now: datetime | None = None,
+) -> User:
+    """Suspends the user of a rate-limit violation (as ``suspend_user`` does, recording
+    ``user.suspended`` with the violation's id) and marks the violation reviewed if it was
+    open, in one transaction."""
+    require_role(actor, "moderator", "admin")
+    reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
+    days = suspension_days(days)
+    async with refusable(session):
+        user_id = await session.scalar(
+            select(RateLimitViolation.user_id).where(RateLimitViolation.id == violation_id)
+        )
+        if user_id is None:
+            raise NotFound(f"rate-limit violation {violation_id} does not exist")
+        # the user's row first, as the send path takes it before it counts into a violation
+        user = await lock_user(session, user_id)
+        violation = await _lock_violation(session, violation_id)
+        await apply_suspension(
+            session,
+            user,
+            actor=actor,
+            reason=reason,
+            days=days,
+            now=now or utcnow(),
+            details={"violation_id": str(violation.id)},
+        )
+        if violation.status == "open":
+            await _review(session, violation, actor)
+    return user

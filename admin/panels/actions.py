@@ -1,0 +1,102 @@
+"""What the panels' POST actions do: each is one call into portal/services with the signed-in
+staff member as the actor, so the same rules and audit events apply as on the dashboard."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from admin.pages import suspension_days
+from portal.audit import Actor
+from portal.errors import InvalidInput
+from portal.models import StaffUser
+from portal.services import rate_limit
+from portal.services.compliance.holds import lift_hold, place_hold
+from portal.services.compliance.reports import FORMATS, stream_report
+from portal.services.suspensions import SUSPENSION_DAYS
+from portal.settings import Settings
+
+DAY_CHOICES = (
+    *((str(days), f"{days} day{'s' if days > 1 else ''}") for days in SUSPENSION_DAYS),
+    ("indefinite", "indefinitely"),
+)
+
+
+def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.scope["litestar_app"].state.sessionmaker
+
+
+def settings(request: Request) -> Settings:
+    return request.scope["litestar_app"].state.settings
+
+
+def text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+async def review_violation(
+    request: Request, staff: StaffUser, pk: uuid.UUID, form: FormData
+) -> str:
+    async with sessions(request)() as db:
+        await rate_limit.mark_violation_reviewed(db, pk, actor=staff)
+    return "Marked reviewed."
+
+
+async def suspend_violator(
+    request: Request, staff: StaffUser, pk: uuid.UUID, form: FormData
+) -> str:
+    days = suspension_days(text(form, "days"))
+    async with sessions(request)() as db:
+        user = await rate_limit.suspend_violator(
+            db, pk, actor=staff, reason=text(form, "reason"), days=days
+        )
+    length = "indefinitely" if days is None else f"for {days} day{'s' if days > 1 else ''}"
+    return f"{user.display_name} is suspended {length}."
+
+
+async def download_report(
+    request: Request, staff: StaffUser, pk: uuid.UUID, form: FormData
+) -> Response:
+    fmt = text(form, "format")
+    if fmt not in FORMATS:
+        raise InvalidInput("format", f"must be one of {', '.join(FORMATS)}")
+    export = await stream_report(
+        sessions(request), pk, fmt, actor=Actor.staff(staff.id), settings=settings(request)
+    )
+    return StreamingResponse(
+        export.chunks,
+        media_type=export.media_type,
+        headers={"content-disposition": f'attachment; filename="{export.filename}"'},
+    )
+
+
+async def hold_thread(request: Request, staff: StaffUser, pk: uuid.UUID, form: FormData) -> str:
+    async with sessions(request)() as db:
+        hold = await place_hold(
+            db,
+            actor=Actor.staff(staff.id),
+            reason=text(form, "reason"),
+            case_reference=text(form, "case_reference"),
+            thread_id=pk,
+        )
+    return f"Legal hold {hold.id} placed ({hold.case_reference})."
+
+
+async def lift(request: Request, staff: StaffUser, pk: uuid.UUID, form: FormData) -> str:
+    async with sessions(request)() as db:
+        await lift_hold(db, pk, actor=Actor.staff(staff.id), reason=text(form, "reason"))
+    return "Legal hold lifted."
+
+
+def is_open(row: Any) -> bool:
+    return getattr(row, "status", None) == "open"
+
+
+def is_standing(row: Any) -> bool:
+    return getattr(row, "lifted_at", None) is None

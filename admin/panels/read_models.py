@@ -1,0 +1,186 @@
+"""Read-only mappings the panels list: flagged messages (a message with its reports rolled up),
+the blocklist and rate-limit violations with people's names and computed figures.
+
+They live in a registry of their own, outside ``Base.metadata``, so migrations and the schema
+check never see them; nothing writes through them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import ColumnElement, case, distinct, func, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, query_expression
+
+from portal.models import (
+    FlagReport,
+    Message,
+    MessageBlock,
+    MessageThread,
+    RateLimitViolation,
+    StaffUser,
+    User,
+)
+from portal.models.base import utcnow
+
+RECENT_BLOCK_DAYS: Final = 30
+UNDECIDED: Final = ("open", "claimed", "escalated")
+
+
+class ReadModel(DeclarativeBase):
+    pass
+
+
+def _name_of(user_id: ColumnElement[uuid.UUID]) -> ColumnElement[str]:
+    named = aliased(User)
+    return select(named.display_name).where(named.id == user_id).scalar_subquery()
+
+
+_reasons = select(FlagReport.message_id, FlagReport.reason).distinct().subquery("reasons")
+_reason_list = (
+    select(
+        _reasons.c.message_id,
+        func.aggregate_strings(_reasons.c.reason, ", ").label("reasons"),
+    )
+    .group_by(_reasons.c.message_id)
+    .subquery("reason_list")
+)
+_rank = case(
+    (FlagReport.status == "escalated", 3),
+    (FlagReport.status == "claimed", 2),
+    (FlagReport.status == "open", 1),
+    else_=0,
+)
+_reports = (
+    select(
+        FlagReport.message_id,
+        func.count().label("report_count"),
+        func.sum(case((FlagReport.status.in_(UNDECIDED), 1), else_=0)).label("open_reports"),
+        func.max(_rank).label("status_rank"),
+        func.min(FlagReport.created_at).label("first_reported_at"),
+        func.max(FlagReport.created_at).label("last_reported_at"),
+    )
+    .group_by(FlagReport.message_id)
+    .subquery("report_counts")
+)
+_sender = aliased(User)
+_flagged = (
+    select(
+        Message.id,
+        Message.thread_id,
+        Message.sender_id,
+        _sender.display_name.label("sender_name"),
+        Message.recipient_id,
+        Message.body,
+        Message.created_at.label("sent_at"),
+        Message.is_removed,
+        _reports.c.report_count,
+        _reports.c.open_reports,
+        _reason_list.c.reasons,
+        case(
+            (_reports.c.status_rank == 3, "escalated"),
+            (_reports.c.status_rank == 2, "claimed"),
+            (_reports.c.status_rank == 1, "open"),
+            else_="decided",
+        ).label("status"),
+        _reports.c.first_reported_at,
+        _reports.c.last_reported_at,
+    )
+    .join(_reports, _reports.c.message_id == Message.id)
+    .join(_reason_list, _reason_list.c.message_id == Message.id)
+    .join(_sender, _sender.id == Message.sender_id)
+    .subquery("flagged_messages")
+)
+
+
+class FlaggedMessage(ReadModel):
+    """A reported message with its reports rolled up (one row per message)."""
+
+    __table__ = _flagged
+    __mapper_args__ = {"primary_key": [_flagged.c.id]}  # noqa: RUF012
+
+    id: Mapped[uuid.UUID]
+    thread_id: Mapped[uuid.UUID]
+    sender_id: Mapped[uuid.UUID]
+    sender_name: Mapped[str]
+    recipient_id: Mapped[uuid.UUID]
+    body: Mapped[str]
+    sent_at: Mapped[datetime]
+    is_removed: Mapped[bool]
+    report_count: Mapped[int]
+    open_reports: Mapped[int]
+    reasons: Mapped[str]
+    status: Mapped[str]
+    first_reported_at: Mapped[datetime]
+    last_reported_at: Mapped[datetime]
+
+
+class BlockEntry(ReadModel):
+    """A row of the blocklist with both people's names and how many distinct people blocked the
+    blocked user in the last RECENT_BLOCK_DAYS days."""
+
+    __table__ = MessageBlock.__table__
+
+    blocker_name: Mapped[str | None] = query_expression()
+    blocked_name: Mapped[str | None] = query_expression()
+    blocked_by_recent: Mapped[int | None] = query_expression()
+
+
+def recently_blocked_by() -> ColumnElement[int]:
+    recent = MessageBlock.__table__.alias("recent")
+    since = utcnow() - timedelta(days=RECENT_BLOCK_DAYS)
+    return (
+        select(func.count(distinct(recent.c.blocker_id)))
+        .where(recent.c.blocked_id == BlockEntry.blocked_id, recent.c.created_at >= since)
+        .scalar_subquery()
+    )
+
+
+BLOCK_EXPRESSIONS: Final = {
+    "blocker_name": lambda: _name_of(BlockEntry.blocker_id),
+    "blocked_name": lambda: _name_of(BlockEntry.blocked_id),
+    "blocked_by_recent": recently_blocked_by,
+}
+
+
+class ViolationEntry(ReadModel):
+    """A rate-limit violation with the user's and the reviewer's names."""
+
+    __table__ = RateLimitViolation.__table__
+
+    user_name: Mapped[str | None] = query_expression()
+    reviewer_name: Mapped[str | None] = query_expression()
+
+
+def _reviewer_name() -> ColumnElement[str]:
+    reviewer = aliased(StaffUser)
+    return (
+        select(func.coalesce(reviewer.display_name, reviewer.email))
+        .where(reviewer.id == ViolationEntry.reviewed_by_id)
+        .scalar_subquery()
+    )
+
+
+VIOLATION_EXPRESSIONS: Final = {
+    "user_name": lambda: _name_of(ViolationEntry.user_id),
+    "reviewer_name": _reviewer_name,
+}
+
+
+class ThreadEntry(ReadModel):
+    """A thread with both participants' names."""
+
+    __table__ = MessageThread.__table__
+
+    employer_name: Mapped[str | None] = query_expression()
+    candidate_name: Mapped[str | None] = query_expression()
+    audit_report: Mapped[uuid.UUID | None] = query_expression()  # the id, for the report link
+
+
+THREAD_EXPRESSIONS: Final = {
+    "employer_name": lambda: _name_of(ThreadEntry.employer_id),
+    "candidate_name": lambda: _name_of(ThreadEntry.candidate_id),
+    "audit_report": lambda: ThreadEntry.id,
+}
