@@ -124,6 +124,7 @@ class Settings:
     email_poll_seconds: float = 5.0
     retention_days: int = 365
     audit_signing_key: str | None = None  # PEM of an Ed25519 private key
+    access_log: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -273,6 +274,8 @@ def load_settings() -> Settings:
         email_backoff_base_seconds=_env_int("EMAIL_BACKOFF_BASE_SECONDS", 30, minimum=0),
         email_backoff_max_seconds=_env_int("EMAIL_BACKOFF_MAX_SECONDS", 3600, minimum=0),
         email_worker_in_serve=_env_bool("EMAIL_WORKER_IN_SERVE", True),
+        # A line per request costs a few percent of a busy worker; production's proxy logs them.
+        access_log=_env_bool("ACCESS_LOG", not production),
         email_poll_seconds=float(_env_int("EMAIL_POLL_MILLISECONDS", 5000, minimum=10)) / 1000,
         retention_days=_env_int("RETENTION_DAYS", 365, minimum=1),
         audit_signing_key=audit_signing_key,
