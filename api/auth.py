@@ -97,14 +97,15 @@ def _is_preflight(connection: ASGIConnection) -> bool:
     return connection.scope.get("method") == "OPTIONS"
 
 
-def requires_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+# Guards are async although they do no I/O: Litestar runs a sync guard in its thread pool.
+async def requires_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if _is_preflight(connection):
         return
     if not isinstance(_principal(connection), User):
         raise PermissionDeniedException("this endpoint is for end users, not service tokens")
 
 
-def requires_provisioning(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def requires_provisioning(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if _is_preflight(connection):
         return
     if not isinstance(_principal(connection), PlatformService):
