@@ -80,8 +80,10 @@ class DatabaseBounds:
     connect_timeout_seconds: int = 3  # libpq counts whole seconds
     pool_timeout_ms: int = 3000
     sqlite_busy_timeout_ms: int = 5000
-    pool_size: int = 10
-    max_overflow: int = 20
+    # Kept open: a worker serves 16+ requests at once, each holding one connection; overflow
+    # connections are opened and closed per use, which costs a busy worker (the profile).
+    pool_size: int = 20
+    max_overflow: int = 10
 
 
 UNBOUNDED = DatabaseBounds(
@@ -251,8 +253,8 @@ def load_settings() -> Settings:
             connect_timeout_seconds=_env_int("DB_CONNECT_TIMEOUT_SECONDS", 3, minimum=1),
             pool_timeout_ms=_env_int("DB_POOL_TIMEOUT_MS", 3000, minimum=1),
             sqlite_busy_timeout_ms=_env_int("DB_SQLITE_BUSY_TIMEOUT_MS", 5000),
-            pool_size=_env_int("DB_POOL_SIZE", 10, minimum=1),
-            max_overflow=_env_int("DB_POOL_MAX_OVERFLOW", 20),
+            pool_size=_env_int("DB_POOL_SIZE", 20, minimum=1),
+            max_overflow=_env_int("DB_POOL_MAX_OVERFLOW", 10),
         ),
         request_timeout_ms=_env_int("REQUEST_TIMEOUT_MS", 10000),
         readiness_timeout_ms=_env_int("READINESS_TIMEOUT_MS", 1000, minimum=1),
