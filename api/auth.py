@@ -15,11 +15,17 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import Receive, Scope, Send
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from portal.database import write_transaction
+from portal.database import (
+    close_request_session,
+    end_read_snapshot,
+    open_request_session,
+    write_transaction,
+)
 from portal.models import User
 from portal.models.base import utcnow
 from portal.settings import Settings
@@ -64,12 +70,20 @@ class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
             user_id = uuid.UUID(str(claims["sub"]))
         except ValueError:
             raise _unauthorized("token subject is not a user id") from None
-        async with connection.app.state.sessionmaker() as session:
-            user = await session.get(User, user_id)
-            if user is None:
-                raise _unauthorized("token names an unknown user")
-            await _refresh_activity(session, user)
+        state = connection.app.state
+        session = await open_request_session(connection.scope, state.engine, state.sessionmaker)
+        user = await session.get(User, user_id)
+        if user is None:
+            raise _unauthorized("token names an unknown user")
+        await _refresh_activity(session, user)
+        await end_read_snapshot(session)  # the handler starts with no transaction open
         return AuthenticationResult(user=user, auth=claims)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await close_request_session(scope)  # type: ignore[arg-type]
 
 
 async def _refresh_activity(session: AsyncSession, user: User) -> None:
@@ -97,14 +111,15 @@ def _is_preflight(connection: ASGIConnection) -> bool:
     return connection.scope.get("method") == "OPTIONS"
 
 
-def requires_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+# Guards are async although they do no I/O: Litestar runs a sync guard in its thread pool.
+async def requires_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if _is_preflight(connection):
         return
     if not isinstance(_principal(connection), User):
         raise PermissionDeniedException("this endpoint is for end users, not service tokens")
 
 
-def requires_provisioning(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def requires_provisioning(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if _is_preflight(connection):
         return
     if not isinstance(_principal(connection), PlatformService):

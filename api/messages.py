@@ -74,7 +74,9 @@ def provide_user(request: Request[Any, Any, Any]) -> User:
     return request.user  # type: ignore[no-any-return]
 
 
-def only_declared_query_parameters(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def only_declared_query_parameters(
+    connection: ASGIConnection, handler: BaseRouteHandler
+) -> None:
     """400 for a query parameter the endpoint does not take: a misspelt filter (``?unread=1``)
     would otherwise be ignored without a word, and the answer look like a valid one."""
     if connection.scope.get("method") == "OPTIONS":

@@ -21,17 +21,27 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
+from litestar.types import Scope
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from portal.database import RETRY_AFTER_UNREACHABLE_SECONDS, create_engine, create_sessionmaker
+from portal.database import (
+    REQUEST_SESSION,
+    RETRY_AFTER_UNREACHABLE_SECONDS,
+    create_engine,
+    create_sessionmaker,
+)
 from portal.email_delivery import delivery_loop_running
 from portal.errors import PortalError
 from portal.request_timeout import RequestTimeoutMiddleware
 from portal.settings import Settings, get_settings
 
 
-async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[AsyncSession, None]:
+    request_session = scope.get(REQUEST_SESSION)  # type: ignore[misc]
+    if request_session is not None:
+        yield request_session  # the auth middleware's, closed by it after the response
+        return
     async with state.sessionmaker() as session:
         yield session
 

@@ -244,7 +244,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the API, the dashboard and the admin panels."""
     import uvicorn
 
-    settings()  # a configuration problem is one line here, not a traceback in every worker
+    config = settings()  # a configuration problem is one line here, not a traceback in every worker
     log_to_stderr()
     uvicorn.run(
         "portal.app:create_app",
@@ -253,8 +253,19 @@ def serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level="info",
+        access_log=config.access_log,
         proxy_headers=True,
+        loop=_fastest("uvloop", fallback="asyncio"),
+        http=_fastest("httptools", fallback="h11"),
     )
+
+
+def _fastest(module: str, *, fallback: str) -> str:
+    """The C implementation when it is installed (a pinned dependency, absent only on platforms
+    without a wheel), else uvicorn's pure-Python one."""
+    import importlib.util
+
+    return module if importlib.util.find_spec(module) is not None else fallback
 
 
 @main.command("worker")

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -132,6 +133,38 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+# The ASGI scope key of a request's session (see open_request_session).
+REQUEST_SESSION = "portal.db_session"
+
+
+async def open_request_session(
+    scope: dict[str, Any], engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncSession:
+    """The request's one session, on one pooled connection held until close_request_session.
+
+    The auth middleware opens it and the handler's ``db_session`` is the same session, so a
+    request checks out (and pre-pings) one connection instead of one per transaction.
+    """
+    connection = await engine.connect()
+    session = sessionmaker(bind=connection)
+    scope[REQUEST_SESSION] = session
+    return session
+
+
+async def close_request_session(scope: dict[str, Any]) -> None:
+    """Closes the request's session, if it has one; its connection goes back to the pool with
+    anything left uncommitted rolled back."""
+    session: AsyncSession | None = scope.pop(REQUEST_SESSION, None)
+    if session is None:
+        return
+    connection = session.bind
+    try:
+        await session.close()
+    finally:
+        assert isinstance(connection, AsyncConnection)
+        await connection.close()
+
+
 def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
@@ -151,8 +184,13 @@ async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession
     """One transaction that takes SQLite's write lock up front; commits, or rolls back on error."""
     await end_read_snapshot(session)
     async with session.begin():
-        await session.connection(execution_options={_IMMEDIATE: True})
-        yield session
+        connection = await session.connection(execution_options={_IMMEDIATE: True})
+        try:
+            yield session
+        finally:
+            # A session bound to one connection for the request keeps it (and its options in
+            # place) after this transaction: later reads must not take the write lock.
+            await connection.execution_options(**{_IMMEDIATE: False})
 
 
 @asynccontextmanager

@@ -80,8 +80,10 @@ class DatabaseBounds:
     connect_timeout_seconds: int = 3  # libpq counts whole seconds
     pool_timeout_ms: int = 3000
     sqlite_busy_timeout_ms: int = 5000
-    pool_size: int = 10
-    max_overflow: int = 20
+    # Kept open: a worker serves 16+ requests at once, each holding one connection; overflow
+    # connections are opened and closed per use, which costs a busy worker (the profile).
+    pool_size: int = 20
+    max_overflow: int = 10
 
 
 UNBOUNDED = DatabaseBounds(
@@ -124,6 +126,7 @@ class Settings:
     email_poll_seconds: float = 5.0
     retention_days: int = 365
     audit_signing_key: str | None = None  # PEM of an Ed25519 private key
+    access_log: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -250,8 +253,8 @@ def load_settings() -> Settings:
             connect_timeout_seconds=_env_int("DB_CONNECT_TIMEOUT_SECONDS", 3, minimum=1),
             pool_timeout_ms=_env_int("DB_POOL_TIMEOUT_MS", 3000, minimum=1),
             sqlite_busy_timeout_ms=_env_int("DB_SQLITE_BUSY_TIMEOUT_MS", 5000),
-            pool_size=_env_int("DB_POOL_SIZE", 10, minimum=1),
-            max_overflow=_env_int("DB_POOL_MAX_OVERFLOW", 20),
+            pool_size=_env_int("DB_POOL_SIZE", 20, minimum=1),
+            max_overflow=_env_int("DB_POOL_MAX_OVERFLOW", 10),
         ),
         request_timeout_ms=_env_int("REQUEST_TIMEOUT_MS", 10000),
         readiness_timeout_ms=_env_int("READINESS_TIMEOUT_MS", 1000, minimum=1),
@@ -273,6 +276,8 @@ def load_settings() -> Settings:
         email_backoff_base_seconds=_env_int("EMAIL_BACKOFF_BASE_SECONDS", 30, minimum=0),
         email_backoff_max_seconds=_env_int("EMAIL_BACKOFF_MAX_SECONDS", 3600, minimum=0),
         email_worker_in_serve=_env_bool("EMAIL_WORKER_IN_SERVE", True),
+        # A line per request costs a few percent of a busy worker; production's proxy logs them.
+        access_log=_env_bool("ACCESS_LOG", not production),
         email_poll_seconds=float(_env_int("EMAIL_POLL_MILLISECONDS", 5000, minimum=10)) / 1000,
         retention_days=_env_int("RETENTION_DAYS", 365, minimum=1),
         audit_signing_key=audit_signing_key,

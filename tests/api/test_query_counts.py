@@ -113,3 +113,35 @@ async def test_statement_counts_do_not_grow_with_the_data(
     large = await _measure(app, client, settings, threads=7)
     assert small == large
     assert large == {name: counts[backend] for name, counts in EXPECTED.items()}
+
+
+async def test_a_request_checks_out_one_connection(
+    app: Litestar, client: AsyncTestClient, settings: Settings
+) -> None:
+    """The auth middleware and the handler share one session on one connection: one pool
+    checkout (and pre-ping) per request, for reads and for a send's write transaction."""
+    candidate = await make_user(app, "candidate")
+    employer = await make_user(app, "employer")
+    thread_id = (await send_ok(client, settings, employer, candidate))["thread"]["id"]
+    checkouts: list[object] = []
+
+    def record(*_: Any) -> None:
+        checkouts.append(None)
+
+    pool = app.state.engine.sync_engine.pool
+    event.listen(pool, "checkout", record)
+    try:
+        headers = auth(settings, candidate)
+        for path in (
+            "/api/v1/messages/threads",
+            f"/api/v1/messages/threads/{thread_id}",
+            "/api/v1/messages/unread-count",
+        ):
+            checkouts.clear()
+            assert (await client.get(path, headers=headers)).status_code == 200
+            assert len(checkouts) == 1, path
+        checkouts.clear()
+        await send_ok(client, settings, employer, candidate, "again")
+        assert len(checkouts) == 1
+    finally:
+        event.remove(pool, "checkout", record)

@@ -91,3 +91,23 @@ def test_serve_with_missing_production_setting_is_one_line(monkeypatch: pytest.M
     assert result.stderr.strip().splitlines() == [
         "portal: error: PORTAL_DATABASE_URL is required when PORTAL_ENV=production"
     ]
+
+
+def test_access_log_is_off_by_default_in_production_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().access_log is True
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("PORTAL_DATABASE_URL", "postgresql+psycopg://u@db/portal")
+    monkeypatch.setenv("PORTAL_JWT_SECRET", "s" * 40)
+    monkeypatch.setenv("PORTAL_SESSION_SECRET", "t" * 40)
+    assert load_settings().access_log is False
+    monkeypatch.setenv("PORTAL_ACCESS_LOG", "true")
+    assert load_settings().access_log is True
+
+
+def test_serve_uses_the_c_event_loop_and_http_parser() -> None:
+    from portal.cli import _fastest
+
+    # Both are pinned dependencies; the fallback is for platforms without their wheels.
+    assert _fastest("uvloop", fallback="asyncio") == "uvloop"
+    assert _fastest("httptools", fallback="h11") == "httptools"
+    assert _fastest("no_such_module_here", fallback="h11") == "h11"
