@@ -51,7 +51,7 @@ from portal.models import (
 )
 from portal.models.messaging import BLOCK_REASONS
 from portal.models.moderation import FLAG_REASONS, FLAG_STATUSES
-from portal.models.people import APPLICATION_STATUSES
+from portal.models.people import APPLICATION_STATUSES, USER_ROLES
 from portal.models.staff import STAFF_ROLES
 from portal.services import applications as application_service
 from portal.services import staff as staff_service
@@ -518,7 +518,7 @@ class UserPanel(PanelView, model=User):
     ]
     column_default_sort: ClassVar[Any] = [(User.created_at, True)]
     column_filters: ClassVar[list[Any]] = [
-        StaticValuesFilter(User.role, _choices(("employer", "candidate")), title="Role"),
+        StaticValuesFilter(User.role, _choices(USER_ROLES), title="Role"),
         BooleanFilter(User.is_suspended, title="Suspended"),
     ]
     form_columns: ClassVar[list[Any]] = [User.email, User.display_name]
