@@ -37,6 +37,7 @@ from admin.panels.read_models import (
     recently_blocked_by,
 )
 from portal.audit import Actor
+from portal.database import end_read_snapshot
 from portal.errors import Forbidden, NotFound
 from portal.models import (
     Application,
@@ -527,7 +528,7 @@ class UserPanel(PanelView, model=User):
         staff = _editor(request, self)
         async with actions.sessions(request)() as db:
             user = await user_service.get_user(db, _uuid(pk))
-            await db.commit()
+            await end_read_snapshot(db)
             updated, _ = await user_service.upsert_user(
                 db,
                 user.id,
@@ -581,7 +582,7 @@ class ApplicationPanel(PanelView, model=Application):
             current = await db.get(Application, _uuid(pk))
             if current is None:
                 raise ValueError(f"application {pk} does not exist")
-            await db.commit()
+            await end_read_snapshot(db)
             application, _ = await application_service.upsert_application(
                 db,
                 application_id=current.id,
@@ -658,7 +659,7 @@ class StaffPanel(PanelView, model=StaffUser):
             account = await db.get(StaffUser, target)
             if account is None:
                 raise ValueError(f"staff account {pk} does not exist")
-            await db.commit()
+            await end_read_snapshot(db)
             if data.get("role") and data["role"] != account.role:
                 account = await staff_service.set_staff_role(db, target, data["role"], actor=staff)
             active = bool(data.get("is_active"))
