@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.database import (
+    OWNS_REQUEST_SESSION,
     close_request_session,
     end_read_snapshot,
     open_request_session,
@@ -28,6 +29,7 @@ from portal.database import (
 )
 from portal.models import User
 from portal.models.base import utcnow
+from portal.principals import EndUser, KnownUsers
 from portal.settings import Settings
 from portal.tokens import PROVISIONING_SCOPE, TokenError, decode_token
 
@@ -71,23 +73,36 @@ class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         except ValueError:
             raise _unauthorized("token subject is not a user id") from None
         state = connection.app.state
-        session = await open_request_session(connection.scope, state.engine, state.sessionmaker)
-        user = await session.get(User, user_id)
+        known: KnownUsers = state.known_users
+        user = known.get(user_id)
         if user is None:
-            raise _unauthorized("token names an unknown user")
-        await _refresh_activity(session, user)
-        await end_read_snapshot(session)  # the handler starts with no transaction open
+            user = await _load_user(connection, user_id)
+            known.remember(user)
         return AuthenticationResult(user=user, auth=claims)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[OWNS_REQUEST_SESSION] = True  # type: ignore[literal-required]
         try:
             await super().__call__(scope, receive, send)
         finally:
             await close_request_session(scope)  # type: ignore[arg-type]
 
 
+async def _load_user(connection: ASGIConnection, user_id: uuid.UUID) -> EndUser:
+    """Reads the token's user (401 if unknown) and marks them active, on the request's session."""
+    state = connection.app.state
+    session = await open_request_session(connection.scope, state.engine, state.sessionmaker)
+    user = await session.get(User, user_id)
+    if user is None:
+        raise _unauthorized("token names an unknown user")
+    await _refresh_activity(session, user)
+    await end_read_snapshot(session)  # the handler starts with no transaction open
+    return EndUser(id=user.id, role=user.role)
+
+
 async def _refresh_activity(session: AsyncSession, user: User) -> None:
-    """Marks the user active, writing at most once a minute per user."""
+    """Marks the user active, writing at most once a minute per user (a worker reads the row
+    again once its KnownUsers entry expires, so a busy user is marked about once a minute)."""
     now = utcnow()
     if user.last_active_at is not None and now - user.last_active_at < ACTIVITY_REFRESH:
         return
@@ -115,7 +130,7 @@ def _is_preflight(connection: ASGIConnection) -> bool:
 async def requires_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if _is_preflight(connection):
         return
-    if not isinstance(_principal(connection), User):
+    if not isinstance(_principal(connection), EndUser):
         raise PermissionDeniedException("this endpoint is for end users, not service tokens")
 
 

@@ -28,7 +28,7 @@ from api import schemas
 from api.auth import requires_user
 from api.errors import IDEMPOTENCY_KEY_PATTERN
 from api.responses import error_responses
-from portal.models import User
+from portal.principals import EndUser
 from portal.services import blocks, flags, idempotency, messaging, threads
 from portal.settings import Settings
 
@@ -70,7 +70,7 @@ class SendOperation(Operation):
             }
 
 
-def provide_user(request: Request[Any, Any, Any]) -> User:
+def provide_user(request: Request[Any, Any, Any]) -> EndUser:
     return request.user  # type: ignore[no-any-return]
 
 
@@ -143,7 +143,7 @@ class MessagesController(Controller):
         self,
         db_session: NamedDependency[AsyncSession],
         settings: NamedDependency[Settings],
-        user: NamedDependency[User],
+        user: NamedDependency[EndUser],
         data: Annotated[
             schemas.SendMessageIn,
             Body(
@@ -183,7 +183,7 @@ class MessagesController(Controller):
     async def list_threads(
         self,
         db_session: NamedDependency[AsyncSession],
-        user: NamedDependency[User],
+        user: NamedDependency[EndUser],
         application_id: FromQuery[uuid.UUID | None] = None,
         unread_only: FromQuery[bool] = False,
         archived: FromQuery[bool] = False,
@@ -215,7 +215,7 @@ class MessagesController(Controller):
     async def get_thread(
         self,
         db_session: NamedDependency[AsyncSession],
-        user: NamedDependency[User],
+        user: NamedDependency[EndUser],
         thread_id: FromPath[uuid.UUID],
         page: Page = 1,
         limit: Annotated[
@@ -235,7 +235,7 @@ class MessagesController(Controller):
     async def mark_read(
         self,
         db_session: NamedDependency[AsyncSession],
-        user: NamedDependency[User],
+        user: NamedDependency[EndUser],
         message_id: FromPath[uuid.UUID],
     ) -> schemas.ReadReceiptOut:
         message = await messaging.mark_read(db_session, user, message_id)
@@ -247,7 +247,7 @@ class MessagesController(Controller):
         responses=error_responses(401, 403),
     )
     async def unread_count(
-        self, db_session: NamedDependency[AsyncSession], user: NamedDependency[User]
+        self, db_session: NamedDependency[AsyncSession], user: NamedDependency[EndUser]
     ) -> schemas.UnreadCountOut:
         return schemas.unread_count_out(await threads.unread_summary(db_session, user))
 
@@ -262,7 +262,7 @@ class MessagesController(Controller):
     async def block_user(
         self,
         db_session: NamedDependency[AsyncSession],
-        user: NamedDependency[User],
+        user: NamedDependency[EndUser],
         data: Annotated[
             schemas.BlockIn,
             Body(
@@ -291,14 +291,14 @@ class MessagesController(Controller):
     async def unblock_user(
         self,
         db_session: NamedDependency[AsyncSession],
-        user: NamedDependency[User],
+        user: NamedDependency[EndUser],
         user_id: FromPath[uuid.UUID],
     ) -> None:
         await blocks.unblock_user(db_session, user, user_id)
 
     @get("/blocks", summary="The users the caller has blocked", responses=error_responses(401, 403))
     async def list_blocks(
-        self, db_session: NamedDependency[AsyncSession], user: NamedDependency[User]
+        self, db_session: NamedDependency[AsyncSession], user: NamedDependency[EndUser]
     ) -> schemas.BlockListOut:
         return schemas.block_list_out(await blocks.list_blocks(db_session, user))
 
@@ -312,7 +312,7 @@ class MessagesController(Controller):
     async def archive_thread(
         self,
         db_session: NamedDependency[AsyncSession],
-        user: NamedDependency[User],
+        user: NamedDependency[EndUser],
         thread_id: FromPath[uuid.UUID],
         archived: FromQuery[bool] = True,
     ) -> schemas.ThreadOut:
@@ -337,7 +337,7 @@ class MessagesController(Controller):
     async def delete_thread(
         self,
         db_session: NamedDependency[AsyncSession],
-        user: NamedDependency[User],
+        user: NamedDependency[EndUser],
         thread_id: FromPath[uuid.UUID],
     ) -> None:
         await threads.delete_thread(db_session, user, thread_id)
@@ -356,7 +356,7 @@ class MessagesController(Controller):
     async def flag_message(
         self,
         db_session: NamedDependency[AsyncSession],
-        user: NamedDependency[User],
+        user: NamedDependency[EndUser],
         message_id: FromPath[uuid.UUID],
         reason: FromQuery[schemas.FlagReason],
         note: Annotated[
@@ -371,7 +371,7 @@ class MessagesController(Controller):
 async def _send_once(
     db_session: AsyncSession,
     settings: Settings,
-    user: User,
+    user: EndUser,
     data: schemas.SendMessageIn,
     key: str,
 ) -> Response[schemas.SendMessageOut]:

@@ -26,21 +26,23 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.database import (
-    REQUEST_SESSION,
+    OWNS_REQUEST_SESSION,
     RETRY_AFTER_UNREACHABLE_SECONDS,
     create_engine,
     create_sessionmaker,
+    open_request_session,
 )
 from portal.email_delivery import delivery_loop_running
 from portal.errors import PortalError
+from portal.principals import KnownUsers
 from portal.request_timeout import RequestTimeoutMiddleware
 from portal.settings import Settings, get_settings
 
 
 async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[AsyncSession, None]:
-    request_session = scope.get(REQUEST_SESSION)  # type: ignore[misc]
-    if request_session is not None:
-        yield request_session  # the auth middleware's, closed by it after the response
+    if scope.get(OWNS_REQUEST_SESSION):  # type: ignore[misc]
+        # The API's: the auth middleware may have opened it, and closes it after the response.
+        yield await open_request_session(scope, state.engine, state.sessionmaker)  # type: ignore[arg-type]
         return
     async with state.sessionmaker() as session:
         yield session
@@ -192,6 +194,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "engine": engine,
                 "sessionmaker": sessionmaker,
                 "readiness_engine": readiness_engine,
+                "known_users": KnownUsers(),
             }
         ),
         on_shutdown=[dispose_engine],

@@ -7,13 +7,14 @@ same call is a plain transaction and callers lock rows themselves.
 
 from __future__ import annotations
 
+import select as _select
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -55,15 +56,33 @@ def create_engine(
         )
         _configure_sqlite(engine, bounds.sqlite_busy_timeout_ms)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,
         pool_size=bounds.pool_size,
         max_overflow=bounds.max_overflow,
         pool_timeout=pool_timeout,
         connect_args=_postgres_connect_args(url, bounds),
     )
+    event.listen(engine.sync_engine.pool, "checkout", _discard_if_ended_by_server)
+    return engine
+
+
+def _discard_if_ended_by_server(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """The pool's liveness check, without the round trip of ``pool_pre_ping``.
+
+    An idle connection has nothing to read unless the server ended it (a restart, a terminated
+    backend, an idle timeout): it then sent its last error and closed the socket. So a pooled
+    connection whose socket is readable, or that psycopg already knows is closed, is replaced by
+    a fresh one (DisconnectionError makes the pool reconnect and retry the checkout).
+    """
+    connection = record.driver_connection
+    if connection is None or connection.closed or connection.broken:
+        raise DisconnectionError("the pooled connection is closed")
+    poller = _select.poll()
+    poller.register(connection.fileno(), _select.POLLIN | _select.POLLERR | _select.POLLHUP)
+    if poller.poll(0):
+        raise DisconnectionError("the server ended the pooled connection")
 
 
 def _postgres_connect_args(url: str, bounds: DatabaseBounds) -> dict[str, Any]:
@@ -135,6 +154,10 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 # The ASGI scope key of a request's session (see open_request_session).
 REQUEST_SESSION = "portal.db_session"
+# Set by the API's auth middleware, which closes the request's session after the response: the
+# handler's db_session is then the request session, opened on first use.
+OWNS_REQUEST_SESSION = "portal.owns_db_session"
+AUTOCOMMIT = "AUTOCOMMIT"
 
 
 async def open_request_session(
@@ -142,10 +165,23 @@ async def open_request_session(
 ) -> AsyncSession:
     """The request's one session, on one pooled connection held until close_request_session.
 
-    The auth middleware opens it and the handler's ``db_session`` is the same session, so a
-    request checks out (and pre-pings) one connection instead of one per transaction.
+    Whoever needs the database first in an API request opens it (the auth middleware, or the
+    handler's ``db_session``); both get the same session, so a request checks out one connection.
+
+    On PostgreSQL the connection starts in autocommit: a read of one statement is one round trip,
+    with no BEGIN and COMMIT around it (a single statement sees one snapshot anyway).
+    :func:`read_transaction` and :func:`write_transaction` switch it to transactions first.
     """
+    session = scope.get(REQUEST_SESSION)
+    if session is not None:
+        return session  # type: ignore[no-any-return]
     connection = await engine.connect()
+    if connection.dialect.name != "sqlite":
+        try:
+            await connection.execution_options(isolation_level=AUTOCOMMIT)
+        except BaseException:
+            await connection.close()
+            raise
     session = sessionmaker(bind=connection)
     scope[REQUEST_SESSION] = session
     return session
@@ -179,10 +215,23 @@ async def end_read_snapshot(session: AsyncSession) -> None:
         await session.commit()
 
 
+async def _leave_autocommit(session: AsyncSession) -> None:
+    """Puts a request session's autocommit connection back into transactions, for good: the
+    rest of the request (rarely more than this one transaction) runs as before."""
+    bind = session.bind
+    if (
+        isinstance(bind, AsyncConnection)
+        and bind.sync_connection is not None
+        and bind.sync_connection.get_execution_options().get("isolation_level") == AUTOCOMMIT
+    ):
+        await bind.execution_options(isolation_level=bind.sync_connection.default_isolation_level)
+
+
 @asynccontextmanager
 async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     """One transaction that takes SQLite's write lock up front; commits, or rolls back on error."""
     await end_read_snapshot(session)
+    await _leave_autocommit(session)
     async with session.begin():
         connection = await session.connection(execution_options={_IMMEDIATE: True})
         try:
@@ -195,8 +244,11 @@ async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession
 
 @asynccontextmanager
 async def read_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
-    """A short read-only transaction: one consistent snapshot, released at the end."""
+    """A short read-only transaction: one consistent snapshot over several statements, released
+    at the end. A read of one statement needs none: on a request session it runs in
+    autocommit."""
     await end_read_snapshot(session)
+    await _leave_autocommit(session)
     async with session.begin():
         yield session
 

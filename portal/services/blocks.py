@@ -12,6 +12,7 @@ from portal.database import get_or_insert, read_transaction, write_transaction
 from portal.errors import InvalidInput, NotFound
 from portal.models import MessageBlock, User
 from portal.models.messaging import BLOCK_REASONS
+from portal.principals import Participant
 from portal.services import validation
 
 MAX_NOTE_LENGTH = 1000
@@ -43,7 +44,7 @@ async def _block_of(
 
 async def block_user(
     session: AsyncSession,
-    user: User,
+    user: Participant,
     blocked_id: uuid.UUID,
     *,
     reason: str,
@@ -85,7 +86,7 @@ async def block_user(
     return block
 
 
-async def unblock_user(session: AsyncSession, user: User, blocked_id: uuid.UUID) -> bool:
+async def unblock_user(session: AsyncSession, user: Participant, blocked_id: uuid.UUID) -> bool:
     """Lifts ``user``'s block on ``blocked_id``; True if there was one. Idempotent for a user
     who exists; NotFound for one who does not."""
     async with write_transaction(session):
@@ -110,7 +111,7 @@ async def unblock_user(session: AsyncSession, user: User, blocked_id: uuid.UUID)
     return removed is not None
 
 
-async def list_blocks(session: AsyncSession, user: User) -> list[tuple[MessageBlock, User]]:
+async def list_blocks(session: AsyncSession, user: Participant) -> list[tuple[MessageBlock, User]]:
     """The users ``user`` has blocked, newest first, each with the blocked user."""
     async with read_transaction(session):
         rows = (

@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import Actor, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Forbidden
-from portal.models import FlagReport, Message, User
+from portal.models import FlagReport, Message
 from portal.models.base import utcnow
 from portal.models.moderation import FLAG_REASONS
+from portal.principals import Participant
 from portal.services import validation
 from portal.services.threads import access_message
 
@@ -44,7 +45,7 @@ async def _report_of(
 
 async def flag_message(
     session: AsyncSession,
-    user: User,
+    user: Participant,
     message_id: uuid.UUID,
     *,
     reason: str,

@@ -20,6 +20,7 @@ from portal.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from portal.models import Application, Message, MessageThread, User
 from portal.models.base import new_id, utcnow
 from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
+from portal.principals import Participant
 from portal.services import idempotency, links, notifications, rate_limit, validation
 from portal.services.blocks import blocked_either_way
 from portal.services.sanitize import sanitize_html
@@ -512,7 +513,7 @@ async def _write_message(
     )
 
 
-async def mark_read(session: AsyncSession, user: User, message_id: uuid.UUID) -> Message:
+async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.UUID) -> Message:
     """Marks a message read by its recipient; the thread's counter drops exactly once."""
     async with write_transaction(session):
         message, thread = await access_message(session, user, message_id, lock_thread=True)

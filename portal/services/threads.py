@@ -29,6 +29,7 @@ from portal.database import is_sqlite, read_transaction, write_transaction
 from portal.errors import Forbidden, NotFound
 from portal.models import FlagReport, Message, MessageThread, User
 from portal.models.base import utcnow
+from portal.principals import Participant
 
 DEFAULT_THREAD_PAGE_SIZE = 20
 DEFAULT_MESSAGE_PAGE_SIZE = 50
@@ -150,7 +151,7 @@ class UnreadSummary:
     unread_threads: int
 
 
-def _threads_visible_to(user: User) -> list[ColumnElement[bool]]:
+def _threads_visible_to(user: Participant) -> list[ColumnElement[bool]]:
     """The SQL of :func:`visible_to`: the user's live threads they have not deleted, or that
     have had messages since they did."""
     cutoff = deleted_by_column(user.role)
@@ -162,7 +163,7 @@ def _threads_visible_to(user: User) -> list[ColumnElement[bool]]:
 
 
 async def access_thread(
-    session: AsyncSession, user: User, thread_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession, user: Participant, thread_id: uuid.UUID, *, for_update: bool = False
 ) -> ThreadView:
     """The thread with the other participant, or NotFound (unknown, or deleted for this user
     with nothing new since) or Forbidden (not a participant).
@@ -191,7 +192,7 @@ async def access_thread(
 
 
 async def access_message(
-    session: AsyncSession, user: User, message_id: uuid.UUID, *, lock_thread: bool = False
+    session: AsyncSession, user: Participant, message_id: uuid.UUID, *, lock_thread: bool = False
 ) -> tuple[Message, MessageThread]:
     """A message in the user's view of a thread they take part in, or NotFound or Forbidden.
 
@@ -219,7 +220,7 @@ async def access_message(
 
 async def list_threads(
     session: AsyncSession,
-    user: User,
+    user: Participant,
     *,
     application_id: uuid.UUID | None = None,
     unread_only: bool = False,
@@ -269,7 +270,7 @@ async def list_threads(
 
 async def thread_detail(
     session: AsyncSession,
-    user: User,
+    user: Participant,
     thread_id: uuid.UUID,
     *,
     page: int = 1,
@@ -305,7 +306,7 @@ async def thread_detail(
     )
 
 
-async def unread_summary(session: AsyncSession, user: User) -> UnreadSummary:
+async def unread_summary(session: AsyncSession, user: Participant) -> UnreadSummary:
     unread = unread_column(user.role)
     async with read_transaction(session):
         count, threads = (
@@ -336,7 +337,7 @@ async def _write_participant_change(
 
 
 async def archive_thread(
-    session: AsyncSession, user: User, thread_id: uuid.UUID, *, archived: bool = True
+    session: AsyncSession, user: Participant, thread_id: uuid.UUID, *, archived: bool = True
 ) -> ThreadView:
     """Archives (or brings back) the thread for this user only."""
     async with write_transaction(session):
@@ -357,7 +358,7 @@ async def archive_thread(
     return view
 
 
-async def delete_thread(session: AsyncSession, user: User, thread_id: uuid.UUID) -> None:
+async def delete_thread(session: AsyncSession, user: Participant, thread_id: uuid.UUID) -> None:
     """Deletes the thread for this user only: it leaves their list and unread count, and its
     messages so far leave their view for good; the other participant keeps it all. Kept for
     audit. A suspended user may delete too: it hides the thread from themselves only."""
