@@ -209,7 +209,12 @@ class MessagesController(Controller):
         description="Participants only. Deleted messages are left out; a message removed by a "
         "moderator is shown with its body withheld. A participant who deleted the thread "
         "gets 404, or, once a new message brought it back, only the messages sent since "
-        "their deletion. `is_flagged`/`flagged_reason` show the caller's own report only.",
+        "their deletion. `is_flagged`/`flagged_reason` show the caller's own report only.\n\n"
+        "Pages: `page` counts from the start (kept for existing clients; a deep page is read "
+        "past every message before it), or `after` gives the page after a message, read "
+        "straight from the index however long the thread (`page` then counts from there): "
+        "pass the answer's `next_after`, which is null on the last page. 404 for an `after` "
+        "that is not a message in the caller's view of the thread.",
         responses=error_responses(400, 401, 403, 404),
     )
     async def get_thread(
@@ -221,8 +226,14 @@ class MessagesController(Controller):
         limit: Annotated[
             int, QueryParameter(ge=1, le=threads.MAX_PAGE_SIZE, description="Messages per page")
         ] = threads.DEFAULT_MESSAGE_PAGE_SIZE,
+        after: Annotated[
+            uuid.UUID | None,
+            QueryParameter(description="A message of the thread: the page after it"),
+        ] = None,
     ) -> schemas.ThreadDetailOut:
-        detail = await threads.thread_detail(db_session, user, thread_id, page=page, limit=limit)
+        detail = await threads.thread_detail(
+            db_session, user, thread_id, page=page, limit=limit, after=after
+        )
         return schemas.thread_detail_out(detail)
 
     @put(

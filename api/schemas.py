@@ -203,6 +203,8 @@ class ThreadDetailOut(Struct):
     thread: ThreadOut
     messages: list[MessageOut]
     total_messages: int
+    # Pass as `after` for the next page; null on the last page.
+    next_after: uuid.UUID | None = None
 
 
 class ReadReceiptOut(Struct):
@@ -319,6 +321,7 @@ def thread_detail_out(detail: ThreadDetail) -> ThreadDetailOut:
             message_out(message, detail.own_reports.get(message.id)) for message in detail.messages
         ],
         total_messages=detail.total_messages,
+        next_after=detail.next_after,
     )
 
 

@@ -8,11 +8,11 @@ same call is a plain transaction and callers lock rows themselves.
 from __future__ import annotations
 
 import select as _select
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Executable, Row, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -215,16 +215,44 @@ async def end_read_snapshot(session: AsyncSession) -> None:
         await session.commit()
 
 
-async def _leave_autocommit(session: AsyncSession) -> None:
-    """Puts a request session's autocommit connection back into transactions, for good: the
-    rest of the request (rarely more than this one transaction) runs as before."""
+def _in_autocommit(session: AsyncSession) -> AsyncConnection | None:
+    """The request session's connection when it is in autocommit, else None."""
     bind = session.bind
     if (
         isinstance(bind, AsyncConnection)
         and bind.sync_connection is not None
         and bind.sync_connection.get_execution_options().get("isolation_level") == AUTOCOMMIT
     ):
-        await bind.execution_options(isolation_level=bind.sync_connection.default_isolation_level)
+        return bind
+    return None
+
+
+async def read_once(
+    session: AsyncSession, statement: Executable, params: dict[str, Any] | None = None
+) -> Sequence[Row[Any]]:
+    """The rows of one Core statement, which sees one snapshot by itself.
+
+    On a request session in autocommit it is one round trip on the connection, past the ORM;
+    elsewhere (SQLite, a session of the CLI or a test) it runs in a short read transaction.
+    """
+    connection = _in_autocommit(session)
+    if connection is not None and not session.in_transaction():
+        result = await connection.execute(statement, params)
+        rows = result.all()
+        await connection.commit()  # ends SQLAlchemy's own bookkeeping; no COMMIT is sent
+        return rows
+    async with read_transaction(session):
+        return (await session.execute(statement, params)).all()
+
+
+async def _leave_autocommit(session: AsyncSession) -> None:
+    """Puts a request session's autocommit connection back into transactions, for good: the
+    rest of the request (rarely more than this one transaction) runs as before."""
+    connection = _in_autocommit(session)
+    if connection is not None:
+        assert connection.sync_connection is not None
+        level = connection.sync_connection.default_isolation_level
+        await connection.execution_options(isolation_level=level)
 
 
 @asynccontextmanager

@@ -46,6 +46,9 @@ class MessageThread(IdMixin, TimestampsMixin, Base):
             sqlite_where=text("application_id IS NULL AND is_deleted = 0"),
             postgresql_where=text("application_id IS NULL AND is_deleted = false"),
         ),
+        # Each participant's inbox, newest activity first (migration 0006).
+        Index("ix_message_threads_employer_id_last_message_at", "employer_id", "last_message_at"),
+        Index("ix_message_threads_candidate_id_last_message_at", "candidate_id", "last_message_at"),
         CheckConstraint("unread_count_employer >= 0", name="unread_employer_nonnegative"),
         CheckConstraint("unread_count_candidate >= 0", name="unread_candidate_nonnegative"),
     )
@@ -53,12 +56,8 @@ class MessageThread(IdMixin, TimestampsMixin, Base):
     application_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("applications.id", ondelete="SET NULL"), index=True
     )
-    employer_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
-    candidate_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    employer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    candidate_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     subject: Mapped[str | None] = mapped_column(String(500))
     last_message_at: Mapped[datetime | None] = mapped_column(index=True)
     unread_count_employer: Mapped[int] = mapped_column(default=0)
@@ -80,10 +79,12 @@ class Message(IdMixin, TimestampsMixin, Base):
         CheckConstraint(one_of("body_format", BODY_FORMATS), name="body_format"),
         CheckConstraint(one_of("message_type", MESSAGE_TYPES), name="message_type"),
         Index("ix_messages_sender_id_created_at", "sender_id", "created_at"),
+        # A thread's messages in page order (migration 0006).
+        Index("ix_messages_thread_id_created_at_id", "thread_id", "created_at", "id"),
     )
 
     thread_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("message_threads.id", ondelete="CASCADE"), index=True
+        ForeignKey("message_threads.id", ondelete="CASCADE")
     )
     sender_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True

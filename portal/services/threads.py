@@ -14,18 +14,33 @@ thread.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.audit import Actor, record_event
-from portal.database import is_sqlite, read_transaction, write_transaction
+from portal.database import is_sqlite, read_once, write_transaction
 from portal.errors import Forbidden, NotFound
 from portal.models import FlagReport, Message, MessageThread, User
 from portal.models.base import utcnow
@@ -102,9 +117,9 @@ def role_in(thread: MessageThread, user_id: uuid.UUID) -> str | None:
 class ThreadView:
     """A thread as one participant sees it: their counter, their archive flag, the other person."""
 
-    thread: MessageThread
+    thread: MessageThread | Row[Any]  # a row of the hot reads has the same attributes
     viewer_id: uuid.UUID
-    other: User
+    other: User | OtherParticipant
 
     @property
     def viewer_role(self) -> str:
@@ -137,12 +152,14 @@ class ThreadPage:
 @dataclass(frozen=True)
 class ThreadDetail:
     view: ThreadView
-    messages: list[Message]
+    messages: list[Message | Row[Any]]
     total_messages: int
     page: int
     limit: int
     # The reason of the viewer's own report on each message of the page they reported.
     own_reports: dict[uuid.UUID, str]
+    # The cursor (``after``) for the next page: the last message of this one, if more follow.
+    next_after: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -218,6 +235,81 @@ async def access_message(
     return message, thread
 
 
+# The hot reads below are Core statements built once per variant (role, filters) with bound
+# parameters: no ORM loading, and SQLAlchemy's cache key is computed once per statement object.
+_threads = MessageThread.__table__
+_messages = Message.__table__
+_reports = FlagReport.__table__
+_other = User.__table__.alias("other")
+_OTHER_COLUMNS = (
+    _other.c.id.label("other_id"),
+    _other.c.display_name.label("other_display_name"),
+    _other.c.role.label("other_role"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OtherParticipant:
+    """The other person of a thread, as a participant is shown them."""
+
+    id: uuid.UUID
+    display_name: str
+    role: str
+
+
+def _other_of(row: Row[Any]) -> OtherParticipant:
+    return OtherParticipant(row.other_id, row.other_display_name, row.other_role)
+
+
+def _visible_sql(role: str) -> list[ColumnElement[bool]]:
+    """:func:`_threads_visible_to` on the table, for the user bound as ``me``."""
+    cutoff = _threads.c[f"deleted_by_{role}_at"]
+    return [
+        _threads.c[f"{role}_id"] == bindparam("me"),
+        _threads.c.is_deleted.is_(False),
+        or_(cutoff.is_(None), _threads.c.last_message_at > cutoff),
+    ]
+
+
+@functools.cache
+def _inbox_statement(role: str, by_application: bool, unread_only: bool) -> Select[Any]:
+    """One statement for an inbox page: the caller's totals (every row carries them) left-joined
+    with one page of threads and their other participants, so an empty page still has a row."""
+    t = _threads
+    unread = t.c[f"unread_count_{role}"]
+    filters: list[ColumnElement[bool]] = [t.c[f"archived_by_{role}"] == bindparam("archived")]
+    if by_application:
+        filters.append(t.c.application_id == bindparam("application_id"))
+    if unread_only:
+        filters.append(unread > 0)
+    visible = _visible_sql(role)
+    totals = (
+        select(
+            func.coalesce(func.sum(case((and_(*filters), 1), else_=0)), 0).label("total"),
+            func.coalesce(func.sum(unread), 0).label("unread_total"),
+        )
+        .where(*visible)
+        .subquery("totals")
+    )
+    other_side = "candidate" if role == "employer" else "employer"
+    page = (
+        select(*t.c, *_OTHER_COLUMNS)
+        .join_from(t, _other, _other.c.id == t.c[f"{other_side}_id"])
+        .where(*visible, *filters)
+        .order_by(t.c.last_message_at.desc().nulls_last(), t.c.created_at.desc(), t.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+        .subquery("page")
+    )
+    return (
+        select(totals, page)
+        .select_from(totals.outerjoin(page, true()))
+        .order_by(
+            page.c.last_message_at.desc().nulls_last(), page.c.created_at.desc(), page.c.id.desc()
+        )
+    )
+
+
 async def list_threads(
     session: AsyncSession,
     user: Participant,
@@ -230,41 +322,70 @@ async def list_threads(
 ) -> ThreadPage:
     """The threads in the user's view, newest activity first; ``archived`` picks the archive
     instead of the inbox. ``unread_count`` is over all of them, whatever the filters."""
-    unread = unread_column(user.role)
-    filters: list[ColumnElement[bool]] = [archived_column(user.role).is_(archived)]
-    if application_id is not None:
-        filters.append(MessageThread.application_id == application_id)
-    if unread_only:
-        filters.append(unread > 0)
-    async with read_transaction(session):
-        total, unread_total = (
-            await session.execute(
-                select(
-                    func.coalesce(func.sum(case((and_(*filters), 1), else_=0)), 0),
-                    func.coalesce(func.sum(unread), 0),
-                ).where(*_threads_visible_to(user))
-            )
-        ).one()
-        rows = (
-            await session.execute(
-                select(MessageThread, User)
-                .join(User, User.id == other_participant_column(user.role))
-                .where(*_threads_visible_to(user), *filters)
-                .order_by(
-                    MessageThread.last_message_at.desc().nulls_last(),
-                    MessageThread.created_at.desc(),
-                    MessageThread.id.desc(),
-                )
-                .limit(limit)
-                .offset((page - 1) * limit)
-            )
-        ).all()
+    statement = _inbox_statement(user.role, application_id is not None, unread_only)
+    rows = await read_once(
+        session,
+        statement,
+        {
+            "me": user.id,
+            "archived": archived,
+            "application_id": application_id,
+            "limit": limit,
+            "offset": (page - 1) * limit,
+        },
+    )
     return ThreadPage(
-        threads=[ThreadView(thread=t, viewer_id=user.id, other=other) for t, other in rows],
-        total=int(total),
+        threads=[
+            ThreadView(thread=row, viewer_id=user.id, other=_other_of(row))
+            for row in rows
+            if row.id is not None
+        ],
+        total=int(rows[0].total),
         page=page,
         limit=limit,
-        unread_count=int(unread_total),
+        unread_count=int(rows[0].unread_total),
+    )
+
+
+@functools.cache
+def _thread_statement() -> Select[Any]:
+    """A thread with the other participant of the user bound as ``me``."""
+    t = _threads
+    other_id = case((t.c.employer_id == bindparam("me"), t.c.candidate_id), else_=t.c.employer_id)
+    return (
+        select(*t.c, *_OTHER_COLUMNS)
+        .join_from(t, _other, _other.c.id == other_id)
+        .where(t.c.id == bindparam("thread_id"))
+    )
+
+
+@functools.cache
+def _message_page_statement(since_deletion: bool, after_cursor: bool) -> Select[Any]:
+    """One page of a thread's messages in the caller's view, each with the caller's own report
+    and the view's message count (an uncorrelated subquery: evaluated once). With
+    ``after_cursor``, the messages after the one bound as ``after`` (read from the index, however
+    deep), instead of an OFFSET."""
+    m = _messages
+    visible: list[ColumnElement[bool]] = [
+        m.c.thread_id == bindparam("thread_id"),
+        m.c.is_deleted.is_(False),
+    ]
+    if since_deletion:
+        visible.append(m.c.created_at > bindparam("cutoff", type_=m.c.created_at.type))
+    total = select(func.count()).select_from(m).where(*visible).scalar_subquery()
+    own_report = and_(_reports.c.message_id == m.c.id, _reports.c.reporter_id == bindparam("me"))
+    source = m.outerjoin(_reports, own_report)
+    query = select(*m.c, _reports.c.reason.label("own_report"), total.label("total_messages"))
+    if after_cursor:
+        cursor = _messages.alias("cursor")
+        source = source.join(cursor, cursor.c.id == bindparam("after"))
+        visible.append(tuple_(m.c.created_at, m.c.id) > tuple_(cursor.c.created_at, cursor.c.id))
+    return (
+        query.select_from(source)
+        .where(*visible)
+        .order_by(m.c.created_at, m.c.id)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
     )
 
 
@@ -275,48 +396,91 @@ async def thread_detail(
     *,
     page: int = 1,
     limit: int = DEFAULT_MESSAGE_PAGE_SIZE,
+    after: uuid.UUID | None = None,
 ) -> ThreadDetail:
     """One page of the user's view of a thread, oldest first: deleted messages and those from
-    before the user's own deletion of the thread are left out."""
-    async with read_transaction(session):
-        view = await access_thread(session, user, thread_id)
-        visible = [Message.thread_id == thread_id, Message.is_deleted.is_(False)]
-        cutoff = deleted_by(view.thread, view.viewer_role)
-        if cutoff is not None:
-            visible.append(Message.created_at > cutoff)
-        total = await session.scalar(select(func.count()).select_from(Message).where(*visible))
-        own_report = and_(FlagReport.message_id == Message.id, FlagReport.reporter_id == user.id)
-        rows = (
-            await session.execute(
-                select(Message, FlagReport.reason)
-                .outerjoin(FlagReport, own_report)
-                .where(*visible)
-                .order_by(Message.created_at, Message.id)
-                .limit(limit)
-                .offset((page - 1) * limit)
-            )
-        ).all()
+    before the user's own deletion of the thread are left out.
+
+    ``after`` (a message in the user's view of the thread) starts the pages after that message,
+    read from the index however deep it is (``page`` then counts from there); ``next_after`` of
+    the answer is the cursor for the page after this one. NotFound for an ``after`` outside the
+    user's view.
+    """
+    rows = await read_once(session, _thread_statement(), {"me": user.id, "thread_id": thread_id})
+    thread = rows[0] if rows else None
+    if thread is None or thread.is_deleted:
+        raise NotFound(f"thread {thread_id} does not exist")
+    role = role_in(thread, user.id)  # type: ignore[arg-type]
+    if role is None:
+        raise Forbidden(f"you are not a participant in thread {thread_id}")
+    if not visible_to(thread, role):  # type: ignore[arg-type]
+        raise NotFound(f"thread {thread_id} does not exist")
+    view = ThreadView(thread=thread, viewer_id=user.id, other=_other_of(thread))
+    cutoff = deleted_by(thread, role)  # type: ignore[arg-type]
+    params = {
+        "thread_id": thread_id,
+        "me": user.id,
+        "cutoff": cutoff,
+        "after": after,
+        "limit": limit + 1,  # one more tells whether a next page exists
+        "offset": (page - 1) * limit,
+    }
+    statement = _message_page_statement(cutoff is not None, after is not None)
+    messages = list(await read_once(session, statement, params))
+    if messages:
+        total = int(messages[0].total_messages)
+    else:
+        total = await _count_past_the_end(session, thread_id, cutoff, after, page)
+    more = len(messages) > limit
+    del messages[limit:]
     return ThreadDetail(
         view=view,
-        messages=[message for message, _ in rows],
-        total_messages=total or 0,
+        messages=messages,
+        total_messages=total,
         page=page,
         limit=limit,
-        own_reports={message.id: reason for message, reason in rows if reason is not None},
+        own_reports={row.id: row.own_report for row in messages if row.own_report is not None},
+        next_after=messages[-1].id if more else None,
     )
 
 
+async def _count_past_the_end(
+    session: AsyncSession,
+    thread_id: uuid.UUID,
+    cutoff: datetime | None,
+    after: uuid.UUID | None,
+    page: int,
+) -> int:
+    """The view's message count when a page came back empty (its rows carry the count
+    otherwise); NotFound when ``after`` is not a message in the view."""
+    if after is None and page == 1:
+        return 0
+    m = _messages
+    visible = [m.c.thread_id == thread_id, m.c.is_deleted.is_(False)]
+    if cutoff is not None:
+        visible.append(m.c.created_at > cutoff)
+    count = select(func.count()).select_from(m).where(*visible).scalar_subquery()
+    if after is None:
+        return int((await read_once(session, select(count)))[0][0])
+    in_view = and_(m.c.id == after, *visible)
+    row = (await read_once(session, select(count, select(m.c.id).where(in_view).exists())))[0]
+    if not row[1]:
+        raise NotFound(f"after: message {after} is not in your view of thread {thread_id}")
+    return int(row[0])
+
+
+@functools.cache
+def _unread_statement(role: str) -> Select[Any]:
+    unread = _threads.c[f"unread_count_{role}"]
+    return select(
+        func.coalesce(func.sum(unread), 0),
+        func.coalesce(func.sum(case((unread > 0, 1), else_=0)), 0),
+    ).where(*_visible_sql(role))
+
+
 async def unread_summary(session: AsyncSession, user: Participant) -> UnreadSummary:
-    unread = unread_column(user.role)
-    async with read_transaction(session):
-        count, threads = (
-            await session.execute(
-                select(
-                    func.coalesce(func.sum(unread), 0),
-                    func.coalesce(func.sum(case((unread > 0, 1), else_=0)), 0),
-                ).where(*_threads_visible_to(user))
-            )
-        ).one()
+    rows = await read_once(session, _unread_statement(user.role), {"me": user.id})
+    count, threads = rows[0]
     return UnreadSummary(unread_count=int(count), unread_threads=int(threads))
 
 

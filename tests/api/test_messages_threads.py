@@ -152,8 +152,9 @@ async def test_detail_oldest_first_paginated(
     response = await client.get(f"{THREADS}/{thread_id}", headers=auth(settings, candidate))
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"thread", "messages", "total_messages"}
+    assert set(body) == {"thread", "messages", "total_messages", "next_after"}
     assert body["total_messages"] == 4
+    assert body["next_after"] is None
     assert [m["body"] for m in body["messages"]] == ["message 0", "message 1", "message 2", "reply"]
     assert body["messages"][0] == sent[0]["message"]
     assert body["thread"]["unread_count"] == 3
@@ -164,11 +165,80 @@ async def test_detail_oldest_first_paginated(
     )
     assert [m["body"] for m in second_page.json()["messages"]] == ["reply"]
     assert second_page.json()["thread"]["unread_count"] == 1
+    assert second_page.json()["total_messages"] == 4
+    past_the_end = await client.get(
+        f"{THREADS}/{thread_id}", params={"page": 3, "limit": 3}, headers=auth(settings, employer)
+    )
+    assert past_the_end.json()["messages"] == []
+    assert past_the_end.json()["total_messages"] == 4
     bad = await client.get(
         f"{THREADS}/{thread_id}", params={"limit": 500}, headers=auth(settings, employer)
     )
     assert bad.status_code == 400
     assert "limit" in bad.json()["detail"]
+
+
+async def test_detail_cursor_pages_match_numbered_pages(
+    app: Litestar, client: AsyncTestClient, settings: Settings
+) -> None:
+    employer, candidate = await make_pair(app)
+    for i in range(7):
+        sent = await send_ok(client, settings, employer, candidate, f"message {i}")
+    thread_id = sent["thread"]["id"]
+    url, headers = f"{THREADS}/{thread_id}", auth(settings, candidate)
+
+    by_cursor: list[list[str]] = []
+    params: dict[str, object] = {"limit": 3}
+    while True:
+        body = (await client.get(url, params=params, headers=headers)).json()
+        by_cursor.append([m["body"] for m in body["messages"]])
+        assert body["total_messages"] == 7
+        if body["next_after"] is None:
+            break
+        assert body["next_after"] == body["messages"][-1]["id"]
+        params = {"limit": 3, "after": body["next_after"]}
+    by_page = [
+        [
+            m["body"]
+            for m in (
+                await client.get(url, params={"limit": 3, "page": page}, headers=headers)
+            ).json()["messages"]
+        ]
+        for page in (1, 2, 3)
+    ]
+    assert (
+        by_cursor
+        == by_page
+        == [
+            ["message 0", "message 1", "message 2"],
+            ["message 3", "message 4", "message 5"],
+            ["message 6"],
+        ]
+    )
+
+    last = (await client.get(url, params={"limit": 3, "page": 3}, headers=headers)).json()
+    after_last = await client.get(
+        url, params={"after": last["messages"][-1]["id"]}, headers=headers
+    )
+    assert after_last.status_code == 200
+    assert after_last.json()["messages"] == []
+    assert after_last.json()["total_messages"] == 7
+
+    first = (await client.get(url, params={"limit": 1}, headers=headers)).json()
+    from_cursor = await client.get(
+        url, params={"after": first["next_after"], "limit": 1, "page": 2}, headers=headers
+    )  # page counts from the cursor: skips message 1
+    assert [m["body"] for m in from_cursor.json()["messages"]] == ["message 2"]
+
+    other = await send_ok(client, settings, *(await make_pair(app)), "elsewhere")
+    for after, status in (
+        (other["message"]["id"], 404),
+        (str(uuid.uuid4()), 404),
+        ("not-a-uuid", 400),
+    ):
+        response = await client.get(url, params={"after": after}, headers=headers)
+        assert response.status_code == status, after
+        assert "after" in response.json()["detail"], response.json()
 
 
 async def test_detail_access(app: Litestar, client: AsyncTestClient, settings: Settings) -> None:
