@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 from collections.abc import AsyncGenerator
 from dataclasses import replace
@@ -164,6 +165,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     sessionmaker = create_sessionmaker(engine)
     readiness_engine = _readiness_engine(settings)
 
+    def freeze_startup_objects() -> None:
+        # Everything built so far (modules, routes, compiled schemas) lives as long as the
+        # process: out of the collector's sight, a full collection no longer walks it, which
+        # took tens of milliseconds of a busy worker's event loop at a time.
+        gc.collect()
+        gc.freeze()
+
     async def dispose_engine() -> None:
         await engine.dispose()
         await readiness_engine.dispose()
@@ -197,6 +205,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "known_users": KnownUsers(),
             }
         ),
+        on_startup=[freeze_startup_objects],
         on_shutdown=[dispose_engine],
         lifespan=[lambda _app: delivery_loop_running(settings, sessionmaker)],
         openapi_config=OpenAPIConfig(
