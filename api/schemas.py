@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
+from sqlalchemy import Row
 
 from portal.models import Message, MessageBlock, User
 from portal.models.messaging import BLOCK_REASONS, BODY_FORMATS, MESSAGE_TYPES
@@ -325,7 +326,7 @@ def thread_detail_out(detail: ThreadDetail) -> ThreadDetailOut:
     )
 
 
-def read_receipt_out(message: Message) -> ReadReceiptOut:
+def read_receipt_out(message: Message | Row[Any]) -> ReadReceiptOut:
     return ReadReceiptOut(id=message.id, is_read=message.is_read, read_at=message.read_at)
 
 

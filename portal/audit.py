@@ -9,16 +9,18 @@ the chain never forks (SQLite serialises all writers anyway).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models import AuditChainHead, AuditEvent, Message
-from portal.models.base import new_id, utcnow
+from portal.models.base import insert_values, new_id, utcnow
 from portal.services.compliance.chain import (
     CONTENT_FIELDS,
     GENESIS_HASH,
@@ -65,6 +67,7 @@ async def record_event(
     subject_id: uuid.UUID | None,
     thread_id: uuid.UUID | None = None,
     details: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> AuditEvent:
     """Appends an event to its chain in the caller's transaction.
 
@@ -86,7 +89,7 @@ async def record_event(
     position, prev_hash = await _advance_head(session, chain)
     event = AuditEvent(
         id=new_id(),
-        occurred_at=utcnow(),
+        occurred_at=occurred_at or utcnow(),
         actor_type=actor.type,
         actor_id=actor.id,
         action=action,
@@ -99,16 +102,35 @@ async def record_event(
         prev_hash=prev_hash,
     )
     event.hash = event_hash(prev_hash, event_fields(event))
-    await session.execute(
-        update(AuditChainHead)
-        .where(AuditChainHead.chain_key == chain)
-        .values(position=position, hash=event.hash)
-        .execution_options(synchronize_session=False)
-    )
+    # Core statements built once, not the unit of work: the event is written here and now, and
+    # the object returned is a record of it, not attached to the session.
+    await session.execute(_INSERT_EVENT, insert_values(event))
+    await session.execute(_MOVE_HEAD, {"chain": chain, "position": position, "hash": event.hash})
     transaction = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_TIPS, {})[chain] = (transaction, position, event.hash)
-    session.add(event)
     return event
+
+
+_INSERT_EVENT: Final = insert(AuditEvent.__table__)
+_heads = AuditChainHead.__table__
+_MOVE_HEAD: Final = (
+    update(_heads)
+    .where(_heads.c.chain_key == bindparam("chain"))
+    .values(position=bindparam("position"), hash=bindparam("hash"))
+)
+
+
+@functools.cache
+def _claim_head(dialect: str) -> Any:
+    """Inserts a chain's head at position 0, or moves it one on (locking it): the position and
+    the hash before it."""
+    insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert_into(_heads).values(
+        chain_key=bindparam("chain"), position=0, hash=GENESIS_HASH
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_heads.c.chain_key], set_={"position": _heads.c.position + 1}
+    ).returning(_heads.c.position, _heads.c.hash)
 
 
 async def _advance_head(session: AsyncSession, chain: str) -> tuple[int, str]:
@@ -124,13 +146,8 @@ async def _advance_head(session: AsyncSession, chain: str) -> tuple[int, str]:
     memo = tips.get(chain)
     if memo is not None and memo[0] is transaction:
         return memo[1] + 1, memo[2]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(AuditChainHead).values(chain_key=chain, position=0, hash=GENESIS_HASH)
-    statement = statement.on_conflict_do_update(
-        index_elements=[AuditChainHead.chain_key],
-        set_={"position": AuditChainHead.position + 1},
-    ).returning(AuditChainHead.position, AuditChainHead.hash)
-    position, prev_hash = (await session.execute(statement)).one()
+    statement = _claim_head(session.get_bind().dialect.name)
+    position, prev_hash = (await session.execute(statement, {"chain": chain})).one()
     return position, prev_hash
 
 

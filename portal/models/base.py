@@ -53,3 +53,23 @@ class TimestampsMixin(CreatedMixin):
 def one_of(column: str, values: tuple[str, ...]) -> str:
     """SQL for a CHECK that a column holds one of a fixed set of strings."""
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def insert_values(row: Base) -> dict[str, Any]:
+    """Every column of a new ``row`` as the unit of work would insert it: the value set, else
+    the column's Python default, else None. The values are set on ``row`` too, so that the
+    object reads as the stored row when it is inserted with a Core statement instead."""
+    values: dict[str, Any] = {}
+    for column in row.__table__.c:
+        key = column.key
+        if key in row.__dict__:
+            value = row.__dict__[key]
+        elif column.default is not None and column.default.is_scalar:
+            value = column.default.arg  # type: ignore[attr-defined]
+        elif column.default is not None and column.default.is_callable:
+            value = column.default.arg(None)  # type: ignore[attr-defined]
+        else:
+            value = None
+        values[key] = value
+        setattr(row, key, value)
+    return values

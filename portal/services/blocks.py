@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, Select, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, apply_changes, record_event
@@ -18,8 +19,10 @@ from portal.services import validation
 MAX_NOTE_LENGTH = 1000
 
 
-async def blocked_either_way(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> bool:
-    found = await session.scalar(
+def block_between(a: ColumnElement[uuid.UUID] | uuid.UUID, b: Any) -> Select[Any]:
+    """The block, if any, that one of ``a`` and ``b`` placed on the other (they may be
+    columns of an enclosing query)."""
+    return (
         select(MessageBlock.id)
         .where(
             or_(
@@ -29,7 +32,6 @@ async def blocked_either_way(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) 
         )
         .limit(1)
     )
-    return found is not None
 
 
 async def _block_of(

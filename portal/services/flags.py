@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
@@ -29,7 +30,7 @@ MAX_NOTE_LENGTH = 2000
 
 @dataclass(frozen=True)
 class Flagged:
-    message: Message
+    message: Row[Any]  # every column of the message
     report: FlagReport  # the caller's own report
 
 

@@ -3,6 +3,7 @@ counters and the rate limit exact on SQLite and PostgreSQL under concurrency."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import uuid
@@ -11,18 +12,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit import Actor, record_event
+from portal.audit import Actor, message_digest, record_event
 from portal.database import get_or_insert, is_sqlite, write_transaction
 from portal.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from portal.models import Application, Message, MessageThread, User
-from portal.models.base import new_id, utcnow
+from portal.models.base import insert_values, new_id, utcnow
 from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
 from portal.principals import Participant
 from portal.services import idempotency, links, notifications, rate_limit, validation
-from portal.services.blocks import blocked_either_way
+from portal.services.blocks import block_between
 from portal.services.sanitize import sanitize_html
 from portal.services.suspensions import suspended_now
 from portal.services.threads import ThreadView, access_message, archived_column, unread_column
@@ -216,16 +217,26 @@ def _refuse_if_suspended(sender: User, now: datetime) -> None:
     raise Forbidden(f"your account is suspended until {until}; you cannot send messages")
 
 
-async def _recipient(session: AsyncSession, sender: User, recipient_id: uuid.UUID) -> User:
+async def _recipient(
+    session: AsyncSession, sender: User, recipient_id: uuid.UUID
+) -> tuple[User, bool]:
+    """The recipient, and whether either of the pair has blocked the other (one statement)."""
     if recipient_id == sender.id:
         raise InvalidInput("recipient_id", "you cannot send a message to yourself")
-    recipient = await session.get(User, recipient_id)
-    if recipient is None:
+    row = (
+        await session.execute(
+            select(User, block_between(sender.id, User.id).exists())
+            .where(User.id == recipient_id)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is None:
         raise NotFound(f"recipient_id: user {recipient_id} does not exist")
+    recipient, blocked = row
     if recipient.role == sender.role:
         # Says nothing of the recipient's role: that is theirs to tell.
         raise InvalidInput("recipient_id", "messages go between an employer and a candidate")
-    return recipient
+    return recipient, blocked
 
 
 async def _check_application(
@@ -393,11 +404,11 @@ async def send_message_once(
 async def _deliver(
     session: AsyncSession, sender: User, draft: MessageDraft, *, now: datetime, settings: Settings
 ) -> SentMessage:
-    recipient = await _recipient(session, sender, draft.recipient_id)
+    recipient, blocked = await _recipient(session, sender, draft.recipient_id)
     employer, candidate = (sender, recipient) if sender.role == "employer" else (recipient, sender)
     if draft.application_id is not None:
         await _check_application(session, draft.application_id, employer.id, candidate.id)
-    if await blocked_either_way(session, sender.id, recipient.id):
+    if blocked:
         raise Forbidden("you cannot message this user: one of you has blocked the other")
     total_bytes = sum(item.size_bytes for item in draft.attachments)
     if total_bytes > MAX_ATTACHMENTS_TOTAL_BYTES:
@@ -451,8 +462,9 @@ async def _write_message(
         created_at=now,
         updated_at=now,
     )
-    session.add(message)
-    await session.flush()
+    # A Core insert, not the unit of work: the message object is the record of what was written
+    # (for the answer, the audit digest and the email), not attached to the session.
+    await session.execute(_INSERT_MESSAGE, insert_values(message))
     unread = unread_column(recipient.role)
     thread = (
         await session.execute(
@@ -499,6 +511,7 @@ async def _write_message(
             "message_type": message.message_type,
             "body_format": message.body_format,
             "attachments": len(message.attachments),
+            "content_sha256": message_digest(message),
         },
     )
     await notifications.queue_offline_notification(
@@ -513,33 +526,39 @@ async def _write_message(
     )
 
 
-async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.UUID) -> Message:
-    """Marks a message read by its recipient; the thread's counter drops exactly once."""
+_messages = Message.__table__
+_INSERT_MESSAGE = insert(_messages)
+
+
+@functools.cache
+def _mark_read_statements() -> tuple[Any, Any]:
+    """Marks a message read if it is not (returning its receipt); a message's receipt."""
+    m = _messages
+    receipt = (m.c.id, m.c.is_read, m.c.read_at)
+    mark = (
+        update(m)
+        .where(m.c.id == bindparam("message_id"), m.c.is_read.is_(False))
+        .values(is_read=True, read_at=bindparam("now"), updated_at=bindparam("now"))
+        .returning(*receipt)
+    )
+    current = select(*receipt).where(m.c.id == bindparam("message_id"))
+    return mark, current
+
+
+async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.UUID) -> Row[Any]:
+    """Marks a message read by its recipient; the thread's counter drops exactly once. Returns
+    the message's receipt (``id``, ``is_read``, ``read_at``)."""
+    mark, current = _mark_read_statements()
     async with write_transaction(session):
         message, thread = await access_message(session, user, message_id, lock_thread=True)
         if message.recipient_id != user.id:
             raise Forbidden("only the recipient can mark a message read")
-        now = utcnow()
-        changed = (
-            await session.execute(
-                update(Message)
-                .where(Message.id == message_id, Message.is_read.is_(False))
-                .values(is_read=True, read_at=now, updated_at=now)
-                .returning(Message),
-                execution_options={"populate_existing": True, "synchronize_session": False},
-            )
-        ).scalar_one_or_none()
+        params = {"message_id": message_id, "now": utcnow()}
+        changed = (await session.execute(mark, params)).first()
         if changed is None:
             # Already read (perhaps a moment ago by a concurrent request): nothing to change.
-            await session.refresh(message)
-            return message
-        unread = unread_column(user.role)
-        await session.execute(
-            update(MessageThread)
-            .where(MessageThread.id == thread.id)
-            .values({unread: unread - 1})
-            .execution_options(synchronize_session=False)
-        )
+            return (await session.execute(current, params)).one()
+        await session.execute(_drop_unread(user.role), {"thread_id": thread.id})
         await record_event(
             session,
             actor=Actor.user(user.id),
@@ -549,3 +568,13 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
             thread_id=thread.id,
         )
     return changed
+
+
+@functools.cache
+def _drop_unread(role: str) -> Any:
+    """The thread's unread counter of the participant in ``role`` dropped by one."""
+    threads = MessageThread.__table__
+    unread = threads.c[f"unread_count_{role}"]
+    return (
+        update(threads).where(threads.c.id == bindparam("thread_id")).values({unread: unread - 1})
+    )

@@ -169,15 +169,14 @@ async def record_sign_out(
     """Records ``staff.signed_out``. The dashboard ends every session of the account issued
     before the newest such event, so signing out anywhere signs out everywhere."""
     async with write_transaction(session):
-        event = await record_event(
+        await record_event(
             session,
             actor=Actor.staff(staff.id),
             action="staff.signed_out",
             subject_type="staff",
             subject_id=staff.id,
+            occurred_at=now,
         )
-        if now is not None:
-            event.occurred_at = now
 
 
 async def _lock_staff(session: AsyncSession, staff_id: uuid.UUID) -> StaffUser:

@@ -208,31 +208,59 @@ async def access_thread(
     return ThreadView(thread=thread, viewer_id=user.id, other=other)
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadAccess:
+    """What deciding a participant's access to a thread needs of its row."""
+
+    id: uuid.UUID
+    employer_id: uuid.UUID
+    candidate_id: uuid.UUID
+    is_deleted: bool
+    last_message_at: datetime | None
+    deleted_by_employer_at: datetime | None
+    deleted_by_candidate_at: datetime | None
+
+
+_ACCESS_COLUMNS = tuple(field for field in ThreadAccess.__dataclass_fields__)
+
+
+@functools.cache
+def _message_statement(lock_thread: bool) -> Select[Any]:
+    """A message (every column) with its thread's access columns, prefixed ``t_``."""
+    threads = MessageThread.__table__
+    messages = Message.__table__
+    query = (
+        select(*messages.c, *(threads.c[name].label(f"t_{name}") for name in _ACCESS_COLUMNS))
+        .join_from(messages, threads, threads.c.id == messages.c.thread_id)
+        .where(messages.c.id == bindparam("message_id"))
+    )
+    if lock_thread:
+        query = query.with_for_update(of=threads, key_share=True)
+    return query
+
+
 async def access_message(
     session: AsyncSession, user: Participant, message_id: uuid.UUID, *, lock_thread: bool = False
-) -> tuple[Message, MessageThread]:
-    """A message in the user's view of a thread they take part in, or NotFound or Forbidden.
+) -> tuple[Row[Any], ThreadAccess]:
+    """A message (a row with every column of it) in the user's view of a thread they take part
+    in, with its thread's access columns; or NotFound or Forbidden.
 
     ``lock_thread`` locks the thread row on PostgreSQL first, so that a change to its counters
     decided on this visibility cannot race the thread's deletion.
     """
-    query = (
-        select(Message, MessageThread)
-        .join(MessageThread, MessageThread.id == Message.thread_id)
-        .where(Message.id == message_id)
-    )
-    if lock_thread and not is_sqlite(session):
-        query = query.with_for_update(of=MessageThread, key_share=True)
-    row = (await session.execute(query.execution_options(populate_existing=True))).first()
-    if row is None or row[0].is_deleted or row[1].is_deleted:
+    statement = _message_statement(lock_thread and not is_sqlite(session))
+    row = (await session.execute(statement, {"message_id": message_id})).first()
+    if row is None:
         raise NotFound(f"message {message_id} does not exist")
-    message, thread = row
-    role = role_in(thread, user.id)
+    thread = ThreadAccess(*(getattr(row, f"t_{name}") for name in _ACCESS_COLUMNS))
+    if row.is_deleted or thread.is_deleted:
+        raise NotFound(f"message {message_id} does not exist")
+    role = role_in(thread, user.id)  # type: ignore[arg-type]
     if role is None:
         raise Forbidden(f"you are not a participant in the thread of message {message_id}")
-    if not message_visible_to(message, thread, role):
+    if not message_visible_to(row, thread, role):  # type: ignore[arg-type]
         raise NotFound(f"message {message_id} does not exist")
-    return message, thread
+    return row, thread
 
 
 # The hot reads below are Core statements built once per variant (role, filters) with bound
