@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from portal.audit import Actor
 from portal.models import Application, User
@@ -98,3 +100,23 @@ async def send_ok(
     response = await send(client, settings, sender, recipient, body, **fields)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+class StatementLog:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+
+@contextmanager
+def statements(app: Litestar) -> Iterator[StatementLog]:
+    log = StatementLog()
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        log.statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield log
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

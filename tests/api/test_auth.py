@@ -12,6 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,9 +21,11 @@ from portal.app import create_app
 from portal.audit import Actor
 from portal.models import User
 from portal.models.base import utcnow
+from portal.principals import EndUser, KnownUsers
 from portal.services.users import create_user
 from portal.settings import Settings
 from portal.tokens import issue_service_token, issue_user_token
+from tests.api.helpers import auth, make_user, statements
 
 PROTECTED = "/api/v1/messages/unread-count"
 
@@ -215,3 +218,34 @@ async def test_token_not_yet_valid_says_so(client: AsyncTestClient, settings: Se
     # Within the 5-second leeway for clock skew, a token is accepted.
     token = jwt.encode(_claims(user.id, nbf=utcnow() + timedelta(seconds=2)), settings.jwt_secret)
     assert await _status(client, token) == 200
+
+
+async def test_a_known_user_is_not_read_again_until_the_entry_expires(
+    app: Litestar, client: AsyncTestClient, settings: Settings
+) -> None:
+    """Authentication remembers (id, role) per worker for a minute: no users row read per
+    request. Once the entry expires the row is read again, so an unknown user is still 401."""
+    user = await make_user(app, "candidate")
+    headers = auth(settings, user)
+    path = "/api/v1/messages/unread-count"
+    assert (await client.get(path, headers=headers)).status_code == 200
+    with statements(app) as log:
+        assert (await client.get(path, headers=headers)).status_code == 200
+    assert not any("FROM users" in statement for statement in log.statements), log.statements
+
+    known: KnownUsers = app.state.known_users
+    known.ttl = 0.0  # every entry has expired
+    with statements(app) as log:
+        assert (await client.get(path, headers=headers)).status_code == 200
+    assert any("FROM users" in statement for statement in log.statements), log.statements
+
+
+def test_known_users_expire_and_stay_bounded() -> None:
+    known = KnownUsers(ttl=60.0, max_size=2)
+    first, second, third = (EndUser(uuid.uuid4(), "candidate") for _ in range(3))
+    for user in (first, second, third):
+        known.remember(user)
+    assert known.get(first.id) is None  # the oldest made room
+    assert known.get(second.id) == second and known.get(third.id) == third
+    known.ttl = 0.0
+    assert known.get(second.id) is None

@@ -10,8 +10,6 @@ explicit BEGIN that the engine issues itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from litestar import Litestar
@@ -20,7 +18,7 @@ from sqlalchemy import event
 
 from portal.models import User
 from portal.settings import Settings
-from tests.api.helpers import auth, make_user, send_ok
+from tests.api.helpers import auth, make_user, send_ok, statements
 
 # Statements per request.
 EXPECTED = {
@@ -38,26 +36,6 @@ EXPECTED = {
     # which moves the head it already holds (insert, move)
     "send_first": {"sqlite": 15, "postgres": 14},
 }
-
-
-class StatementLog:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-
-@contextmanager
-def statements(app: Litestar) -> Iterator[StatementLog]:
-    log = StatementLog()
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        log.statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield log
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def _conversations(
@@ -123,7 +101,7 @@ async def test_a_request_checks_out_one_connection(
     app: Litestar, client: AsyncTestClient, settings: Settings
 ) -> None:
     """The auth middleware and the handler share one session on one connection: one pool
-    checkout (and pre-ping) per request, for reads and for a send's write transaction."""
+    checkout per request, for reads and for a send's write transaction."""
     candidate = await make_user(app, "candidate")
     employer = await make_user(app, "employer")
     thread_id = (await send_ok(client, settings, employer, candidate))["thread"]["id"]
