@@ -3,37 +3,18 @@ and for 10,000 open reports: no statement per item, reporter or sender."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.settings import Settings
 from tests.admin.seed import seed_open_reports
 from tests.admin.support import make_world, sign_in
+from tests.api.helpers import statements
 
 # the signed-in staff member, the queue page (items with the total, their reporters), the
 # navigation counts; SQLite adds the explicit BEGINs of its transactions
 EXPECTED = {"sqlite": 7, "postgres": 4}
-
-
-@contextmanager
-def statements(app: Litestar) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_queue_page_statements_do_not_grow_with_the_queue(
@@ -46,10 +27,10 @@ async def test_queue_page_statements_do_not_grow_with_the_queue(
         for seed in (0, 10_000):
             if seed:
                 await seed_open_reports(session, seed)
-            with statements(app) as seen:
+            with statements(app) as log:
                 response = await client.get("/mod")
             assert response.status_code == 200
-            counts.append(len(seen))
+            counts.append(len(log.statements))
         rows = response.text.count("<tr data-message-id=")
     assert rows == 50  # one page
     assert "5001 items" in response.text  # 5,000 seeded messages with 2 reports each, and one
