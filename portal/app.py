@@ -206,7 +206,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }
         ),
         on_startup=[freeze_startup_objects],
-        on_shutdown=[dispose_engine],
+        # Back in the collector's sight, so that an app shut down inside a longer-lived process
+        # (the tests make hundreds) can be collected.
+        on_shutdown=[dispose_engine, gc.unfreeze],
         lifespan=[lambda _app: delivery_loop_running(settings, sessionmaker)],
         openapi_config=OpenAPIConfig(
             title="Messaging portal API",

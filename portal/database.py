@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Row, event
+from sqlalchemy import Executable, Row, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from portal.errors import NotFound
 from portal.settings import UNBOUNDED, DatabaseBounds
 
 T = TypeVar("T")
@@ -43,26 +44,18 @@ def create_engine(
     The default has no statement or lock bound, for migrations and one-off commands; the app
     passes the configured bounds so that a stuck database gives a prompt error, never a pile-up.
     """
-    pool_timeout = bounds.pool_timeout_ms / 1000
+    pool = {
+        "pool_size": bounds.pool_size,
+        "max_overflow": bounds.max_overflow,
+        "pool_timeout": bounds.pool_timeout_ms / 1000,
+    }
     if url.startswith("sqlite"):
         busy_seconds = bounds.sqlite_busy_timeout_ms / 1000
-        engine = create_async_engine(
-            url,
-            echo=echo,
-            pool_size=bounds.pool_size,
-            max_overflow=bounds.max_overflow,
-            pool_timeout=pool_timeout,
-            connect_args={"timeout": busy_seconds},
-        )
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": busy_seconds}, **pool)
         _configure_sqlite(engine, bounds.sqlite_busy_timeout_ms)
         return engine
     engine = create_async_engine(
-        url,
-        echo=echo,
-        pool_size=bounds.pool_size,
-        max_overflow=bounds.max_overflow,
-        pool_timeout=pool_timeout,
-        connect_args=_postgres_connect_args(url, bounds),
+        url, echo=echo, connect_args=_postgres_connect_args(url, bounds), **pool
     )
     event.listen(engine.sync_engine.pool, "checkout", _discard_if_ended_by_server)
     return engine
@@ -279,6 +272,31 @@ async def read_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]
     await _leave_autocommit(session)
     async with session.begin():
         yield session
+
+
+async def lock_row(
+    session: AsyncSession,
+    model: type[T],
+    row_id: Any,
+    *,
+    what: str,
+    key_share: bool = False,
+) -> T:
+    """The row of ``model`` with primary key ``row_id``, read afresh and locked until the
+    transaction ends, or NotFound ("{what} {row_id} does not exist").
+
+    The lock is PostgreSQL's (SQLite's write transaction serialises writers already).
+    ``key_share`` takes FOR NO KEY UPDATE, which leaves inserts of rows that reference this one
+    (their key-share lock through the foreign key) free to go on.
+    """
+    query = select(model).where(model.__mapper__.primary_key[0] == row_id)  # type: ignore[attr-defined]
+    query = query.execution_options(populate_existing=True)
+    if not is_sqlite(session):
+        query = query.with_for_update(key_share=key_share)
+    row = await session.scalar(query)
+    if row is None:
+        raise NotFound(f"{what} {row_id} does not exist")
+    return row
 
 
 async def get_or_insert(

@@ -19,7 +19,9 @@ from portal.services import validation
 MAX_NOTE_LENGTH = 1000
 
 
-def block_between(a: ColumnElement[uuid.UUID] | uuid.UUID, b: Any) -> Select[Any]:
+def block_between(
+    a: ColumnElement[uuid.UUID] | uuid.UUID, b: ColumnElement[uuid.UUID] | uuid.UUID
+) -> Select[Any]:
     """The block, if any, that one of ``a`` and ``b`` placed on the other (they may be
     columns of an enclosing query)."""
     return (

@@ -25,7 +25,7 @@ from portal.principals import Participant
 from portal.services import idempotency, links, notifications, rate_limit, validation
 from portal.services.blocks import block_between
 from portal.services.sanitize import sanitize_html
-from portal.services.suspensions import suspended_now
+from portal.services.suspensions import lock_user, suspended_now
 from portal.services.threads import ThreadView, access_message, archived_column, unread_column
 from portal.settings import Settings
 
@@ -81,6 +81,20 @@ _ATTACHMENT_URL = re.compile(ATTACHMENT_URL_PATTERN)
 _ANY_HOST_URL = re.compile(rf"^https?://(\[[^\]/]*\]|[^\[\]/?#:]*){_URL_REST}")
 _BIDI_CONTROL = re.compile(f"[{BIDI_CONTROLS}]")
 _WHITE_SPACE_CHARS: Final = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\ufeff"
+
+
+# Core statements built once for the hot writes: no unit of work, no per-call cache key.
+_messages = Message.__table__
+_INSERT_MESSAGE: Final = insert(_messages)
+_RECEIPT_COLUMNS: Final = (_messages.c.id, _messages.c.is_read, _messages.c.read_at)
+# Marks a message read if it is not yet, returning its receipt.
+_MARK_READ: Final = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("message_id"), _messages.c.is_read.is_(False))
+    .values(is_read=True, read_at=bindparam("now"), updated_at=bindparam("now"))
+    .returning(*_RECEIPT_COLUMNS)
+)
+_RECEIPT: Final = select(*_RECEIPT_COLUMNS).where(_messages.c.id == bindparam("message_id"))
 
 
 @dataclass(frozen=True)
@@ -193,19 +207,6 @@ def normalise_draft(draft: MessageDraft) -> MessageDraft:
         application_id=draft.application_id,
         attachments=tuple(_attachments(draft.attachments)),
     )
-
-
-async def _lock_sender(session: AsyncSession, sender_id: uuid.UUID) -> User:
-    query = select(User).where(User.id == sender_id).execution_options(populate_existing=True)
-    if not is_sqlite(session):
-        # Serialises this sender's sends (SQLite: BEGIN IMMEDIATE already has). NO KEY UPDATE,
-        # because FOR UPDATE would also block the key-share locks that inserting a message takes
-        # on both users, so two users sending to each other would deadlock.
-        query = query.with_for_update(key_share=True)
-    sender = await session.scalar(query)
-    if sender is None:
-        raise NotFound(f"user {sender_id} does not exist")
-    return sender
 
 
 def _refuse_if_suspended(sender: User, now: datetime) -> None:
@@ -346,7 +347,7 @@ async def send_message(
     """
     draft = normalise_draft(draft)
     async with write_transaction(session):
-        sender = await _lock_sender(session, sender_id)
+        sender = await lock_user(session, sender_id)  # serialises this sender's sends
         if keyed is not None:
             await idempotency.replay_if_used(session, keyed)
         now = now or utcnow()
@@ -526,38 +527,18 @@ async def _write_message(
     )
 
 
-_messages = Message.__table__
-_INSERT_MESSAGE = insert(_messages)
-
-
-@functools.cache
-def _mark_read_statements() -> tuple[Any, Any]:
-    """Marks a message read if it is not (returning its receipt); a message's receipt."""
-    m = _messages
-    receipt = (m.c.id, m.c.is_read, m.c.read_at)
-    mark = (
-        update(m)
-        .where(m.c.id == bindparam("message_id"), m.c.is_read.is_(False))
-        .values(is_read=True, read_at=bindparam("now"), updated_at=bindparam("now"))
-        .returning(*receipt)
-    )
-    current = select(*receipt).where(m.c.id == bindparam("message_id"))
-    return mark, current
-
-
 async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.UUID) -> Row[Any]:
     """Marks a message read by its recipient; the thread's counter drops exactly once. Returns
     the message's receipt (``id``, ``is_read``, ``read_at``)."""
-    mark, current = _mark_read_statements()
     async with write_transaction(session):
         message, thread = await access_message(session, user, message_id, lock_thread=True)
         if message.recipient_id != user.id:
             raise Forbidden("only the recipient can mark a message read")
         params = {"message_id": message_id, "now": utcnow()}
-        changed = (await session.execute(mark, params)).first()
+        changed = (await session.execute(_MARK_READ, params)).first()
         if changed is None:
             # Already read (perhaps a moment ago by a concurrent request): nothing to change.
-            return (await session.execute(current, params)).one()
+            return (await session.execute(_RECEIPT, params)).one()
         await session.execute(_drop_unread(user.role), {"thread_id": thread.id})
         await record_event(
             session,

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import is_sqlite
+from portal.database import lock_row
 from portal.errors import AlreadyDecided, Conflict, Forbidden, InvalidInput, NotFound
 from portal.models import (
     FlagReport,
@@ -148,14 +148,7 @@ async def _lock_message(session: AsyncSession, message_id: uuid.UUID) -> Message
     """The message, locked: every decision on its reports serialises here (PostgreSQL; SQLite
     has serialised writers already). NO KEY UPDATE leaves new reports (which only take a key-share
     lock through their foreign key) free to arrive."""
-    query = select(Message).where(Message.id == message_id)
-    query = query.execution_options(populate_existing=True)
-    if not is_sqlite(session):
-        query = query.with_for_update(key_share=True)
-    message = await session.scalar(query)
-    if message is None:
-        raise NotFound(f"message {message_id} does not exist")
-    return message
+    return await lock_row(session, Message, message_id, what="message", key_share=True)
 
 
 async def _current_reports(session: AsyncSession, message_id: uuid.UUID) -> list[FlagReport]:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import is_sqlite
+from portal.database import lock_row
 from portal.errors import Conflict, NotFound, RateLimited
 from portal.models import Message, RateLimitViolation, StaffUser, User
 from portal.models.base import new_id, utcnow
@@ -133,14 +133,7 @@ def _describe(window: timedelta) -> str:
 
 
 async def _lock_violation(session: AsyncSession, violation_id: uuid.UUID) -> RateLimitViolation:
-    query = select(RateLimitViolation).where(RateLimitViolation.id == violation_id)
-    query = query.execution_options(populate_existing=True)
-    if not is_sqlite(session):
-        query = query.with_for_update()
-    violation = await session.scalar(query)
-    if violation is None:
-        raise NotFound(f"rate-limit violation {violation_id} does not exist")
-    return violation
+    return await lock_row(session, RateLimitViolation, violation_id, what="rate-limit violation")
 
 
 async def _review(session: AsyncSession, violation: RateLimitViolation, actor: StaffUser) -> None:

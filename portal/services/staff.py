@@ -10,13 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, apply_changes, record_event
-from portal.database import get_or_insert, is_sqlite, read_transaction, write_transaction
+from portal.database import get_or_insert, lock_row, read_transaction, write_transaction
 from portal.errors import (
     Conflict,
     Forbidden,
     InvalidCredentials,
     InvalidInput,
-    NotFound,
     SignInThrottled,
 )
 from portal.models import StaffSignInFailure, StaffUser
@@ -180,14 +179,7 @@ async def record_sign_out(
 
 
 async def _lock_staff(session: AsyncSession, staff_id: uuid.UUID) -> StaffUser:
-    query = select(StaffUser).where(StaffUser.id == staff_id)
-    query = query.execution_options(populate_existing=True)
-    if not is_sqlite(session):
-        query = query.with_for_update()
-    staff = await session.scalar(query)
-    if staff is None:
-        raise NotFound(f"staff member {staff_id} does not exist")
-    return staff
+    return await lock_row(session, StaffUser, staff_id, what="staff member")
 
 
 async def _change_staff(

@@ -7,12 +7,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import is_sqlite
-from portal.errors import Conflict, InvalidInput, NotFound
+from portal.database import lock_row
+from portal.errors import Conflict, InvalidInput
 from portal.models import StaffUser, User
 from portal.models.base import utcnow
 from portal.services import validation
@@ -44,14 +43,10 @@ def suspension_days(days: int | None) -> int | None:
 
 
 async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> User:
-    query = select(User).where(User.id == user_id).execution_options(populate_existing=True)
-    if not is_sqlite(session):
-        # NO KEY UPDATE, as the send path takes it, so suspending and sending serialise.
-        query = query.with_for_update(key_share=True)
-    user = await session.scalar(query)
-    if user is None:
-        raise NotFound(f"user {user_id} does not exist")
-    return user
+    """The user, locked: a send, a suspension and its lifting serialise here. NO KEY UPDATE,
+    because FOR UPDATE would also block the key-share locks that inserting a message takes on
+    both users, so two users sending to each other would deadlock."""
+    return await lock_row(session, User, user_id, what="user", key_share=True)
 
 
 async def apply_suspension(

@@ -51,14 +51,6 @@ DEFAULT_MESSAGE_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 
 
-def participant_column(role: str) -> InstrumentedAttribute[uuid.UUID]:
-    return MessageThread.employer_id if role == "employer" else MessageThread.candidate_id
-
-
-def other_participant_column(role: str) -> InstrumentedAttribute[uuid.UUID]:
-    return MessageThread.candidate_id if role == "employer" else MessageThread.employer_id
-
-
 def unread_column(role: str) -> InstrumentedAttribute[int]:
     return (
         MessageThread.unread_count_employer
@@ -168,17 +160,6 @@ class UnreadSummary:
     unread_threads: int
 
 
-def _threads_visible_to(user: Participant) -> list[ColumnElement[bool]]:
-    """The SQL of :func:`visible_to`: the user's live threads they have not deleted, or that
-    have had messages since they did."""
-    cutoff = deleted_by_column(user.role)
-    return [
-        participant_column(user.role) == user.id,
-        MessageThread.is_deleted.is_(False),
-        or_(cutoff.is_(None), MessageThread.last_message_at > cutoff),
-    ]
-
-
 async def access_thread(
     session: AsyncSession, user: Participant, thread_id: uuid.UUID, *, for_update: bool = False
 ) -> ThreadView:
@@ -208,6 +189,19 @@ async def access_thread(
     return ThreadView(thread=thread, viewer_id=user.id, other=other)
 
 
+# The hot reads below are Core statements built once per variant (role, filters) with bound
+# parameters: no ORM loading, and SQLAlchemy's cache key is computed once per statement object.
+_threads = MessageThread.__table__
+_messages = Message.__table__
+_reports = FlagReport.__table__
+_other = User.__table__.alias("other")
+_OTHER_COLUMNS = (
+    _other.c.id.label("other_id"),
+    _other.c.display_name.label("other_display_name"),
+    _other.c.role.label("other_role"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ThreadAccess:
     """What deciding a participant's access to a thread needs of its row."""
@@ -227,15 +221,13 @@ _ACCESS_COLUMNS = tuple(field for field in ThreadAccess.__dataclass_fields__)
 @functools.cache
 def _message_statement(lock_thread: bool) -> Select[Any]:
     """A message (every column) with its thread's access columns, prefixed ``t_``."""
-    threads = MessageThread.__table__
-    messages = Message.__table__
     query = (
-        select(*messages.c, *(threads.c[name].label(f"t_{name}") for name in _ACCESS_COLUMNS))
-        .join_from(messages, threads, threads.c.id == messages.c.thread_id)
-        .where(messages.c.id == bindparam("message_id"))
+        select(*_messages.c, *(_threads.c[name].label(f"t_{name}") for name in _ACCESS_COLUMNS))
+        .join_from(_messages, _threads, _threads.c.id == _messages.c.thread_id)
+        .where(_messages.c.id == bindparam("message_id"))
     )
     if lock_thread:
-        query = query.with_for_update(of=threads, key_share=True)
+        query = query.with_for_update(of=_threads, key_share=True)
     return query
 
 
@@ -263,19 +255,6 @@ async def access_message(
     return row, thread
 
 
-# The hot reads below are Core statements built once per variant (role, filters) with bound
-# parameters: no ORM loading, and SQLAlchemy's cache key is computed once per statement object.
-_threads = MessageThread.__table__
-_messages = Message.__table__
-_reports = FlagReport.__table__
-_other = User.__table__.alias("other")
-_OTHER_COLUMNS = (
-    _other.c.id.label("other_id"),
-    _other.c.display_name.label("other_display_name"),
-    _other.c.role.label("other_role"),
-)
-
-
 @dataclass(frozen=True, slots=True)
 class OtherParticipant:
     """The other person of a thread, as a participant is shown them."""
@@ -290,7 +269,8 @@ def _other_of(row: Row[Any]) -> OtherParticipant:
 
 
 def _visible_sql(role: str) -> list[ColumnElement[bool]]:
-    """:func:`_threads_visible_to` on the table, for the user bound as ``me``."""
+    """The SQL of :func:`visible_to` for the user bound as ``me`` in ``role``: their live threads
+    they have not deleted, or that have had messages since they did."""
     cutoff = _threads.c[f"deleted_by_{role}_at"]
     return [
         _threads.c[f"{role}_id"] == bindparam("me"),
