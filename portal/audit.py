@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models import AuditChainHead, AuditEvent, Message
 from portal.models.base import insert_values, new_id, utcnow
+from portal.prepared import Prepared
 from portal.services.compliance.chain import (
     CONTENT_FIELDS,
     GENESIS_HASH,
@@ -104,16 +105,16 @@ async def record_event(
     event.hash = event_hash(prev_hash, event_fields(event))
     # Core statements built once, not the unit of work: the event is written here and now, and
     # the object returned is a record of it, not attached to the session.
-    await session.execute(_INSERT_EVENT, insert_values(event))
-    await session.execute(_MOVE_HEAD, {"chain": chain, "position": position, "hash": event.hash})
+    await _INSERT_EVENT.all(session, insert_values(event))
+    await _MOVE_HEAD.all(session, {"chain": chain, "position": position, "hash": event.hash})
     transaction = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_TIPS, {})[chain] = (transaction, position, event.hash)
     return event
 
 
-_INSERT_EVENT: Final = insert(AuditEvent.__table__)
+_INSERT_EVENT: Final = Prepared(insert(AuditEvent.__table__))
 _heads = AuditChainHead.__table__
-_MOVE_HEAD: Final = (
+_MOVE_HEAD: Final = Prepared(
     update(_heads)
     .where(_heads.c.chain_key == bindparam("chain"))
     .values(position=bindparam("position"), hash=bindparam("hash"))
@@ -121,16 +122,18 @@ _MOVE_HEAD: Final = (
 
 
 @functools.cache
-def _claim_head(dialect: str) -> Any:
+def _claim_head(dialect: str) -> Prepared:
     """Inserts a chain's head at position 0, or moves it one on (locking it): the position and
     the hash before it."""
     insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert_into(_heads).values(
         chain_key=bindparam("chain"), position=0, hash=GENESIS_HASH
     )
-    return statement.on_conflict_do_update(
-        index_elements=[_heads.c.chain_key], set_={"position": _heads.c.position + 1}
-    ).returning(_heads.c.position, _heads.c.hash)
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=[_heads.c.chain_key], set_={"position": _heads.c.position + 1}
+        ).returning(_heads.c.position, _heads.c.hash)
+    )
 
 
 async def _advance_head(session: AsyncSession, chain: str) -> tuple[int, str]:
@@ -147,7 +150,7 @@ async def _advance_head(session: AsyncSession, chain: str) -> tuple[int, str]:
     if memo is not None and memo[0] is transaction:
         return memo[1] + 1, memo[2]
     statement = _claim_head(session.get_bind().dialect.name)
-    position, prev_hash = (await session.execute(statement, {"chain": chain})).one()
+    position, prev_hash = await statement.one(session, {"chain": chain})
     return position, prev_hash
 
 

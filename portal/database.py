@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from portal.errors import NotFound
+from portal.prepared import Prepared
 from portal.settings import UNBOUNDED, DatabaseBounds
 
 T = TypeVar("T")
@@ -221,7 +222,7 @@ def _in_autocommit(session: AsyncSession) -> AsyncConnection | None:
 
 
 async def read_once(
-    session: AsyncSession, statement: Executable, params: dict[str, Any] | None = None
+    session: AsyncSession, statement: Executable | Prepared, params: dict[str, Any] | None = None
 ) -> Sequence[Row[Any]]:
     """The rows of one Core statement, which sees one snapshot by itself.
 
@@ -230,11 +231,15 @@ async def read_once(
     """
     connection = _in_autocommit(session)
     if connection is not None and not session.in_transaction():
+        if isinstance(statement, Prepared):
+            return await statement.all(session, params)
         result = await connection.execute(statement, params)
         rows = result.all()
         await connection.commit()  # ends SQLAlchemy's own bookkeeping; no COMMIT is sent
         return rows
     async with read_transaction(session):
+        if isinstance(statement, Prepared):
+            return await statement.all(session, params)
         return (await session.execute(statement, params)).all()
 
 

@@ -21,6 +21,7 @@ from portal.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from portal.models import Application, Message, MessageThread, User
 from portal.models.base import insert_values, new_id, utcnow
 from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
+from portal.prepared import Prepared
 from portal.principals import Participant
 from portal.services import idempotency, links, notifications, rate_limit, validation
 from portal.services.blocks import block_between
@@ -85,16 +86,18 @@ _WHITE_SPACE_CHARS: Final = "".join(c for c in map(chr, range(0x3001)) if c.issp
 
 # Core statements built once for the hot writes: no unit of work, no per-call cache key.
 _messages = Message.__table__
-_INSERT_MESSAGE: Final = insert(_messages)
+_INSERT_MESSAGE: Final = Prepared(insert(_messages))
 _RECEIPT_COLUMNS: Final = (_messages.c.id, _messages.c.is_read, _messages.c.read_at)
 # Marks a message read if it is not yet, returning its receipt.
-_MARK_READ: Final = (
+_MARK_READ: Final = Prepared(
     update(_messages)
     .where(_messages.c.id == bindparam("message_id"), _messages.c.is_read.is_(False))
     .values(is_read=True, read_at=bindparam("now"), updated_at=bindparam("now"))
     .returning(*_RECEIPT_COLUMNS)
 )
-_RECEIPT: Final = select(*_RECEIPT_COLUMNS).where(_messages.c.id == bindparam("message_id"))
+_RECEIPT: Final = Prepared(
+    select(*_RECEIPT_COLUMNS).where(_messages.c.id == bindparam("message_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -465,7 +468,7 @@ async def _write_message(
     )
     # A Core insert, not the unit of work: the message object is the record of what was written
     # (for the answer, the audit digest and the email), not attached to the session.
-    await session.execute(_INSERT_MESSAGE, insert_values(message))
+    await _INSERT_MESSAGE.all(session, insert_values(message))
     unread = unread_column(recipient.role)
     thread = (
         await session.execute(
@@ -535,11 +538,11 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
         if message.recipient_id != user.id:
             raise Forbidden("only the recipient can mark a message read")
         params = {"message_id": message_id, "now": utcnow()}
-        changed = (await session.execute(_MARK_READ, params)).first()
+        changed = await _MARK_READ.first(session, params)
         if changed is None:
             # Already read (perhaps a moment ago by a concurrent request): nothing to change.
-            return (await session.execute(_RECEIPT, params)).one()
-        await session.execute(_drop_unread(user.role), {"thread_id": thread.id})
+            return await _RECEIPT.one(session, params)  # type: ignore[no-any-return]
+        await _drop_unread(user.role).all(session, {"thread_id": thread.id})
         await record_event(
             session,
             actor=Actor.user(user.id),
@@ -552,10 +555,10 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
 
 
 @functools.cache
-def _drop_unread(role: str) -> Any:
+def _drop_unread(role: str) -> Prepared:
     """The thread's unread counter of the participant in ``role`` dropped by one."""
     threads = MessageThread.__table__
     unread = threads.c[f"unread_count_{role}"]
-    return (
+    return Prepared(
         update(threads).where(threads.c.id == bindparam("thread_id")).values({unread: unread - 1})
     )

@@ -24,7 +24,6 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Row,
-    Select,
     and_,
     bindparam,
     case,
@@ -44,6 +43,7 @@ from portal.database import is_sqlite, read_once, write_transaction
 from portal.errors import Forbidden, NotFound
 from portal.models import FlagReport, Message, MessageThread, User
 from portal.models.base import utcnow
+from portal.prepared import Prepared
 from portal.principals import Participant
 
 DEFAULT_THREAD_PAGE_SIZE = 20
@@ -219,7 +219,7 @@ _ACCESS_COLUMNS = tuple(field for field in ThreadAccess.__dataclass_fields__)
 
 
 @functools.cache
-def _message_statement(lock_thread: bool) -> Select[Any]:
+def _message_statement(lock_thread: bool) -> Prepared:
     """A message (every column) with its thread's access columns, prefixed ``t_``."""
     query = (
         select(*_messages.c, *(_threads.c[name].label(f"t_{name}") for name in _ACCESS_COLUMNS))
@@ -228,7 +228,7 @@ def _message_statement(lock_thread: bool) -> Select[Any]:
     )
     if lock_thread:
         query = query.with_for_update(of=_threads, key_share=True)
-    return query
+    return Prepared(query)
 
 
 async def access_message(
@@ -241,7 +241,7 @@ async def access_message(
     decided on this visibility cannot race the thread's deletion.
     """
     statement = _message_statement(lock_thread and not is_sqlite(session))
-    row = (await session.execute(statement, {"message_id": message_id})).first()
+    row = await statement.first(session, {"message_id": message_id})
     if row is None:
         raise NotFound(f"message {message_id} does not exist")
     thread = ThreadAccess(*(getattr(row, f"t_{name}") for name in _ACCESS_COLUMNS))
@@ -280,7 +280,7 @@ def _visible_sql(role: str) -> list[ColumnElement[bool]]:
 
 
 @functools.cache
-def _inbox_statement(role: str, by_application: bool, unread_only: bool) -> Select[Any]:
+def _inbox_statement(role: str, by_application: bool, unread_only: bool) -> Prepared:
     """One statement for an inbox page: the caller's totals (every row carries them) left-joined
     with one page of threads and their other participants, so an empty page still has a row."""
     t = _threads
@@ -309,7 +309,7 @@ def _inbox_statement(role: str, by_application: bool, unread_only: bool) -> Sele
         .offset(bindparam("offset", type_=Integer))
         .subquery("page")
     )
-    return (
+    return Prepared(
         select(totals, page)
         .select_from(totals.outerjoin(page, true()))
         .order_by(
@@ -356,11 +356,11 @@ async def list_threads(
 
 
 @functools.cache
-def _thread_statement() -> Select[Any]:
+def _thread_statement() -> Prepared:
     """A thread with the other participant of the user bound as ``me``."""
     t = _threads
     other_id = case((t.c.employer_id == bindparam("me"), t.c.candidate_id), else_=t.c.employer_id)
-    return (
+    return Prepared(
         select(*t.c, *_OTHER_COLUMNS)
         .join_from(t, _other, _other.c.id == other_id)
         .where(t.c.id == bindparam("thread_id"))
@@ -368,7 +368,7 @@ def _thread_statement() -> Select[Any]:
 
 
 @functools.cache
-def _message_page_statement(since_deletion: bool, after_cursor: bool) -> Select[Any]:
+def _message_page_statement(since_deletion: bool, after_cursor: bool) -> Prepared:
     """One page of a thread's messages in the caller's view, each with the caller's own report
     and the view's message count (an uncorrelated subquery: evaluated once). With
     ``after_cursor``, the messages after the one bound as ``after`` (read from the index, however
@@ -388,7 +388,7 @@ def _message_page_statement(since_deletion: bool, after_cursor: bool) -> Select[
         cursor = _messages.alias("cursor")
         source = source.join(cursor, cursor.c.id == bindparam("after"))
         visible.append(tuple_(m.c.created_at, m.c.id) > tuple_(cursor.c.created_at, cursor.c.id))
-    return (
+    return Prepared(
         query.select_from(source)
         .where(*visible)
         .order_by(m.c.created_at, m.c.id)
@@ -478,12 +478,14 @@ async def _count_past_the_end(
 
 
 @functools.cache
-def _unread_statement(role: str) -> Select[Any]:
+def _unread_statement(role: str) -> Prepared:
     unread = _threads.c[f"unread_count_{role}"]
-    return select(
-        func.coalesce(func.sum(unread), 0),
-        func.coalesce(func.sum(case((unread > 0, 1), else_=0)), 0),
-    ).where(*_visible_sql(role))
+    return Prepared(
+        select(
+            func.coalesce(func.sum(unread), 0).label("unread_count"),
+            func.coalesce(func.sum(case((unread > 0, 1), else_=0)), 0).label("unread_threads"),
+        ).where(*_visible_sql(role))
+    )
 
 
 async def unread_summary(session: AsyncSession, user: Participant) -> UnreadSummary:

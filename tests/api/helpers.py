@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -109,12 +110,31 @@ class StatementLog:
 
 @contextmanager
 def statements(app: Litestar) -> Iterator[StatementLog]:
+    """The statements the app sends while the block runs.
+
+    On PostgreSQL they are taken where every statement goes, psycopg's cursor, because hot paths
+    run straight on the driver's connection (portal.prepared); psycopg's own BEGIN and COMMIT
+    are not counted. On SQLite, from SQLAlchemy's cursor events (its BEGIN included).
+    """
     log = StatementLog()
+    engine = app.state.engine.sync_engine
+    if engine.dialect.name == "postgresql":
+        execute = psycopg.AsyncCursor.execute
+
+        async def traced(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            log.statements.append(str(query))
+            return await execute(cursor, query, *args, **kwargs)
+
+        psycopg.AsyncCursor.execute = traced  # type: ignore[method-assign]
+        try:
+            yield log
+        finally:
+            psycopg.AsyncCursor.execute = execute  # type: ignore[method-assign]
+        return
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         log.statements.append(statement)
 
-    engine = app.state.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:
         yield log

@@ -1,0 +1,166 @@
+"""Core statements compiled once and, on PostgreSQL, run straight on psycopg's connection.
+
+A hot path's statement goes through SQLAlchemy's execution machinery on every call (execution
+context, cache lookup, cursor result, Row objects), which costs more than the round trip itself
+on this service's short statements. A :class:`Prepared` statement is compiled once per set of
+parameter names; a call then fills in the parameters, runs the SQL on the session's own psycopg
+connection (in the session's transaction, or in autocommit on a request session that has none)
+and applies the same type processing SQLAlchemy would. On SQLite it is an ordinary
+``session.execute``.
+
+Errors are SQLAlchemy's, as from ``session.execute`` (``DBAPIError.instance``), so callers and the
+503 mapping see no difference.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from sqlalchemy import Executable
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+_AUTOCOMMIT = "AUTOCOMMIT"
+
+
+class Prepared:
+    """A Core statement (not an ORM query) with its compiled forms."""
+
+    __slots__ = ("_compiled", "statement")
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._compiled: dict[tuple[str, ...], _Compiled] = {}
+
+    async def all(self, session: AsyncSession, params: dict[str, Any] | None = None) -> list[Any]:
+        """The rows (attribute access by column name, like SQLAlchemy's Row)."""
+        params = params or {}
+        raw = await _driver_connection(session)
+        if raw is None:
+            result = await session.execute(self.statement, params)
+            return list(result.all()) if result.returns_rows else []
+        compiled = self._for(session, params)
+        return await compiled.run(raw, params)
+
+    async def first(self, session: AsyncSession, params: dict[str, Any] | None = None) -> Any:
+        rows = await self.all(session, params)
+        return rows[0] if rows else None
+
+    async def one(self, session: AsyncSession, params: dict[str, Any] | None = None) -> Any:
+        rows = await self.all(session, params)
+        if len(rows) != 1:
+            raise LookupError(f"expected one row, got {len(rows)}")
+        return rows[0]
+
+    def _for(self, session: AsyncSession, params: dict[str, Any]) -> _Compiled:
+        # An INSERT's columns are the parameters given, so the names are part of the key.
+        key = tuple(params)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            dialect = session.get_bind().dialect
+            compiled = self._compiled[key] = _Compiled(self.statement, dialect, key)
+        return compiled
+
+
+async def _driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any] | None:
+    """The psycopg connection to run on, or None when the session is not on PostgreSQL.
+
+    A request session in autocommit with no transaction of its own runs the statement as it is
+    (one statement sees one snapshot); otherwise the session's transaction is begun or joined,
+    exactly as ``session.execute`` would.
+    """
+    bind = session.bind
+    if isinstance(bind, AsyncConnection) and not session.in_transaction():
+        sync = bind.sync_connection
+        if sync is not None and sync.get_execution_options().get("isolation_level") == _AUTOCOMMIT:
+            return sync.connection.driver_connection  # type: ignore[no-any-return]
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    connection = await session.connection()
+    assert connection.sync_connection is not None
+    return connection.sync_connection.connection.driver_connection  # type: ignore[no-any-return]
+
+
+class _Compiled:
+    """One compiled form: the SQL, how to turn parameters into psycopg's, how to build rows."""
+
+    __slots__ = (
+        "_bind_processors",
+        "_compiled",
+        "_defaults",
+        "_make_row",
+        "_result_processors",
+        "sql",
+    )
+
+    def __init__(self, statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
+        if compiled.positional or any(b.expanding for b in compiled.binds.values()):
+            raise TypeError("Prepared takes statements with named, non-expanding parameters")
+        self._compiled = compiled
+        self.sql: str = compiled.string
+        # Column defaults computed in Python per execution (an ``onupdate=utcnow``, say), as
+        # SQLAlchemy's execution context would; the defaults of columns given are not used.
+        self._defaults: list[tuple[str, Callable[[], Any]]] = [
+            (column.key, _default_of(default))
+            for column, default in [
+                *((column, column.default) for column in compiled.insert_prefetch),
+                *((column, column.onupdate) for column in compiled.update_prefetch),
+            ]
+            if column.key not in keys
+        ]
+        self._bind_processors: list[tuple[str, Callable[[Any], Any]]] = [
+            (name, processor)
+            for name, processor in compiled._bind_processors.items()
+            if callable(processor)
+        ]
+        columns = compiled._result_columns or []
+        names = [column.keyname for column in columns]
+        if len(set(names)) != len(names):
+            raise TypeError(f"Prepared needs distinct result column names, got {names}")
+        self._make_row: Callable[[Sequence[Any]], Any] = namedtuple("Row", names)._make  # type: ignore[misc]
+        processors = [column.type._cached_result_processor(dialect, None) for column in columns]
+        self._result_processors: list[tuple[int, Callable[[Any], Any]]] = [
+            (index, processor) for index, processor in enumerate(processors) if processor
+        ]
+
+    def parameters(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self._defaults:
+            params = {**params, **{key: default() for key, default in self._defaults}}
+        values: dict[str, Any] = self._compiled.construct_params(params)
+        for name, processor in self._bind_processors:
+            values[name] = processor(values[name])
+        return values
+
+    async def run(self, raw: psycopg.AsyncConnection[Any], params: dict[str, Any]) -> list[Any]:
+        values = self.parameters(params)
+        try:
+            cursor = await raw.execute(self.sql, values)
+            rows = await cursor.fetchall() if cursor.description is not None else []
+        except psycopg.Error as exc:
+            raise DBAPIError.instance(self.sql, values, exc, psycopg.Error) from exc
+        make_row = self._make_row
+        processors = self._result_processors
+        if not processors:
+            return [make_row(row) for row in rows]
+        result = []
+        for row in rows:
+            row = list(row)
+            for index, processor in processors:
+                row[index] = processor(row[index])
+            result.append(make_row(row))
+        return result
+
+
+def _default_of(default: Any) -> Callable[[], Any]:
+    if default.is_scalar:
+        value = default.arg
+        return lambda: value
+    if default.is_callable:
+        function = default.arg  # SQLAlchemy's wrapper takes the execution context
+        return lambda: function(None)
+    raise TypeError(f"Prepared cannot compute the column default {default!r} in Python")
