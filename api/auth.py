@@ -30,10 +30,14 @@ from portal.database import (
 from portal.models import User
 from portal.models.base import utcnow
 from portal.principals import EndUser, KnownUsers
-from portal.settings import Settings
-from portal.tokens import PROVISIONING_SCOPE, TokenError, decode_token
+from portal.tokens import PROVISIONING_SCOPE, TokenError, VerifiedTokens
 
 ACTIVITY_REFRESH = timedelta(minutes=1)
+# A route handler's ``opt`` entry that admits end users only: a service token is refused (403)
+# as soon as it is authenticated, before anything about the request is looked at.
+CALLER = "caller"
+END_USERS = "end users"
+END_USERS_ONLY = "this endpoint is for end users, not service tokens"
 BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
@@ -60,13 +64,15 @@ def bearer_token(connection: ASGIConnection) -> str:
 
 class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        settings: Settings = connection.app.state.settings
+        tokens: VerifiedTokens = connection.app.state.verified_tokens
         try:
-            claims = decode_token(settings, bearer_token(connection))
+            claims = tokens.claims(bearer_token(connection))
         except TokenError as exc:
             raise _unauthorized(str(exc)) from None
         # OAuth scopes are one space-separated string ("openid provisioning").
         if PROVISIONING_SCOPE in str(claims.get("scope", "")).split():
+            if connection.route_handler.opt.get(CALLER) == END_USERS:
+                raise PermissionDeniedException(END_USERS_ONLY)
             return AuthenticationResult(user=PlatformService(str(claims["sub"])), auth=claims)
         try:
             user_id = uuid.UUID(str(claims["sub"]))
@@ -127,11 +133,6 @@ def _is_preflight(connection: ASGIConnection) -> bool:
 
 
 # Guards are async although they do no I/O: Litestar runs a sync guard in its thread pool.
-async def requires_user(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    if _is_preflight(connection):
-        return
-    if not isinstance(_principal(connection), EndUser):
-        raise PermissionDeniedException("this endpoint is for end users, not service tokens")
 
 
 async def requires_provisioning(connection: ASGIConnection, _: BaseRouteHandler) -> None:

@@ -38,6 +38,7 @@ from portal.errors import PortalError
 from portal.principals import KnownUsers
 from portal.request_timeout import RequestTimeoutMiddleware
 from portal.settings import Settings, get_settings
+from portal.tokens import VerifiedTokens
 
 
 async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[AsyncSession, None]:
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "sessionmaker": sessionmaker,
                 "readiness_engine": readiness_engine,
                 "known_users": KnownUsers(),
+                "verified_tokens": VerifiedTokens(settings),
             }
         ),
         on_startup=[freeze_startup_objects],

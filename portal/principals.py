@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from portal.expiring import ExpiringMap
 
 
 class Participant(Protocol):
@@ -39,25 +42,21 @@ class KnownUsers:
     Bounded: when ``max_size`` users are remembered, the oldest entry makes room.
     """
 
-    def __init__(self, *, ttl: float = 60.0, max_size: int = 100_000) -> None:
+    def __init__(
+        self,
+        *,
+        ttl: float = 60.0,
+        max_size: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl = ttl
-        self.max_size = max_size
-        self._users: dict[uuid.UUID, tuple[EndUser, float]] = {}
+        self._users: ExpiringMap[uuid.UUID, EndUser] = ExpiringMap(max_size, clock)
 
     def get(self, user_id: uuid.UUID) -> EndUser | None:
-        entry = self._users.get(user_id)
-        if entry is None:
-            return None
-        if time.monotonic() - entry[1] >= self.ttl:
-            del self._users[user_id]
-            return None
-        return entry[0]
+        return self._users.get(user_id)
 
     def remember(self, user: EndUser) -> None:
-        self._users.pop(user.id, None)
-        if len(self._users) >= self.max_size:
-            del self._users[next(iter(self._users))]  # dicts keep insertion order: the oldest
-        self._users[user.id] = (user, time.monotonic())
+        self._users.put(user.id, user, self._users.clock() + self.ttl)
 
     def forget(self, user_id: uuid.UUID) -> None:
-        self._users.pop(user_id, None)
+        self._users.pop(user_id)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import jwt
 
+from portal.expiring import ExpiringMap
 from portal.models.base import utcnow
 from portal.settings import Settings
 
@@ -55,6 +58,9 @@ def issue_service_token(settings: Settings, ttl_seconds: int | None = None) -> s
     return _sign(settings, claims)
 
 
+LEEWAY_SECONDS = 5
+
+
 def decode_token(settings: Settings, token: str) -> dict[str, Any]:
     """Verified claims, or TokenError. Only the configured algorithm is accepted, and ``exp`` is
     required, so ``alg: none``, algorithm confusion and eternal tokens are all refused."""
@@ -70,7 +76,7 @@ def decode_token(settings: Settings, token: str) -> dict[str, Any]:
                 "verify_aud": settings.jwt_audience is not None,
                 "verify_iss": settings.jwt_issuer is not None,
             },
-            leeway=5,
+            leeway=LEEWAY_SECONDS,
         )
     except jwt.ExpiredSignatureError:
         raise TokenError("token has expired") from None
@@ -88,3 +94,35 @@ def decode_token(settings: Settings, token: str) -> dict[str, Any]:
         raise TokenError("token signature is invalid") from None
     except jwt.PyJWTError:
         raise TokenError("token is malformed") from None
+
+
+class VerifiedTokens:
+    """Tokens this process verified lately, with their claims, so that a client's next request
+    with the same token skips the signature check and JSON parsing.
+
+    An entry lasts until the token's own ``exp`` (plus the leeway :func:`decode_token` allows)
+    and never longer than ``ttl`` seconds; a token is only ever accepted here if the same bytes
+    were verified before, so a forged or altered token always goes through verification.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        ttl: float = 300.0,
+        max_size: int = 100_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.ttl = ttl
+        self._claims: ExpiringMap[str, dict[str, Any]] = ExpiringMap(max_size, clock)
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The token's verified claims (do not change them), or TokenError."""
+        claims = self._claims.get(token)
+        if claims is None:
+            claims = decode_token(self.settings, token)
+            now = self._claims.clock()
+            expires_at = min(float(claims["exp"]) + LEEWAY_SECONDS, now + self.ttl)
+            self._claims.put(token, claims, expires_at)
+        return claims

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import time
 import uuid
 from dataclasses import replace
 from datetime import timedelta
@@ -24,7 +26,13 @@ from portal.models.base import utcnow
 from portal.principals import EndUser, KnownUsers
 from portal.services.users import create_user
 from portal.settings import Settings
-from portal.tokens import issue_service_token, issue_user_token
+from portal.tokens import (
+    LEEWAY_SECONDS,
+    TokenError,
+    VerifiedTokens,
+    issue_service_token,
+    issue_user_token,
+)
 from tests.api.helpers import auth, make_user, statements
 
 PROTECTED = "/api/v1/messages/unread-count"
@@ -174,8 +182,26 @@ def _hs256_with_key(claims: dict[str, object], key: str) -> str:
     return f"{header}.{payload}." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
 
 
-async def test_service_token_cannot_use_user_endpoints(client: AsyncTestClient, settings: Settings):
-    assert await _status(client, issue_service_token(settings)) == 403
+async def test_service_token_cannot_use_user_endpoints(
+    app: Litestar, client: AsyncTestClient, settings: Settings
+) -> None:
+    """Every end-user endpoint, whatever its method, body or query, refuses a service token."""
+    headers = {"Authorization": f"Bearer {issue_service_token(settings)}"}
+    endpoints = [
+        (method, route.path)
+        for route in app.routes
+        if route.path.startswith("/api/v1/messages")
+        for method in route.methods
+        if method not in {"OPTIONS", "HEAD"}
+    ]
+    assert len(endpoints) >= 11, endpoints
+    for method, path in endpoints:
+        path = re.sub(r"\{\w+:uuid\}", str(uuid.uuid4()), path)
+        response = await client.request(
+            method, path, json={}, params={"stray": "1"}, headers=headers
+        )
+        assert response.status_code == 403, (method, path, response.text)
+        assert "end users" in response.json()["detail"]
 
 
 async def test_user_token_cannot_provision(client: AsyncTestClient, settings: Settings, user: User):
@@ -233,19 +259,54 @@ async def test_a_known_user_is_not_read_again_until_the_entry_expires(
         assert (await client.get(path, headers=headers)).status_code == 200
     assert not any("FROM users" in statement for statement in log.statements), log.statements
 
-    known: KnownUsers = app.state.known_users
-    known.ttl = 0.0  # every entry has expired
+    clock = [0.0]
+    app.state.known_users = KnownUsers(ttl=60.0, clock=lambda: clock[0])
+    with statements(app) as log:
+        assert (await client.get(path, headers=headers)).status_code == 200
+        assert (await client.get(path, headers=headers)).status_code == 200
+    assert sum("FROM users" in statement for statement in log.statements) == 1, log.statements
+    clock[0] = 60.0  # the entry has expired
     with statements(app) as log:
         assert (await client.get(path, headers=headers)).status_code == 200
     assert any("FROM users" in statement for statement in log.statements), log.statements
 
 
 def test_known_users_expire_and_stay_bounded() -> None:
-    known = KnownUsers(ttl=60.0, max_size=2)
+    clock = [0.0]
+    known = KnownUsers(ttl=60.0, max_size=2, clock=lambda: clock[0])
     first, second, third = (EndUser(uuid.uuid4(), "candidate") for _ in range(3))
     for user in (first, second, third):
         known.remember(user)
     assert known.get(first.id) is None  # the oldest made room
     assert known.get(second.id) == second and known.get(third.id) == third
-    known.ttl = 0.0
+    clock[0] = 59.9
+    assert known.get(second.id) == second
+    clock[0] = 60.0
     assert known.get(second.id) is None
+
+
+def test_a_verified_token_is_remembered_until_it_expires(settings: Settings) -> None:
+    """The same token is not verified again while it is valid; its entry never outlives the
+    token's exp (plus decode_token's leeway); a token that differs by a byte is verified."""
+    clock = [time.time()]
+    tokens = VerifiedTokens(settings, ttl=3600.0, clock=lambda: clock[0])
+    token = issue_user_token(settings, uuid.uuid4(), ttl_seconds=60)
+    claims = tokens.claims(token)
+    assert tokens.claims(token) is claims  # remembered, not decoded again
+    clock[0] = float(claims["exp"]) + LEEWAY_SECONDS
+    assert tokens.claims(token) is not claims  # the entry ended with the token's validity
+
+    header, payload, signature = token.split(".")
+    forged = ".".join((header, payload, ("A" if signature[0] != "A" else "B") + signature[1:]))
+    with pytest.raises(TokenError, match="signature"):
+        tokens.claims(forged)
+    with pytest.raises(TokenError, match="signature"):
+        tokens.claims(forged)  # a refusal is never remembered
+
+
+def test_remembered_tokens_stay_bounded(settings: Settings) -> None:
+    tokens = VerifiedTokens(settings, ttl=60.0, max_size=2)
+    first, second, third = (issue_user_token(settings, uuid.uuid4()) for _ in range(3))
+    remembered = [tokens.claims(token) for token in (first, second, third)]
+    assert tokens.claims(third) is remembered[2] and tokens.claims(second) is remembered[1]
+    assert tokens.claims(first) is not remembered[0]  # the oldest made room
