@@ -5,8 +5,8 @@ context, cache lookup, cursor result, Row objects), which costs more than the ro
 on this service's short statements. A :class:`Prepared` statement is compiled once per set of
 parameter names; a call then fills in the parameters, runs the SQL on the session's own psycopg
 connection (in the session's transaction, or in autocommit on a request session that has none)
-and applies the same type processing SQLAlchemy would. On SQLite it is an ordinary
-``session.execute``.
+and applies the same type processing SQLAlchemy would. On SQLite it runs through SQLAlchemy, on
+the session's connection.
 
 Errors are SQLAlchemy's, as from ``session.execute`` (``DBAPIError.instance``), so callers and the
 503 mapping see no difference.
@@ -41,7 +41,8 @@ class Prepared:
         params = params or {}
         raw = await _driver_connection(session)
         if raw is None:
-            result = await session.execute(self.statement, params)
+            connection = await session.connection()
+            result = await connection.execute(self.statement, params)
             return list(result.all()) if result.returns_rows else []
         compiled = self._for(session, params)
         return await compiled.run(raw, params)

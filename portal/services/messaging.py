@@ -10,13 +10,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, String, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, message_digest, record_event
-from portal.database import get_or_insert, is_sqlite, write_transaction
+from portal.database import get_or_insert, write_transaction
 from portal.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from portal.models import Application, Message, MessageThread, User
 from portal.models.base import insert_values, new_id, utcnow
@@ -26,8 +26,8 @@ from portal.principals import Participant
 from portal.services import idempotency, links, notifications, rate_limit, validation
 from portal.services.blocks import block_between
 from portal.services.sanitize import sanitize_html
-from portal.services.suspensions import lock_user, suspended_now
-from portal.services.threads import ThreadView, access_message, archived_column, unread_column
+from portal.services.suspensions import suspended_now
+from portal.services.threads import ThreadView, access_message
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,22 @@ _MARK_READ: Final = Prepared(
 _RECEIPT: Final = Prepared(
     select(*_RECEIPT_COLUMNS).where(_messages.c.id == bindparam("message_id"))
 )
+_users = User.__table__
+# A users row with every column (the send reads users with Core statements, not as entities).
+UserRow: TypeAlias = Row[Any]
+_threads = MessageThread.__table__
+# The sender, locked until the send commits: a sender's sends, a suspension and its lifting
+# serialise here (NO KEY UPDATE, as suspensions.lock_user explains; SQLite renders no lock, its
+# write transaction serialises already).
+_LOCK_SENDER: Final = Prepared(
+    select(*_users.c).where(_users.c.id == bindparam("sender_id")).with_for_update(key_share=True)
+)
+# The recipient, and whether either of the pair has blocked the other.
+_RECIPIENT: Final = Prepared(
+    select(
+        *_users.c, block_between(bindparam("sender_id"), _users.c.id).exists().label("blocked")
+    ).where(_users.c.id == bindparam("recipient_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -134,8 +150,8 @@ class SentMessage:
     message: Message
     thread: ThreadView  # as the sender sees it
     thread_created: bool
-    sender: User
-    recipient: User
+    sender: UserRow
+    recipient: UserRow
 
 
 def _text(field_name: str, value: str, *, max_length: int, required: bool = True) -> str:
@@ -212,7 +228,7 @@ def normalise_draft(draft: MessageDraft) -> MessageDraft:
     )
 
 
-def _refuse_if_suspended(sender: User, now: datetime) -> None:
+def _refuse_if_suspended(sender: UserRow, now: datetime) -> None:
     if not suspended_now(sender, now):
         return
     if sender.suspended_until is None:
@@ -222,25 +238,20 @@ def _refuse_if_suspended(sender: User, now: datetime) -> None:
 
 
 async def _recipient(
-    session: AsyncSession, sender: User, recipient_id: uuid.UUID
-) -> tuple[User, bool]:
+    session: AsyncSession, sender: UserRow, recipient_id: uuid.UUID
+) -> tuple[UserRow, bool]:
     """The recipient, and whether either of the pair has blocked the other (one statement)."""
     if recipient_id == sender.id:
         raise InvalidInput("recipient_id", "you cannot send a message to yourself")
-    row = (
-        await session.execute(
-            select(User, block_between(sender.id, User.id).exists())
-            .where(User.id == recipient_id)
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    if row is None:
+    recipient = await _RECIPIENT.first(
+        session, {"sender_id": sender.id, "recipient_id": recipient_id}
+    )
+    if recipient is None:
         raise NotFound(f"recipient_id: user {recipient_id} does not exist")
-    recipient, blocked = row
     if recipient.role == sender.role:
         # Says nothing of the recipient's role: that is theirs to tell.
         raise InvalidInput("recipient_id", "messages go between an employer and a candidate")
-    return recipient, blocked
+    return recipient, recipient.blocked
 
 
 async def _check_application(
@@ -259,20 +270,27 @@ async def _check_application(
         )
 
 
-def _live_thread_query(
-    employer_id: uuid.UUID, candidate_id: uuid.UUID, application_id: uuid.UUID | None
-) -> Any:
-    return (
-        select(MessageThread)
+@functools.cache
+def _live_thread_statement(by_application: bool) -> Prepared:
+    """The pair's live thread (of the application bound as ``application_id``, or of none),
+    locked on PostgreSQL so that a delete committing meanwhile is seen: PostgreSQL re-checks the
+    row (is_deleted) once the lock is granted, and this message then starts a new thread instead
+    of landing in the deleted one."""
+    t = _threads
+    application = (
+        t.c.application_id == bindparam("application_id")
+        if by_application
+        else t.c.application_id.is_(None)
+    )
+    return Prepared(
+        select(*t.c)
         .where(
-            MessageThread.employer_id == employer_id,
-            MessageThread.candidate_id == candidate_id,
-            MessageThread.application_id == application_id
-            if application_id is not None
-            else MessageThread.application_id.is_(None),
-            MessageThread.is_deleted.is_(False),
+            t.c.employer_id == bindparam("employer_id"),
+            t.c.candidate_id == bindparam("candidate_id"),
+            application,
+            t.c.is_deleted.is_(False),
         )
-        .execution_options(populate_existing=True)
+        .with_for_update(key_share=True)
     )
 
 
@@ -284,17 +302,17 @@ async def _find_or_create_thread(
     application_id: uuid.UUID | None,
     subject: str | None,
     now: datetime,
-) -> tuple[MessageThread, bool]:
-    query = _live_thread_query(employer_id, candidate_id, application_id)
-    if not is_sqlite(session):
-        # Locked so that a delete committing meanwhile is seen: PostgreSQL re-checks the row
-        # (is_deleted) once the lock is granted, and this message then starts a new thread
-        # instead of landing in the deleted one.
-        query = query.with_for_update(key_share=True)
+) -> tuple[MessageThread | Row[Any], bool]:
+    statement = _live_thread_statement(application_id is not None)
+    params = {
+        "employer_id": employer_id,
+        "candidate_id": candidate_id,
+        "application_id": application_id,
+    }
     # A concurrent first message of the pair may win the unique index; this one then joins it.
     return await get_or_insert(
         session,
-        find=lambda: session.scalar(query),
+        find=lambda: statement.first(session, params),
         make=lambda: MessageThread(
             id=new_id(),
             employer_id=employer_id,
@@ -307,7 +325,7 @@ async def _find_or_create_thread(
     )
 
 
-def _after_thread_history(thread: MessageThread, now: datetime) -> datetime:
+def _after_thread_history(thread: MessageThread | Row[Any], now: datetime) -> datetime:
     """``now``, or just after the thread's last message or deletion if that is later (another
     process's clock, or a send that waited for the thread's lock): a new message must come after
     a participant's deletion to be in their view, and last_message_at must only move forward."""
@@ -350,7 +368,9 @@ async def send_message(
     """
     draft = normalise_draft(draft)
     async with write_transaction(session):
-        sender = await lock_user(session, sender_id)  # serialises this sender's sends
+        sender = await _LOCK_SENDER.first(session, {"sender_id": sender_id})
+        if sender is None:
+            raise NotFound(f"user {sender_id} does not exist")
         if keyed is not None:
             await idempotency.replay_if_used(session, keyed)
         now = now or utcnow()
@@ -406,7 +426,12 @@ async def send_message_once(
 
 
 async def _deliver(
-    session: AsyncSession, sender: User, draft: MessageDraft, *, now: datetime, settings: Settings
+    session: AsyncSession,
+    sender: UserRow,
+    draft: MessageDraft,
+    *,
+    now: datetime,
+    settings: Settings,
 ) -> SentMessage:
     recipient, blocked = await _recipient(session, sender, draft.recipient_id)
     employer, candidate = (sender, recipient) if sender.role == "employer" else (recipient, sender)
@@ -435,10 +460,10 @@ async def _deliver(
 async def _write_message(
     session: AsyncSession,
     *,
-    sender: User,
-    recipient: User,
-    employer: User,
-    candidate: User,
+    sender: UserRow,
+    recipient: UserRow,
+    employer: UserRow,
+    candidate: UserRow,
     draft: MessageDraft,
     now: datetime,
     settings: Settings,
@@ -469,25 +494,9 @@ async def _write_message(
     # A Core insert, not the unit of work: the message object is the record of what was written
     # (for the answer, the audit digest and the email), not attached to the session.
     await _INSERT_MESSAGE.all(session, insert_values(message))
-    unread = unread_column(recipient.role)
-    thread = (
-        await session.execute(
-            update(MessageThread)
-            .where(MessageThread.id == thread.id)
-            .values(
-                {
-                    unread: unread + 1,
-                    archived_column(recipient.role): False,
-                    MessageThread.last_message_at: now,
-                    MessageThread.updated_at: now,
-                    # A thread started without a subject takes the first one given.
-                    MessageThread.subject: func.coalesce(MessageThread.subject, draft.subject),
-                }
-            )
-            .returning(MessageThread),
-            execution_options={"populate_existing": True, "synchronize_session": False},
-        )
-    ).scalar_one()
+    thread = await _bump_thread(recipient.role).one(
+        session, {"thread_id": thread.id, "now": now, "subject": draft.subject}
+    )
     actor = Actor.user(sender.id)
     if created:
         await record_event(
@@ -555,10 +564,32 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
 
 
 @functools.cache
+def _bump_thread(recipient_role: str) -> Prepared:
+    """A new message in the thread: the recipient's unread counter up by one, the thread back
+    in their inbox, its last activity now; a thread started without a subject takes the first
+    one given. Returns the thread's row."""
+    t = _threads
+    unread = t.c[f"unread_count_{recipient_role}"]
+    return Prepared(
+        update(t)
+        .where(t.c.id == bindparam("thread_id"))
+        .values(
+            {
+                unread: unread + 1,
+                t.c[f"archived_by_{recipient_role}"]: False,
+                t.c.last_message_at: bindparam("now"),
+                t.c.updated_at: bindparam("now"),
+                t.c.subject: func.coalesce(t.c.subject, bindparam("subject", type_=String)),
+            }
+        )
+        .returning(*t.c)
+    )
+
+
+@functools.cache
 def _drop_unread(role: str) -> Prepared:
     """The thread's unread counter of the participant in ``role`` dropped by one."""
-    threads = MessageThread.__table__
-    unread = threads.c[f"unread_count_{role}"]
+    unread = _threads.c[f"unread_count_{role}"]
     return Prepared(
-        update(threads).where(threads.c.id == bindparam("thread_id")).values({unread: unread - 1})
+        update(_threads).where(_threads.c.id == bindparam("thread_id")).values({unread: unread - 1})
     )

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import datetime, timedelta
+from typing import Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
@@ -18,6 +19,7 @@ from portal.database import lock_row
 from portal.errors import Conflict, NotFound, RateLimited
 from portal.models import Message, RateLimitViolation, StaffUser, User
 from portal.models.base import new_id, utcnow
+from portal.prepared import Prepared
 from portal.services.refusals import refusable
 from portal.services.staff import require_role, staff_name
 from portal.services.suspensions import (
@@ -28,6 +30,19 @@ from portal.services.suspensions import (
     suspension_days,
 )
 from portal.settings import Settings
+
+_messages = Message.__table__
+# The sender's newest messages in the window, up to the bound ``limit`` (served by the index
+# on sender and time).
+_NEWEST_IN_WINDOW: Final = Prepared(
+    select(_messages.c.created_at)
+    .where(
+        _messages.c.sender_id == bindparam("sender_id"),
+        _messages.c.created_at > bindparam("since"),
+    )
+    .order_by(_messages.c.created_at.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 async def refuse_if_over_limit(
@@ -40,19 +55,15 @@ async def refuse_if_over_limit(
     """
     limit = settings.rate_limit_messages
     window = timedelta(seconds=settings.rate_limit_window_seconds)
-    in_window = (Message.sender_id == sender_id, Message.created_at > now - window)
-    newest = (
-        await session.scalars(
-            select(Message.created_at)
-            .where(*in_window)
-            .order_by(Message.created_at.desc())
-            .limit(limit + 1)
-        )
-    ).all()
-    if len(newest) < limit:
+    rows = await _NEWEST_IN_WINDOW.all(
+        session, {"sender_id": sender_id, "since": now - window, "limit": limit + 1}
+    )
+    if len(rows) < limit:
         return None
+    newest = [row.created_at for row in rows]
     count = limit
     if len(newest) > limit:  # only if the limit was lowered since these were sent
+        in_window = (Message.sender_id == sender_id, Message.created_at > now - window)
         count = await session.scalar(select(func.count()).select_from(Message).where(*in_window))
     # A slot frees up when the limit-th newest message leaves the window.
     retry_after = max(1, math.ceil((newest[limit - 1] + window - now).total_seconds()))
