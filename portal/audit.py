@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models import AuditChainHead, AuditEvent, Message
-from portal.models.base import insert_values, new_id, utcnow
+from portal.models.base import insert_row, insert_values, new_id, utcnow
 from portal.prepared import Prepared
 from portal.services.compliance.chain import (
     CONTENT_FIELDS,
@@ -105,20 +105,31 @@ async def record_event(
     event.hash = event_hash(prev_hash, event_fields(event))
     # Core statements built once, not the unit of work: the event is written here and now, and
     # the object returned is a record of it, not attached to the session.
-    await _INSERT_EVENT.all(session, insert_values(event))
-    await _MOVE_HEAD.all(session, {"chain": chain, "position": position, "hash": event.hash})
+    params = insert_values(event, prefix="event_")
+    params.update(head_chain=chain, head_position=position, head_hash=event.hash)
+    for statement in _append_event(session.get_bind().dialect.name):
+        await statement.all(session, params)
     transaction = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_TIPS, {})[chain] = (transaction, position, event.hash)
     return event
 
 
-_INSERT_EVENT: Final = Prepared(insert(AuditEvent.__table__))
 _heads = AuditChainHead.__table__
-_MOVE_HEAD: Final = Prepared(
-    update(_heads)
-    .where(_heads.c.chain_key == bindparam("chain"))
-    .values(position=bindparam("position"), hash=bindparam("hash"))
-)
+
+
+@functools.cache
+def _append_event(dialect: str) -> tuple[Prepared, ...]:
+    """Inserts the event (parameters ``event_*``) and moves its chain's head to it (``head_*``):
+    one statement on PostgreSQL, the head's update a CTE of the insert; two on SQLite."""
+    insert_event = insert_row(AuditEvent.__table__, prefix="event_")
+    move_head = (
+        update(_heads)
+        .where(_heads.c.chain_key == bindparam("head_chain"))
+        .values(position=bindparam("head_position"), hash=bindparam("head_hash"))
+    )
+    if dialect == "postgresql":
+        return (Prepared(insert_event.add_cte(move_head.cte("moved_head"))),)
+    return (Prepared(insert_event), Prepared(move_head))
 
 
 @functools.cache

@@ -2,10 +2,10 @@
 
 A hot path's statement goes through SQLAlchemy's execution machinery on every call (execution
 context, cache lookup, cursor result, Row objects), which costs more than the round trip itself
-on this service's short statements. A :class:`Prepared` statement is compiled once per set of
-parameter names; a call then fills in the parameters, runs the SQL on the session's own psycopg
-connection (in the session's transaction, or in autocommit on a request session that has none)
-and applies the same type processing SQLAlchemy would. On SQLite it runs through SQLAlchemy, on
+on this service's short statements. A :class:`Prepared` statement is compiled once; a call then
+fills in the parameters, runs the SQL on the session's own psycopg connection (in the session's
+transaction, or in autocommit on a request session that has none) and applies the same type
+processing SQLAlchemy would. On SQLite it runs through SQLAlchemy, on
 the session's connection.
 
 Errors are SQLAlchemy's, as from ``session.execute`` (``DBAPIError.instance``), so callers and the
@@ -14,6 +14,7 @@ Errors are SQLAlchemy's, as from ``session.execute`` (``DBAPIError.instance``), 
 
 from __future__ import annotations
 
+import functools
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +24,8 @@ from sqlalchemy import Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from portal.models.base import python_default
 
 _AUTOCOMMIT = "AUTOCOMMIT"
 
@@ -34,7 +37,7 @@ class Prepared:
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self._compiled: dict[tuple[str, ...], _Compiled] = {}
+        self._compiled: _Compiled | None = None
 
     async def all(self, session: AsyncSession, params: dict[str, Any] | None = None) -> list[Any]:
         """The rows (attribute access by column name, like SQLAlchemy's Row)."""
@@ -44,8 +47,7 @@ class Prepared:
             connection = await session.connection()
             result = await connection.execute(self.statement, params)
             return list(result.all()) if result.returns_rows else []
-        compiled = self._for(session, params)
-        return await compiled.run(raw, params)
+        return await self._for(session).run(raw, params)
 
     async def first(self, session: AsyncSession, params: dict[str, Any] | None = None) -> Any:
         rows = await self.all(session, params)
@@ -57,13 +59,10 @@ class Prepared:
             raise LookupError(f"expected one row, got {len(rows)}")
         return rows[0]
 
-    def _for(self, session: AsyncSession, params: dict[str, Any]) -> _Compiled:
-        # An INSERT's columns are the parameters given, so the names are part of the key.
-        key = tuple(params)
-        compiled = self._compiled.get(key)
+    def _for(self, session: AsyncSession) -> _Compiled:
+        compiled = self._compiled
         if compiled is None:
-            dialect = session.get_bind().dialect
-            compiled = self._compiled[key] = _Compiled(self.statement, dialect, key)
+            compiled = self._compiled = _Compiled(self.statement, session.get_bind().dialect)
         return compiled
 
 
@@ -98,22 +97,30 @@ class _Compiled:
         "sql",
     )
 
-    def __init__(self, statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> None:
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        # No column keys from the parameters: an INSERT names its values (models.base.insert_row)
+        # and an UPDATE its SET clause, so a parameter never adds a column by its name.
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
         if compiled.positional or any(b.expanding for b in compiled.binds.values()):
             raise TypeError("Prepared takes statements with named, non-expanding parameters")
         self._compiled = compiled
         self.sql: str = compiled.string
         # Column defaults computed in Python per execution (an ``onupdate=utcnow``, say), as
-        # SQLAlchemy's execution context would; the defaults of columns given are not used.
+        # SQLAlchemy's execution context would.
+        defaults = [(c.key, c.default) for c in compiled.insert_prefetch]
+        defaults += [(c.key, c.onupdate) for c in compiled.update_prefetch]
         self._defaults: list[tuple[str, Callable[[], Any]]] = [
-            (column.key, _default_of(default))
-            for column, default in [
-                *((column, column.default) for column in compiled.insert_prefetch),
-                *((column, column.onupdate) for column in compiled.update_prefetch),
-            ]
-            if column.key not in keys
+            (key, functools.partial(python_default, default)) for key, default in defaults
         ]
+        unfilled = [
+            name
+            for name, bind in compiled.binds.items()
+            if not bind.required and bind.value is None and bind.callable is None
+            if name not in dict(defaults)
+        ]
+        if unfilled:
+            # SQLAlchemy leaves the defaults of DML in a CTE (an onupdate) to nobody.
+            raise TypeError(f"Prepared cannot fill {unfilled}: give those columns values")
         self._bind_processors: list[tuple[str, Callable[[Any], Any]]] = [
             (name, processor)
             for name, processor in compiled._bind_processors.items()
@@ -155,13 +162,3 @@ class _Compiled:
                 row[index] = processor(row[index])
             result.append(make_row(row))
         return result
-
-
-def _default_of(default: Any) -> Callable[[], Any]:
-    if default.is_scalar:
-        value = default.arg
-        return lambda: value
-    if default.is_callable:
-        function = default.arg  # SQLAlchemy's wrapper takes the execution context
-        return lambda: function(None)
-    raise TypeError(f"Prepared cannot compute the column default {default!r} in Python")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
-from sqlalchemy import MetaData
+from sqlalchemy import Insert, MetaData, Table, bindparam, insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
@@ -55,21 +55,33 @@ def one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-def insert_values(row: Base) -> dict[str, Any]:
+def insert_values(row: Base, prefix: str = "") -> dict[str, Any]:
     """Every column of a new ``row`` as the unit of work would insert it: the value set, else
-    the column's Python default, else None. The values are set on ``row`` too, so that the
-    object reads as the stored row when it is inserted with a Core statement instead."""
+    the column's Python default, else None; keyed ``{prefix}{column key}``, the parameters of
+    :func:`insert_row`. The values are set on ``row`` too, so that the object reads as the
+    stored row when it is inserted with a Core statement instead."""
     values: dict[str, Any] = {}
     for column in row.__table__.c:
         key = column.key
-        if key in row.__dict__:
-            value = row.__dict__[key]
-        elif column.default is not None and column.default.is_scalar:
-            value = column.default.arg  # type: ignore[attr-defined]
-        elif column.default is not None and column.default.is_callable:
-            value = column.default.arg(None)  # type: ignore[attr-defined]
-        else:
-            value = None
-        values[key] = value
+        value = row.__dict__[key] if key in row.__dict__ else python_default(column.default)
+        values[prefix + key] = value
         setattr(row, key, value)
     return values
+
+
+def insert_row(table: Table, prefix: str = "") -> Insert:
+    """A Core INSERT of one row of ``table``, every column bound as ``{prefix}{column key}``
+    (the keys of :func:`insert_values`). A prefix keeps the names apart from another
+    statement's when the insert is part of a larger one (a CTE)."""
+    return insert(table).values({column: bindparam(prefix + column.key) for column in table.c})
+
+
+def python_default(default: Any) -> Any:
+    """The value of a column's Python-side default (``default=`` or ``onupdate=``), or None."""
+    if default is None:
+        return None
+    if default.is_scalar:
+        return default.arg
+    if default.is_callable:
+        return default.arg(None)  # SQLAlchemy's wrapper takes the execution context
+    raise TypeError(f"not a Python-side column default: {default!r}")

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeAlias
 
-from sqlalchemy import Row, String, bindparam, func, insert, select, update
+from sqlalchemy import Row, String, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, message_digest, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from portal.models import Application, Message, MessageThread, User
-from portal.models.base import insert_values, new_id, utcnow
+from portal.models.base import insert_row, insert_values, new_id, utcnow
 from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
 from portal.prepared import Prepared
 from portal.principals import Participant
@@ -86,15 +86,7 @@ _WHITE_SPACE_CHARS: Final = "".join(c for c in map(chr, range(0x3001)) if c.issp
 
 # Core statements built once for the hot writes: no unit of work, no per-call cache key.
 _messages = Message.__table__
-_INSERT_MESSAGE: Final = Prepared(insert(_messages))
 _RECEIPT_COLUMNS: Final = (_messages.c.id, _messages.c.is_read, _messages.c.read_at)
-# Marks a message read if it is not yet, returning its receipt.
-_MARK_READ: Final = Prepared(
-    update(_messages)
-    .where(_messages.c.id == bindparam("message_id"), _messages.c.is_read.is_(False))
-    .values(is_read=True, read_at=bindparam("now"), updated_at=bindparam("now"))
-    .returning(*_RECEIPT_COLUMNS)
-)
 _RECEIPT: Final = Prepared(
     select(*_RECEIPT_COLUMNS).where(_messages.c.id == bindparam("message_id"))
 )
@@ -493,10 +485,12 @@ async def _write_message(
     )
     # A Core insert, not the unit of work: the message object is the record of what was written
     # (for the answer, the audit digest and the email), not attached to the session.
-    await _INSERT_MESSAGE.all(session, insert_values(message))
-    thread = await _bump_thread(recipient.role).one(
-        session, {"thread_id": thread.id, "now": now, "subject": draft.subject}
-    )
+    params = insert_values(message, prefix="message_")
+    params.update(thread_id=thread.id, now=now, subject=draft.subject)
+    *insert_first, bump = _write_statements(session.get_bind().dialect.name, recipient.role)
+    for statement in insert_first:
+        await statement.all(session, params)
+    thread = await bump.one(session, params)
     actor = Actor.user(sender.id)
     if created:
         await record_event(
@@ -546,12 +540,14 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
         message, thread = await access_message(session, user, message_id, lock_thread=True)
         if message.recipient_id != user.id:
             raise Forbidden("only the recipient can mark a message read")
-        params = {"message_id": message_id, "now": utcnow()}
-        changed = await _MARK_READ.first(session, params)
+        params = {"message_id": message_id, "now": utcnow(), "thread_id": thread.id}
+        mark, *then = _mark_read_statements(session.get_bind().dialect.name, user.role)
+        changed = await mark.first(session, params)
         if changed is None:
             # Already read (perhaps a moment ago by a concurrent request): nothing to change.
             return await _RECEIPT.one(session, params)  # type: ignore[no-any-return]
-        await _drop_unread(user.role).all(session, {"thread_id": thread.id})
+        for statement in then:
+            await statement.all(session, params)
         await record_event(
             session,
             actor=Actor.user(user.id),
@@ -564,13 +560,15 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
 
 
 @functools.cache
-def _bump_thread(recipient_role: str) -> Prepared:
-    """A new message in the thread: the recipient's unread counter up by one, the thread back
-    in their inbox, its last activity now; a thread started without a subject takes the first
-    one given. Returns the thread's row."""
+def _write_statements(dialect: str, recipient_role: str) -> tuple[Prepared, ...]:
+    """Inserts the message (parameters ``message_*``) and bumps its thread (``thread_id``,
+    ``now``, ``subject``), the last statement returning the thread's row: the recipient's unread
+    counter up by one, the thread back in their inbox, its last activity now, and the first
+    subject given if it had none. One statement on PostgreSQL (the insert a CTE of the update),
+    two on SQLite."""
     t = _threads
     unread = t.c[f"unread_count_{recipient_role}"]
-    return Prepared(
+    bump = (
         update(t)
         .where(t.c.id == bindparam("thread_id"))
         .values(
@@ -584,12 +582,32 @@ def _bump_thread(recipient_role: str) -> Prepared:
         )
         .returning(*t.c)
     )
+    insert_message = insert_row(_messages, prefix="message_")
+    if dialect == "postgresql":
+        return (Prepared(bump.add_cte(insert_message.cte("inserted_message"))),)
+    return (Prepared(insert_message), Prepared(bump))
 
 
 @functools.cache
-def _drop_unread(role: str) -> Prepared:
-    """The thread's unread counter of the participant in ``role`` dropped by one."""
-    unread = _threads.c[f"unread_count_{role}"]
-    return Prepared(
-        update(_threads).where(_threads.c.id == bindparam("thread_id")).values({unread: unread - 1})
+def _mark_read_statements(dialect: str, role: str) -> tuple[Prepared, ...]:
+    """Marks the message (``message_id``) read at ``now`` if it is not yet, returning its
+    receipt, and drops the unread counter of its thread (``thread_id``) for the participant in
+    ``role``. One statement on PostgreSQL, whose counter update (a CTE) happens only if the
+    message changed; on SQLite the caller runs the second statement only then."""
+    mark = (
+        update(_messages)
+        .where(_messages.c.id == bindparam("message_id"), _messages.c.is_read.is_(False))
+        .values(is_read=True, read_at=bindparam("now"), updated_at=bindparam("now"))
+        .returning(*_RECEIPT_COLUMNS)
     )
+    unread = _threads.c[f"unread_count_{role}"]
+    drop = (
+        update(_threads)
+        .where(_threads.c.id == bindparam("thread_id"))
+        .values({unread: unread - 1, _threads.c.updated_at: bindparam("now")})
+    )
+    if dialect == "postgresql":
+        receipt = mark.cte("receipt")
+        dropped = drop.where(exists(select(receipt.c.id))).cte("dropped_unread")
+        return (Prepared(select(*receipt.c).add_cte(dropped)),)
+    return (Prepared(mark), Prepared(drop))
