@@ -1,8 +1,9 @@
 """The EXPLAIN check: the app's own statements for each hot operation, planned on the seeded data.
 
 The statements are captured from the real application (``create_app`` in this process, one
-request per case through Litestar's test client, every cursor execution recorded by a
-SQLAlchemy engine event), so the check follows the code as it changes. Each captured SELECT,
+request per case through Litestar's test client, every statement recorded where it reaches
+psycopg's cursor: the hot paths run on the driver's connection past SQLAlchemy, see
+portal.prepared), so the check follows the code as it changes. Each captured SELECT,
 INSERT, UPDATE or DELETE is planned with ``EXPLAIN (FORMAT JSON)`` (not run) with its own
 parameters; a sequential scan of ``messages`` or ``message_threads`` is a failure.
 """
@@ -15,8 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 GUARDED_TABLES = frozenset({"messages", "message_threads"})
 PLANNED_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
@@ -59,11 +58,13 @@ async def capture_and_check(app: Any, dsn: str, cases: list[Case]) -> list[Check
     from litestar.testing import AsyncTestClient
 
     captured: list[tuple[str, Any]] = []
+    execute = psycopg.AsyncCursor.execute
 
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        captured.append((statement, parameters))
+    async def record(cursor: Any, query: Any, params: Any = None, *args: Any, **kw: Any) -> Any:
+        captured.append((str(query), params))
+        return await execute(cursor, query, params, *args, **kw)
 
-    event.listen(Engine, "before_cursor_execute", record)
+    psycopg.AsyncCursor.execute = record  # type: ignore[method-assign]
     results: list[Checked] = []
     try:
         async with AsyncTestClient(app) as client:
@@ -78,7 +79,7 @@ async def capture_and_check(app: Any, dsn: str, cases: list[Case]) -> list[Check
                 )
                 per_case.append((case, response.status_code, list(captured)))
     finally:
-        event.remove(Engine, "before_cursor_execute", record)
+        psycopg.AsyncCursor.execute = execute  # type: ignore[method-assign]
     with psycopg.connect(dsn, autocommit=True) as conn:
         for case, status, statements in per_case:
             checked = Checked(case=case.name, status=status)

@@ -72,6 +72,7 @@ class Sample:
     target: uuid.UUID | None = None  # thread (detail), message (read) or recipient (send)
     page: int = 1
     body: str = ""
+    after: uuid.UUID | None = None  # thread detail from this message on (the cursor)
 
 
 Operation = Callable[[psycopg.AsyncConnection[Any], Sample], Awaitable[bool]]
@@ -127,7 +128,19 @@ async def unread_count(conn: psycopg.AsyncConnection[Any], sample: Sample) -> bo
 
 async def thread_detail(conn: psycopg.AsyncConnection[Any], sample: Sample) -> bool:
     await _authenticate(conn, sample)
-    params = {"me": sample.user_id, "thread": sample.target, "offset": (sample.page - 1) * 50}
+    params = {
+        "me": sample.user_id,
+        "thread": sample.target,
+        "offset": (sample.page - 1) * 50,
+        "after": sample.after,
+    }
+    # With a cursor, the messages after it, read from the (thread_id, created_at, id) index.
+    after = (
+        " AND (m.created_at, m.id) > (SELECT c.created_at, c.id FROM messages c"
+        " WHERE c.id = %(after)s)"
+        if sample.after is not None
+        else ""
+    )
     async with conn.transaction():
         thread = await (
             await conn.execute(
@@ -150,7 +163,7 @@ async def thread_detail(conn: psycopg.AsyncConnection[Any], sample: Sample) -> b
             await conn.execute(
                 f"SELECT {MESSAGE_COLUMNS}, f.reason FROM messages m LEFT JOIN flag_reports f"
                 " ON f.message_id = m.id AND f.reporter_id = %(me)s"
-                " WHERE m.thread_id = %(thread)s AND m.is_deleted = false"
+                f" WHERE m.thread_id = %(thread)s AND m.is_deleted = false{after}"
                 " ORDER BY m.created_at, m.id LIMIT 50 OFFSET %(offset)s",
                 params,
             )

@@ -294,7 +294,11 @@ class Bench:
         ]
 
     def detail_requests(
-        self, threads: list[seed.ThreadPlan], page: int = 1, who: str = "random"
+        self,
+        threads: list[seed.ThreadPlan],
+        page: int = 1,
+        who: str = "random",
+        after: dict[uuid.UUID, uuid.UUID] | None = None,
     ) -> list[Request]:
         requests = []
         for plan in threads:
@@ -302,14 +306,17 @@ class Bench:
                 person = plan.employer
             else:
                 person = plan.candidate
+            cursor = after.get(plan.id) if after else None
             query = "" if page == 1 else f"?page={page}"
+            if cursor is not None:
+                query = f"?after={cursor}"
             requests.append(
                 Request(
                     "GET",
                     f"/api/v1/messages/threads/{plan.id}{query}",
                     self.token(person.id),
                     None,
-                    floor.Sample(person.id, person.role, target=plan.id, page=page),
+                    floor.Sample(person.id, person.role, target=plan.id, page=page, after=cursor),
                 )
             )
         return requests
@@ -544,7 +551,28 @@ class Bench:
                 server, "detail", requests, requests, requests,
                 name=f"detail-p{page}", seconds=self.seconds / 2,
             )  # fmt: skip
+        # The same last page by the cursor: after the message just before it.
+        cursors = self._messages_before_page(long_thread, last)
+        requests = self.detail_requests(long_thread, who="employer", after=cursors)
+        out["last_by_cursor"] = self.measure(
+            server, "detail", requests, requests, requests,
+            name=f"detail-p{last}-after", seconds=self.seconds / 2,
+        )  # fmt: skip
         return out
+
+    def _messages_before_page(
+        self, threads: list[seed.ThreadPlan], page: int
+    ) -> dict[uuid.UUID, uuid.UUID]:
+        """Per thread, the message just before ``page`` (the ``after`` cursor that starts it)."""
+        with psycopg.connect(self.dsn) as conn:
+            return {
+                plan.id: conn.execute(
+                    "SELECT id FROM messages WHERE thread_id = %s AND NOT is_deleted"
+                    " ORDER BY created_at, id OFFSET %s LIMIT 1",
+                    (plan.id, (page - 1) * seed.DETAIL_MESSAGES - 1),
+                ).fetchone()[0]  # type: ignore[index]
+                for plan in threads
+            }
 
     def _explain(self, inbox_people: list[seed.Person]) -> list[Checked]:
         assert self.world is not None
@@ -556,6 +584,7 @@ class Bench:
         detail = world.threads_of("detail")[0]
         long_thread = world.threads_of("long")[0]
         last = math.ceil(self.scale.long_thread_messages / seed.DETAIL_MESSAGES)
+        cursor = self._messages_before_page([long_thread], last)[long_thread.id]
         unread = self.read_requests()[0]
         send = self.send_requests(1)[0]
         inbox, count = "/api/v1/messages/threads", "/api/v1/messages/unread-count"
@@ -575,6 +604,12 @@ class Bench:
                 f"detail (long thread, page {last})",
                 "GET",
                 f"{thread_path}{long_thread.id}?page={last}",
+                self.token(long_thread.employer.id),
+            ),
+            Case(
+                f"detail (long thread, page {last} by the cursor)",
+                "GET",
+                f"{thread_path}{long_thread.id}?after={cursor}",
                 self.token(long_thread.employer.id),
             ),
             Case("send", send.method, send.path, send.token, send.body),
@@ -627,11 +662,14 @@ class Bench:
                 f"(floor {_times(a.floor_rate, b.floor_rate):.2f}x)"
             )
         first, last = long_pages["first"], long_pages["last"]
+        by_cursor = long_pages["last_by_cursor"]
         scale_lines.append(
             f"thread detail of a {self.scale.long_thread_messages:,}-message thread: "
             f"first page {first.api_rate:,.0f}/s, last page {last.api_rate:,.0f}/s: "
             f"the last page takes {_times(first.api_rate, last.api_rate):.2f}x the first's time "
-            f"(floor {_times(first.floor_rate, last.floor_rate):.2f}x)"
+            f"(floor {_times(first.floor_rate, last.floor_rate):.2f}x); by the cursor (after=) "
+            f"{by_cursor.api_rate:,.0f}/s, {_times(first.api_rate, by_cursor.api_rate):.2f}x "
+            f"(floor {_times(first.floor_rate, by_cursor.floor_rate):.2f}x)"
         )
         say("")
         say("\n".join(scale_lines))

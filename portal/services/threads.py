@@ -385,9 +385,19 @@ def _message_page_statement(since_deletion: bool, after_cursor: bool) -> Prepare
     source = m.outerjoin(_reports, own_report)
     query = select(*m.c, _reports.c.reason.label("own_report"), total.label("total_messages"))
     if after_cursor:
+        # The cursor's time as a subquery evaluated once, so that the row comparison is an index
+        # condition (a range of the thread's index), not a filter over the rows before it; a
+        # cursor outside the caller's view gives NULL, so no rows (and a 404 from the caller).
         cursor = _messages.alias("cursor")
-        source = source.join(cursor, cursor.c.id == bindparam("after"))
-        visible.append(tuple_(m.c.created_at, m.c.id) > tuple_(cursor.c.created_at, cursor.c.id))
+        in_view = [
+            cursor.c.id == bindparam("after"),
+            cursor.c.thread_id == bindparam("thread_id"),
+            cursor.c.is_deleted.is_(False),
+        ]
+        if since_deletion:
+            in_view.append(cursor.c.created_at > bindparam("cutoff"))
+        cursor_time = select(cursor.c.created_at).where(*in_view).scalar_subquery()
+        visible.append(tuple_(m.c.created_at, m.c.id) > tuple_(cursor_time, bindparam("after")))
     return Prepared(
         query.select_from(source)
         .where(*visible)

@@ -181,6 +181,9 @@ async def test_detail_oldest_first_paginated(
 async def test_detail_cursor_pages_match_numbered_pages(
     app: Litestar, client: AsyncTestClient, settings: Settings
 ) -> None:
+    # A message of another thread, older than all of this one's: as a cursor here it is not in
+    # the caller's view, whatever its time.
+    earlier = await send_ok(client, settings, *(await make_pair(app)), "elsewhere, earlier")
     employer, candidate = await make_pair(app)
     for i in range(7):
         sent = await send_ok(client, settings, employer, candidate, f"message {i}")
@@ -232,6 +235,7 @@ async def test_detail_cursor_pages_match_numbered_pages(
 
     other = await send_ok(client, settings, *(await make_pair(app)), "elsewhere")
     for after, status in (
+        (earlier["message"]["id"], 404),
         (other["message"]["id"], 404),
         (str(uuid.uuid4()), 404),
         ("not-a-uuid", 400),
