@@ -132,9 +132,7 @@ def _is_preflight(connection: ASGIConnection) -> bool:
     return connection.scope.get("method") == "OPTIONS"
 
 
-# Guards are async although they do no I/O: Litestar runs a sync guard in its thread pool.
-
-
+# A guard, async although it does no I/O: Litestar runs a sync guard in its thread pool.
 async def requires_provisioning(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if _is_preflight(connection):
         return

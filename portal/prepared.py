@@ -5,8 +5,7 @@ context, cache lookup, cursor result, Row objects), which costs more than the ro
 on this service's short statements. A :class:`Prepared` statement is compiled once; a call then
 fills in the parameters, runs the SQL on the session's own psycopg connection (in the session's
 transaction, or in autocommit on a request session that has none) and applies the same type
-processing SQLAlchemy would. On SQLite it runs through SQLAlchemy, on
-the session's connection.
+processing SQLAlchemy would. On SQLite it runs through SQLAlchemy, on the session's connection.
 
 Errors are SQLAlchemy's, as from ``session.execute`` (``DBAPIError.instance``), so callers and the
 503 mapping see no difference.
@@ -31,7 +30,7 @@ _AUTOCOMMIT = "AUTOCOMMIT"
 
 
 class Prepared:
-    """A Core statement (not an ORM query) with its compiled forms."""
+    """A Core statement (not an ORM query) with its compiled form, made on first use."""
 
     __slots__ = ("_compiled", "statement")
 
