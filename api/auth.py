@@ -9,30 +9,22 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import Receive, Scope, Send
-from sqlalchemy import or_, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.database import (
     OWNS_REQUEST_SESSION,
     close_request_session,
-    end_read_snapshot,
     open_request_session,
-    write_transaction,
 )
-from portal.models import User
-from portal.models.base import utcnow
 from portal.principals import EndUser, KnownUsers
+from portal.services import users
 from portal.tokens import PROVISIONING_SCOPE, TokenError, VerifiedTokens
 
-ACTIVITY_REFRESH = timedelta(minutes=1)
 # A route handler's ``opt`` entry that admits end users only: a service token is refused (403)
 # as soon as it is authenticated, before anything about the request is looked at.
 CALLER = "caller"
@@ -95,32 +87,13 @@ class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
 
 
 async def _load_user(connection: ASGIConnection, user_id: uuid.UUID) -> EndUser:
-    """Reads the token's user (401 if unknown) and marks them active, on the request's session."""
+    """The token's user, marked active, read on the request's session (401 if unknown)."""
     state = connection.app.state
     session = await open_request_session(connection.scope, state.engine, state.sessionmaker)
-    user = await session.get(User, user_id)
+    user = await users.authenticate_user(session, user_id)
     if user is None:
         raise _unauthorized("token names an unknown user")
-    await _refresh_activity(session, user)
-    await end_read_snapshot(session)  # the handler starts with no transaction open
-    return EndUser(id=user.id, role=user.role)
-
-
-async def _refresh_activity(session: AsyncSession, user: User) -> None:
-    """Marks the user active, writing at most once a minute per user (a worker reads the row
-    again once its KnownUsers entry expires, so a busy user is marked about once a minute)."""
-    now = utcnow()
-    if user.last_active_at is not None and now - user.last_active_at < ACTIVITY_REFRESH:
-        return
-    async with write_transaction(session):
-        await session.execute(
-            update(User)
-            .where(User.id == user.id)
-            .where(or_(User.last_active_at.is_(None), User.last_active_at < now - ACTIVITY_REFRESH))
-            .values(last_active_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    set_committed_value(user, "last_active_at", now)
+    return user
 
 
 def _principal(connection: ASGIConnection) -> object:

@@ -3,6 +3,7 @@ calls one service, and serialises; the rules live in portal.services."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -103,18 +104,22 @@ def _refuse_undeclared_query_parameters(
     unknown = set(connection.query_params)
     if not unknown:
         return
-    declared = {
-        field.kwarg_definition.name or name
-        for name, field in handler.parsed_fn_signature.parameters.items()
-        if isinstance(field.kwarg_definition, QueryParameter)
-    }
-    unknown = sorted(unknown - declared)
+    unknown = sorted(unknown - _declared_query_parameters(handler))
     if unknown:
         problems = [
             {"key": name, "source": "query", "message": "is not a parameter of this endpoint"}
             for name in unknown
         ]
         raise ValidationException(detail="unknown query parameter", extra=problems)
+
+
+@functools.cache
+def _declared_query_parameters(handler: BaseRouteHandler) -> frozenset[str]:
+    return frozenset(
+        field.kwarg_definition.name or name
+        for name, field in handler.parsed_fn_signature.parameters.items()
+        if isinstance(field.kwarg_definition, QueryParameter)
+    )
 
 
 class MessagesController(Controller):

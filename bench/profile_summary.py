@@ -17,9 +17,9 @@ from pathlib import Path
 PHASES = {
     "in Litestar (app.__call__: middleware, routing, handler, response)": r"Litestar\.__call__",
     "  authentication middleware (JWT + user lookup)": r"authenticate_request \(api/auth",
-    "    of it JWT decode (PyJWT, cryptography)": r"decode_token \(portal/tokens",
+    "    of it JWT check (remembered tokens, else PyJWT)": r"VerifiedTokens\.claims|decode_token",
     "  route handler (the service call)": r"_call_handler_function",
-    "  guards (only_declared_query_parameters, requires_user)": r"_run_guards|only_declared",
+    "  caller checks (guards, the user dependency)": r"_run_guards|provide_user \(api/",
     "  response (msgspec encoding, headers)": r"to_asgi_response|_get_response_data|encode_json",
     "SQLAlchemy (any frame)": r"sqlalchemy/",
     "  ORM loading (instances, identity map, InstanceState)": r"sqlalchemy/orm/loading",

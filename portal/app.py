@@ -37,6 +37,7 @@ from portal.email_delivery import delivery_loop_running
 from portal.errors import PortalError
 from portal.principals import KnownUsers
 from portal.request_timeout import RequestTimeoutMiddleware
+from portal.services.users import ACTIVITY_REFRESH
 from portal.settings import Settings, get_settings
 from portal.tokens import VerifiedTokens
 
@@ -203,7 +204,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "engine": engine,
                 "sessionmaker": sessionmaker,
                 "readiness_engine": readiness_engine,
-                "known_users": KnownUsers(),
+                "known_users": KnownUsers(ttl=ACTIVITY_REFRESH.total_seconds()),
                 "verified_tokens": VerifiedTokens(settings),
             }
         ),

@@ -8,11 +8,11 @@ same call is a plain transaction and callers lock rows themselves.
 from __future__ import annotations
 
 import select as _select
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Row, event, select
+from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from portal.errors import NotFound
-from portal.prepared import Prepared
 from portal.settings import UNBOUNDED, DatabaseBounds
 
 T = TypeVar("T")
@@ -209,7 +208,7 @@ async def end_read_snapshot(session: AsyncSession) -> None:
         await session.commit()
 
 
-def _in_autocommit(session: AsyncSession) -> AsyncConnection | None:
+def in_autocommit(session: AsyncSession) -> AsyncConnection | None:
     """The request session's connection when it is in autocommit, else None."""
     bind = session.bind
     if (
@@ -221,32 +220,10 @@ def _in_autocommit(session: AsyncSession) -> AsyncConnection | None:
     return None
 
 
-async def read_once(
-    session: AsyncSession, statement: Executable | Prepared, params: dict[str, Any] | None = None
-) -> Sequence[Row[Any]]:
-    """The rows of one Core statement, which sees one snapshot by itself.
-
-    On a request session in autocommit it is one round trip on the connection, past the ORM;
-    elsewhere (SQLite, a session of the CLI or a test) it runs in a short read transaction.
-    """
-    connection = _in_autocommit(session)
-    if connection is not None and not session.in_transaction():
-        if isinstance(statement, Prepared):
-            return await statement.all(session, params)
-        result = await connection.execute(statement, params)
-        rows = result.all()
-        await connection.commit()  # ends SQLAlchemy's own bookkeeping; no COMMIT is sent
-        return rows
-    async with read_transaction(session):
-        if isinstance(statement, Prepared):
-            return await statement.all(session, params)
-        return (await session.execute(statement, params)).all()
-
-
 async def _leave_autocommit(session: AsyncSession) -> None:
     """Puts a request session's autocommit connection back into transactions, for good: the
     rest of the request (rarely more than this one transaction) runs as before."""
-    connection = _in_autocommit(session)
+    connection = in_autocommit(session)
     if connection is not None:
         assert connection.sync_connection is not None
         level = connection.sync_connection.default_isolation_level
@@ -290,14 +267,13 @@ async def lock_row(
     """The row of ``model`` with primary key ``row_id``, read afresh and locked until the
     transaction ends, or NotFound ("{what} {row_id} does not exist").
 
-    The lock is PostgreSQL's (SQLite's write transaction serialises writers already).
+    The lock is PostgreSQL's (SQLite renders none: its write transaction serialises writers
+    already).
     ``key_share`` takes FOR NO KEY UPDATE, which leaves inserts of rows that reference this one
     (their key-share lock through the foreign key) free to go on.
     """
     query = select(model).where(model.__mapper__.primary_key[0] == row_id)  # type: ignore[attr-defined]
-    query = query.execution_options(populate_existing=True)
-    if not is_sqlite(session):
-        query = query.with_for_update(key_share=key_share)
+    query = query.execution_options(populate_existing=True).with_for_update(key_share=key_share)
     row = await session.scalar(query)
     if row is None:
         raise NotFound(f"{what} {row_id} does not exist")

@@ -34,6 +34,3 @@ class ExpiringMap(Generic[K, V]):
         if len(self._entries) >= self.max_size:
             del self._entries[next(iter(self._entries))]  # dicts keep insertion order: the oldest
         self._entries[key] = (value, expires_at)
-
-    def pop(self, key: K) -> None:
-        self._entries.pop(key, None)

@@ -22,31 +22,47 @@ import psycopg
 from sqlalchemy import Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.database import in_autocommit, is_sqlite, read_transaction
 from portal.models.base import python_default
-
-_AUTOCOMMIT = "AUTOCOMMIT"
 
 
 class Prepared:
     """A Core statement (not an ORM query) with its compiled form, made on first use."""
 
-    __slots__ = ("_compiled", "statement")
+    __slots__ = ("_bind_names", "_compiled", "statement")
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._compiled: _Compiled | None = None
+        self._bind_names: frozenset[str] | None = None
 
     async def all(self, session: AsyncSession, params: dict[str, Any] | None = None) -> list[Any]:
-        """The rows (attribute access by column name, like SQLAlchemy's Row)."""
+        """The rows (attribute access by column name, like SQLAlchemy's Row), in the session's
+        transaction (begun if need be), or on its own on a request session in autocommit."""
         params = params or {}
         raw = await _driver_connection(session)
         if raw is None:
+            # Only the statement's own parameters: SQLAlchemy would take any other key that
+            # names a column of an INSERT or UPDATE as one more column to set.
+            names = self._bind_names
+            if names is None:
+                names = self._bind_names = frozenset(self.statement.compile().binds)  # type: ignore[attr-defined]
+            own = {key: value for key, value in params.items() if key in names}
             connection = await session.connection()
-            result = await connection.execute(self.statement, params)
+            result = await connection.execute(self.statement, own)
             return list(result.all()) if result.returns_rows else []
         return await self._for(session).run(raw, params)
+
+    async def once(self, session: AsyncSession, params: dict[str, Any] | None = None) -> list[Any]:
+        """The rows of a read that sees one snapshot by itself: on a request session in
+        autocommit one round trip with no transaction; elsewhere (SQLite, a session of the CLI
+        or a test) in a short read transaction."""
+        if in_autocommit(session) is not None and not session.in_transaction():
+            return await self.all(session, params)
+        async with read_transaction(session):
+            return await self.all(session, params)
 
     async def first(self, session: AsyncSession, params: dict[str, Any] | None = None) -> Any:
         rows = await self.all(session, params)
@@ -72,12 +88,11 @@ async def _driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[A
     (one statement sees one snapshot); otherwise the session's transaction is begun or joined,
     exactly as ``session.execute`` would.
     """
-    bind = session.bind
-    if isinstance(bind, AsyncConnection) and not session.in_transaction():
-        sync = bind.sync_connection
-        if sync is not None and sync.get_execution_options().get("isolation_level") == _AUTOCOMMIT:
-            return sync.connection.driver_connection  # type: ignore[no-any-return]
-    if session.get_bind().dialect.name != "postgresql":
+    autocommit = in_autocommit(session)
+    if autocommit is not None and not session.in_transaction():
+        assert autocommit.sync_connection is not None
+        return autocommit.sync_connection.connection.driver_connection  # type: ignore[no-any-return]
+    if is_sqlite(session):
         return None
     connection = await session.connection()
     assert connection.sync_connection is not None

@@ -57,6 +57,3 @@ class KnownUsers:
 
     def remember(self, user: EndUser) -> None:
         self._users.put(user.id, user, self._users.clock() + self.ttl)
-
-    def forget(self, user_id: uuid.UUID) -> None:
-        self._users.pop(user_id)

@@ -73,6 +73,10 @@ def insert_row(table: Table, prefix: str = "") -> Insert:
     """A Core INSERT of one row of ``table``, every column bound as ``{prefix}{column key}``
     (the keys of :func:`insert_values`). A prefix keeps the names apart from another
     statement's when the insert is part of a larger one (a CTE)."""
+    server_defaults = [column.key for column in table.c if column.server_default is not None]
+    if server_defaults:
+        # Every column is bound, so the database's default would never be used.
+        raise TypeError(f"insert_row binds every column; {server_defaults} have server defaults")
     return insert(table).values({column: bindparam(prefix + column.key) for column in table.c})
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.audit import Actor, record_event
-from portal.database import is_sqlite, read_once, write_transaction
+from portal.database import write_transaction
 from portal.errors import Forbidden, NotFound
 from portal.models import FlagReport, Message, MessageThread, User
 from portal.models.base import utcnow
@@ -166,8 +166,9 @@ async def access_thread(
     """The thread with the other participant, or NotFound (unknown, or deleted for this user
     with nothing new since) or Forbidden (not a participant).
 
-    ``for_update`` locks the thread row on PostgreSQL (SQLite's write transaction already
-    serialises), so that a change decided on what was read cannot race another one.
+    ``for_update`` locks the thread row on PostgreSQL (SQLite renders no lock: its write
+    transaction already serialises), so that a change decided on what was read cannot race
+    another one.
     """
     other_id = case(
         (MessageThread.employer_id == user.id, MessageThread.candidate_id),
@@ -175,18 +176,27 @@ async def access_thread(
     )
     query = select(MessageThread, User).join(User, User.id == other_id)
     query = query.where(MessageThread.id == thread_id)
-    if for_update and not is_sqlite(session):
+    if for_update:
         query = query.with_for_update(of=MessageThread, key_share=True)
     row = (await session.execute(query.execution_options(populate_existing=True))).first()
-    if row is None or row[0].is_deleted:
+    thread, other = row if row is not None else (None, None)
+    _viewer_role(thread, user.id, thread_id)
+    return ThreadView(thread=thread, viewer_id=user.id, other=other)
+
+
+def _viewer_role(
+    thread: MessageThread | Row[Any] | None, user_id: uuid.UUID, thread_id: uuid.UUID
+) -> str:
+    """The user's role in the thread they ask for, or NotFound (unknown, or deleted for them
+    with nothing new since) or Forbidden (not a participant)."""
+    if thread is None or thread.is_deleted:
         raise NotFound(f"thread {thread_id} does not exist")
-    thread, other = row
-    role = role_in(thread, user.id)
+    role = role_in(thread, user_id)  # type: ignore[arg-type]
     if role is None:
         raise Forbidden(f"you are not a participant in thread {thread_id}")
-    if not visible_to(thread, role):
+    if not visible_to(thread, role):  # type: ignore[arg-type]
         raise NotFound(f"thread {thread_id} does not exist")
-    return ThreadView(thread=thread, viewer_id=user.id, other=other)
+    return role
 
 
 # The hot reads below are Core statements built once per variant (role, filters) with bound
@@ -215,7 +225,7 @@ class ThreadAccess:
     deleted_by_candidate_at: datetime | None
 
 
-_ACCESS_COLUMNS = tuple(field for field in ThreadAccess.__dataclass_fields__)
+_ACCESS_COLUMNS = tuple(ThreadAccess.__dataclass_fields__)
 
 
 @functools.cache
@@ -240,11 +250,10 @@ async def access_message(
     ``lock_thread`` locks the thread row on PostgreSQL first, so that a change to its counters
     decided on this visibility cannot race the thread's deletion.
     """
-    statement = _message_statement(lock_thread and not is_sqlite(session))
-    row = await statement.first(session, {"message_id": message_id})
+    row = await _message_statement(lock_thread).first(session, {"message_id": message_id})
     if row is None:
         raise NotFound(f"message {message_id} does not exist")
-    thread = ThreadAccess(*(getattr(row, f"t_{name}") for name in _ACCESS_COLUMNS))
+    thread = ThreadAccess(*row[-len(_ACCESS_COLUMNS) :])  # the t_ columns come last
     if row.is_deleted or thread.is_deleted:
         raise NotFound(f"message {message_id} does not exist")
     role = role_in(thread, user.id)  # type: ignore[arg-type]
@@ -331,9 +340,8 @@ async def list_threads(
     """The threads in the user's view, newest activity first; ``archived`` picks the archive
     instead of the inbox. ``unread_count`` is over all of them, whatever the filters."""
     statement = _inbox_statement(user.role, application_id is not None, unread_only)
-    rows = await read_once(
+    rows = await statement.once(
         session,
-        statement,
         {
             "me": user.id,
             "archived": archived,
@@ -367,6 +375,18 @@ def _thread_statement() -> Prepared:
     )
 
 
+def _in_view(messages: Any, since_deletion: bool) -> list[ColumnElement[bool]]:
+    """The messages of the thread bound as ``thread_id`` in the caller's view: not deleted, and
+    after their own deletion of the thread (bound as ``cutoff``) if ``since_deletion``."""
+    visible: list[ColumnElement[bool]] = [
+        messages.c.thread_id == bindparam("thread_id"),
+        messages.c.is_deleted.is_(False),
+    ]
+    if since_deletion:
+        visible.append(messages.c.created_at > bindparam("cutoff", type_=Message.created_at.type))
+    return visible
+
+
 @functools.cache
 def _message_page_statement(since_deletion: bool, after_cursor: bool) -> Prepared:
     """One page of a thread's messages in the caller's view, each with the caller's own report
@@ -374,12 +394,7 @@ def _message_page_statement(since_deletion: bool, after_cursor: bool) -> Prepare
     ``after_cursor``, the messages after the one bound as ``after`` (read from the index, however
     deep), instead of an OFFSET."""
     m = _messages
-    visible: list[ColumnElement[bool]] = [
-        m.c.thread_id == bindparam("thread_id"),
-        m.c.is_deleted.is_(False),
-    ]
-    if since_deletion:
-        visible.append(m.c.created_at > bindparam("cutoff", type_=m.c.created_at.type))
+    visible = _in_view(m, since_deletion)
     total = select(func.count()).select_from(m).where(*visible).scalar_subquery()
     own_report = and_(_reports.c.message_id == m.c.id, _reports.c.reporter_id == bindparam("me"))
     source = m.outerjoin(_reports, own_report)
@@ -389,13 +404,7 @@ def _message_page_statement(since_deletion: bool, after_cursor: bool) -> Prepare
         # condition (a range of the thread's index), not a filter over the rows before it; a
         # cursor outside the caller's view gives NULL, so no rows (and a 404 from the caller).
         cursor = _messages.alias("cursor")
-        in_view = [
-            cursor.c.id == bindparam("after"),
-            cursor.c.thread_id == bindparam("thread_id"),
-            cursor.c.is_deleted.is_(False),
-        ]
-        if since_deletion:
-            in_view.append(cursor.c.created_at > bindparam("cutoff"))
+        in_view = [cursor.c.id == bindparam("after"), *_in_view(cursor, since_deletion)]
         cursor_time = select(cursor.c.created_at).where(*in_view).scalar_subquery()
         visible.append(tuple_(m.c.created_at, m.c.id) > tuple_(cursor_time, bindparam("after")))
     return Prepared(
@@ -424,15 +433,9 @@ async def thread_detail(
     the answer is the cursor for the page after this one. NotFound for an ``after`` outside the
     user's view.
     """
-    rows = await read_once(session, _thread_statement(), {"me": user.id, "thread_id": thread_id})
+    rows = await _thread_statement().once(session, {"me": user.id, "thread_id": thread_id})
     thread = rows[0] if rows else None
-    if thread is None or thread.is_deleted:
-        raise NotFound(f"thread {thread_id} does not exist")
-    role = role_in(thread, user.id)  # type: ignore[arg-type]
-    if role is None:
-        raise Forbidden(f"you are not a participant in thread {thread_id}")
-    if not visible_to(thread, role):  # type: ignore[arg-type]
-        raise NotFound(f"thread {thread_id} does not exist")
+    role = _viewer_role(thread, user.id, thread_id)
     view = ThreadView(thread=thread, viewer_id=user.id, other=_other_of(thread))
     cutoff = deleted_by(thread, role)  # type: ignore[arg-type]
     params = {
@@ -444,7 +447,7 @@ async def thread_detail(
         "offset": (page - 1) * limit,
     }
     statement = _message_page_statement(cutoff is not None, after is not None)
-    messages = list(await read_once(session, statement, params))
+    messages = await statement.once(session, params)
     if messages:
         total = int(messages[0].total_messages)
     else:
@@ -462,6 +465,16 @@ async def thread_detail(
     )
 
 
+@functools.cache
+def _count_statement(since_deletion: bool) -> Prepared:
+    """The view's message count, and whether the message bound as ``after`` is in the view."""
+    m = _messages
+    visible = _in_view(m, since_deletion)
+    count = select(func.count()).select_from(m).where(*visible).scalar_subquery()
+    cursor_in_view = select(m.c.id).where(m.c.id == bindparam("after"), *visible).exists()
+    return Prepared(select(count.label("total"), cursor_in_view.label("cursor_in_view")))
+
+
 async def _count_past_the_end(
     session: AsyncSession,
     thread_id: uuid.UUID,
@@ -473,18 +486,11 @@ async def _count_past_the_end(
     otherwise); NotFound when ``after`` is not a message in the view."""
     if after is None and page == 1:
         return 0
-    m = _messages
-    visible = [m.c.thread_id == thread_id, m.c.is_deleted.is_(False)]
-    if cutoff is not None:
-        visible.append(m.c.created_at > cutoff)
-    count = select(func.count()).select_from(m).where(*visible).scalar_subquery()
-    if after is None:
-        return int((await read_once(session, select(count)))[0][0])
-    in_view = and_(m.c.id == after, *visible)
-    row = (await read_once(session, select(count, select(m.c.id).where(in_view).exists())))[0]
-    if not row[1]:
+    params = {"thread_id": thread_id, "cutoff": cutoff, "after": after}
+    row = (await _count_statement(cutoff is not None).once(session, params))[0]
+    if after is not None and not row.cursor_in_view:
         raise NotFound(f"after: message {after} is not in your view of thread {thread_id}")
-    return int(row[0])
+    return int(row.total)
 
 
 @functools.cache
@@ -499,7 +505,7 @@ def _unread_statement(role: str) -> Prepared:
 
 
 async def unread_summary(session: AsyncSession, user: Participant) -> UnreadSummary:
-    rows = await read_once(session, _unread_statement(user.role), {"me": user.id})
+    rows = await _unread_statement(user.role).once(session, {"me": user.id})
     count, threads = rows[0]
     return UnreadSummary(unread_count=int(count), unread_threads=int(threads))
 

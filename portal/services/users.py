@@ -3,18 +3,53 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.audit import Actor, apply_changes, record_event
-from portal.database import get_or_insert, write_transaction
+from portal.database import end_read_snapshot, get_or_insert, write_transaction
 from portal.errors import Conflict, NotFound
 from portal.models import User
-from portal.models.base import new_id
+from portal.models.base import new_id, utcnow
 from portal.models.people import USER_ROLES
+from portal.principals import EndUser
 from portal.services import validation
+
+# How often a user's last_active_at is written at most (it decides whether a message to them is
+# also emailed); each API worker remembers a user it authenticated for as long.
+ACTIVITY_REFRESH = timedelta(minutes=1)
+
+
+async def authenticate_user(session: AsyncSession, user_id: uuid.UUID) -> EndUser | None:
+    """The user a token names (None if unknown), marked active; the session is left with no
+    transaction open."""
+    user = await session.get(User, user_id)
+    if user is None:
+        return None
+    await _refresh_activity(session, user)
+    await end_read_snapshot(session)
+    return EndUser(id=user.id, role=user.role)
+
+
+async def _refresh_activity(session: AsyncSession, user: User) -> None:
+    """Marks the user active, writing at most once per ACTIVITY_REFRESH (a worker reads the row
+    again once its KnownUsers entry expires, so a busy user is marked about that often)."""
+    now = utcnow()
+    if user.last_active_at is not None and now - user.last_active_at < ACTIVITY_REFRESH:
+        return
+    async with write_transaction(session):
+        await session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .where(or_(User.last_active_at.is_(None), User.last_active_at < now - ACTIVITY_REFRESH))
+            .values(last_active_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    set_committed_value(user, "last_active_at", now)
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.settings import Settings
 from tests.admin.seed import seed_open_reports
 from tests.admin.support import make_world, sign_in
-from tests.api.helpers import statements
+from tests.statements import statements
 
 # the signed-in staff member, the queue page (items with the total, their reporters), the
 # navigation counts; SQLite adds the explicit BEGINs of its transactions
@@ -27,10 +27,10 @@ async def test_queue_page_statements_do_not_grow_with_the_queue(
         for seed in (0, 10_000):
             if seed:
                 await seed_open_reports(session, seed)
-            with statements(app) as log:
+            with statements(app.state.engine) as log:
                 response = await client.get("/mod")
             assert response.status_code == 200
-            counts.append(len(log.statements))
+            counts.append(len(log))
         rows = response.text.count("<tr data-message-id=")
     assert rows == 50  # one page
     assert "5001 items" in response.text  # 5,000 seeded messages with 2 reports each, and one

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from portal.audit import Actor
 from portal.models import Application, User
@@ -101,42 +98,3 @@ async def send_ok(
     response = await send(client, settings, sender, recipient, body, **fields)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
-
-
-class StatementLog:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-
-@contextmanager
-def statements(app: Litestar) -> Iterator[StatementLog]:
-    """The statements the app sends while the block runs.
-
-    On PostgreSQL they are taken where every statement goes, psycopg's cursor, because hot paths
-    run straight on the driver's connection (portal.prepared); psycopg's own BEGIN and COMMIT
-    are not counted. On SQLite, from SQLAlchemy's cursor events (its BEGIN included).
-    """
-    log = StatementLog()
-    engine = app.state.engine.sync_engine
-    if engine.dialect.name == "postgresql":
-        execute = psycopg.AsyncCursor.execute
-
-        async def traced(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            log.statements.append(str(query))
-            return await execute(cursor, query, *args, **kwargs)
-
-        psycopg.AsyncCursor.execute = traced  # type: ignore[method-assign]
-        try:
-            yield log
-        finally:
-            psycopg.AsyncCursor.execute = execute  # type: ignore[method-assign]
-        return
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        log.statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield log
-    finally:
-        event.remove(engine, "before_cursor_execute", record)

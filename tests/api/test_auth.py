@@ -30,10 +30,10 @@ from portal.tokens import (
     LEEWAY_SECONDS,
     TokenError,
     VerifiedTokens,
-    issue_service_token,
     issue_user_token,
 )
-from tests.api.helpers import auth, make_user, statements
+from tests.api.helpers import auth, make_user, service_auth
+from tests.statements import statements
 
 PROTECTED = "/api/v1/messages/unread-count"
 
@@ -186,7 +186,7 @@ async def test_service_token_cannot_use_user_endpoints(
     app: Litestar, client: AsyncTestClient, settings: Settings
 ) -> None:
     """Every end-user endpoint, whatever its method, body or query, refuses a service token."""
-    headers = {"Authorization": f"Bearer {issue_service_token(settings)}"}
+    headers = service_auth(settings)
     endpoints = [
         (method, route.path)
         for route in app.routes
@@ -255,20 +255,20 @@ async def test_a_known_user_is_not_read_again_until_the_entry_expires(
     headers = auth(settings, user)
     path = "/api/v1/messages/unread-count"
     assert (await client.get(path, headers=headers)).status_code == 200
-    with statements(app) as log:
+    with statements(app.state.engine) as log:
         assert (await client.get(path, headers=headers)).status_code == 200
-    assert not any("FROM users" in statement for statement in log.statements), log.statements
+    assert not any("FROM users" in statement for statement in log), log
 
     clock = [0.0]
     app.state.known_users = KnownUsers(ttl=60.0, clock=lambda: clock[0])
-    with statements(app) as log:
+    with statements(app.state.engine) as log:
         assert (await client.get(path, headers=headers)).status_code == 200
         assert (await client.get(path, headers=headers)).status_code == 200
-    assert sum("FROM users" in statement for statement in log.statements) == 1, log.statements
+    assert sum("FROM users" in statement for statement in log) == 1, log
     clock[0] = 60.0  # the entry has expired
-    with statements(app) as log:
+    with statements(app.state.engine) as log:
         assert (await client.get(path, headers=headers)).status_code == 200
-    assert any("FROM users" in statement for statement in log.statements), log.statements
+    assert any("FROM users" in statement for statement in log), log
 
 
 def test_known_users_expire_and_stay_bounded() -> None:

@@ -18,7 +18,8 @@ from sqlalchemy import event
 
 from portal.models import User
 from portal.settings import Settings
-from tests.api.helpers import auth, make_user, send_ok, statements
+from tests.api.helpers import auth, make_user, send_ok
+from tests.statements import statements
 
 # Statements per request.
 EXPECTED = {
@@ -70,21 +71,21 @@ async def _measure(
         "unread_count": lambda: client.get("/api/v1/messages/unread-count", headers=headers),
     }
     for name, request in requests.items():
-        with statements(app) as log:
+        with statements(app.state.engine) as log:
             response = await request()
         assert response.status_code == 200, response.text
-        counts[name] = len(log.statements)
+        counts[name] = len(log)
 
     sender = await make_user(app, "employer")
     await send_ok(client, settings, sender, candidate)  # sender's activity refresh happens here
-    with statements(app) as log:
+    with statements(app.state.engine) as log:
         await send_ok(client, settings, sender, candidate, "in an existing thread")
-    counts["send"] = len(log.statements)
+    counts["send"] = len(log)
     newcomer = await make_user(app, "employer")
     await client.get("/api/v1/messages/unread-count", headers=auth(settings, newcomer))
-    with statements(app) as log:
+    with statements(app.state.engine) as log:
         await send_ok(client, settings, newcomer, candidate, "first message")
-    counts["send_first"] = len(log.statements)
+    counts["send_first"] = len(log)
     return counts
 
 

@@ -3,14 +3,11 @@ number of SQL statements whatever its size."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.database import write_transaction
@@ -20,20 +17,7 @@ from portal.models.base import new_id, utcnow
 from portal.services import moderation
 from portal.settings import Settings
 from tests.portal.moderation_support import report, send, staff, user
-
-
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+from tests.statements import statements
 
 
 async def test_one_item_per_message_collapses_its_reports(

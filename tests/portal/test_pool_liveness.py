@@ -4,14 +4,14 @@ a terminated backend) is replaced at checkout instead of failing the request tha
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.database import create_engine
 from portal.settings import Settings
+from tests.statements import statements
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
@@ -20,27 +20,23 @@ async def test_a_connection_ended_by_the_server_is_replaced_without_a_ping(
 ) -> None:
     engine = create_engine(settings.database_url)
     admin = create_engine(settings.database_url)
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
     try:
         async with engine.connect() as connection:
             pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-        event.listen(engine.sync_engine, "before_cursor_execute", record)
-        async with engine.connect() as connection:  # the same pooled connection, alive
-            assert (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one() == pid
-        assert statements == ["SELECT pg_backend_pid()"]  # no ping before it
+        with statements(engine) as seen:
+            async with engine.connect() as connection:  # the same pooled connection, alive
+                same = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert same == pid
+        assert seen == ["SELECT pg_backend_pid()"]  # no ping before it
 
         async with admin.connect() as other:
             await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         await _until_ended(admin, pid)
-        statements.clear()
-        async with engine.connect() as connection:
-            new_pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        with statements(engine) as seen:
+            async with engine.connect() as connection:
+                new_pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         assert new_pid != pid
-        assert statements == ["SELECT pg_backend_pid()"]
+        assert seen == ["SELECT pg_backend_pid()"]
     finally:
         await engine.dispose()
         await admin.dispose()
