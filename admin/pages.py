@@ -64,7 +64,7 @@ async def read_form(request: Request[Any, Any, Any]) -> FormMultiDict:
     return await request.form()
 
 
-def field(form: FormMultiDict, name: str) -> str:
+def field(form: Mapping[str, Any], name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
 

@@ -37,7 +37,6 @@ from admin.panels.actions import sessions
 from admin.panels.base import STAFF_STATE, PanelView, staff_of_request
 from admin.panels.views import PANELS
 from admin.staff_auth import current_staff, login_url
-from portal.database import create_sessionmaker
 from portal.errors import PortalError
 from portal.services.panel_exports import record_panel_export
 from portal.services.staff import record_sign_out
@@ -106,7 +105,7 @@ class PortalAdmin(Admin):
     def __init__(self, litestar_app: Litestar) -> None:
         super().__init__(
             Starlette(),
-            session_maker=create_sessionmaker(litestar_app.state.engine),
+            session_maker=litestar_app.state.sessionmaker,
             base_url=BASE_URL,
             title=PRODUCT,
             templates_dir=str(TEMPLATE_DIR),

@@ -11,6 +11,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from admin.pages import field as text
 from admin.pages import suspension_days
 from portal.audit import Actor
 from portal.errors import InvalidInput
@@ -35,11 +36,6 @@ def settings(request: Request) -> Settings:
     return request.scope["litestar_app"].state.settings
 
 
-def text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
 async def review_violation(
     request: Request, staff: StaffUser, pk: uuid.UUID, form: FormData
 ) -> str:
@@ -56,7 +52,7 @@ async def suspend_violator(
         user = await rate_limit.suspend_violator(
             db, pk, actor=staff, reason=text(form, "reason"), days=days
         )
-    length = "indefinitely" if days is None else f"for {days} day{'s' if days > 1 else ''}"
+    length = "indefinitely" if days is None else f"for {dict(DAY_CHOICES)[str(days)]}"
     return f"{user.display_name} is suspended {length}."
 
 

@@ -24,13 +24,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from admin.compliance import COMPLIANCE_ROLES
+from admin.staff_auth import ADMIN_ROLES, MODERATION_ROLES, READ_ROLES
 from portal.models import StaffUser
+from portal.services import panel_exports
 
-ALL_ROLES: Final = frozenset({"moderator", "compliance", "admin"})
-READ_ALL: Final = ALL_ROLES
-NOT_MODERATORS: Final = frozenset({"compliance", "admin"})
-ADMINS: Final = frozenset({"admin"})
-EXPORT_ROLES: Final = frozenset({"compliance", "admin"})
+# The staff roles the rest of the staff side already names, as sets.
+READ_ALL: Final = frozenset(READ_ROLES)
+MODERATE: Final = frozenset(MODERATION_ROLES)
+NOT_MODERATORS: Final = frozenset(COMPLIANCE_ROLES)
+ADMINS: Final = frozenset(ADMIN_ROLES)
+EXPORT_ROLES: Final = frozenset(panel_exports.EXPORT_ROLES)
 STAFF_STATE = "portal_admin_staff"
 
 
@@ -106,7 +110,7 @@ class PanelView(ModelView):
     can_delete = False
     can_import = False
     can_export = True
-    export_types: ClassVar[list[str]] = ["csv", "json"]
+    export_types: ClassVar[list[str]] = list(panel_exports.EXPORT_FORMATS)
     page_size = 25
     page_size_options: ClassVar[list[int]] = [25, 50, 100]
     export_max_rows = 10_000

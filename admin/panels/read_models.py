@@ -24,9 +24,10 @@ from portal.models import (
     User,
 )
 from portal.models.base import utcnow
+from portal.services.moderation_queue import item_status_of_rank, item_status_rank
+from portal.services.moderation_views import UNDECIDED
 
 RECENT_BLOCK_DAYS: Final = 30
-UNDECIDED: Final = ("open", "claimed", "escalated")
 
 
 class ReadModel(DeclarativeBase):
@@ -47,18 +48,12 @@ _reason_list = (
     .group_by(_reasons.c.message_id)
     .subquery("reason_list")
 )
-_rank = case(
-    (FlagReport.status == "escalated", 3),
-    (FlagReport.status == "claimed", 2),
-    (FlagReport.status == "open", 1),
-    else_=0,
-)
 _reports = (
     select(
         FlagReport.message_id,
         func.count().label("report_count"),
         func.sum(case((FlagReport.status.in_(UNDECIDED), 1), else_=0)).label("open_reports"),
-        func.max(_rank).label("status_rank"),
+        func.max(item_status_rank(FlagReport.status)).label("status_rank"),
         func.min(FlagReport.created_at).label("first_reported_at"),
         func.max(FlagReport.created_at).label("last_reported_at"),
     )
@@ -79,12 +74,7 @@ _flagged = (
         _reports.c.report_count,
         _reports.c.open_reports,
         _reason_list.c.reasons,
-        case(
-            (_reports.c.status_rank == 3, "escalated"),
-            (_reports.c.status_rank == 2, "claimed"),
-            (_reports.c.status_rank == 1, "open"),
-            else_="decided",
-        ).label("status"),
+        item_status_of_rank(_reports.c.status_rank).label("status"),
         _reports.c.first_reported_at,
         _reports.c.last_reported_at,
     )

@@ -14,8 +14,9 @@ from wtforms.validators import DataRequired, Optional
 from admin.panels import actions
 from admin.panels.base import (
     ADMINS,
-    ALL_ROLES,
+    MODERATE,
     NOT_MODERATORS,
+    READ_ALL,
     ActionField,
     PanelAction,
     PanelView,
@@ -57,9 +58,7 @@ from portal.models.staff import STAFF_ROLES
 from portal.services import applications as application_service
 from portal.services import staff as staff_service
 from portal.services import users as user_service
-
-MODERATE = frozenset({"moderator", "admin"})
-COMPLIANCE = frozenset({"compliance", "admin"})
+from portal.services.moderation_queue import ITEM_STATUSES
 
 
 def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -141,7 +140,7 @@ class FlaggedMessagePanel(PanelView, model=FlaggedMessage):
     column_filters: ClassVar[list[Any]] = [
         StaticValuesFilter(
             FlaggedMessage.status,
-            [(s, s) for s in ("open", "claimed", "escalated", "decided")],
+            [(s, s) for s in ITEM_STATUSES],
             title="Status",
         ),
         BooleanFilter(FlaggedMessage.is_removed, title="Removed"),
@@ -410,7 +409,7 @@ class ThreadPanel(PanelView, model=ThreadEntry):
         PanelAction(
             "report",
             "Audit report",
-            COMPLIANCE,
+            NOT_MODERATORS,
             actions.download_report,
             buttons=(("json", "JSON"), ("csv", "CSV"), ("pdf", "PDF")),
             button_field="format",
@@ -421,7 +420,7 @@ class ThreadPanel(PanelView, model=ThreadEntry):
         PanelAction(
             "hold",
             "Place a legal hold",
-            COMPLIANCE,
+            NOT_MODERATORS,
             actions.hold_thread,
             fields=(
                 ActionField("case_reference", "Case reference"),
@@ -730,7 +729,7 @@ class LegalHoldPanel(PanelView, model=LegalHold):
         PanelAction(
             "lift",
             "Lift the hold",
-            COMPLIANCE,
+            NOT_MODERATORS,
             actions.lift,
             fields=(ActionField("reason", "Reason"),),
             show_if=actions.is_standing,
@@ -786,7 +785,7 @@ PANELS: tuple[type[PanelView], ...] = (
 for _panel in PANELS:
     # SQLAdmin derives the identity from the model's class name, after the class body runs
     _panel.identity = _panel.slug or _panel.identity
-    assert _panel.read_roles <= ALL_ROLES
+    assert _panel.read_roles <= READ_ALL
 
 
 def _editor(request: Request, view: PanelView, *, create: bool = False) -> StaffUser:

@@ -42,6 +42,7 @@ from portal.services.moderation_views import (
     QUEUE_ORDERS,
     QUEUE_STATUSES,
     SEVERITY,
+    UNDECIDED,
     QueueCounts,
     QueueItem,
     QueuePage,
@@ -330,6 +331,24 @@ class _ItemState:
     decided_at: datetime | None
 
 
+# item_state's order of precedence in SQL, for a roll-up of a message's reports: rank each
+# report (claimed 3, open 2, escalated 1, else 0), take the highest, name it back.
+_STATUS_BY_RANK: Final = ("escalated", "open", "claimed")
+ITEM_STATUSES: Final = ("open", "claimed", "escalated", "decided")
+
+
+def item_status_rank(status: ColumnElement[str]) -> ColumnElement[int]:
+    return case(*((status == name, rank) for rank, name in enumerate(_STATUS_BY_RANK, 1)), else_=0)
+
+
+def item_status_of_rank(rank: ColumnElement[int]) -> ColumnElement[str]:
+    """The item's status from its reports' highest rank; "decided" when none is undecided."""
+    return case(
+        *((rank == number, name) for number, name in enumerate(_STATUS_BY_RANK, 1)),
+        else_="decided",
+    )
+
+
 def item_state(reports: list[_ReportRow]) -> _ItemState:
     """An item's status from its reports: open work first, then escalation, then the latest
     decision."""
@@ -385,7 +404,7 @@ async def queue_counts(
         items_where(FlagReport.status.in_(OPEN)),
         items_where(and_(FlagReport.status == "claimed", FlagReport.assigned_to_id == viewer.id)),
         items_where(FlagReport.status == "escalated"),
-    ).where(FlagReport.status.in_((*OPEN, "escalated")))
+    ).where(FlagReport.status.in_(UNDECIDED))
     async with refusable(session, write=False):
         open_, mine, escalated_ = (await session.execute(query)).one()
     return QueueCounts(open=open_, mine=mine, escalated=escalated_)

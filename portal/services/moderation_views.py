@@ -207,6 +207,7 @@ class Overview:
 # Report statuses by stage.
 OPEN: Final = ("open", "claimed")
 DECIDED: Final = ("dismissed", "actioned")
+UNDECIDED: Final = (*OPEN, "escalated")
 # Audit actions that are moderation decisions, for timelines and the day's figures.
 DECISION_ACTIONS: Final = (
     "moderation.dismissed",
