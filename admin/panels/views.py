@@ -51,9 +51,11 @@ from portal.models import (
     StaffUser,
     User,
 )
+from portal.models.holds import HOLD_SCOPES
 from portal.models.messaging import BLOCK_REASONS
-from portal.models.moderation import FLAG_REASONS, FLAG_STATUSES
+from portal.models.moderation import FLAG_REASONS, FLAG_STATUSES, VIOLATION_STATUSES
 from portal.models.people import APPLICATION_STATUSES, USER_ROLES
+from portal.models.records import ACTOR_TYPES, OUTBOX_STATUSES
 from portal.models.staff import STAFF_ROLES
 from portal.services import applications as application_service
 from portal.services import staff as staff_service
@@ -311,7 +313,7 @@ class ViolationPanel(PanelView, model=ViolationEntry):
     ]
     column_default_sort: ClassVar[Any] = [(ViolationEntry.last_attempt_at, True)]
     column_filters: ClassVar[list[Any]] = [
-        StaticValuesFilter(ViolationEntry.status, [("open", "open"), ("reviewed", "reviewed")]),
+        StaticValuesFilter(ViolationEntry.status, _choices(VIOLATION_STATUSES)),
     ]
     panel_actions = (
         PanelAction(
@@ -481,7 +483,7 @@ class EmailOutboxPanel(PanelView, model=EmailOutbox):
     column_filters: ClassVar[list[Any]] = [
         StaticValuesFilter(
             EmailOutbox.status,
-            _choices(("pending", "sending", "sent", "failed", "skipped")),
+            _choices(OUTBOX_STATUSES),
             title="Status",
         )
     ]
@@ -723,7 +725,7 @@ class LegalHoldPanel(PanelView, model=LegalHold):
     column_sortable_list: ClassVar[list[Any]] = [LegalHold.placed_at, LegalHold.lifted_at]
     column_default_sort: ClassVar[Any] = [(LegalHold.placed_at, True)]
     column_filters: ClassVar[list[Any]] = [
-        StaticValuesFilter(LegalHold.scope, _choices(("thread", "user", "requisition")))
+        StaticValuesFilter(LegalHold.scope, _choices(HOLD_SCOPES))
     ]
     panel_actions = (
         PanelAction(
@@ -761,9 +763,7 @@ class AuditEventPanel(PanelView, model=AuditEvent):
     column_sortable_list: ClassVar[list[Any]] = [AuditEvent.occurred_at, AuditEvent.action]
     column_default_sort: ClassVar[Any] = [(AuditEvent.occurred_at, True)]
     column_filters: ClassVar[list[Any]] = [
-        StaticValuesFilter(
-            AuditEvent.actor_type, _choices(("user", "staff", "service", "system")), title="Actor"
-        ),
+        StaticValuesFilter(AuditEvent.actor_type, _choices(ACTOR_TYPES), title="Actor"),
     ]
 
 
