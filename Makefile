@@ -5,19 +5,36 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-test install-bench run test poppler lint format bench bench-quick wrk clean
+.PHONY: install install-test install-bench lock upgrade-lock run test poppler lint format bench bench-quick wrk clean
+
+# Every Python package, direct and transitive, comes from a lock with hashes (requirements/);
+# the project itself is installed without letting pip resolve anything.
+APP_LOCK := requirements/app.lock
+DEV_LOCK := requirements/dev.lock
+LOCK_INPUTS := pyproject.toml requirements/tools.in
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(VENV)/.installed: $(APP_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(APP_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[test]"
+$(VENV)/.installed-test: $(DEV_LOCK) $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# Regenerate the locks from pyproject.toml and requirements/tools.in (same versions where they
+# still satisfy the inputs); `make upgrade-lock` moves every package to its newest release.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11
+lock: $(VENV)/.installed-test
+	$(UV_COMPILE) $(UV_FLAGS) $(LOCK_INPUTS) --extra test --extra bench -o $(DEV_LOCK)
+	$(UV_COMPILE) $(UV_FLAGS) pyproject.toml requirements/tools.in -c $(DEV_LOCK) -o $(APP_LOCK)
+
+upgrade-lock:
+	$(MAKE) lock UV_FLAGS=--upgrade
 
 # Front-end packages (htmx, Swagger UI) from npm, exactly as package-lock.json pins them; the app
 # serves them from node_modules under /static/vendor. No install scripts run.
@@ -27,8 +44,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
-	$(BIN)/pip install --quiet -e ".[test,bench]"
+$(VENV)/.installed-bench: $(VENV)/.installed-test
 	touch $@
 
 install: $(VENV)/.installed $(NODE_STAMP)

@@ -144,17 +144,27 @@ class JSONRequest(Request[Any, Any, Any]):
         try:
             value = await super().json()
         except UnicodeDecodeError as exc:
-            raise ClientException(
-                detail=f"request body is not valid UTF-8 ({exc.reason}: "
-                f"byte 0x{exc.object[exc.start]:02x})"
-            ) from None
+            raise _not_utf8(exc) from None
         except RecursionError:  # msgspec gives up before MAX_JSON_DEPTH would be checked
             raise too_deep from None
         except SerializationException as exc:
+            # msgspec < 0.23 raised UnicodeDecodeError for invalid UTF-8; later releases report
+            # it as invalid JSON. Whichever it did, the answer names the bad byte.
+            try:
+                (await self.body()).decode("utf-8")
+            except UnicodeDecodeError as decode_error:
+                raise _not_utf8(decode_error) from None
             raise ClientException(detail=f"request body is not valid JSON: {exc.detail}") from None
         if _nesting_exceeds(value, MAX_JSON_DEPTH):
             raise too_deep
         return value
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> ClientException:
+    return ClientException(
+        detail=f"request body is not valid UTF-8 ({exc.reason}: byte 0x{exc.object[exc.start]:02x} "
+        f"at offset {exc.start})"
+    )
 
 
 def request_id(scope: Scope) -> str:

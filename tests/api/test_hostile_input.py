@@ -132,7 +132,8 @@ async def test_the_refusals_say_what_is_wrong(
         assert response.status_code == 400, response.text
         return str(response.json()["detail"])
 
-    assert "not valid UTF-8" in await detail(HOSTILE_BODIES["not UTF-8"](send.body))
+    not_utf8 = await detail(HOSTILE_BODIES["not UTF-8"](send.body))
+    assert "not valid UTF-8" in not_utf8 and "byte 0xff" in not_utf8, not_utf8
     assert "not valid JSON" in await detail(b'{"body": "')
     assert "no body" in await detail(b"")
     assert f"more than {MAX_JSON_DEPTH} deep" in await detail(b"[" * 1000 + b"]" * 1000)
