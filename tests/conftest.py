@@ -110,6 +110,13 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         dropper.submit(_drop_database, name)
 
 
+@pytest.fixture
+def owner_database_url(database_url: str) -> str:
+    """The URL of the role that owns the schema and runs the migrations: tests that play an
+    insider tamper through it. On SQLite (no roles) it is ``database_url``."""
+    return database_url
+
+
 def _drop_database(name: str) -> None:
     with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True, connect_timeout=3) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
