@@ -29,6 +29,7 @@ from portal.settings import Settings, SettingsError, get_settings
 from portal.tokens import TokenError
 
 T = TypeVar("T")
+DEFAULT_VERIFY_MAX_BYTES = 1024**3
 
 
 def fail(message: str) -> NoReturn:
@@ -379,32 +380,75 @@ def audit_report(thread_id: str, fmt: str, output: str, as_email: str | None) ->
 
 
 @audit.command("verify")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--public-key",
     type=click.Path(exists=True, dir_okay=False),
-    help="PEM Ed25519 public key the export must be signed with.",
+    help="PEM Ed25519 public key the export must be signed with (from 'audit public-key').",
 )
-def audit_verify(file: str, public_key: str | None) -> None:
-    """Verify a JSON audit report offline (no database): exit 0 when intact."""
+@click.option(
+    "--allow-unsigned",
+    is_flag=True,
+    help="Check an unsigned export, or one signed by a key not given, for integrity only.",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_VERIFY_MAX_BYTES,
+    show_default=True,
+    help="Refuse a file larger than this.",
+)
+def audit_verify(file: str, public_key: str | None, allow_unsigned: bool, max_bytes: int) -> None:
+    """Verify a JSON audit report offline (no database): exit 0 when intact and signed by
+    --public-key; 2 when it is not intact; 3 when nothing shows who made it (unsigned, or signed
+    by a key not given) and --allow-unsigned was not given. docs/audit-format.md has the rules."""
     from portal.services.compliance.signing import SigningKeyError, load_public_key
-    from portal.services.compliance.verify import VerificationFailed, verify_export
+    from portal.services.compliance.verify import (
+        NotAuthenticated,
+        VerificationFailed,
+        read_report_file,
+        verify_export,
+    )
 
     try:
         key = load_public_key(Path(public_key).read_bytes()) if public_key else None
-    except SigningKeyError as exc:
+    except (SigningKeyError, OSError) as exc:
         fail(f"--public-key: {exc}")
     try:
-        verified = verify_export(Path(file).read_bytes(), key)
+        data = read_report_file(file, max_bytes)
+        verified = verify_export(data, key, require_signature=not allow_unsigned)
+    except NotAuthenticated as exc:
+        click.echo(f"FAILED: {exc}", err=True)
+        sys.exit(3)
     except VerificationFailed as exc:
         click.echo(f"FAILED: {exc}", err=True)
         sys.exit(2)
+    except (RecursionError, MemoryError, ValueError, TypeError, KeyError) as exc:
+        # Not expected: the verifier names every problem it knows; still one line, no traceback.
+        click.echo(f"FAILED: the file cannot be verified ({type(exc).__name__})", err=True)
+        sys.exit(2)
     click.echo(f"verified {verified.events} events, head {verified.head}")
-    click.echo(f"signature: {verified.signature}")
+    signer = f" ({verified.signer})" if verified.signer else ""
+    click.echo(f"signature: {verified.signature}{signer}")
     if verified.unproven_messages:
         click.echo(
             f"note: {verified.unproven_messages} messages predate content digests in the chain"
         )
+
+
+@audit.command("public-key")
+@handles_errors
+def audit_public_key() -> None:
+    """Print the PEM public key of PORTAL_AUDIT_SIGNING_KEY (its fingerprint on stderr), for the
+    recipients of signed exports; they check exports with 'audit verify --public-key'."""
+    from portal.services.compliance.signing import fingerprint, load_private_key, public_key_pem
+
+    pem = settings().audit_signing_key
+    if pem is None:
+        fail("PORTAL_AUDIT_SIGNING_KEY is not set: exports are not signed")
+    key = load_private_key(pem)
+    click.echo(public_key_pem(key), nl=False)
+    click.echo(f"fingerprint: {fingerprint(key)}", err=True)
 
 
 @audit.command("check")

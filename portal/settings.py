@@ -233,6 +233,11 @@ def load_settings() -> Settings:
     )
 
     audit_signing_key = _read_key("AUDIT_SIGNING_KEY")
+    if audit_signing_key is None and production:
+        # An unsigned export proves nothing to its recipient: anyone can recompute its hashes.
+        raise SettingsError(
+            "PORTAL_AUDIT_SIGNING_KEY (or _FILE) is required when PORTAL_ENV=production"
+        )
     if audit_signing_key is not None:
         from portal.services.compliance.signing import SigningKeyError, load_private_key
 

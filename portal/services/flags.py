@@ -77,7 +77,7 @@ async def flag_message(
         await session.flush()
         # Only the first report sets these: a conditional update, so that of two reports at once
         # exactly one does.
-        await session.execute(
+        flagged = await session.execute(
             update(Message)
             .where(Message.id == message_id, Message.is_flagged.is_(False))
             .values(is_flagged=True, flagged_reason=reason, flagged_at=now)
@@ -95,6 +95,8 @@ async def flag_message(
                 "note": note,
                 "report_id": str(report.id),
                 "report": "created" if created else "updated",
+                # Set only by the report that flagged the message: a report's flag is bound to it.
+                "flagged_at": now if flagged.rowcount == 1 else None,
             },
         )
     return Flagged(message=message, report=report)

@@ -519,6 +519,7 @@ async def _write_message(
             "body_format": message.body_format,
             "attachments": len(message.attachments),
             "content_sha256": message_digest(message),
+            "sent_at": now,
         },
     )
     await notifications.queue_offline_notification(
@@ -555,6 +556,7 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
             subject_type="message",
             subject_id=message_id,
             thread_id=thread.id,
+            details={"read_at": params["now"]},
         )
     return changed
 

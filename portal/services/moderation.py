@@ -349,12 +349,14 @@ async def remove_message(
 ) -> None:
     """Withholds the message's body from its readers (kept for the audit trail)."""
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
+    details: dict[str, object] = {"reason": reason}
 
     async def withhold(message: Message, when: datetime, _reports: list[FlagReport]) -> None:
         message.is_removed = True
         message.removed_at = when
         message.removed_reason = reason
         message.updated_at = when
+        details["removed_at"] = when  # the event binds the report's removal time
 
     await _decide(
         session,
@@ -364,7 +366,7 @@ async def remove_message(
         status="actioned",
         decision="removed",
         action="message.removed",
-        details={"reason": reason},
+        details=details,
         effect=withhold,
     )
 

@@ -575,5 +575,5 @@ async def delete_thread(session: AsyncSession, user: Participant, thread_id: uui
             subject_type="thread",
             subject_id=thread_id,
             thread_id=thread_id,
-            details={"role": role, "deleted_for_both": for_both},
+            details={"role": role, "deleted_for_both": for_both, "deleted_at": now},
         )

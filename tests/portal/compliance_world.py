@@ -5,13 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit import Actor, record_event
-from portal.database import write_transaction
-from portal.models import FlagReport, Message, StaffUser, User
-from portal.models.base import utcnow
+from portal.audit import Actor
+from portal.models import Message, StaffUser, User
+from portal.services import moderation
 from portal.services.applications import upsert_application
 from portal.services.compliance.holds import place_hold
 from portal.services.flags import flag_message
@@ -66,57 +64,6 @@ async def send(
     return sent.message
 
 
-async def remove_message(
-    session: AsyncSession, message: Message, moderator: StaffUser, reason: str
-) -> None:
-    """What the moderation dashboard does: hide the message and audit it as the moderator."""
-    async with write_transaction(session):
-        now = utcnow()
-        await session.execute(
-            update(Message)
-            .where(Message.id == message.id)
-            .values(is_removed=True, removed_at=now, removed_reason=reason)
-        )
-        await record_event(
-            session,
-            actor=Actor.staff(moderator.id),
-            action="message.removed",
-            subject_type="message",
-            subject_id=message.id,
-            thread_id=message.thread_id,
-            details={"reason": reason},
-        )
-
-
-async def decide_flag(
-    session: AsyncSession, message: Message, moderator: StaffUser, decision: str
-) -> None:
-    async with write_transaction(session):
-        reports = (
-            await session.execute(
-                update(FlagReport)
-                .where(FlagReport.message_id == message.id)
-                .values(
-                    status="actioned",
-                    decision=decision,
-                    decided_by_id=moderator.id,
-                    decided_at=utcnow(),
-                )
-                .returning(FlagReport.id)
-            )
-        ).scalars()
-        for report_id in list(reports):
-            await record_event(
-                session,
-                actor=Actor.staff(moderator.id),
-                action="report.actioned",
-                subject_type="flag_report",
-                subject_id=report_id,
-                thread_id=message.thread_id,
-                details={"decision": decision, "message_id": str(message.id)},
-            )
-
-
 async def build_world(session: AsyncSession, settings: Settings) -> World:
     employer = await person(session, "employer", "Ada Employer")
     candidate = await person(session, "candidate", "Grace Candidate")
@@ -143,8 +90,8 @@ async def build_world(session: AsyncSession, settings: Settings) -> World:
     thread_id = messages[0].thread_id
     removed = messages[2]
     await flag_message(session, candidate, removed.id, reason="harassment", note="rude")
-    await decide_flag(session, removed, moderator, "removed")
-    await remove_message(session, removed, moderator, "harassment")
+    # The moderation dashboard's removal: the flag decided and the message withheld, one event.
+    await moderation.remove_message(session, removed.id, actor=moderator, reason="harassment")
     await place_hold(
         session,
         actor=Actor.staff(officer.id),

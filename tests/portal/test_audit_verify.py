@@ -121,10 +121,14 @@ async def test_any_tampering_fails_and_is_named(
     events_reordered()
 
 
-def _truncated_and_resealed(data: bytes, keep: int) -> bytes:
-    """What a careful forger would do: cut events off the end and recompute every digest."""
+def _truncated_and_resealed(
+    data: bytes, keep: int, thread: dict[str, Any] | None = None
+) -> bytes:
+    """What a careful forger would do: cut events off the end (and change the thread's fields
+    to match) and recompute every digest."""
     document = json.loads(data)
     report, seal = document["report"], document["seal"]
+    report["thread"].update(thread or {})
     chain = report["chain"]["events"] = report["chain"]["events"][:keep]
     report["head"] = {
         "chain": report["chain"]["key"],
@@ -180,12 +184,20 @@ async def test_unsigned_exports_need_the_signature_for_truncation(
     """Why signing exists: without it a forger who recomputes every digest goes unnoticed, and
     asking for a signature with --public-key refuses the unsigned file."""
     data = await exported(session, engine, settings)
-    truncated = _truncated_and_resealed(data, keep=3)
-    assert verify_export(truncated).events == 3
+    # The chain ends with the candidate's deletion; the forger cuts it off and clears the
+    # deletion from the thread's row too, or the binding checks see the difference.
+    events = events_of(json.loads(data))
+    assert events[-1]["action"] == "thread.deleted"
+    truncated = _truncated_and_resealed(
+        data, keep=len(events) - 1, thread={"deleted_by_candidate_at": None}
+    )
+    assert verify_export(truncated).events == len(events) - 1
     public = load_public_key(public_key_pem(Ed25519PrivateKey.generate()))
     assert "not signed" in failure(truncated, public)
     tampered = tmp_path / "tampered.json"
     tampered.write_bytes(data.replace(b"Something offensive", b"Something harmless!"))
     result = CliRunner().invoke(main, ["audit", "verify", str(tampered)])
-    assert result.exit_code != 0
+    assert result.exit_code == 3 and "not signed" in result.stderr
+    result = CliRunner().invoke(main, ["audit", "verify", "--allow-unsigned", str(tampered)])
+    assert result.exit_code == 2
     assert "message #2" in result.stderr and "content" in result.stderr

@@ -75,8 +75,8 @@ async def test_json_report_holds_everything_and_verifies(
         "thread.created",
         "message.sent",
         "message.flagged",
-        "report.actioned",
         "message.removed",
+        "hold.placed",
         "thread.deleted",
     ):
         assert action in actions

@@ -80,7 +80,27 @@ def test_production_requires_its_secrets(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(SettingsError, match="PORTAL_SESSION_SECRET"):
         load_settings()
     monkeypatch.setenv("PORTAL_SESSION_SECRET", "t" * 40)
+    # Without a signing key its exports prove nothing to their recipient (anyone can recompute
+    # an unsigned report's hashes), so production refuses to start.
+    with pytest.raises(SettingsError, match="PORTAL_AUDIT_SIGNING_KEY"):
+        load_settings()
+    monkeypatch.setenv("PORTAL_AUDIT_SIGNING_KEY", _signing_key_pem())
     assert load_settings().environment == "production"
+
+
+def _signing_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
 
 
 def test_serve_with_missing_production_setting_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,6 +119,7 @@ def test_access_log_is_off_by_default_in_production_only(monkeypatch: pytest.Mon
     monkeypatch.setenv("PORTAL_DATABASE_URL", "postgresql+psycopg://u@db/portal")
     monkeypatch.setenv("PORTAL_JWT_SECRET", "s" * 40)
     monkeypatch.setenv("PORTAL_SESSION_SECRET", "t" * 40)
+    monkeypatch.setenv("PORTAL_AUDIT_SIGNING_KEY", _signing_key_pem())
     assert load_settings().access_log is False
     monkeypatch.setenv("PORTAL_ACCESS_LOG", "true")
     assert load_settings().access_log is True

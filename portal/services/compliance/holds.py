@@ -161,6 +161,8 @@ async def place_hold(
             action="hold.placed",
             subject_type="legal_hold",
             subject_id=hold.id,
+            # A hold on one thread is on that thread's chain, so its report's holds are bound.
+            thread_id=hold.thread_id if hold.scope == "thread" else None,
             details=_hold_details(hold),
         )
     return hold
@@ -187,6 +189,7 @@ async def lift_hold(
             action="hold.lifted",
             subject_type="legal_hold",
             subject_id=hold.id,
+            thread_id=hold.thread_id if hold.scope == "thread" else None,
             details={**_hold_details(hold), "lifted_reason": reason},
         )
     return hold

@@ -21,8 +21,10 @@ from portal.models import (
     FlagReport,
     LegalHold,
     Message,
+    MessageBlock,
     MessageThread,
     ModeratorNote,
+    StaffUser,
     User,
 )
 from portal.models.base import utcnow
@@ -36,7 +38,7 @@ from portal.services.compliance.chain import (
 from portal.services.compliance.holds import holds_on_thread
 
 BATCH = 500
-REPORT_FORMAT = "portal-audit-report/1"
+REPORT_FORMAT = "portal-audit-report/2"
 
 
 @dataclass(frozen=True)
@@ -280,10 +282,118 @@ class ReportSource:
             "last_message_at": _iso(thread.last_message_at),
             "is_deleted": thread.is_deleted,
             "deleted_at": _iso(thread.deleted_at),
+            "deleted_by_employer_at": _iso(thread.deleted_by_employer_at),
+            "deleted_by_candidate_at": _iso(thread.deleted_by_candidate_at),
         }
 
     def generated_by(self) -> dict[str, str | None]:
         return {"type": self.actor.type, "id": _text(self.actor.id)}
+
+    async def staff(self) -> list[dict[str, Any]]:
+        """Every staff member the report names (actors of the chain's events, flag deciders,
+        note authors, hold placers and lifters, the exporter), with their name, email and role
+        as they are at the export: the portal keeps no history of staff roles outside the
+        global chain's ``staff.role_changed`` events."""
+        chain_actors = select(AuditEvent.actor_id).where(
+            AuditEvent.chain_key == self.head.chain,
+            AuditEvent.position <= self.head.position,
+            AuditEvent.actor_type == "staff",
+        )
+        thread_messages = select(Message.id).where(Message.thread_id == self.thread.id)
+        thread_flags = select(FlagReport.id).where(FlagReport.message_id.in_(thread_messages))
+        named = (
+            select(FlagReport.decided_by_id).where(FlagReport.id.in_(thread_flags)),
+            select(ModeratorNote.author_id).where(
+                or_(
+                    ModeratorNote.message_id.in_(thread_messages),
+                    ModeratorNote.flag_report_id.in_(thread_flags),
+                )
+            ),
+        )
+        ids: set[uuid.UUID] = set(await self.session.scalars(chain_actors))
+        for query in named:
+            ids.update(await self.session.scalars(query))
+        for hold in await holds_on_thread(self.session, self.thread, include_lifted=True):
+            if hold.placed_by_type == "staff" and hold.placed_by_id is not None:
+                ids.add(hold.placed_by_id)
+            if hold.lifted_by_type == "staff" and hold.lifted_by_id is not None:
+                ids.add(hold.lifted_by_id)
+        if self.actor.type == "staff" and self.actor.id is not None:
+            ids.add(self.actor.id)
+        ids.discard(None)  # type: ignore[arg-type]
+        if not ids:
+            return []
+        rows = await self.session.scalars(select(StaffUser).where(StaffUser.id.in_(ids)))
+        found = {staff.id: staff for staff in rows}
+        return [
+            {
+                "id": str(staff_id),
+                "name": found[staff_id].display_name if staff_id in found else None,
+                "email": found[staff_id].email if staff_id in found else None,
+                "role": found[staff_id].role if staff_id in found else None,
+            }
+            for staff_id in sorted(ids, key=str)
+        ]
+
+    async def blocks(self) -> list[dict[str, Any]]:
+        """Blocks and unblocks between the thread's two parties, oldest first. An unblock deletes
+        the blocklist row, so past blocks come from the global chain's ``user.blocked`` and
+        ``user.unblocked`` events; a standing block takes its time from its row."""
+        parties = (self.thread.employer_id, self.thread.candidate_id)
+        pair = and_(
+            AuditEvent.actor_type == "user",
+            AuditEvent.actor_id.in_(parties),
+            AuditEvent.subject_type == "user",
+            AuditEvent.subject_id.in_(parties),
+            AuditEvent.actor_id != AuditEvent.subject_id,
+        )
+        events = (
+            await self.session.execute(
+                select(
+                    AuditEvent.action,
+                    AuditEvent.actor_id,
+                    AuditEvent.subject_id,
+                    AuditEvent.occurred_at,
+                    AuditEvent.details,
+                )
+                .where(AuditEvent.action.in_(("user.blocked", "user.unblocked")), pair)
+                .order_by(AuditEvent.occurred_at, AuditEvent.chain_key, AuditEvent.position)
+            )
+        ).all()
+        rows = {
+            (block.blocker_id, block.blocked_id): block
+            for block in await self.session.scalars(
+                select(MessageBlock).where(
+                    MessageBlock.blocker_id.in_(parties), MessageBlock.blocked_id.in_(parties)
+                )
+            )
+        }
+        blocks: list[dict[str, Any]] = []
+        standing: dict[tuple[uuid.UUID, uuid.UUID], dict[str, Any]] = {}
+        for action, blocker, blocked, at, details in events:
+            key = (blocker, blocked)
+            details = details if isinstance(details, dict) else {}
+            if action == "user.blocked":
+                if key in standing:
+                    standing[key]["reason"] = details.get("reason", standing[key]["reason"])
+                    continue
+                standing[key] = {
+                    "blocker_id": str(blocker),
+                    "blocked_id": str(blocked),
+                    "reason": details.get("reason"),
+                    "created_at": _iso(at),
+                    "removed_at": None,
+                }
+                blocks.append(standing[key])
+            elif key in standing:
+                standing.pop(key)["removed_at"] = _iso(at)
+        for key, row in rows.items():
+            entry = standing.get(key)
+            if entry is None:  # a block older than the audit log
+                entry = {"blocker_id": str(key[0]), "blocked_id": str(key[1]), "removed_at": None}
+                blocks.append(entry)
+            entry.update(reason=row.reason, created_at=_iso(row.created_at))
+        return sorted(blocks, key=lambda block: (block["created_at"] or "", block["blocker_id"]))
 
 
 def message_entry(message: Message, removal: dict[str, Any] | None) -> dict[str, Any]:

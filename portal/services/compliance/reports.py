@@ -174,6 +174,8 @@ async def report_sections(source: ReportSource) -> dict[str, Any]:
             "hash": source.head.hash,
         },
         "holds": await source.holds(),
+        "staff": await source.staff(),
+        "blocks": await source.blocks(),
         "flags": await source.flags(),
         "notes": await source.notes(),
         "messages": source.messages(),

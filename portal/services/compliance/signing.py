@@ -4,6 +4,7 @@ cutting events off the end of an export, or recomputing its hashes, is detected 
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -44,6 +45,16 @@ def public_key_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
+
+
+def fingerprint(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    """``SHA256:`` and the hex SHA-256 of the public key's DER SubjectPublicKeyInfo: what a
+    recipient compares, read aloud or from a second channel, with the operator's."""
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    der = public.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "SHA256:" + hashlib.sha256(der).hexdigest()
 
 
 def sign(key: Ed25519PrivateKey, signed: dict[str, Any]) -> dict[str, str]:
