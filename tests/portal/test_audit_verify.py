@@ -121,9 +121,7 @@ async def test_any_tampering_fails_and_is_named(
     events_reordered()
 
 
-def _truncated_and_resealed(
-    data: bytes, keep: int, thread: dict[str, Any] | None = None
-) -> bytes:
+def _truncated_and_resealed(data: bytes, keep: int, thread: dict[str, Any] | None = None) -> bytes:
     """What a careful forger would do: cut events off the end (and change the thread's fields
     to match) and recompute every digest."""
     document = json.loads(data)
