@@ -398,7 +398,20 @@ def audit_report(thread_id: str, fmt: str, output: str, as_email: str | None) ->
     show_default=True,
     help="Refuse a file larger than this.",
 )
-def audit_verify(file: str, public_key: str | None, allow_unsigned: bool, max_bytes: int) -> None:
+@click.option(
+    "--earlier",
+    "earlier_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="An earlier export of the same thread; its chain must be a prefix of FILE's.",
+)
+def audit_verify(
+    file: str,
+    public_key: str | None,
+    allow_unsigned: bool,
+    max_bytes: int,
+    earlier_files: tuple[str, ...],
+) -> None:
     """Verify a JSON audit report offline (no database): exit 0 when intact and signed by
     --public-key; 2 when it is not intact; 3 when nothing shows who made it (unsigned, or signed
     by a key not given) and --allow-unsigned was not given. docs/audit-format.md has the rules."""
@@ -406,6 +419,7 @@ def audit_verify(file: str, public_key: str | None, allow_unsigned: bool, max_by
     from portal.services.compliance.verify import (
         NotAuthenticated,
         VerificationFailed,
+        check_extends,
         read_report_file,
         verify_export,
     )
@@ -417,6 +431,17 @@ def audit_verify(file: str, public_key: str | None, allow_unsigned: bool, max_by
     try:
         data = read_report_file(file, max_bytes)
         verified = verify_export(data, key, require_signature=not allow_unsigned)
+        for earlier_file in earlier_files:
+            where = f"--earlier {earlier_file}"
+            try:
+                earlier = verify_export(
+                    read_report_file(earlier_file, max_bytes),
+                    key,
+                    require_signature=not allow_unsigned,
+                )
+                check_extends(verified, earlier)
+            except VerificationFailed as exc:
+                raise type(exc)(f"{where}: {exc}") from None
     except NotAuthenticated as exc:
         click.echo(f"FAILED: {exc}", err=True)
         sys.exit(3)

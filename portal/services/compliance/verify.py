@@ -68,6 +68,27 @@ class Verified:
     signature: str  # "verified with the given key", "verified with the embedded key …", "none"
     unproven_messages: int  # messages whose message.sent predates content digests
     signer: str | None = None  # the signing key's fingerprint, when signed
+    chain: str = ""
+    hashes: tuple[str, ...] = ()  # every event's hash, by position
+
+
+def check_extends(later: Verified, earlier: Verified) -> None:
+    """An earlier export of the same thread must be a prefix of a later one: the later chain
+    holds the earlier head's hash at its position. A chain rewritten in between (by whoever
+    could change the database and recompute its hashes) fails here."""
+    if later.chain != earlier.chain:
+        _fail(f"the earlier export is of chain {earlier.chain}, not {later.chain}")
+    position = earlier.events - 1
+    if position >= later.events:
+        _fail(
+            f"the earlier export has {earlier.events} events, the later only {later.events}: "
+            "events were removed from the chain since"
+        )
+    if position >= 0 and later.hashes[position] != earlier.head:
+        _fail(
+            f"the chain was rewritten since the earlier export: its event at position "
+            f"{position} had hash {earlier.head}, it now has {later.hashes[position]}"
+        )
 
 
 def read_report_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
@@ -156,6 +177,8 @@ def verify_export(
         signature=outcome,
         unproven_messages=unproven,
         signer=signer,
+        chain=key,
+        hashes=tuple(event["hash"] for event in events),
     )
 
 
