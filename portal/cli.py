@@ -383,7 +383,7 @@ def audit_report(thread_id: str, fmt: str, output: str, as_email: str | None) ->
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
     "--public-key",
-    type=click.Path(exists=True, dir_okay=False),
+    type=click.Path(dir_okay=False),
     help="PEM Ed25519 public key the export must be signed with (from 'audit public-key').",
 )
 @click.option(
@@ -426,8 +426,10 @@ def audit_verify(
 
     try:
         key = load_public_key(Path(public_key).read_bytes()) if public_key else None
-    except (SigningKeyError, OSError) as exc:
+    except SigningKeyError as exc:
         fail(f"--public-key: {exc}")
+    except OSError as exc:
+        fail(f"--public-key: cannot read {public_key}: {exc.strerror or exc}")
     try:
         data = read_report_file(file, max_bytes)
         verified = verify_export(data, key, require_signature=not allow_unsigned)
