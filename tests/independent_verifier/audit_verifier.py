@@ -218,7 +218,8 @@ def _bindings(report: dict[str, Any], events: list[dict[str, Any]]) -> int:  # s
         details = event["details"]
         need(event["actor_type"] == "user", f"{name}: sent by a user")
         need(event["actor_id"] == message.get("sender_id"), f"{name}: sender")
-        need(details.get("recipient_id") == message.get("recipient_id"), f"{name}: recipient")
+        if "recipient_id" in details:
+            need(details["recipient_id"] == message.get("recipient_id"), f"{name}: recipient")
         need({message.get("sender_id"), message.get("recipient_id")} == parties, f"{name}: parties")
         for member, field in (("message_type", "message_type"), ("sent_at", "sent_at")):
             if member in details:

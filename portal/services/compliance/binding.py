@@ -206,7 +206,7 @@ def _check_sent(where: str, message: dict[str, Any], sent: Event, parties: set[A
     sender, recipient = message.get("sender_id"), message.get("recipient_id")
     if sent["actor_type"] != "user" or sender != sent["actor_id"]:
         raise BindingFailed(f"{where}: sender_id {sender} is not the sender {event} records")
-    if recipient != details.get("recipient_id"):
+    if "recipient_id" in details and recipient != details["recipient_id"]:
         raise BindingFailed(
             f"{where}: recipient_id {recipient} is not the recipient {event} records"
         )
