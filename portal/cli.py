@@ -380,10 +380,10 @@ def audit_report(thread_id: str, fmt: str, output: str, as_email: str | None) ->
 
 
 @audit.command("verify")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option(
     "--public-key",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="PEM Ed25519 public key the export must be signed with (from 'audit public-key').",
 )
 @click.option(
@@ -402,7 +402,7 @@ def audit_report(thread_id: str, fmt: str, output: str, as_email: str | None) ->
     "--earlier",
     "earlier_files",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     help="An earlier export of the same thread; its chain must be a prefix of FILE's.",
 )
 def audit_verify(
@@ -425,11 +425,9 @@ def audit_verify(
     )
 
     try:
-        key = load_public_key(Path(public_key).read_bytes()) if public_key else None
-    except SigningKeyError as exc:
+        key = load_public_key(read_report_file(public_key, 64 * 1024)) if public_key else None
+    except (SigningKeyError, VerificationFailed) as exc:
         fail(f"--public-key: {exc}")
-    except OSError as exc:
-        fail(f"--public-key: cannot read {public_key}: {exc.strerror or exc}")
     try:
         data = read_report_file(file, max_bytes)
         verified = verify_export(data, key, require_signature=not allow_unsigned)
@@ -450,7 +448,7 @@ def audit_verify(
     except VerificationFailed as exc:
         click.echo(f"FAILED: {exc}", err=True)
         sys.exit(2)
-    except (RecursionError, MemoryError, ValueError, TypeError, KeyError) as exc:
+    except Exception as exc:
         # Not expected: the verifier names every problem it knows; still one line, no traceback.
         click.echo(f"FAILED: the file cannot be verified ({type(exc).__name__})", err=True)
         sys.exit(2)

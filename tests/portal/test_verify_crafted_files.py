@@ -68,6 +68,10 @@ def test_only_regular_files_are_read(tmp_path: Path) -> None:
     if Path("/dev/zero").exists():
         assert_refused(verify("/dev/zero"), "not a regular file")
     assert_refused(verify(tmp_path / "missing.json"), "cannot read")
+    assert_refused(verify(tmp_path), "not a regular file")
+    # The public key is read the same way: a FIFO given as the key does not hang either.
+    key = CliRunner().invoke(main, ["audit", "verify", str(tmp_path), "--public-key", str(fifo)])
+    assert key.exit_code == 1 and "--public-key:" in key.stderr and "not a regular" in key.stderr
 
 
 def test_reading_stops_at_the_size_cap(tmp_path: Path) -> None:
