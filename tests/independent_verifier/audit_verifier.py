@@ -334,6 +334,8 @@ def _bindings(report: dict[str, Any], events: list[dict[str, Any]]) -> int:  # s
     deletions = [e for e in events if e["action"] == "thread.deleted"]
     if all("role" in e["details"] for e in deletions):
         for role in ("employer", "candidate"):
+            if f"deleted_by_{role}_at" not in thread:
+                continue  # format 1
             mine = [e for e in deletions if e["details"]["role"] == role]
             value = thread.get(f"deleted_by_{role}_at")
             need(bool(mine) == (value is not None), f"deleted by the {role} or not")

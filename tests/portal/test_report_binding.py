@@ -293,3 +293,24 @@ async def test_reports_name_staff_blocks_and_deletions(
     assert block["reason"] == "spam" and block["created_at"] <= block["removed_at"]
     assert report["thread"]["deleted_by_candidate_at"] is not None
     assert report["thread"]["deleted_by_employer_at"] is None
+
+
+async def test_a_report_of_the_previous_format_still_verifies(
+    engine: AsyncEngine, settings: Settings, world: World
+) -> None:
+    """What an export made before this version looks like: format 1, without the staff
+    directory, blocks and deletion times, its events without the details added since."""
+    document = json.loads(await export(engine, settings, world))
+    report = document["report"]
+    report["format"] = "portal-audit-report/1"
+    for name in ("staff", "blocks"):
+        del report[name]
+    for name in ("deleted_by_employer_at", "deleted_by_candidate_at"):
+        del report["thread"][name]
+    added = ("sent_at", "read_at", "removed_at", "flagged_at", "deleted_at")
+    copies = [m["removed"]["by"] for m in report["messages"] if m["removed"]]
+    for event in report["chain"]["events"] + copies:
+        for name in added:
+            event["details"].pop(name, None)
+    verified = verify_export(rechained(document))
+    assert verified.events == len(report["chain"]["events"])

@@ -141,7 +141,9 @@ def _check_deletions(thread: dict[str, Any], deletions: list[Event]) -> None:
         return  # deletions from before per-participant deletion name no role: nothing to bind
     for role in ("employer", "candidate"):
         field = f"deleted_by_{role}_at"
-        value = thread.get(field)
+        if field not in thread:
+            continue  # format 1 had no per-participant deletion times
+        value = thread[field]
         mine = [event for event in deletions if event["details"].get("role") == role]
         if not mine:
             if value is not None:
