@@ -5,6 +5,7 @@ deleter holding only what was sent after their deletion."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 from typing import Any
 
 from litestar import Litestar
@@ -118,8 +119,10 @@ async def test_the_other_participant_keeps_the_thread_and_can_still_act_on_it(
             await session.scalars(select(AuditEvent).where(AuditEvent.action == "thread.deleted"))
         ).all()
         reports = (await session.scalars(select(FlagReport))).all()
+    # The event records the deletion time, so that an audit report's deletion is bound to it.
+    deleted_at = thread.deleted_by_employer_at.astimezone(UTC).isoformat(timespec="microseconds")
     assert [(e.actor_id, e.details) for e in deleted] == [
-        (harasser.id, {"role": "employer", "deleted_for_both": False})
+        (harasser.id, {"role": "employer", "deleted_for_both": False, "deleted_at": deleted_at})
     ]
     assert [(r.reporter_id, r.message_id) for r in reports] == [
         (victim.id, uuid.UUID(second["message"]["id"]))
