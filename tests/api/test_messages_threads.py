@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -454,10 +455,25 @@ async def test_delete_is_soft_and_for_both_once_both_deleted(
         assert thread.deleted_by_candidate_at is not None
         assert thread.deleted_by_candidate_at <= thread.deleted_by_employer_at
         assert len((await session.scalars(select(Message))).all()) == 1
+        times = {
+            role: at.astimezone(UTC).isoformat(timespec="microseconds")
+            for role, at in (
+                ("candidate", thread.deleted_by_candidate_at),
+                ("employer", thread.deleted_by_employer_at),
+            )
+        }
     events = await audit_actions(app, "thread.deleted")
     assert [(e.actor_id, e.thread_id, e.details) for e in events] == [
-        (candidate.id, uuid.UUID(thread_id), {"role": "candidate", "deleted_for_both": False}),
-        (employer.id, uuid.UUID(thread_id), {"role": "employer", "deleted_for_both": True}),
+        (
+            candidate.id,
+            uuid.UUID(thread_id),
+            {"role": "candidate", "deleted_for_both": False, "deleted_at": times["candidate"]},
+        ),
+        (
+            employer.id,
+            uuid.UUID(thread_id),
+            {"role": "employer", "deleted_for_both": True, "deleted_at": times["employer"]},
+        ),
     ]
 
     # Deleted by both: the pair starts over in a new thread.
