@@ -109,7 +109,16 @@ async def test_csv_report_parses_one_row_per_event_with_hashes(
     assert rows[-1]["hash"] == head
     for before, after in itertools.pairwise(rows):
         assert after["prev_hash"] == before["hash"]
-    assert any(row["action"] == "message.removed" for row in rows)
+    removal = next(row for row in rows if row["action"] == "message.removed")
+    # Who acted, by name, not only by id.
+    assert (removal["actor_id"], removal["actor_name"], removal["actor_role"]) == (
+        str(world.moderator.id),
+        "Moderator One",
+        "moderator",
+    )
+    assert removal["actor_email"] == world.moderator.email
+    sent = next(row for row in rows if row["action"] == "message.sent")
+    assert (sent["actor_name"], sent["actor_role"]) == ("Ada Employer", "employer")
     assert json.loads(rows[0]["details"])["employer_id"] == str(world.employer.id)
 
 

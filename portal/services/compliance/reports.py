@@ -48,6 +48,10 @@ CSV_COLUMNS: Final = (
     "details",
     "prev_hash",
     "hash",
+    # Who the actor is, from the report's staff directory and participants (names as at export).
+    "actor_name",
+    "actor_email",
+    "actor_role",
 )
 
 
@@ -218,16 +222,40 @@ async def csv_chunks(source: ReportSource, settings: Settings) -> AsyncIterator[
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
+    people = await actor_directory(source)
     count = 0
     async for event in source.events():
-        values = {**event, "details": canonical(event["details"]).decode()}
-        writer.writerow(["" if values[name] is None else values[name] for name in CSV_COLUMNS])
+        values = {
+            **event,
+            "details": canonical(event["details"]).decode(),
+            **people.get((event["actor_type"], event["actor_id"]), {}),
+        }
+        writer.writerow(["" if values.get(name) is None else values[name] for name in CSV_COLUMNS])
         count += 1
         if count % 500 == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue().encode()
+
+
+async def actor_directory(source: ReportSource) -> dict[tuple[str, str], dict[str, Any]]:
+    """``(actor_type, actor_id)`` to the actor's name, email and role: the staff directory and
+    the two participants."""
+    people: dict[tuple[str, str], dict[str, Any]] = {}
+    for member in await source.staff():
+        people[("staff", member["id"])] = {
+            "actor_name": member["name"],
+            "actor_email": member["email"],
+            "actor_role": member["role"],
+        }
+    for participant in await source.participants():
+        people[("user", participant["id"])] = {
+            "actor_name": participant["display_name"],
+            "actor_email": participant["email"],
+            "actor_role": participant["role"],
+        }
+    return people
 
 
 async def pdf_chunks(source: ReportSource, settings: Settings) -> AsyncIterator[bytes]:
