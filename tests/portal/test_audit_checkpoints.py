@@ -5,6 +5,7 @@ database can do and ``audit check`` alone cannot see."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -325,9 +326,15 @@ async def test_the_worker_writes_checkpoints_atomically_once_per_interval(
         later = utcnow() + timedelta(minutes=configured.audit_checkpoint_minutes, seconds=1)
         second = await write_checkpoint_if_due(configured, sessions, now=later)
         assert second is not None
+        # Another process writing one (holding the directory's lock): this one writes none.
+        with (directory / ".checkpoint.lock").open("a") as other:
+            fcntl.flock(other, fcntl.LOCK_EX)
+            much_later = later + timedelta(days=1)
+            assert await write_checkpoint_if_due(configured, sessions, now=much_later) is None
     finally:
         await engine.dispose()
-    assert sorted(os.listdir(directory)) == [first.name, second.name]  # sortable by time
+    written = sorted(name for name in os.listdir(directory) if not name.startswith("."))
+    assert written == [first.name, second.name]  # sortable by time
     public = signing_key.public_key()
     made = [load_checkpoint(path.read_bytes(), public) for path in (first, second)]
     assert made[0].created_at < made[1].created_at

@@ -17,13 +17,14 @@ The file is RFC 8785 canonical JSON::
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
 import re
 import stat
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -249,20 +250,48 @@ async def write_checkpoint_if_due(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], now: datetime | None = None
 ) -> Path | None:
     """Writes a checkpoint into the directory unless its newest one is younger than the
-    interval (so restarts and several serving processes do not multiply them); the file
-    written, or None."""
+    interval, or another process is writing one (so restarts and several serving processes do
+    not multiply them); the file written, or None."""
     directory = settings.audit_checkpoint_dir
     assert directory is not None
-    interval = timedelta(minutes=settings.audit_checkpoint_minutes)
-    newest = await asyncio.to_thread(_newest_checkpoint_time, directory)
-    if newest is not None and (now or utcnow()) - newest < interval:
-        return None
-    async with sessions() as session:
-        data = await make_checkpoint(session, settings, actor=Actor.system())
-    created_at = json.loads(data)["checkpoint"]["created_at"]
-    path = directory / checkpoint_file_name(datetime.fromisoformat(created_at))
-    await asyncio.to_thread(write_atomically, path, data)
-    return path
+    with _writer_lock(directory) as mine:
+        if not mine:
+            return None
+        interval = timedelta(minutes=settings.audit_checkpoint_minutes)
+        newest = await asyncio.to_thread(_newest_checkpoint_time, directory)
+        if newest is not None and (now or utcnow()) - newest < interval:
+            return None
+        async with sessions() as session:
+            data = await make_checkpoint(session, settings, actor=Actor.system())
+        created_at = json.loads(data)["checkpoint"]["created_at"]
+        path = directory / checkpoint_file_name(datetime.fromisoformat(created_at))
+        await asyncio.to_thread(write_atomically, path, data)
+        return path
+
+
+@contextmanager
+def _writer_lock(directory: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking lock on ``.checkpoint.lock`` in the directory: True when this
+    process holds it. Where the directory takes no lock file, every process writes (the newest
+    file's time still spaces them)."""
+    try:
+        handle = (directory / ".checkpoint.lock").open("a")
+    except OSError:
+        yield True
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        except OSError:
+            yield True
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 async def run_checkpoint_loop(
