@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import sys
 import uuid
@@ -537,24 +536,24 @@ def audit_checkpoint(output: str, as_email: str | None) -> None:
     keep it off the database host."""
     from portal.services.compliance.checkpoints import (
         CheckpointError,
-        make_checkpoint,
-        write_atomically,
+        WrittenCheckpoint,
+        write_checkpoint,
     )
 
     if not settings().audit_signing_key:
         fail("PORTAL_AUDIT_SIGNING_KEY is not set: a checkpoint must be signed to prove anything")
 
-    async def work(session: AsyncSession) -> bytes:
+    async def work(session: AsyncSession) -> WrittenCheckpoint:
         actor = await _operator(session, as_email, COMPLIANCE_ROLES)
-        return await make_checkpoint(session, settings(), actor=actor)
+        return await write_checkpoint(
+            session, settings(), actor=actor, path_for=lambda _: Path(output)
+        )
 
     try:
-        data = run_with_session(work)
+        written = run_with_session(work)
     except CheckpointError as exc:
         fail(str(exc))
-    write_atomically(Path(output), data)
-    chains = len(json.loads(data)["checkpoint"]["chains"])
-    click.echo(f"wrote {output} ({len(data)} bytes), {chains} chains")
+    click.echo(f"wrote {output} ({written.size} bytes), {written.chains} chains")
 
 
 @audit.command("staff-activity")

@@ -134,6 +134,18 @@ async def test_no_checkpoint_without_a_signing_key(cli_env: dict, tmp_path: Path
     assert not path.exists()
 
 
+async def test_a_checkpoint_that_could_not_be_written_is_not_recorded(
+    public_key: Path, session: AsyncSession, settings: Settings, tmp_path: Path
+) -> None:
+    await world_of(session, settings)
+    nowhere = tmp_path / "no-such-directory" / "checkpoint.json"
+    assert_one_line_error(await cli("audit", "checkpoint", "-o", str(nowhere)))
+    recorded = await session.scalar(
+        select(AuditEvent.id).where(AuditEvent.action == "audit.checkpointed")
+    )
+    assert recorded is None
+
+
 async def _truncate_tail(session: AsyncSession, world: World) -> str:
     chain = f"thread:{world.thread_id}"
     head = await session.scalar(

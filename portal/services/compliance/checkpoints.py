@@ -23,7 +23,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -98,6 +98,8 @@ async def read_heads(session: AsyncSession) -> tuple[datetime, list[ChainHead]]:
             rows = (
                 await session.execute(after.order_by(AuditChainHead.chain_key).limit(BATCH))
             ).all()
+    # In code point order whatever the database's collation, so the file is the same anywhere.
+    heads.sort(key=lambda head: head.chain)
     return taken_at, heads
 
 
@@ -111,9 +113,25 @@ def signed_part(taken_at: datetime, heads: list[ChainHead]) -> dict[str, Any]:
     }
 
 
-async def make_checkpoint(session: AsyncSession, settings: Settings, *, actor: Actor) -> bytes:
-    """A signed checkpoint of every chain's head, as the bytes of its file; records who made
-    it (``audit.checkpointed``, in the global chain, after the snapshot it describes)."""
+@dataclass(frozen=True)
+class WrittenCheckpoint:
+    path: Path
+    created_at: datetime
+    chains: int
+    size: int
+
+
+async def write_checkpoint(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    actor: Actor,
+    path_for: Callable[[datetime], Path],
+) -> WrittenCheckpoint:
+    """Signs a checkpoint of every chain's head and writes it, atomically, to
+    ``path_for(its time)``; then records who made it (``audit.checkpointed``, in the global
+    chain, after the snapshot it describes). A checkpoint that could not be written is not
+    recorded."""
     if not settings.audit_signing_key:
         raise CheckpointError(
             "PORTAL_AUDIT_SIGNING_KEY is not set: a checkpoint must be signed to prove anything"
@@ -121,7 +139,9 @@ async def make_checkpoint(session: AsyncSession, settings: Settings, *, actor: A
     key = load_private_key(settings.audit_signing_key)
     taken_at, heads = await read_heads(session)
     signed = signed_part(taken_at, heads)
-    document = canonical({"checkpoint": signed, "signature": sign(key, signed)})
+    data = canonical({"checkpoint": signed, "signature": sign(key, signed)})
+    path = path_for(taken_at)
+    await asyncio.to_thread(write_atomically, path, data)
     async with write_transaction(session):
         await record_event(
             session,
@@ -131,7 +151,7 @@ async def make_checkpoint(session: AsyncSession, settings: Settings, *, actor: A
             subject_id=None,
             details={"created_at": signed["created_at"], "chains": len(heads)},
         )
-    return document
+    return WrittenCheckpoint(path, taken_at, len(heads), len(data))
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -262,11 +282,13 @@ async def write_checkpoint_if_due(
         if newest is not None and (now or utcnow()) - newest < interval:
             return None
         async with sessions() as session:
-            data = await make_checkpoint(session, settings, actor=Actor.system())
-        created_at = json.loads(data)["checkpoint"]["created_at"]
-        path = directory / checkpoint_file_name(datetime.fromisoformat(created_at))
-        await asyncio.to_thread(write_atomically, path, data)
-        return path
+            written = await write_checkpoint(
+                session,
+                settings,
+                actor=Actor.system(),
+                path_for=lambda at: directory / checkpoint_file_name(at),
+            )
+        return written.path
 
 
 @contextmanager

@@ -45,7 +45,8 @@ async def check_all_chains(
     """Verifies every chain (one snapshot per chain); ``progress(n)`` after each batch.
 
     With a ``checkpoint``, also: every chain it lists still holds its checkpointed hash at its
-    checkpointed position, and a chain it does not list has no event dated before it.
+    checkpointed position, and a chain it does not list has no event dated before it (beyond
+    ``COMMIT_GRACE``).
     """
     result = result or CheckResult()
     async with read_transaction(session):
@@ -134,11 +135,10 @@ class _ChainWalk:
         if checkpoint is None:
             return None
         if anchor is None:
-            if position == 0 and occurred_at < checkpoint.fabrication_cutoff:
+            if occurred_at < checkpoint.fabrication_cutoff:
                 return (
                     f"the chain is not in the checkpoint of {timestamp(checkpoint.created_at)}, "
-                    f"yet its first event is dated {timestamp(occurred_at)} (fabricated or "
-                    "backdated)"
+                    f"yet this event is dated {timestamp(occurred_at)} (fabricated or backdated)"
                 )
             return None
         if position == anchor.position and digest != anchor.hash:
