@@ -396,6 +396,7 @@ async def test_serve_writes_checkpoints_when_it_runs_the_worker(
             if list(directory.glob("checkpoint-*.json")):
                 break
             await asyncio.sleep(0.05)
+    assert "portal-audit-checkpoints" not in {task.get_name() for task in asyncio.all_tasks()}
     written = list(directory.glob("checkpoint-*.json"))
     assert len(written) == 1
     made = load_checkpoint(written[0].read_bytes(), signing_key.public_key())
