@@ -125,11 +125,12 @@ async def _operator(
     """
     from portal.models import StaffUser
 
+    no_staff_yet = bootstrap and await session.scalar(select(StaffUser.id).limit(1)) is None
+    if no_staff_yet and as_email is None:
+        return Actor.console()  # even with PORTAL_OPERATOR set: it cannot exist yet
     named_by = "--as" if as_email else "PORTAL_OPERATOR"
     email = as_email or settings().operator
     if email is None:
-        if bootstrap and await session.scalar(select(StaffUser.id).limit(1)) is None:
-            return Actor.console()
         if settings().environment == "production":
             raise Forbidden(
                 "name the operator with --as EMAIL or PORTAL_OPERATOR (a staff account with "

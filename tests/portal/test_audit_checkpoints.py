@@ -35,7 +35,7 @@ from portal.services.compliance.checkpoints import (
     write_checkpoint_if_due,
 )
 from portal.services.compliance.signing import load_public_key, public_key_pem, signature_valid
-from portal.settings import Settings, get_settings
+from portal.settings import Settings, SettingsError, get_settings, load_settings
 from tests.conftest import settings_with
 from tests.portal.compliance_world import World, build_world
 from tests.portal.insider import cut_tail, rechain, tampering
@@ -411,3 +411,25 @@ async def test_serve_writes_checkpoints_when_it_runs_the_worker(
     ):
         await asyncio.sleep(0.3)
     assert not list(quiet.iterdir())
+
+
+def test_checkpoint_and_operator_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("PORTAL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PORTAL_VAR_DIR", str(tmp_path))
+    defaults = load_settings()
+    assert (defaults.audit_checkpoint_dir, defaults.audit_checkpoint_minutes) == (None, 60)
+    assert defaults.operator is None
+
+    monkeypatch.setenv("PORTAL_AUDIT_CHECKPOINT_DIR", str(tmp_path / "mounted"))
+    monkeypatch.setenv("PORTAL_AUDIT_CHECKPOINT_MINUTES", "15")
+    monkeypatch.setenv("PORTAL_OPERATOR", "officer@staff.example")
+    configured = load_settings()
+    assert configured.audit_checkpoint_dir == tmp_path / "mounted"
+    assert configured.audit_checkpoint_minutes == 15
+    assert configured.operator == "officer@staff.example"
+
+    monkeypatch.setenv("PORTAL_AUDIT_CHECKPOINT_MINUTES", "0")
+    with pytest.raises(SettingsError, match="PORTAL_AUDIT_CHECKPOINT_MINUTES must be at least 1"):
+        load_settings()
