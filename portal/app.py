@@ -37,6 +37,7 @@ from portal.email_delivery import delivery_loop_running
 from portal.errors import PortalError
 from portal.principals import KnownUsers
 from portal.request_timeout import RequestTimeoutMiddleware
+from portal.services.compliance.checkpoints import checkpoint_loop_running
 from portal.services.users import ACTIVITY_REFRESH
 from portal.settings import Settings, get_settings
 from portal.tokens import VerifiedTokens
@@ -212,7 +213,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Back in the collector's sight, so that an app shut down inside a longer-lived process
         # (the tests make hundreds) can be collected.
         on_shutdown=[dispose_engine, gc.unfreeze],
-        lifespan=[lambda _app: delivery_loop_running(settings, sessionmaker)],
+        lifespan=[
+            lambda _app: delivery_loop_running(settings, sessionmaker),
+            lambda _app: checkpoint_loop_running(settings, sessionmaker),
+        ],
         openapi_config=OpenAPIConfig(
             title="Messaging portal API",
             version="1.0.0",

@@ -41,6 +41,9 @@ _TIPS: Final = "portal.audit.chain_tips"
 class Actor:
     type: str
     id: uuid.UUID | None = None
+    # Who was at the console when no staff account was named (development and tests only):
+    # recorded as the event's ``details.operator``.
+    operator: str | None = None
 
     @classmethod
     def user(cls, user_id: uuid.UUID) -> Actor:
@@ -57,6 +60,11 @@ class Actor:
     @classmethod
     def system(cls) -> Actor:
         return cls("system")
+
+    @classmethod
+    def console(cls) -> Actor:
+        """The system, run by an unnamed operator at the console."""
+        return cls("system", operator="console")
 
 
 async def record_event(
@@ -77,6 +85,8 @@ async def record_event(
     map, so the send path pays no query for it).
     """
     details = json_safe(details or {})
+    if actor.operator is not None:
+        details.setdefault("operator", actor.operator)
     if (
         action in CONTENT_ACTIONS
         and subject_type == "message"

@@ -93,6 +93,59 @@ def parse_id(field: str, value: str) -> uuid.UUID:
         fail(f"{field}: {value!r} is not a UUID")
 
 
+# Every command that changes or exports something names its operator: ``--as EMAIL`` or
+# ``PORTAL_OPERATOR``, an active staff account with the command's role, recorded as the actor of
+# its audit events (so it appears in the staff activity export). Production refuses to run
+# without one; elsewhere the actor is the system with ``details.operator = "console"``.
+
+COMPLIANCE_ROLES = ("compliance", "admin")
+ADMIN_ROLES = ("admin",)
+
+
+def act_as(roles: tuple[str, ...]) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    return click.option(
+        "--as",
+        "as_email",
+        metavar="EMAIL",
+        help=f"The staff account ({' or '.join(roles)}) this is done as; recorded in the audit "
+        "log. Default: PORTAL_OPERATOR. Required in production.",
+    )
+
+
+async def _operator(
+    session: AsyncSession,
+    as_email: str | None,
+    roles: tuple[str, ...],
+    *,
+    bootstrap: bool = False,
+) -> Actor:
+    """The actor of a console command: the named staff account, checked for ``roles``.
+
+    With ``bootstrap`` (creating staff), no operator is needed while there is no staff account
+    at all: someone has to create the first one.
+    """
+    from portal.models import StaffUser
+
+    no_staff_yet = bootstrap and await session.scalar(select(StaffUser.id).limit(1)) is None
+    if no_staff_yet and as_email is None:
+        return Actor.console()  # even with PORTAL_OPERATOR set: it cannot exist yet
+    named_by = "--as" if as_email else "PORTAL_OPERATOR"
+    email = as_email or settings().operator
+    if email is None:
+        if settings().environment == "production":
+            raise Forbidden(
+                "name the operator with --as EMAIL or PORTAL_OPERATOR (a staff account with "
+                f"the role {' or '.join(roles)}); required when PORTAL_ENV=production"
+            )
+        return Actor.console()
+    staff = await session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
+    if staff is None or not staff.is_active:
+        raise NotFound(f"{named_by}: no active staff account {email}")
+    if staff.role not in roles:
+        raise Forbidden(f"{named_by}: {email} is a {staff.role}; {' or '.join(roles)} required")
+    return Actor.staff(staff.id)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Employer–candidate messaging with a moderation and compliance portal."""
@@ -140,17 +193,20 @@ def users() -> None:
 @click.option("--email", required=True)
 @click.option("--name", "display_name", required=True, help="Display name.")
 @click.option("--role", required=True, help="employer or candidate")
+@act_as(ADMIN_ROLES)
 @handles_errors
-def users_create(email: str, display_name: str, role: str) -> None:
+def users_create(email: str, display_name: str, role: str, as_email: str | None) -> None:
     """Create a user and print its id."""
+    from portal.models import User
     from portal.services.users import create_user
 
-    user = run_with_session(
-        lambda session: create_user(
-            session, email=email, display_name=display_name, role=role, actor=Actor.system()
+    async def work(session: AsyncSession) -> User:
+        actor = await _operator(session, as_email, ADMIN_ROLES)
+        return await create_user(
+            session, email=email, display_name=display_name, role=role, actor=actor
         )
-    )
-    click.echo(str(user.id))
+
+    click.echo(str(run_with_session(work).id))
 
 
 @main.group()
@@ -163,26 +219,30 @@ def applications() -> None:
 @click.option("--candidate", required=True, help="The candidate's user id.")
 @click.option("--title", required=True, help="The job title.")
 @click.option("--requisition-id", help="The platform's id for the job (its requisition).")
+@act_as(ADMIN_ROLES)
 @handles_errors
 def applications_create(
-    employer: str, candidate: str, title: str, requisition_id: str | None
+    employer: str, candidate: str, title: str, requisition_id: str | None, as_email: str | None
 ) -> None:
     """Create an application and print its id."""
+    from portal.models import Application
     from portal.services.applications import upsert_application
 
     employer_id = parse_id("--employer", employer)
     candidate_id = parse_id("--candidate", candidate)
-    application, _ = run_with_session(
-        lambda session: upsert_application(
+
+    async def work(session: AsyncSession) -> Application:
+        application, _ = await upsert_application(
             session,
             employer_id=employer_id,
             candidate_id=candidate_id,
             job_title=title,
             requisition_id=requisition_id,
-            actor=Actor.system(),
+            actor=await _operator(session, as_email, ADMIN_ROLES),
         )
-    )
-    click.echo(str(application.id))
+        return application
+
+    click.echo(str(run_with_session(work).id))
 
 
 @main.command("token")
@@ -216,24 +276,34 @@ def staff() -> None:
 @click.option("--role", required=True, help="moderator, compliance or admin")
 @click.option("--name", "display_name", help="Display name.")
 @click.option("--password", help="Prompted for (twice) when not given.")
+@act_as(ADMIN_ROLES)
 @handles_errors
-def staff_create(email: str, role: str, display_name: str | None, password: str | None) -> None:
-    """Create a staff account and print its id."""
+def staff_create(
+    email: str, role: str, display_name: str | None, password: str | None, as_email: str | None
+) -> None:
+    """Create a staff account and print its id (the first one needs no operator)."""
+    from portal.models import StaffUser
     from portal.services.staff import create_staff
 
+    async def operator(session: AsyncSession) -> Actor:
+        return await _operator(session, as_email, ADMIN_ROLES, bootstrap=True)
+
+    run_with_session(operator)  # refused before a password is asked for
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    staff_member = run_with_session(
-        lambda session: create_staff(
+    checked_password = password
+
+    async def work(session: AsyncSession) -> StaffUser:
+        return await create_staff(
             session,
             email=email,
             role=role,
-            password=password,
+            password=checked_password,
             display_name=display_name,
-            actor=Actor.system(),
+            actor=await operator(session),
         )
-    )
-    click.echo(str(staff_member.id))
+
+    click.echo(str(run_with_session(work).id))
 
 
 @main.command("serve")
@@ -272,10 +342,12 @@ def _fastest(module: str, *, fallback: str) -> str:
 @main.command("worker")
 @handles_errors
 def worker() -> None:
-    """Deliver queued email notifications until interrupted."""
+    """Deliver queued email notifications, and write audit checkpoints (when
+    PORTAL_AUDIT_CHECKPOINT_DIR and PORTAL_AUDIT_SIGNING_KEY are set), until interrupted."""
     import signal
 
     from portal.email_delivery import run_delivery_loop
+    from portal.services.compliance.checkpoints import run_checkpoint_loop
 
     async def run() -> None:
         # Bounded like the app's own engine, so a stuck database cannot hang a delivery claim.
@@ -284,8 +356,12 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        sessions = create_sessionmaker(engine)
         try:
-            await run_delivery_loop(settings(), create_sessionmaker(engine), stop)
+            await asyncio.gather(
+                run_delivery_loop(settings(), sessions, stop),
+                run_checkpoint_loop(settings(), sessions, stop),
+            )
         finally:
             await engine.dispose()
 
@@ -300,34 +376,11 @@ def demo() -> None:
     """Seed a small demo world (once) and print how to log in."""
     from portal.demo import seed_demo
 
+    if settings().environment == "production":
+        # Its accounts have published passwords; and it acts as the system, naming no operator.
+        fail("the demo world is for development; refused when PORTAL_ENV=production")
     result = run_with_session(lambda session: seed_demo(session, settings()))
     click.echo(result.summary(settings()))
-
-
-# Compliance: audit reports and checks, legal holds, retention. ``--as EMAIL`` attributes an
-# action to a compliance or admin account in the audit log; without it the actor is the system
-# (the operator at the console).
-
-COMPLIANCE_ROLES = ("compliance", "admin")
-act_as = click.option(
-    "--as",
-    "as_email",
-    metavar="EMAIL",
-    help="The staff account (compliance or admin) this is done as; recorded in the audit log.",
-)
-
-
-async def _actor(session: AsyncSession, email: str | None) -> Actor:
-    from portal.models import StaffUser
-
-    if email is None:
-        return Actor.system()
-    staff = await session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
-    if staff is None or not staff.is_active:
-        raise NotFound(f"--as: no active staff account {email}")
-    if staff.role not in COMPLIANCE_ROLES:
-        raise Forbidden(f"--as: {email} is a {staff.role}; compliance or admin required")
-    return Actor.staff(staff.id)
 
 
 async def _save(chunks: AsyncIterator[bytes], path: Path) -> int:
@@ -355,7 +408,7 @@ def audit() -> None:
     "--format", "fmt", type=click.Choice(["json", "csv", "pdf"]), default="json", show_default=True
 )
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File.")
-@act_as
+@act_as(COMPLIANCE_ROLES)
 @handles_errors
 def audit_report(thread_id: str, fmt: str, output: str, as_email: str | None) -> None:
     """Export THREAD_ID's audit report to a file (the export is itself audited)."""
@@ -368,7 +421,7 @@ def audit_report(thread_id: str, fmt: str, output: str, as_email: str | None) ->
         try:
             sessions = create_sessionmaker(engine)
             async with sessions() as session:
-                actor = await _actor(session, as_email)
+                actor = await _operator(session, as_email, COMPLIANCE_ROLES)
             export = await stream_report(sessions, thread, fmt, actor=actor, settings=settings())
             size = await _save(export.chunks, Path(output))
             return export.head.hash, size
@@ -477,15 +530,57 @@ def audit_public_key() -> None:
 
 
 @audit.command("check")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(dir_okay=False),
+    help="A signed checkpoint (portal audit checkpoint): every chain must still reach its head.",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM Ed25519 public key the checkpoint must be signed with.",
+)
 @handles_errors
-def audit_check() -> None:
-    """Verify every audit chain in the database."""
-    from portal.services.compliance.integrity import CheckResult, check_all_chains, count_events
+def audit_check(checkpoint_file: str | None, public_key: str | None) -> None:
+    """Verify every audit chain in the database, every head an export recorded, and every
+    stored message's content against its chain; with --checkpoint, against a signed checkpoint
+    too. Exit 2 with "FAILED: ..." lines on stderr when anything does not hold."""
+    from portal.services.compliance.checkpoints import CheckpointError, read_checkpoint_file
+    from portal.services.compliance.content_integrity import (
+        check_message_contents,
+        count_messages,
+    )
+    from portal.services.compliance.integrity import (
+        CheckResult,
+        check_all_chains,
+        check_exported_heads,
+        count_events,
+    )
+    from portal.services.compliance.signing import SigningKeyError, load_public_key
+
+    checkpoint = None
+    if checkpoint_file is not None or public_key is not None:
+        if checkpoint_file is None or public_key is None:
+            fail("--checkpoint and --public-key go together")
+        try:
+            key = load_public_key(Path(public_key).read_bytes())
+        except SigningKeyError as exc:
+            fail(f"--public-key: {exc}")
+        try:
+            checkpoint = read_checkpoint_file(Path(checkpoint_file), key)
+        except CheckpointError as exc:
+            click.echo(f"FAILED: checkpoint {checkpoint_file}: {exc}", err=True)
+            sys.exit(2)
 
     async def work(session: AsyncSession) -> CheckResult:
-        total = await count_events(session)
+        total = await count_events(session) + await count_messages(session)
+        result = CheckResult()
         with click.progressbar(length=total, label="checking", file=sys.stderr) as bar:
-            return await check_all_chains(session, progress=bar.update)
+            await check_all_chains(session, bar.update, checkpoint=checkpoint, result=result)
+            await check_exported_heads(session, result)
+            await check_message_contents(session, result, bar.update)
+        return result
 
     result = run_with_session(work)
     for problem in result.problems:
@@ -493,6 +588,42 @@ def audit_check() -> None:
     if result.problems:
         sys.exit(2)
     click.echo(f"verified {result.chains} chains, {result.events} events")
+    click.echo(f"verified {result.messages} messages' content, {result.exports} exported heads")
+    if checkpoint is not None:
+        click.echo(f"every chain reaches the checkpoint of {checkpoint.created_at.isoformat()}")
+    if result.unproven_messages:
+        click.echo(
+            f"unproven: {result.unproven_messages} messages predate content digests in the chain"
+        )
+
+
+@audit.command("checkpoint")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File.")
+@act_as(COMPLIANCE_ROLES)
+@handles_errors
+def audit_checkpoint(output: str, as_email: str | None) -> None:
+    """Write a signed checkpoint of every chain's head (PORTAL_AUDIT_SIGNING_KEY) to a file;
+    keep it off the database host."""
+    from portal.services.compliance.checkpoints import (
+        CheckpointError,
+        WrittenCheckpoint,
+        write_checkpoint,
+    )
+
+    if not settings().audit_signing_key:
+        fail("PORTAL_AUDIT_SIGNING_KEY is not set: a checkpoint must be signed to prove anything")
+
+    async def work(session: AsyncSession) -> WrittenCheckpoint:
+        actor = await _operator(session, as_email, COMPLIANCE_ROLES)
+        return await write_checkpoint(
+            session, settings(), actor=actor, path_for=lambda _: Path(output)
+        )
+
+    try:
+        written = run_with_session(work)
+    except CheckpointError as exc:
+        fail(str(exc))
+    click.echo(f"wrote {output} ({written.size} bytes), {written.chains} chains")
 
 
 @audit.command("staff-activity")
@@ -500,7 +631,7 @@ def audit_check() -> None:
 @click.option("--to", "end", required=True, type=click.DateTime(), help="End, excluded (UTC).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-@act_as
+@act_as(COMPLIANCE_ROLES)
 @handles_errors
 def audit_staff_activity(
     start: datetime, end: datetime, fmt: str, output: str, as_email: str | None
@@ -513,7 +644,7 @@ def audit_staff_activity(
         try:
             sessions = create_sessionmaker(engine)
             async with sessions() as session:
-                actor = await _actor(session, as_email)
+                actor = await _operator(session, as_email, COMPLIANCE_ROLES)
             export = await export_staff_activity(
                 sessions,
                 start=start.replace(tzinfo=UTC),
@@ -541,7 +672,7 @@ def hold() -> None:
 @click.option("--requisition", "requisition_id", help="Hold every candidate's threads for a job.")
 @click.option("--reason", required=True)
 @click.option("--case", "case_reference", required=True, help="The case or charge reference.")
-@act_as
+@act_as(COMPLIANCE_ROLES)
 @handles_errors
 def hold_place(
     thread_id: str | None,
@@ -558,7 +689,7 @@ def hold_place(
     async def work(session: AsyncSession) -> uuid.UUID:
         placed = await place_hold(
             session,
-            actor=await _actor(session, as_email),
+            actor=await _operator(session, as_email, COMPLIANCE_ROLES),
             reason=reason,
             case_reference=case_reference,
             thread_id=parse_id("--thread", thread_id) if thread_id else None,
@@ -574,7 +705,7 @@ def hold_place(
 @hold.command("lift")
 @click.argument("hold_id")
 @click.option("--reason", required=True)
-@act_as
+@act_as(COMPLIANCE_ROLES)
 @handles_errors
 def hold_lift(hold_id: str, reason: str, as_email: str | None) -> None:
     """Lift a legal hold."""
@@ -583,7 +714,12 @@ def hold_lift(hold_id: str, reason: str, as_email: str | None) -> None:
     parsed = parse_id("HOLD_ID", hold_id)
 
     async def work(session: AsyncSession) -> None:
-        await lift_hold(session, parsed, actor=await _actor(session, as_email), reason=reason)
+        await lift_hold(
+            session,
+            parsed,
+            actor=await _operator(session, as_email, COMPLIANCE_ROLES),
+            reason=reason,
+        )
 
     run_with_session(work)
     click.echo(f"lifted {parsed}")
@@ -613,8 +749,9 @@ def retention() -> None:
 
 @retention.command("purge")
 @click.option("--dry-run", is_flag=True, help="Show what would be purged; change nothing.")
+@act_as(COMPLIANCE_ROLES)
 @handles_errors
-def retention_purge(dry_run: bool) -> None:
+def retention_purge(dry_run: bool, as_email: str | None) -> None:
     """Purge message bodies of expired, unheld threads, leaving a tombstone per message."""
     from portal.services.compliance.retention import plan_purge, purge_expired
 
@@ -628,9 +765,10 @@ def retention_purge(dry_run: bool) -> None:
                 f"or deleted before {plan.cutoff:%Y-%m-%d}; {len(plan.held_threads)} held "
                 "threads kept"
             )
+        actor = await _operator(session, as_email, COMPLIANCE_ROLES)
         plan = await plan_purge(session, days)
         with click.progressbar(length=len(plan.threads), label="purging", file=sys.stderr) as bar:
-            result = await purge_expired(session, days, actor=Actor.system(), progress=bar.update)
+            result = await purge_expired(session, days, actor=actor, progress=bar.update)
         return (
             f"purged {result.messages} messages in {result.threads} threads; "
             f"{len(result.held_threads)} held threads kept"

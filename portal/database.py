@@ -256,6 +256,23 @@ async def read_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]
         yield session
 
 
+@asynccontextmanager
+async def snapshot_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """A read-only transaction in which every statement sees one snapshot of the database:
+    REPEATABLE READ on PostgreSQL; on SQLite (WAL) a read transaction already sees one."""
+    await end_read_snapshot(session)
+    await _leave_autocommit(session)
+    async with session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            await session.connection(
+                execution_options={
+                    "isolation_level": "REPEATABLE READ",
+                    "postgresql_readonly": True,
+                }
+            )
+        yield session
+
+
 async def lock_row(
     session: AsyncSession,
     model: type[T],

@@ -126,6 +126,11 @@ class Settings:
     email_poll_seconds: float = 5.0
     retention_days: int = 365
     audit_signing_key: str | None = None  # PEM of an Ed25519 private key
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_minutes: int = 60
+    # Who runs a console command that changes or exports something (a staff email); ``--as``
+    # overrides it. Required in production.
+    operator: str | None = None
     access_log: bool = True
 
     @property
@@ -286,7 +291,17 @@ def load_settings() -> Settings:
         email_poll_seconds=float(_env_int("EMAIL_POLL_MILLISECONDS", 5000, minimum=10)) / 1000,
         retention_days=_env_int("RETENTION_DAYS", 365, minimum=1),
         audit_signing_key=audit_signing_key,
+        audit_checkpoint_dir=_checkpoint_dir(),
+        audit_checkpoint_minutes=_env_int("AUDIT_CHECKPOINT_MINUTES", 60, minimum=1),
+        operator=_env("OPERATOR"),
     )
+
+
+def _checkpoint_dir() -> Path | None:
+    # Not required to exist yet: a directory mounted from elsewhere may come and go, and the
+    # worker says so each time it cannot write there.
+    raw = _env("AUDIT_CHECKPOINT_DIR")
+    return None if raw is None else Path(raw).resolve()
 
 
 @lru_cache(maxsize=1)

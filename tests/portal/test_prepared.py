@@ -103,3 +103,33 @@ def test_a_default_nobody_would_fill_is_refused_when_compiled() -> None:
     statement = select(*rename.c).add_cte(bump.cte("bumped"))
     with pytest.raises(TypeError, match="updated_at"):
         _Compiled(statement, postgresql.psycopg.dialect())
+
+
+async def test_parameters_the_statement_does_not_bind_change_nothing(
+    session: AsyncSession,
+) -> None:
+    """Callers pass one dict of parameters to several statements (an event's and its chain
+    head's). A key the statement does not bind must not become a column it sets: SQLAlchemy
+    would add ``SET role = …`` for a ``role`` key to an UPDATE run through it (the SQLite path)."""
+    user = await create_user(
+        session, email="cy@example.com", display_name="Cy", role="candidate", actor=Actor.system()
+    )
+    rename = (
+        update(_users)
+        .where(_users.c.id == bindparam("user_id"))
+        .values(display_name=bindparam("new_name"))
+    )
+    async with write_transaction(session):
+        await Prepared(rename).all(
+            session,
+            {"user_id": user.id, "new_name": "Cyrus", "role": "employer", "email": "x@example.com"},
+        )
+    row = (
+        await session.execute(
+            select(_users.c.display_name, _users.c.role, _users.c.email).where(
+                _users.c.id == user.id
+            )
+        )
+    ).one()
+    await session.commit()
+    assert tuple(row) == ("Cyrus", "candidate", "cy@example.com")

@@ -1,5 +1,6 @@
-"""Every staff action in a period (sign-ins, decisions, edits, exports, holds), as CSV or JSON
-for the compliance and admin roles. The export is itself audited."""
+"""Every staff action in a period (sign-ins, decisions, edits, exports, holds, and what was done
+at the console), as CSV or JSON for the compliance and admin roles. The export is itself
+audited."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.audit import Actor, event_fields, record_event
@@ -34,6 +35,18 @@ CSV_COLUMNS = (
     "position",
     "hash",
 )
+
+
+def staff_action() -> ColumnElement[bool]:
+    """An event a person on staff did: at the dashboard or the console as a staff account, or
+    at the console as the system with an operator recorded (development's unnamed operator)."""
+    return or_(
+        AuditEvent.actor_type == "staff",
+        and_(
+            AuditEvent.actor_type == "system",
+            AuditEvent.details["operator"].as_string().is_not(None),
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -74,7 +87,7 @@ async def export_staff_activity(
             after: tuple[datetime, Any] | None = None
             while True:
                 query = select(AuditEvent).where(
-                    AuditEvent.actor_type == "staff",
+                    staff_action(),
                     AuditEvent.occurred_at >= start,
                     AuditEvent.occurred_at < end,
                 )
