@@ -25,7 +25,7 @@ from portal.models import AuditEvent, ModeratorNote, StaffUser, User
 from portal.services import moderation
 from portal.services.moderation_views import DECISION_ACTIONS
 from tests.browser.conftest import ARTIFACTS, Browsing, LiveServer
-from tests.browser.test_dashboard import Reported, _reported, _statuses, _staff, sign_in
+from tests.browser.test_dashboard import Reported, _reported, _staff, _statuses, sign_in
 
 # everything staff can do to a report from its page, decisions and the rest
 REPORT_ACTIONS = (*DECISION_ACTIONS, "moderation.claimed", "moderation.unclaimed")
