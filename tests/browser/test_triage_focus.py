@@ -316,3 +316,48 @@ def test_text_typed_on_one_report_is_gone_when_the_browser_shows_it_again(
     page.reload()
     page.wait_for_load_state("load")
     assert page.input_value("#remove-reason") == ""
+
+
+def test_keys_wait_while_a_decision_is_on_its_way(
+    live_server: LiveServer, browsing: Browsing
+) -> None:
+    """Enter pressed twice, or a shortcut pressed before the next item has opened, would act on
+    the page that is being replaced: while the decision is on its way, keys do nothing."""
+    live = live_server
+    moderator = live.run(_staff, "moderator", "Pat Patient")
+    first, second = _two_senders(live)
+    page = browsing.new_page()
+    sign_in(page, live, moderator, then=f"/mod/reports/{first.message.id}")
+    before = live.run(_count_events)
+    held: list[Any] = []
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.route("**/mod/reports/*/remove", lambda route: held.append(route))  # held until released
+
+    page.keyboard.press("r")
+    page.keyboard.type("Spam")
+    page.keyboard.press("Enter")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    page.keyboard.press("Enter")  # again, impatiently
+    page.keyboard.press("Escape")  # out of the field,
+    page.keyboard.press("d")  # and shortcuts meant for the next item
+    page.keyboard.press("e")
+    page.wait_for_timeout(300)
+    held[0].continue_()
+    page.wait_for_url(
+        re.compile(rf".*/mod/reports/{second.message.id}\?done=removed$"), timeout=10_000
+    )
+    _settled(page)
+
+    assert [url for url in posts if "/mod/reports/" in url] == [
+        f"{live.url}/mod/reports/{first.message.id}/remove"
+    ]
+    decisions = [e for e in live.run(_events_after, before) if e.action in DECISION_ACTIONS]
+    assert decisions == [Event("message.removed", str(first.message.id))]
+    assert _statuses(live, second.message.id) == {"open"}
+    assert page.locator("#decision-error").count() == 0
+    _assert_focus_on_the_page(page)
