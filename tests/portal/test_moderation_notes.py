@@ -103,7 +103,7 @@ async def test_each_reporters_note_stays_on_their_report(
     now = utcnow()
     await report(session, message, candidate, "scam", note="asked me for money", at=now)
     await report(
-        session, message, colleague, "spam", note="sent to all of us", at=now + timedelta(1)
+        session, message, colleague, "spam", note="sent to all of us", at=now + timedelta(minutes=1)
     )
     await report(session, message, quiet, "other", at=now + timedelta(minutes=2))
     await report(session, other, candidate, "harassment", note="not this one")
