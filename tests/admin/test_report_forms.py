@@ -11,6 +11,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from admin.pages import TEMPLATE_DIR
 from portal.settings import Settings
 from tests.admin.support import make_world, post_form, sign_in, snapshot
 from tests.portal.moderation_support import report, send, user
@@ -107,3 +108,24 @@ async def test_a_failed_form_gets_its_own_text_back_and_no_other_form_does(
             assert shown[field_id] != "", action
             assert all(v == "" for k, v in shown.items() if k != field_id), (action, shown)
         assert await snapshot(session) == before
+
+
+def test_no_dashboard_field_lets_the_browser_keep_its_text() -> None:
+    """Every field of the dashboard's own templates has autocomplete (off, or the login's and
+    password fields' own tokens), so that no browser fills text into the next item; nothing is
+    hx-preserve'd across swaps. The compliance pages are another owner's: mod.js resets their
+    forms on every load too."""
+    lacking: list[str] = []
+    for template in sorted((TEMPLATE_DIR / "mod").glob("*.html")):
+        text = template.read_text(encoding="utf-8")
+        assert "hx-preserve" not in text, template.name
+        if template.name.startswith("compliance"):
+            continue
+        for match in re.finditer(r"<(input|textarea|select)\b[^>]*>", text):
+            tag = match.group(0)
+            kind = re.search(r'type="(\w+)"', tag)
+            if kind and kind.group(1) in ("hidden", "checkbox", "radio", "submit", "button"):
+                continue
+            if "autocomplete=" not in tag:
+                lacking.append(f"{template.name}: {tag}")
+    assert lacking == []
