@@ -35,8 +35,10 @@ async def _report_page(
     error: str | None = None,
     status_code: int = 200,
     done: FromQuery[str | None] = None,
-    form: dict[str, str] | None = None,
+    form: dict[str, dict[str, str]] | None = None,
 ) -> Response[Any]:
+    """``form``: the values of the one form whose submission failed on this item, under its
+    decision word ("removed", "suspended", ...), to show in that form only."""
     view = await moderation.report_view(db_session, message_id)
     context = {
         "view": view,
@@ -90,7 +92,7 @@ async def _decide(
             message_id,
             error=exc.detail,
             status_code=exc.status_code,
-            form=values,
+            form={done: values},
         )
     if then_next:
         return see_other(f"/mod/next?after={message_id}&done={done}")

@@ -1,16 +1,29 @@
 // Keyboard triage for the moderation dashboard. Served as a file (the CSP allows no inline
 // script). Every key only clicks, focuses or submits what is already on the page, so everything
 // here also works by mouse and, without script, by plain forms.
+//
+// A decision must never carry over to the next item: keys do nothing while a field has focus or
+// while a page is on its way; when htmx swaps a page in, focus goes to its main heading, never to
+// a field (htmx would otherwise refocus a field with the same id on the new page, and the next
+// keys and Enter would decide on the next sender); forms are reset to what the server rendered
+// on every page load, so a browser never restores text into a field of another item.
 (function () {
   "use strict";
 
   var current = null; // message id of the highlighted queue row
+  var loading = 0; // page or row requests on their way
+  var loadingSince = 0;
+  var LOADING_AT_MOST = 15000; // ms: a request htmx never closed must not silence the keys for good
+
+  function isField(el) {
+    if (!el || el.nodeType !== 1) return false;
+    if (el.isContentEditable) return true;
+    if (el.tagName === "INPUT") return !/^(checkbox|radio|button|submit|reset|image|hidden)$/i.test(el.type);
+    return el.tagName === "TEXTAREA" || el.tagName === "SELECT";
+  }
 
   function typing(event) {
-    var t = event.target;
-    if (!t) return false;
-    if (t.tagName === "INPUT") return !/^(checkbox|radio|button|submit|reset)$/.test(t.type);
-    return t.isContentEditable || t.tagName === "TEXTAREA" || t.tagName === "SELECT";
+    return isField(event.target) || isField(document.activeElement);
   }
 
   function rows() {
@@ -133,10 +146,16 @@
   }
 
   document.addEventListener("keydown", function (event) {
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    if (loading > 0 && Date.now() - loadingSince < LOADING_AT_MOST) {
+      // the page these keys were meant for is being replaced: they would act on the old one
+      event.preventDefault();
+      event.stopPropagation();
+      return;
+    }
     if (event.key === "Escape") {
       toggleHelp(false);
-      if (typing(event)) event.target.blur();
+      if (typing(event)) document.activeElement.blur();
       return;
     }
     if (typing(event)) return;
@@ -146,7 +165,7 @@
     else if (document.querySelector(".report-grid")) handled = reportKey(event.key);
     else if (document.getElementById("note-body") && event.key === "n") handled = focus("#note-body");
     if (handled) event.preventDefault();
-  });
+  }, true);
 
   document.addEventListener("change", function (event) {
     if (event.target && event.target.name === "message_id") updateSelection();
@@ -158,12 +177,66 @@
     else if (t && t.id === "keys-help") toggleHelp(false);
   });
 
-  // After htmx swaps a page or the rows in, the highlighted row is gone: start from the top.
-  function reset() {
-    if (!currentRow()) current = null;
-    updateSelection();
-    if (window.location.hash === "#note-body") focus("#note-body");
+  function pageHeading() {
+    var heading = document.querySelector("main h1") || document.querySelector("main");
+    if (heading && !heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
+    return heading;
   }
-  document.addEventListener("htmx:afterSettle", reset);
-  document.addEventListener("DOMContentLoaded", reset);
+
+  function replacesPage(target) {
+    return target === document.body || (target && target.id === "queue-rows");
+  }
+
+  function counted(event) {
+    var elt = event.detail && event.detail.elt;
+    return !(elt && elt.closest && elt.closest("#nav-counts")); // the badges' poll swaps no page
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!counted(event)) return;
+    loading++;
+    loadingSince = Date.now();
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (counted(event)) loading = Math.max(0, loading - 1);
+  });
+
+  // htmx puts focus back into an element of the new content with the id of the focused one:
+  // leave any field that is about to be replaced, so that nothing is refocused.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var active = document.activeElement;
+    var target = event.detail && event.detail.target;
+    if (active && active !== document.body && target && target.contains(active)) active.blur();
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!replacesPage(target)) return;
+    current = null; // the highlighted row belonged to the page that is gone: start from the top
+    updateSelection();
+    if (target === document.body || !document.activeElement || document.activeElement === document.body) {
+      var heading = pageHeading();
+      if (heading) heading.focus({ preventScroll: true });
+    }
+  });
+
+  // A browser restores what was typed into fields when it shows a page again (back, reload,
+  // the back/forward cache): put every form back to what the server rendered for this item.
+  function resetForms() {
+    Array.prototype.forEach.call(document.forms, function (form) { form.reset(); });
+    updateSelection();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    resetForms();
+    pageHeading();
+    // "n" on the queue opens a report at its note field; only that once, not on a later reload
+    if (window.location.hash === "#note-body") {
+      history.replaceState(history.state, "", window.location.pathname + window.location.search);
+      focus("#note-body");
+    }
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) { loading = 0; current = null; resetForms(); }
+  });
 })();

@@ -232,3 +232,41 @@ async def test_report_view_user_history_and_overview_take_fixed_statements(
         counts.append(len(seen))
     assert len(view.earlier_decisions) == 13 and len(history.notes) == 13
     assert counts[0] == counts[1]
+
+
+async def test_equal_priority_items_come_oldest_first(
+    session: AsyncSession, settings: Settings
+) -> None:
+    """Ties in priority go to whoever has waited longest: the earliest first report, on the page,
+    across pages and for "next item". The messages are sent in an order that is neither that of
+    their reports nor its reverse, so that the message's id or time cannot stand in for the
+    report's time, either way round."""
+    moderator = await staff(session, "moderator")
+    candidate = await user(session, "candidate")
+    now = utcnow()
+    messages = []
+    for n in range(3):  # three senders with no record: the same priority for the same report
+        sender = await user(session, "employer", f"Sender {n}")
+        messages.append(await send(session, settings, sender, candidate, f"offer {n}"))
+    newest, waited_longest, waited = messages
+    for hours, message in ((9, waited_longest), (5, waited), (1, newest)):
+        await report(session, message, candidate, "spam", at=now - timedelta(hours=hours))
+    oldest_first = [waited_longest.id, waited.id, newest.id]
+
+    page = await moderation.queue_page(session, viewer=moderator)
+    assert len({item.priority for item in page.items}) == 1
+    assert [item.message_id for item in page.items] == oldest_first
+    by_age = await moderation.queue_page(session, viewer=moderator, order="age")
+    assert [item.message_id for item in by_age.items] == oldest_first
+    pages = [
+        await moderation.queue_page(session, viewer=moderator, per_page=2, page=n) for n in (1, 2)
+    ]
+    assert [item.message_id for p in pages for item in p.items] == oldest_first
+
+    assert await moderation.next_item(session, viewer=moderator) == waited_longest.id
+    after = await moderation.next_item(
+        session, viewer=moderator, after_message_id=waited_longest.id
+    )
+    assert after == waited.id
+    await moderation.dismiss(session, waited_longest.id, actor=moderator)
+    assert await moderation.next_item(session, viewer=moderator) == waited.id

@@ -1,0 +1,88 @@
+"""Every staff page, checked by axe-core in Chromium: no critical or serious violation.
+
+The pages are walked as the people who use them: signed out (sign-in), as an admin over the
+dashboard (queue, a report with its notes and decisions, a user, the overview, staff accounts,
+the compliance pages, an error page, the keyboard help open, a report right after a decision)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.services import moderation
+from portal.settings import Settings
+from tests.admin.panel_support import PanelWorld, make_panel_world
+from tests.browser.accessibility import serious_violations
+from tests.browser.conftest import Browsing, LiveServer
+from tests.browser.test_dashboard import sign_in
+from tests.portal.moderation_support import report, send, user
+
+
+async def _world(session: AsyncSession, settings: Settings) -> PanelWorld:
+    world = await make_panel_world(session, settings)
+    base = world.base
+    await moderation.add_note(
+        session, actor=base.moderator, body="asked for context", message_id=base.message.id
+    )
+    other = await user(session, "employer", "Olga Other")
+    candidate = await user(session, "candidate", "Cyd Candidate")  # the world's pair is blocked
+    for n in range(2):
+        message = await send(session, settings, other, candidate, f"Pay the fee {n}")
+        await report(session, message, candidate, ("scam", "spam")[n], note="fee")
+    decided = await send(session, settings, base.sender, candidate, "earlier insult")
+    await report(session, decided, candidate, "harassment")
+    await moderation.warn_sender(session, decided.id, actor=base.moderator, note="be civil")
+    return world
+
+
+def _check(page: Any, where: str, found: dict[str, list[dict[str, Any]]]) -> None:
+    page.wait_for_load_state("networkidle")
+    violations = serious_violations(page)
+    if violations:
+        found[where] = violations
+
+
+def test_no_staff_page_has_a_serious_accessibility_violation(
+    live_server: LiveServer, browsing: Browsing
+) -> None:
+    live = live_server
+    world: PanelWorld = live.run(_world, live.settings)
+    base = world.base
+    found: dict[str, list[dict[str, Any]]] = {}
+    page = browsing.new_page()
+
+    page.goto(f"{live.url}/mod/login")
+    _check(page, "/mod/login", found)
+    sign_in(page, live, base.admin)
+    dashboard = [
+        "/mod",
+        "/mod?status=decided&order=age",
+        f"/mod/reports/{base.message.id}",
+        f"/mod/users/{base.sender.id}",
+        "/mod/overview",
+        "/mod/staff",
+        "/mod/compliance",
+        f"/mod/compliance/threads/{world.thread_id}",
+        "/mod/compliance/holds",
+        "/mod/reports/00000000-0000-7000-8000-000000000000",  # the error page
+    ]
+    for path in dashboard:
+        page.goto(live.url + path)
+        _check(page, path, found)
+
+    page.goto(f"{live.url}/mod")
+    page.keyboard.press("?")
+    _check(page, "/mod with the keyboard help open", found)
+    page.keyboard.press("Escape")
+
+    page.goto(f"{live.url}/mod/reports/{base.message.id}")
+    page.keyboard.press("r")
+    page.keyboard.type("abuse")
+    page.keyboard.press("Enter")  # decided: the next report, swapped in by htmx
+    page.wait_for_url(re.compile(r".*done=removed"))
+    _check(page, "a report after a decision", found)
+
+    summary = {where: {(v["id"], tuple(v["nodes"])) for v in vs} for where, vs in found.items()}
+    assert found == {}, "\n".join(f"{w}: {sorted(s)}" for w, s in summary.items())
