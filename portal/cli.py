@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor
 from portal.database import create_engine, create_sessionmaker
+from portal.database_roles import RuntimeRoleError
 from portal.errors import Forbidden, NotFound, PortalError
 from portal.settings import Settings, SettingsError, get_settings
 from portal.tokens import TokenError
@@ -57,7 +58,7 @@ def handles_errors(command: Callable[..., T]) -> Callable[..., T]:
             return command(*args, **kwargs)
         except PortalError as exc:
             fail(exc.detail)
-        except (SettingsError, TokenError) as exc:
+        except (SettingsError, TokenError, RuntimeRoleError) as exc:
             fail(str(exc))
         except CommandError as exc:
             fail(str(exc).splitlines()[0])
@@ -112,11 +113,19 @@ def db() -> None:
 @click.argument("revision", default="head")
 @handles_errors
 def db_upgrade(revision: str) -> None:
-    """Migrate the database up to REVISION (default: head)."""
+    """Migrate the database up to REVISION (default: head) as the schema's owner
+    (PORTAL_MIGRATION_DATABASE_URL), then create the app's role (PORTAL_DATABASE_URL) if it is
+    missing and grant it what it uses."""
     from portal import migrate
 
-    migrate.upgrade(settings().database_url, revision)
+    config = settings()
+    role = migrate.upgrade_database(config.owner_database_url, config.database_url, revision)
     click.echo(f"database at {revision}")
+    if role.skipped_reason is None:
+        created = "created and granted" if role.created else "granted"
+        click.echo(f"runtime role {role.role}: {created} what the app uses")
+    elif not config.is_sqlite:
+        click.echo(f"warning: {role.skipped_reason}", err=True)
 
 
 @db.command("downgrade")
@@ -126,7 +135,7 @@ def db_downgrade(revision: str) -> None:
     """Migrate the database down to REVISION ('base' empties it)."""
     from portal import migrate
 
-    migrate.downgrade(settings().database_url, revision)
+    migrate.downgrade(settings().owner_database_url, revision)
     click.echo(f"database at {revision}")
 
 

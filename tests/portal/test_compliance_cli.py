@@ -88,18 +88,22 @@ async def test_report_verify_and_check(
 
 
 async def test_check_fails_on_an_altered_row(
-    cli_env: dict, session: AsyncSession, settings: Settings, backend: str
+    cli_env: dict,
+    session: AsyncSession,
+    owner_session: AsyncSession,
+    settings: Settings,
+    backend: str,
 ) -> None:
     world = await build_world(session, settings_with(settings, rate_limit_messages=100))
     await session.commit()
-    async with session.begin():
+    async with owner_session.begin():  # the schema's owner: the app's role may do none of this
         if backend == "postgres":
-            await session.execute(
+            await owner_session.execute(
                 text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
             )
         else:
-            await session.execute(text("DROP TRIGGER audit_events_append_only_update"))
-        await session.execute(
+            await owner_session.execute(text("DROP TRIGGER audit_events_append_only_update"))
+        await owner_session.execute(
             update(AuditEvent)
             .where(AuditEvent.action == "message.removed")
             .values(details={"reason": "spam"})

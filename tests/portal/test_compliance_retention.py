@@ -235,32 +235,35 @@ async def _refused(session: AsyncSession, statement: object, table: str) -> str:
 
 
 async def test_no_delete_or_cascade_destroys_held_content(
-    session: AsyncSession, threads: Threads, backend: str
+    session: AsyncSession, owner_session: AsyncSession, threads: Threads, backend: str
 ) -> None:
+    """As the schema's owner, who may delete (the app's own role may not delete at all)."""
     held_thread = await session.get(MessageThread, threads.user_held)
     assert held_thread is not None
     held_user = held_thread.candidate_id
     await session.commit()
     message = await _refused(
-        session,
+        owner_session,
         delete(MessageThread).where(MessageThread.id == threads.thread_held),
         "message_threads",
     )
     if backend == "postgres":
         assert str(threads.thread_hold) in message  # PostgreSQL names the hold itself
     await _refused(
-        session, delete(Message).where(Message.thread_id == threads.requisition_held), "messages"
+        owner_session,
+        delete(Message).where(Message.thread_id == threads.requisition_held),
+        "messages",
     )
     # Deleting a held user would cascade to their threads and messages.
-    await _refused(session, delete(User).where(User.id == held_user), "")
+    await _refused(owner_session, delete(User).where(User.id == held_user), "")
     # Deleting the application would unlink the requisition that holds the thread.
     await _refused(
-        session,
+        owner_session,
         delete(Application).where(Application.id == threads.requisition_application),
         "applications",
     )
     await _refused(
-        session,
+        owner_session,
         update(Message)
         .where(Message.thread_id == threads.user_held)
         .values(purged_at=utcnow(), body=""),
@@ -270,9 +273,9 @@ async def test_no_delete_or_cascade_destroys_held_content(
     assert await bodies(session, threads.thread_held) == ["first", "second"]
 
     # Unheld content can still be deleted outright (by an administrator, say).
-    await session.commit()
-    async with session.begin():
-        await session.execute(delete(MessageThread).where(MessageThread.id == threads.recent))
+    async with owner_session.begin():
+        await owner_session.execute(delete(MessageThread).where(MessageThread.id == threads.recent))
+    await session.commit()  # a fresh snapshot
     assert await bodies(session, threads.recent) == []
 
 
