@@ -44,11 +44,16 @@ def _covers(
         and_(
             LegalHold.scope == "requisition",
             LegalHold.employer_id == employer_id,
-            exists().where(
+            # Correlated to the thread and the hold whatever encloses them: left to itself the
+            # subquery would take message_threads into its own FROM and match any thread of the
+            # employer (a hold on one requisition holding them all).
+            exists()
+            .where(
                 Application.employer_id == employer_id,
                 Application.candidate_id == candidate_id,
                 Application.requisition_id == LegalHold.requisition_id,
-            ),
+            )
+            .correlate_except(Application),
         ),
     )
 
