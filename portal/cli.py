@@ -555,7 +555,10 @@ def retention() -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would be purged; change nothing.")
 @handles_errors
 def retention_purge(dry_run: bool) -> None:
-    """Purge message bodies of expired, unheld threads, leaving a tombstone per message."""
+    """Purge message bodies of expired, unheld threads, leaving a tombstone per message.
+
+    The dry run lists each thread it would purge ("purge<TAB>thread id") and each hold that
+    keeps expired threads ("keep<TAB>hold id<TAB>scope<TAB>case<TAB>thread ids")."""
     from portal.services.compliance.retention import plan_purge, purge_expired
 
     days = settings().retention_days
@@ -563,11 +566,18 @@ def retention_purge(dry_run: bool) -> None:
     async def work(session: AsyncSession) -> str:
         if dry_run:
             plan = await plan_purge(session, days)
-            return (
+            lines = [
                 f"would purge {plan.messages} messages in {len(plan.threads)} threads inactive "
                 f"or deleted before {plan.cutoff:%Y-%m-%d}; {len(plan.held_threads)} held "
-                "threads kept"
-            )
+                f"threads kept (PORTAL_RETENTION_DAYS={days})",
+                *(f"purge\t{thread_id}" for thread_id in plan.threads),
+                *(
+                    f"keep\t{hold.hold_id}\t{hold.scope}\t{hold.case_reference}\t"
+                    + ",".join(str(t) for t in hold.thread_ids)
+                    for hold in plan.holds
+                ),
+            ]
+            return "\n".join(lines)
         plan = await plan_purge(session, days)
         with click.progressbar(length=len(plan.threads), label="purging", file=sys.stderr) as bar:
             result = await purge_expired(session, days, actor=Actor.system(), progress=bar.update)

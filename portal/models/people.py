@@ -54,3 +54,6 @@ class Application(IdMixin, TimestampsMixin, Base):
     status: Mapped[str] = mapped_column(String(32), default="submitted")
     # The platform's id for the job: a legal hold on it covers every candidate for the position.
     requisition_id: Mapped[str | None] = mapped_column(String(200))
+    # The last personnel action (a status change); None: the status is the one it was created
+    # with (migration 0007 took the last update for older rows). Retention counts from it.
+    status_changed_at: Mapped[datetime | None]

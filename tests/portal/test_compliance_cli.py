@@ -195,6 +195,10 @@ async def test_retention_purge_dry_run_then_real(
             .where(MessageThread.id == world.thread_id)
             .values(deleted_at=utcnow() - timedelta(days=400), is_deleted=True)
         )
+        # The application's last status change counts too (29 CFR 1602.14).
+        await session.execute(
+            update(Application).values(status_changed_at=utcnow() - timedelta(days=400))
+        )
     dry = await cli("retention", "purge", "--dry-run")
     assert dry.exit_code == 0, dry.stderr
     assert dry.stdout.startswith("would purge 0 messages in 0 threads")

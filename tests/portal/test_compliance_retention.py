@@ -67,6 +67,7 @@ async def conversation(
 
 
 async def backdate(session: AsyncSession, thread_id: uuid.UUID, days: int, deleted: bool) -> None:
+    """The thread's last activity (or deletion) and its application's last status change."""
     past = utcnow() - timedelta(days=days)
     async with session.begin():
         values = {"last_message_at": past, "created_at": past}
@@ -74,6 +75,16 @@ async def backdate(session: AsyncSession, thread_id: uuid.UUID, days: int, delet
             values = {"is_deleted": True, "deleted_at": past}
         await session.execute(
             update(MessageThread).where(MessageThread.id == thread_id).values(**values)
+        )
+        await session.execute(
+            update(Application)
+            .where(
+                Application.id
+                == select(MessageThread.application_id)
+                .where(MessageThread.id == thread_id)
+                .scalar_subquery()
+            )
+            .values(status_changed_at=past)
         )
 
 
