@@ -108,7 +108,7 @@ def setup_runtime_role(owner_url: str, runtime_url: str) -> RoleSetup:
     on the database ``owner_url`` (the schema owner's URL) names. Idempotent.
 
     Skipped when both URLs name the same role (or on SQLite): the app then runs as the owner,
-    which PostgreSQL deployments are warned about.
+    which ``skipped_reason`` says for ``portal db upgrade`` to warn about.
     """
     if not owner_url.startswith("postgresql"):
         return RoleSetup(None, skipped_reason="SQLite has no roles")
@@ -127,7 +127,6 @@ def setup_runtime_role(owner_url: str, runtime_url: str) -> RoleSetup:
                 "the audit log's and legal holds' protection; set PORTAL_MIGRATION_DATABASE_URL "
                 "to the owner's URL and PORTAL_DATABASE_URL to a role of its own"
             )
-            log.warning(reason)
             return RoleSetup(role, skipped_reason=reason)
         created = _ensure_role(connection, role, runtime.password)
         _refuse_powerful_role(connection, role)
