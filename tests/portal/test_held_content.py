@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor
-from portal.models import Message
+from portal.models import LegalHold, Message
 from portal.services.compliance.holds import lift_hold, place_hold
 from portal.settings import Settings
 from tests.conftest import settings_with
@@ -64,3 +64,36 @@ async def test_a_held_messages_content_cannot_be_changed(
     async with session.begin():
         await session.execute(update(Message).where(Message.id == held_id).values(body="x"))
     assert await session.scalar(select(Message.body).where(Message.id == held_id)) == "x"
+
+
+async def test_a_hold_is_lifted_once_and_never_rewritten(
+    session: AsyncSession, owner_session: AsyncSession, settings: Settings
+) -> None:
+    """A hold row changes once, when it is lifted, in its lifted_* columns only: as the app's
+    role and as the owner, no rewriting a standing hold, un-lifting, or re-lifting."""
+    user = await person(session, "candidate")
+    standing = await place_hold(
+        session, actor=OFFICER, reason="charge", case_reference="C-7", user_id=user.id
+    )
+    lifted = await place_hold(
+        session, actor=OFFICER, reason="charge", case_reference="C-8", user_id=user.id
+    )
+    lifted = await lift_hold(session, lifted.id, actor=OFFICER, reason="settled")
+    standing_id, lifted_id = standing.id, lifted.id
+    await session.commit()
+    rewrites = (
+        (standing_id, {"case_reference": "NOTHING"}),
+        (lifted_id, {"lifted_reason": "never mind"}),
+        (lifted_id, {"lifted_at": None, "lifted_by_type": None, "lifted_reason": None}),
+    )
+    for who in (owner_session, session):
+        for hold_id, values in rewrites:
+            with pytest.raises(DBAPIError, match=r"lifted, once|permission denied"):
+                async with who.begin():
+                    await who.execute(
+                        update(LegalHold).where(LegalHold.id == hold_id).values(**values)
+                    )
+    reasons = dict(
+        (await session.execute(select(LegalHold.case_reference, LegalHold.lifted_reason))).all()
+    )
+    assert reasons == {"C-7": None, "C-8": "settled"}
