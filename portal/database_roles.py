@@ -163,6 +163,14 @@ def _refuse_powerful_role(connection: psycopg.Connection, role: str) -> None:
         raise RuntimeRoleError(
             f"the runtime role {role!r} is a superuser: give the app a plain role"
         )
+    (member,) = connection.execute(  # type: ignore[misc]
+        "SELECT pg_has_role(%s, current_user, 'MEMBER')", (role,)
+    ).fetchone()
+    if member:
+        raise RuntimeRoleError(
+            f"the runtime role {role!r} is a member of the migration role, so it has the owner's "
+            f"rights: revoke that (REVOKE <owner> FROM {role}) and run 'portal db upgrade' again"
+        )
     owned = connection.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE n.nspname = current_schema() AND pg_get_userbyid(c.relowner) = %s"

@@ -22,7 +22,7 @@ from portal import migrate
 from portal.audit import Actor
 from portal.cli import main
 from portal.database import create_engine, create_sessionmaker
-from portal.database_roles import RUNTIME_GRANTS, libpq_url
+from portal.database_roles import RUNTIME_GRANTS, RuntimeRoleError, libpq_url
 from portal.models import AuditEvent, Message
 from portal.models.base import utcnow
 from portal.services.compliance.holds import lift_hold, place_hold
@@ -283,3 +283,19 @@ def test_db_upgrade_command_uses_the_owner_url_and_warns_when_the_app_is_the_own
     finally:
         get_settings.cache_clear()
         _drop_grants(empty_database_url, fresh_role)
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    ("power", "refusal"),
+    [("ALTER ROLE {role} SUPERUSER", "superuser"), ("GRANT postgres TO {role}", "member")],
+)
+def test_db_upgrade_refuses_a_runtime_role_with_the_owners_rights(
+    empty_database_url: str, fresh_role: str, power: str, refusal: str
+) -> None:
+    runtime_url = make_url(empty_database_url).set(username=fresh_role).render_as_string(False)
+    with _postgres_admin() as admin:
+        admin.execute(f'CREATE ROLE "{fresh_role}" LOGIN')
+        admin.execute(power.format(role=f'"{fresh_role}"'))
+    with pytest.raises(RuntimeRoleError, match=refusal):
+        migrate.upgrade_database(empty_database_url, runtime_url)
