@@ -203,11 +203,18 @@ async def test_retention_purge_dry_run_then_real(
     assert dry.exit_code == 0, dry.stderr
     assert dry.stdout.startswith("would purge 0 messages in 0 threads")
     assert "1 held threads kept" in dry.stdout
+    (hold_line,) = (await cli("hold", "list")).stdout.splitlines()
+    hold_id = hold_line.split("\t")[0]
+    # Which hold keeps which threads: hold id, scope, case reference, thread ids.
+    assert dry.stdout.splitlines()[1:] == [
+        f"keep\t{hold_id}\tthread\tEEOC-2026-001\t{world.thread_id}"
+    ]
 
     for line in (await cli("hold", "list")).stdout.splitlines():
         await cli("hold", "lift", line.split("\t")[0], "--reason", "closed")
     dry = await cli("retention", "purge", "--dry-run")
     assert dry.stdout.startswith("would purge 4 messages in 1 threads")
+    assert dry.stdout.splitlines()[1:] == [f"purge\t{world.thread_id}"]
     bodies = set(await session.scalars(select(Message.body)))
     assert "" not in bodies
 
