@@ -65,7 +65,8 @@ RUNTIME_GRANTS: dict[str, Grant] = {
         "INSERT",
         update_only=("lifted_at", "lifted_by_type", "lifted_by_id", "lifted_reason"),
     ),
-    "message_blocklist": grant("SELECT", "INSERT", "UPDATE", "DELETE"),  # unblocking deletes
+    # Unblocking deletes the row; blocking again locks it (FOR UPDATE needs UPDATE).
+    "message_blocklist": grant("SELECT", "INSERT", "UPDATE", "DELETE"),
     "message_threads": READ_WRITE,
     "messages": grant(
         "SELECT",
