@@ -62,6 +62,9 @@ class PurgeResult:
     holds: list[KeepingHold] = field(default_factory=list)
 
 
+KEEPING_BATCH = 5000
+
+
 def _last_activity() -> ColumnElement[datetime]:
     return func.coalesce(MessageThread.last_message_at, MessageThread.created_at)
 
@@ -84,25 +87,29 @@ def _expired(cutoff: datetime) -> ColumnElement[bool]:
 
 async def holds_keeping(session: AsyncSession, thread_ids: list[uuid.UUID]) -> list[KeepingHold]:
     """The standing holds that cover any of ``thread_ids``, each with the ones it covers."""
-    if not thread_ids:
-        return []
-    rows = (
-        await session.execute(
-            select(LegalHold.id, LegalHold.case_reference, LegalHold.scope, MessageThread.id)
-            .where(
-                MessageThread.id.in_(thread_ids),
+    grouped: dict[uuid.UUID, tuple[datetime, str, str, list[uuid.UUID]]] = {}
+    # In batches: a user hold on a busy recruiter can keep more threads than a statement binds.
+    for start in range(0, len(thread_ids), KEEPING_BATCH):
+        rows = await session.execute(
+            select(
+                LegalHold.id,
+                LegalHold.placed_at,
+                LegalHold.case_reference,
+                LegalHold.scope,
+                MessageThread.id,
+            ).where(
+                MessageThread.id.in_(thread_ids[start : start + KEEPING_BATCH]),
                 LegalHold.lifted_at.is_(None),
                 covers(MessageThread.id, MessageThread.employer_id, MessageThread.candidate_id),
             )
-            .order_by(LegalHold.placed_at, LegalHold.id, MessageThread.id)
         )
-    ).all()
-    grouped: dict[uuid.UUID, tuple[str, str, list[uuid.UUID]]] = {}
-    for hold_id, case_reference, scope, thread_id in rows:
-        grouped.setdefault(hold_id, (case_reference, scope, []))[2].append(thread_id)
+        for hold_id, placed_at, case_reference, scope, thread_id in rows:
+            grouped.setdefault(hold_id, (placed_at, case_reference, scope, []))[3].append(thread_id)
     return [
-        KeepingHold(hold_id, case, scope, tuple(threads))
-        for hold_id, (case, scope, threads) in grouped.items()
+        KeepingHold(hold_id, case, scope, tuple(sorted(threads)))
+        for hold_id, (_, case, scope, threads) in sorted(
+            grouped.items(), key=lambda item: (item[1][0], item[0])
+        )
     ]
 
 
