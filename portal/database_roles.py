@@ -129,9 +129,13 @@ def setup_runtime_role(owner_url: str, runtime_url: str) -> RoleSetup:
                 "to the owner's URL and PORTAL_DATABASE_URL to a role of its own"
             )
             return RoleSetup(role, skipped_reason=reason)
-        created = _ensure_role(connection, role, runtime.password)
-        _refuse_powerful_role(connection, role)
-        apply_grants(connection, role)
+        try:
+            created = _ensure_role(connection, role, runtime.password)
+            _refuse_powerful_role(connection, role)
+            apply_grants(connection, role)
+        except psycopg.Error as exc:  # e.g. the migration role does not own the tables
+            problem = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RuntimeRoleError(f"granting the runtime role {role!r}: {problem}") from None
         connection.commit()
     return RoleSetup(role, created=created)
 
@@ -243,3 +247,15 @@ def apply_grants(connection: psycopg.Connection, role: str) -> None:
         connection.execute(
             sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(sql.Identifier(sequence), who)
         )
+    # A role that may not grant on a table only gets a warning from PostgreSQL: check the result.
+    for table, declared in RUNTIME_GRANTS.items():
+        for privilege in sorted(declared.privileges) if table in columns else ():
+            (held,) = connection.execute(  # type: ignore[misc]
+                "SELECT has_table_privilege(%s, %s, %s)",
+                (role, f"{sql.Identifier(schema).as_string(connection)}.{table}", privilege),
+            ).fetchone()
+            if not held:
+                raise RuntimeRoleError(
+                    f"the migration role could not grant {privilege} on {table} to {role!r}: "
+                    "run 'portal db upgrade' as the role that owns the schema"
+                )
