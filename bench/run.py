@@ -3,8 +3,10 @@
     .venv/bin/python -m bench.run [--quick] [--seconds S] [--workers N] [--profile OP]
 
 PostgreSQL only. In one run it
-1. (re)creates the database ``portal_bench`` (``PORTAL_BENCH_URL`` names another) and migrates it
-   with ``portal db upgrade``;
+1. (re)creates the database ``portal_bench`` (``PORTAL_BENCH_URL`` names another, as the role
+   that owns the schema) and migrates it with ``portal db upgrade``, which creates the app's
+   runtime role ``portal_bench_app`` (``PORTAL_BENCH_RUNTIME_ROLE``): the served app and the floor
+   run as that role, as production does; the seeder, a bulk loader, runs as the owner;
 2. seeds the small world (a tenth of the messages) and measures list threads and unread count
    on it, then seeds the rest (bench/seed.py) and checks the invariants in SQL;
 3. plans every statement of each hot operation, captured from the app itself, with EXPLAIN and
@@ -51,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from sqlalchemy.engine import make_url
 
 from bench import floor, seed
 from bench.explain import Case, Checked, capture_and_check
@@ -59,6 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "var" / "bench"
 LUA = Path(__file__).resolve().parent / "requests.lua"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/portal_bench"
+DEFAULT_RUNTIME_ROLE = "portal_bench_app"
 CONNECTIONS = 16
 RATE_LIMIT = 1000
 RATE_WINDOW_SECONDS = 60
@@ -255,6 +259,13 @@ class Bench:
         self.scale = seed.QUICK if args.quick else seed.FULL
         self.url = os.environ.get("PORTAL_BENCH_URL", DEFAULT_URL)
         self.dsn = libpq(self.url)
+        runtime_role = os.environ.get("PORTAL_BENCH_RUNTIME_ROLE", DEFAULT_RUNTIME_ROLE)
+        self.runtime_url = (
+            make_url(self.url)
+            .set(username=runtime_role, password=None)
+            .render_as_string(hide_password=False)
+        )
+        self.runtime_dsn = libpq(self.runtime_url)
         self.seconds = args.seconds or (3.0 if args.quick else 10.0)
         self.warmup = 1.0 if args.quick else 2.0
         self.workers = args.workers or os.cpu_count() or 1
@@ -263,7 +274,8 @@ class Bench:
         self.env = {
             **os.environ,
             "PORTAL_ENV": "production",
-            "PORTAL_DATABASE_URL": self.url,
+            "PORTAL_MIGRATION_DATABASE_URL": self.url,
+            "PORTAL_DATABASE_URL": self.runtime_url,
             "PORTAL_JWT_SECRET": secrets.token_urlsafe(48),
             "PORTAL_SESSION_SECRET": secrets.token_urlsafe(48),
             "PORTAL_VAR_DIR": str(OUT_DIR / "var"),
@@ -393,8 +405,8 @@ class Bench:
         api_result = wrk_run(server, api, name, seconds, self.wrk_threads)
         if profiler is not None:
             profiler.wait()
-        floor_run(self.dsn, FLOOR_OPERATIONS[op], warm, min(self.warmup, 1.0))
-        floor_result = floor_run(self.dsn, FLOOR_OPERATIONS[op], floor_requests, seconds)
+        floor_run(self.runtime_dsn, FLOOR_OPERATIONS[op], warm, min(self.warmup, 1.0))
+        floor_result = floor_run(self.runtime_dsn, FLOOR_OPERATIONS[op], floor_requests, seconds)
         if op == "read" and (
             api_result["requests"] > len(api) or floor_result.requests > len(floor_requests)
         ):

@@ -49,7 +49,7 @@ def _url() -> str:
         return url
     from portal.settings import get_settings
 
-    return get_settings().database_url
+    return get_settings().owner_database_url
 
 
 if context.is_offline_mode():

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor
 from portal.database import create_engine, create_sessionmaker
+from portal.database_roles import RuntimeRoleError
 from portal.errors import Forbidden, NotFound, PortalError
 from portal.settings import Settings, SettingsError, get_settings
 from portal.tokens import TokenError
@@ -58,7 +59,7 @@ def handles_errors(command: Callable[..., T]) -> Callable[..., T]:
             return command(*args, **kwargs)
         except PortalError as exc:
             fail(exc.detail)
-        except (SettingsError, TokenError) as exc:
+        except (SettingsError, TokenError, RuntimeRoleError) as exc:
             fail(str(exc))
         except CommandError as exc:
             fail(str(exc).splitlines()[0])
@@ -166,11 +167,19 @@ def db() -> None:
 @click.argument("revision", default="head")
 @handles_errors
 def db_upgrade(revision: str) -> None:
-    """Migrate the database up to REVISION (default: head)."""
+    """Migrate the database up to REVISION (default: head) as the schema's owner
+    (PORTAL_MIGRATION_DATABASE_URL), then create the app's role (PORTAL_DATABASE_URL) if it is
+    missing and grant it what it uses."""
     from portal import migrate
 
-    migrate.upgrade(settings().database_url, revision)
+    config = settings()
+    role = migrate.upgrade_database(config.owner_database_url, config.database_url, revision)
     click.echo(f"database at {revision}")
+    if role.skipped_reason is None:
+        created = "created and granted" if role.created else "granted"
+        click.echo(f"runtime role {role.role}: {created} what the app uses")
+    elif not config.is_sqlite:
+        click.echo(f"warning: {role.skipped_reason}", err=True)
 
 
 @db.command("downgrade")
@@ -180,7 +189,7 @@ def db_downgrade(revision: str) -> None:
     """Migrate the database down to REVISION ('base' empties it)."""
     from portal import migrate
 
-    migrate.downgrade(settings().database_url, revision)
+    migrate.downgrade(settings().owner_database_url, revision)
     click.echo(f"database at {revision}")
 
 
@@ -752,7 +761,10 @@ def retention() -> None:
 @act_as(COMPLIANCE_ROLES)
 @handles_errors
 def retention_purge(dry_run: bool, as_email: str | None) -> None:
-    """Purge message bodies of expired, unheld threads, leaving a tombstone per message."""
+    """Purge message bodies of expired, unheld threads, leaving a tombstone per message.
+
+    The dry run lists each thread it would purge ("purge<TAB>thread id") and each hold that
+    keeps expired threads ("keep<TAB>hold id<TAB>scope<TAB>case<TAB>thread ids")."""
     from portal.services.compliance.retention import plan_purge, purge_expired
 
     days = settings().retention_days
@@ -760,11 +772,18 @@ def retention_purge(dry_run: bool, as_email: str | None) -> None:
     async def work(session: AsyncSession) -> str:
         if dry_run:
             plan = await plan_purge(session, days)
-            return (
+            lines = [
                 f"would purge {plan.messages} messages in {len(plan.threads)} threads inactive "
                 f"or deleted before {plan.cutoff:%Y-%m-%d}; {len(plan.held_threads)} held "
-                "threads kept"
-            )
+                f"threads kept (PORTAL_RETENTION_DAYS={days})",
+                *(f"purge\t{thread_id}" for thread_id in plan.threads),
+                *(
+                    f"keep\t{hold.hold_id}\t{hold.scope}\t{hold.case_reference}\t"
+                    + ",".join(str(t) for t in hold.thread_ids)
+                    for hold in plan.holds
+                ),
+            ]
+            return "\n".join(lines)
         actor = await _operator(session, as_email, COMPLIANCE_ROLES)
         plan = await plan_purge(session, days)
         with click.progressbar(length=len(plan.threads), label="purging", file=sys.stderr) as bar:

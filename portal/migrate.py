@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
+from portal import database_roles
 from portal.settings import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
@@ -19,6 +20,15 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+
+
+def upgrade_database(
+    owner_url: str, runtime_url: str, revision: str = "head"
+) -> database_roles.RoleSetup:
+    """``portal db upgrade``: migrates as the schema's owner, then sets up the app's runtime
+    role (created if missing, granted what :data:`database_roles.RUNTIME_GRANTS` declares)."""
+    upgrade(owner_url, revision)
+    return database_roles.setup_runtime_role(owner_url, runtime_url)
 
 
 def downgrade(database_url: str, revision: str) -> None:

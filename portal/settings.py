@@ -100,7 +100,8 @@ UNBOUNDED = DatabaseBounds(
 class Settings:
     environment: str = "development"
     var_dir: Path = PROJECT_ROOT / "var"
-    database_url: str = ""
+    database_url: str = ""  # the app's (runtime) role
+    migration_database_url: str = ""  # the schema owner's; empty: database_url
     database_echo: bool = False
     database_bounds: DatabaseBounds = field(default_factory=DatabaseBounds)
     request_timeout_ms: int = 10000
@@ -125,6 +126,7 @@ class Settings:
     email_worker_in_serve: bool = True
     email_poll_seconds: float = 5.0
     retention_days: int = 365
+    retention_allow_short: bool = False
     audit_signing_key: str | None = None  # PEM of an Ed25519 private key
     audit_checkpoint_dir: Path | None = None
     audit_checkpoint_minutes: int = 60
@@ -138,6 +140,11 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @property
+    def owner_database_url(self) -> str:
+        """The URL migrations run with: the role that owns the schema."""
+        return self.migration_database_url or self.database_url
+
+    @property
     def jwt_verify_key(self) -> str:
         return self.jwt_secret if self.jwt_algorithm.startswith("HS") else self.jwt_public_key or ""
 
@@ -149,6 +156,20 @@ class Settings:
 SUPPORTED_JWT_ALGORITHMS = frozenset(
     {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}
 )
+
+
+# Employment records are kept one year from the making of the record or the personnel action,
+# whichever is later (29 CFR 1602.14).
+MINIMUM_RETENTION_DAYS = 365
+
+DATABASE_URL_PREFIXES = ("sqlite+aiosqlite://", "postgresql+psycopg://")
+
+
+def _check_database_url(name: str, url: str) -> None:
+    if not url.startswith(DATABASE_URL_PREFIXES):
+        raise SettingsError(
+            f"PORTAL_{name} must start with sqlite+aiosqlite:// or postgresql+psycopg://"
+        )
 
 
 def _read_key(name: str) -> str | None:
@@ -188,9 +209,22 @@ def load_settings() -> Settings:
             raise SettingsError("PORTAL_DATABASE_URL is required when PORTAL_ENV=production")
         var_dir.mkdir(parents=True, exist_ok=True)
         database_url = f"sqlite+aiosqlite:///{var_dir / 'portal.sqlite3'}"
-    if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+psycopg://")):
+    _check_database_url("DATABASE_URL", database_url)
+    migration_database_url = _env("MIGRATION_DATABASE_URL") or ""
+    if migration_database_url:
+        _check_database_url("MIGRATION_DATABASE_URL", migration_database_url)
+        if migration_database_url.split(":", 1)[0] != database_url.split(":", 1)[0]:
+            raise SettingsError(
+                "PORTAL_MIGRATION_DATABASE_URL and PORTAL_DATABASE_URL must name the same kind "
+                "of database"
+            )
+    retention_days = _env_int("RETENTION_DAYS", 365, minimum=1)
+    retention_allow_short = _env_bool("RETENTION_ALLOW_SHORT", False)
+    if retention_days < MINIMUM_RETENTION_DAYS and not retention_allow_short:
         raise SettingsError(
-            "PORTAL_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+psycopg://"
+            f"PORTAL_RETENTION_DAYS must be at least {MINIMUM_RETENTION_DAYS} (29 CFR 1602.14 "
+            f"requires one year), got {retention_days}; PORTAL_RETENTION_ALLOW_SHORT=1 allows "
+            "less, for tests only"
         )
 
     algorithm = (_env("JWT_ALGORITHM", "HS256") or "HS256").upper()
@@ -255,6 +289,7 @@ def load_settings() -> Settings:
         environment=environment,
         var_dir=var_dir,
         database_url=database_url,
+        migration_database_url=migration_database_url,
         database_echo=_env_bool("DATABASE_ECHO", False),
         database_bounds=DatabaseBounds(
             statement_timeout_ms=_env_int("DB_STATEMENT_TIMEOUT_MS", 5000),
@@ -289,7 +324,8 @@ def load_settings() -> Settings:
         # A line per request costs a few percent of a busy worker; production's proxy logs them.
         access_log=_env_bool("ACCESS_LOG", not production),
         email_poll_seconds=float(_env_int("EMAIL_POLL_MILLISECONDS", 5000, minimum=10)) / 1000,
-        retention_days=_env_int("RETENTION_DAYS", 365, minimum=1),
+        retention_days=retention_days,
+        retention_allow_short=retention_allow_short,
         audit_signing_key=audit_signing_key,
         audit_checkpoint_dir=_checkpoint_dir(),
         audit_checkpoint_minutes=_env_int("AUDIT_CHECKPOINT_MINUTES", 60, minimum=1),

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal import migrate
@@ -31,6 +32,8 @@ POSTGRES_URL = os.environ.get(
     "PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_POSTGRES = os.environ.get("PORTAL_REQUIRE_POSTGRES") == "1"
+# The app's role in tests on PostgreSQL; POSTGRES_URL's user (a superuser) owns the schema.
+RUNTIME_ROLE = os.environ.get("PORTAL_TEST_RUNTIME_ROLE", "portal_app_test")
 TEST_JWT_SECRET = "test-secret-" + "x" * 64
 BACKENDS = ["sqlite", "postgres"]
 
@@ -41,6 +44,15 @@ def _libpq(url: str) -> str:
 
 def _with_database(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
+
+
+def as_runtime_role(owner_url: str) -> str:
+    """The same database, connected as the app's runtime role (trust auth: no password)."""
+    return (
+        make_url(owner_url)
+        .set(username=RUNTIME_ROLE, password=None)
+        .render_as_string(hide_password=False)
+    )
 
 
 def _postgres_admin() -> psycopg.Connection:
@@ -66,7 +78,9 @@ def postgres_template() -> Iterator[str]:
     with _postgres_admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         admin.execute(f'CREATE DATABASE "{name}"')
-    migrate.upgrade(_with_database(POSTGRES_URL, name))
+    owner_url = _with_database(POSTGRES_URL, name)
+    # As `portal db upgrade` does: migrate as the owner, then create and grant the runtime role.
+    migrate.upgrade_database(owner_url, as_runtime_role(owner_url))
     yield name
     with _postgres_admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -90,8 +104,18 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated database for this test alone."""
+def database_url(owner_database_url: str, backend: str) -> str:
+    """A freshly migrated database for this test alone, as the app connects to it: on
+    PostgreSQL as the runtime role, which owns nothing and has only the declared grants."""
+    return owner_database_url if backend == "sqlite" else as_runtime_role(owner_database_url)
+
+
+@pytest.fixture
+def owner_database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[str]:
+    """The test's database as the role that owns the schema and runs the migrations: tests
+    that play an insider tamper through it. On SQLite (no roles) it is ``database_url``."""
     if backend == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         path = tmp_path / "portal.sqlite3"
@@ -108,13 +132,6 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     finally:
         # Dropped while the next test runs; the session waits for all drops at the end.
         dropper.submit(_drop_database, name)
-
-
-@pytest.fixture
-def owner_database_url(database_url: str) -> str:
-    """The URL of the role that owns the schema and runs the migrations: tests that play an
-    insider tamper through it. On SQLite (no roles) it is ``database_url``."""
-    return database_url
 
 
 def _drop_database(name: str) -> None:
@@ -156,6 +173,16 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     async with create_sessionmaker(engine)() as session:
         yield session
+
+
+@pytest.fixture
+async def owner_session(owner_database_url: str) -> AsyncIterator[AsyncSession]:
+    """A session as the schema's owner (an insider with the migration credentials, or an
+    administrator): on SQLite the same as ``session``'s database."""
+    engine = create_engine(owner_database_url)
+    async with create_sessionmaker(engine)() as session:
+        yield session
+    await engine.dispose()
 
 
 @pytest.fixture

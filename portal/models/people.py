@@ -54,3 +54,7 @@ class Application(IdMixin, TimestampsMixin, Base):
     status: Mapped[str] = mapped_column(String(32), default="submitted")
     # The platform's id for the job: a legal hold on it covers every candidate for the position.
     requisition_id: Mapped[str | None] = mapped_column(String(200))
+    # When the status was last set (created or changed): the last personnel action, which the
+    # retention period counts from. Nullable only because SQLite cannot add a NOT NULL column
+    # without rebuilding the table (migration 0007 dated older rows by their last update).
+    status_changed_at: Mapped[datetime | None]

@@ -10,7 +10,7 @@ from portal.audit import Actor, apply_changes, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.models import Application, User
-from portal.models.base import new_id
+from portal.models.base import new_id, utcnow
 from portal.models.people import APPLICATION_STATUSES
 from portal.services import validation
 from portal.services.compliance.holds import ensure_requisition_not_held
@@ -81,6 +81,9 @@ async def upsert_application(
             if application.requisition_id != requisition_id:
                 await ensure_requisition_not_held(session, application)
             changes = apply_changes(application, wanted)
+        if created or "status" in changes:
+            # The personnel action the retention period counts from (29 CFR 1602.14).
+            application.status_changed_at = utcnow()
         await session.flush()
         if created or changes:
             await record_event(

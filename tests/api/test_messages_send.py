@@ -8,6 +8,7 @@ from datetime import timedelta
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models import AuditEvent, Message, MessageBlock, MessageThread, RateLimitViolation
 from portal.models.base import utcnow
@@ -395,7 +396,7 @@ async def test_rate_limit_refuses_with_retry_after_and_records_violation(
         assert (await send(client, limited, candidate, employer)).status_code == 201
 
 
-async def test_rate_limit_window_rolls(settings: Settings) -> None:
+async def test_rate_limit_window_rolls(settings: Settings, owner_session: AsyncSession) -> None:
     from sqlalchemy import update
 
     from portal.app import create_app
@@ -407,9 +408,10 @@ async def test_rate_limit_window_rolls(settings: Settings) -> None:
         await send_ok(client, limited, employer, candidate)
         await send_ok(client, limited, employer, candidate)
         assert (await send(client, limited, employer, candidate)).status_code == 429
-        async with app.state.sessionmaker() as session, session.begin():
-            oldest = await session.scalar(select(func.min(Message.created_at)))
-            await session.execute(
+        # Time passes, as the schema owner: the app may not change when a message was sent.
+        async with owner_session.begin():
+            oldest = await owner_session.scalar(select(func.min(Message.created_at)))
+            await owner_session.execute(
                 update(Message)
                 .where(Message.created_at == oldest)
                 .values(created_at=utcnow() - timedelta(seconds=601))

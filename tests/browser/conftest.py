@@ -36,6 +36,7 @@ from tests.conftest import (
     _drop_database,
     _postgres_admin,
     _with_database,
+    as_runtime_role,
 )
 
 CHROMIUM = "/usr/bin/chromium"
@@ -94,7 +95,8 @@ class LiveServer:
 def live_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """A migrated database for the module's live server: a copy of the test template."""
+    """A migrated database for the module's live server: a copy of the test template, as the
+    app's runtime role on PostgreSQL."""
     _need_browser()
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
@@ -107,7 +109,7 @@ def live_database(
     with _postgres_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
     try:
-        yield _with_database(POSTGRES_URL, name)
+        yield as_runtime_role(_with_database(POSTGRES_URL, name))
     finally:
         _drop_database(name)
 

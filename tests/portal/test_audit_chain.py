@@ -123,36 +123,40 @@ async def test_a_rolled_back_append_leaves_no_trace(session: AsyncSession) -> No
 
 
 async def test_the_database_refuses_to_update_or_delete_audit_rows(
-    session: AsyncSession, settings: Settings
+    session: AsyncSession, owner_session: AsyncSession, settings: Settings, backend: str
 ) -> None:
-    """As the application's own database role (the one in PORTAL_DATABASE_URL)."""
+    """As the application's own database role (PORTAL_DATABASE_URL: on PostgreSQL it has no
+    UPDATE or DELETE privilege) and as the schema's owner (the append-only triggers)."""
     await build_world(session, settings_with(settings, rate_limit_messages=100))
     await session.commit()
-    for statement in (
-        "UPDATE audit_events SET action = 'forged'",
-        "DELETE FROM audit_events",
-    ):
-        with pytest.raises(DBAPIError, match="append-only"):
-            async with session.begin():
-                await session.execute(text(statement))
+    refusals = [(owner_session, "append-only")]
+    refusals.append((session, "permission denied" if backend == "postgres" else "append-only"))
+    for who, refusal in refusals:
+        for statement in (
+            "UPDATE audit_events SET action = 'forged'",
+            "DELETE FROM audit_events",
+        ):
+            with pytest.raises(DBAPIError, match=refusal):
+                async with who.begin():
+                    await who.execute(text(statement))
     assert "forged" not in set(await session.scalars(select(AuditEvent.action)))
     assert (await check_all_chains(session)).problems == []
 
 
 async def test_check_names_a_row_altered_behind_the_applications_back(
-    session: AsyncSession, settings: Settings, backend: str
+    session: AsyncSession, owner_session: AsyncSession, settings: Settings, backend: str
 ) -> None:
     world = await build_world(session, settings_with(settings, rate_limit_messages=100))
     await session.commit()
-    async with session.begin():
-        # Only someone who can drop the database's own protection can do this.
+    async with owner_session.begin():
+        # Only someone who can drop the database's own protection (the owner) can do this.
         if backend == "postgres":
-            await session.execute(
+            await owner_session.execute(
                 text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
             )
         else:
-            await session.execute(text("DROP TRIGGER audit_events_append_only_update"))
-        await session.execute(
+            await owner_session.execute(text("DROP TRIGGER audit_events_append_only_update"))
+        await owner_session.execute(
             text(
                 "UPDATE audit_events SET details = :details"
                 " WHERE chain_key = :chain AND position = 2"

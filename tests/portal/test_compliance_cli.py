@@ -90,18 +90,22 @@ async def test_report_verify_and_check(
 
 
 async def test_check_fails_on_an_altered_row(
-    cli_env: dict, session: AsyncSession, settings: Settings, backend: str
+    cli_env: dict,
+    session: AsyncSession,
+    owner_session: AsyncSession,
+    settings: Settings,
+    backend: str,
 ) -> None:
     world = await build_world(session, settings_with(settings, rate_limit_messages=100))
     await session.commit()
-    async with session.begin():
+    async with owner_session.begin():  # the schema's owner: the app's role may do none of this
         if backend == "postgres":
-            await session.execute(
+            await owner_session.execute(
                 text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
             )
         else:
-            await session.execute(text("DROP TRIGGER audit_events_append_only_update"))
-        await session.execute(
+            await owner_session.execute(text("DROP TRIGGER audit_events_append_only_update"))
+        await owner_session.execute(
             update(AuditEvent)
             .where(AuditEvent.action == "message.removed")
             .values(details={"reason": "spam"})
@@ -192,15 +196,26 @@ async def test_retention_purge_dry_run_then_real(
             .where(MessageThread.id == world.thread_id)
             .values(deleted_at=utcnow() - timedelta(days=400), is_deleted=True)
         )
+        # The application's last status change counts too (29 CFR 1602.14).
+        await session.execute(
+            update(Application).values(status_changed_at=utcnow() - timedelta(days=400))
+        )
     dry = await cli("retention", "purge", "--dry-run")
     assert dry.exit_code == 0, dry.stderr
     assert dry.stdout.startswith("would purge 0 messages in 0 threads")
     assert "1 held threads kept" in dry.stdout
+    (hold_line,) = (await cli("hold", "list")).stdout.splitlines()
+    hold_id = hold_line.split("\t")[0]
+    # Which hold keeps which threads: hold id, scope, case reference, thread ids.
+    assert dry.stdout.splitlines()[1:] == [
+        f"keep\t{hold_id}\tthread\tEEOC-2026-001\t{world.thread_id}"
+    ]
 
     for line in (await cli("hold", "list")).stdout.splitlines():
         await cli("hold", "lift", line.split("\t")[0], "--reason", "closed")
     dry = await cli("retention", "purge", "--dry-run")
     assert dry.stdout.startswith("would purge 4 messages in 1 threads")
+    assert dry.stdout.splitlines()[1:] == [f"purge\t{world.thread_id}"]
     bodies = set(await session.scalars(select(Message.body)))
     assert "" not in bodies
 

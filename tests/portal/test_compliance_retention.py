@@ -67,6 +67,7 @@ async def conversation(
 
 
 async def backdate(session: AsyncSession, thread_id: uuid.UUID, days: int, deleted: bool) -> None:
+    """The thread's last activity (or deletion) and its application's last status change."""
     past = utcnow() - timedelta(days=days)
     async with session.begin():
         values = {"last_message_at": past, "created_at": past}
@@ -74,6 +75,16 @@ async def backdate(session: AsyncSession, thread_id: uuid.UUID, days: int, delet
             values = {"is_deleted": True, "deleted_at": past}
         await session.execute(
             update(MessageThread).where(MessageThread.id == thread_id).values(**values)
+        )
+        await session.execute(
+            update(Application)
+            .where(
+                Application.id
+                == select(MessageThread.application_id)
+                .where(MessageThread.id == thread_id)
+                .scalar_subquery()
+            )
+            .values(status_changed_at=past)
         )
 
 
@@ -235,32 +246,35 @@ async def _refused(session: AsyncSession, statement: object, table: str) -> str:
 
 
 async def test_no_delete_or_cascade_destroys_held_content(
-    session: AsyncSession, threads: Threads, backend: str
+    session: AsyncSession, owner_session: AsyncSession, threads: Threads, backend: str
 ) -> None:
+    """As the schema's owner, who may delete (the app's own role may not delete at all)."""
     held_thread = await session.get(MessageThread, threads.user_held)
     assert held_thread is not None
     held_user = held_thread.candidate_id
     await session.commit()
     message = await _refused(
-        session,
+        owner_session,
         delete(MessageThread).where(MessageThread.id == threads.thread_held),
         "message_threads",
     )
     if backend == "postgres":
         assert str(threads.thread_hold) in message  # PostgreSQL names the hold itself
     await _refused(
-        session, delete(Message).where(Message.thread_id == threads.requisition_held), "messages"
+        owner_session,
+        delete(Message).where(Message.thread_id == threads.requisition_held),
+        "messages",
     )
     # Deleting a held user would cascade to their threads and messages.
-    await _refused(session, delete(User).where(User.id == held_user), "")
+    await _refused(owner_session, delete(User).where(User.id == held_user), "")
     # Deleting the application would unlink the requisition that holds the thread.
     await _refused(
-        session,
+        owner_session,
         delete(Application).where(Application.id == threads.requisition_application),
         "applications",
     )
     await _refused(
-        session,
+        owner_session,
         update(Message)
         .where(Message.thread_id == threads.user_held)
         .values(purged_at=utcnow(), body=""),
@@ -270,9 +284,9 @@ async def test_no_delete_or_cascade_destroys_held_content(
     assert await bodies(session, threads.thread_held) == ["first", "second"]
 
     # Unheld content can still be deleted outright (by an administrator, say).
-    await session.commit()
-    async with session.begin():
-        await session.execute(delete(MessageThread).where(MessageThread.id == threads.recent))
+    async with owner_session.begin():
+        await owner_session.execute(delete(MessageThread).where(MessageThread.id == threads.recent))
+    await session.commit()  # a fresh snapshot
     assert await bodies(session, threads.recent) == []
 
 

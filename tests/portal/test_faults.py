@@ -29,7 +29,7 @@ from portal.app import create_app
 from portal.models import IdempotencyKey, Message
 from portal.settings import DatabaseBounds, Settings
 from tests.api.helpers import auth, make_pair, send, service_auth
-from tests.conftest import POSTGRES_URL, _libpq, settings_with
+from tests.conftest import POSTGRES_URL, _libpq, _with_database, settings_with
 
 BOUND_MS = 300
 # A bounded wait plus this process's own overhead on a busy two-core machine.
@@ -100,7 +100,9 @@ def write_lock_held(settings: Settings) -> Iterator[None]:
             holder.execute("ROLLBACK")
             holder.close()
         return
-    with psycopg.connect(_libpq(settings.database_url)) as holder:
+    # As the schema's owner (a maintenance job, say): the app's own role may not lock a table.
+    owner_url = _with_database(POSTGRES_URL, database_name(settings))
+    with psycopg.connect(_libpq(owner_url)) as holder:
         holder.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
         yield
         holder.rollback()

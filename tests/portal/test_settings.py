@@ -56,6 +56,7 @@ def test_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("PORTAL_JWT_ALGORITHM", "RS256", "PORTAL_JWT_PUBLIC_KEY"),
         ("PORTAL_JWT_SECRET", "short", "PORTAL_JWT_SECRET"),
         ("PORTAL_DATABASE_URL", "mysql://x/y", "PORTAL_DATABASE_URL"),
+        ("PORTAL_MIGRATION_DATABASE_URL", "mysql://x/y", "PORTAL_MIGRATION_DATABASE_URL"),
         ("PORTAL_SMTP_STARTTLS", "maybe", "PORTAL_SMTP_STARTTLS"),
         ("PORTAL_THREAD_URL", "https://app.example/messages", "PORTAL_THREAD_URL"),
         ("PORTAL_SMTP_FROM", "a@example.com\r\nBcc: x@example.com", "PORTAL_SMTP_FROM"),
@@ -132,3 +133,33 @@ def test_serve_uses_the_c_event_loop_and_http_parser() -> None:
     assert _fastest("uvloop", fallback="asyncio") == "uvloop"
     assert _fastest("httptools", fallback="h11") == "httptools"
     assert _fastest("no_such_module_here", fallback="h11") == "h11"
+
+
+def test_the_migration_url_defaults_to_the_apps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTAL_DATABASE_URL", "postgresql+psycopg://portal_app@db/portal")
+    assert load_settings().owner_database_url == "postgresql+psycopg://portal_app@db/portal"
+    monkeypatch.setenv(
+        "PORTAL_MIGRATION_DATABASE_URL", "postgresql+psycopg://portal_owner@db/portal"
+    )
+    settings = load_settings()
+    assert settings.database_url == "postgresql+psycopg://portal_app@db/portal"
+    assert settings.owner_database_url == "postgresql+psycopg://portal_owner@db/portal"
+
+
+@pytest.mark.parametrize("days", ["1", "30", "364"])
+def test_retention_below_a_year_is_refused_unless_allowed_for_tests(
+    monkeypatch: pytest.MonkeyPatch, days: str
+) -> None:
+    monkeypatch.setenv("PORTAL_RETENTION_DAYS", days)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert "PORTAL_RETENTION_DAYS must be at least 365" in str(refused.value)
+    assert "PORTAL_RETENTION_ALLOW_SHORT" in str(refused.value)
+    monkeypatch.setenv("PORTAL_RETENTION_ALLOW_SHORT", "1")
+    assert load_settings().retention_days == int(days)
+
+
+def test_retention_of_a_year_or_more_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().retention_days == 365
+    monkeypatch.setenv("PORTAL_RETENTION_DAYS", "2555")
+    assert load_settings().retention_days == 2555

@@ -28,7 +28,7 @@ class HeldContent(Conflict):
         self.hold = hold
 
 
-def _covers(
+def covers(
     thread_id: ColumnElement[uuid.UUID] | uuid.UUID,
     employer_id: ColumnElement[uuid.UUID] | uuid.UUID,
     candidate_id: ColumnElement[uuid.UUID] | uuid.UUID,
@@ -44,11 +44,16 @@ def _covers(
         and_(
             LegalHold.scope == "requisition",
             LegalHold.employer_id == employer_id,
-            exists().where(
+            # Correlated to the thread and the hold whatever encloses them: left to itself the
+            # subquery would take message_threads into its own FROM and match any thread of the
+            # employer (a hold on one requisition holding them all).
+            exists()
+            .where(
                 Application.employer_id == employer_id,
                 Application.candidate_id == candidate_id,
                 Application.requisition_id == LegalHold.requisition_id,
-            ),
+            )
+            .correlate_except(Application),
         ),
     )
 
@@ -57,7 +62,7 @@ def thread_is_held(thread: type[MessageThread] = MessageThread) -> ColumnElement
     """SQL for "an active hold covers this thread", to filter thread queries with."""
     return exists().where(
         LegalHold.lifted_at.is_(None),
-        _covers(thread.id, thread.employer_id, thread.candidate_id),
+        covers(thread.id, thread.employer_id, thread.candidate_id),
     )
 
 
@@ -65,7 +70,7 @@ async def holds_on_thread(
     session: AsyncSession, thread: MessageThread, *, include_lifted: bool = False
 ) -> list[LegalHold]:
     """The holds covering ``thread``, oldest first (active ones only unless asked)."""
-    query = select(LegalHold).where(_covers(thread.id, thread.employer_id, thread.candidate_id))
+    query = select(LegalHold).where(covers(thread.id, thread.employer_id, thread.candidate_id))
     if not include_lifted:
         query = query.where(LegalHold.lifted_at.is_(None))
     return list(await session.scalars(query.order_by(LegalHold.placed_at, LegalHold.id)))

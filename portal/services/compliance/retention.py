@@ -1,8 +1,12 @@
 """Retention: after ``retention_days`` the bodies and attachment metadata of threads that both
 participants deleted, or that went quiet, are purged, unless a legal hold covers them.
 
-Each purged message leaves a ``message.purged`` tombstone in its thread's chain carrying the
-digest of the content it had, so the chain still verifies and still proves what was there.
+The period runs from the later of the thread's last activity and its application's last status
+change: a record is kept a year from its making or from the personnel action, whichever is later
+(29 CFR 1602.14). Each purged message leaves a ``message.purged`` tombstone in its thread's chain
+carrying the digest of the content it had, so the chain still verifies and still proves what was
+there; each run leaves one ``retention.purged`` event in the global chain saying who ran it, with
+what setting, what it purged and which held threads it skipped under which holds.
 """
 
 from __future__ import annotations
@@ -17,9 +21,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, message_digest, record_event
 from portal.database import read_transaction, write_transaction
-from portal.models import Message, MessageThread
+from portal.models import Application, LegalHold, Message, MessageThread
 from portal.models.base import utcnow
-from portal.services.compliance.holds import holds_on_thread, thread_is_held
+from portal.services.compliance.holds import covers, holds_on_thread, thread_is_held
+
+
+@dataclass(frozen=True)
+class KeepingHold:
+    """A standing hold and the expired threads it keeps from the purge."""
+
+    hold_id: uuid.UUID
+    case_reference: str
+    scope: str
+    thread_ids: tuple[uuid.UUID, ...]
+
+    def as_details(self) -> dict[str, object]:
+        return {
+            "hold_id": str(self.hold_id),
+            "case_reference": self.case_reference,
+            "scope": self.scope,
+            "thread_ids": [str(t) for t in self.thread_ids],
+        }
 
 
 @dataclass
@@ -28,20 +50,67 @@ class PurgePlan:
     threads: list[uuid.UUID] = field(default_factory=list)
     messages: int = 0
     held_threads: list[uuid.UUID] = field(default_factory=list)
+    holds: list[KeepingHold] = field(default_factory=list)
 
 
 @dataclass
 class PurgeResult:
+    cutoff: datetime
     threads: int = 0
     messages: int = 0
     held_threads: list[uuid.UUID] = field(default_factory=list)
+    holds: list[KeepingHold] = field(default_factory=list)
+
+
+KEEPING_BATCH = 5000
+
+
+def _last_activity() -> ColumnElement[datetime]:
+    return func.coalesce(MessageThread.last_message_at, MessageThread.created_at)
 
 
 def _expired(cutoff: datetime) -> ColumnElement[bool]:
-    return or_(
-        and_(MessageThread.is_deleted.is_(True), MessageThread.deleted_at < cutoff),
-        func.coalesce(MessageThread.last_message_at, MessageThread.created_at) < cutoff,
+    """The thread went quiet (or both deleted it) before ``cutoff``, and its application's
+    status has not changed since."""
+    application_acted_since = exists().where(
+        Application.id == MessageThread.application_id,
+        func.coalesce(Application.status_changed_at, Application.created_at) >= cutoff,
     )
+    return and_(
+        or_(
+            and_(MessageThread.is_deleted.is_(True), MessageThread.deleted_at < cutoff),
+            _last_activity() < cutoff,
+        ),
+        ~application_acted_since,
+    )
+
+
+async def holds_keeping(session: AsyncSession, thread_ids: list[uuid.UUID]) -> list[KeepingHold]:
+    """The standing holds that cover any of ``thread_ids``, each with the ones it covers."""
+    grouped: dict[uuid.UUID, tuple[datetime, str, str, list[uuid.UUID]]] = {}
+    # In batches: a user hold on a busy recruiter can keep more threads than a statement binds.
+    for start in range(0, len(thread_ids), KEEPING_BATCH):
+        rows = await session.execute(
+            select(
+                LegalHold.id,
+                LegalHold.placed_at,
+                LegalHold.case_reference,
+                LegalHold.scope,
+                MessageThread.id,
+            ).where(
+                MessageThread.id.in_(thread_ids[start : start + KEEPING_BATCH]),
+                LegalHold.lifted_at.is_(None),
+                covers(MessageThread.id, MessageThread.employer_id, MessageThread.candidate_id),
+            )
+        )
+        for hold_id, placed_at, case_reference, scope, thread_id in rows:
+            grouped.setdefault(hold_id, (placed_at, case_reference, scope, []))[3].append(thread_id)
+    return [
+        KeepingHold(hold_id, case, scope, tuple(sorted(threads)))
+        for hold_id, (_, case, scope, threads) in sorted(
+            grouped.items(), key=lambda item: (item[1][0], item[0])
+        )
+    ]
 
 
 def _has_unpurged_messages() -> ColumnElement[bool]:
@@ -64,6 +133,7 @@ async def plan_purge(
         ).all()
         for thread_id, held in rows:
             (plan.held_threads if held else plan.threads).append(thread_id)
+        plan.holds = await holds_keeping(session, plan.held_threads)
         if plan.threads:
             plan.messages = (
                 await session.scalar(
@@ -83,18 +153,36 @@ async def purge_expired(
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PurgeResult:
-    """Purges the planned threads, one transaction per thread; ``progress(1)`` after each."""
+    """Purges the planned threads, one transaction per thread; ``progress(1)`` after each.
+    Then records the run: one ``retention.purged`` event by ``actor``."""
     plan = await plan_purge(session, retention_days, now=now)
-    result = PurgeResult(held_threads=list(plan.held_threads))
+    result = PurgeResult(cutoff=plan.cutoff, held_threads=list(plan.held_threads))
     for thread_id in plan.threads:
         purged = await purge_thread(session, thread_id, cutoff=plan.cutoff, actor=actor)
-        if purged is None:
+        if purged is None:  # a hold placed since the plan
             result.held_threads.append(thread_id)
         elif purged:
             result.threads += 1
             result.messages += purged
         if progress is not None:
             progress(1)
+    async with write_transaction(session):
+        result.holds = await holds_keeping(session, result.held_threads)
+        await record_event(
+            session,
+            actor=actor,
+            action="retention.purged",
+            subject_type="retention",
+            subject_id=None,
+            details={
+                "retention_days": retention_days,
+                "cutoff": plan.cutoff,
+                "threads_purged": result.threads,
+                "messages_purged": result.messages,
+                "held_threads": [str(t) for t in result.held_threads],
+                "holds": [hold.as_details() for hold in result.holds],
+            },
+        )
     return result
 
 
