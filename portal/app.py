@@ -147,7 +147,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from admin import admin_route_handlers
     from admin.api_docs import LocalSwaggerRenderPlugin
     from admin.pages import template_config
-    from admin.security_headers import SecurityHeadersMiddleware
+    from admin.security_headers import add_security_headers
     from admin.staff_auth import session_config
     from api import create_api_router
     from api.errors import (
@@ -197,7 +197,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
             **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),
         },
-        before_send=[add_request_id_header],
+        before_send=[add_request_id_header, add_security_headers],
         state=State(
             {
                 "settings": settings,
@@ -247,7 +247,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=["^/api/"],
         ),
         middleware=[
-            DefineMiddleware(SecurityHeadersMiddleware),
             DefineMiddleware(
                 RequestTimeoutMiddleware, timeout_seconds=settings.request_timeout_ms / 1000
             ),
