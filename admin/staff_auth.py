@@ -2,11 +2,12 @@
 
 The session is Litestar's client-side cookie session (AES-GCM, key derived from
 ``PORTAL_SESSION_SECRET``), HttpOnly, SameSite=Lax, Secure when ``PORTAL_BASE_URL`` is https. It
-holds the staff id, when it was issued and when it was last used, and a fingerprint of the
-password hash. :func:`current_staff` is the only place that turns a request into a staff member:
-it enforces the idle and absolute expiry, and re-reads the account on every request (in the
-same statement, whether it signed out since the session began) so that a sign-out, a
-deactivation, a role change or a password reset takes effect at once.
+holds the staff id, when it was issued and when it was last used, a fingerprint of the
+password hash and the account's session epoch when it began. :func:`current_staff` is the only
+place that turns a request into a staff member: it enforces the idle and absolute expiry, and
+re-reads the account on every request, so that a sign-out (anywhere), a deactivation, a role
+change or a password reset takes effect at once. Sign-out and deactivation move the account's
+epoch on, so a session from before never works again, even after a reactivation.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -23,10 +23,8 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.session.client_side import CookieBackendConfig
-from sqlalchemy import select
 
-from portal.models import AuditEvent, StaffUser
-from portal.models.base import utcnow
+from portal.models import StaffUser
 from portal.settings import Settings
 
 SESSION_COOKIE = "portal_staff"
@@ -35,8 +33,6 @@ ABSOLUTE_TIMEOUT_SECONDS = 12 * 60 * 60
 # Rewriting the cookie on every request only to move "last seen" by a second is wasted work.
 SEEN_RESOLUTION_SECONDS = 60
 LOGIN_PATH = "/mod/login"
-# A sign-out ends every session of the account issued before it (the cookie alone would not).
-SIGNED_OUT = "staff.signed_out"
 _STATE_KEY = "portal_staff"
 
 MODERATION_ROLES = ("moderator", "admin")
@@ -76,8 +72,7 @@ def sign_in(connection: ASGIConnection[Any, Any, Any, Any], staff: StaffUser) ->
             "iat": now,
             "seen": now,
             "pwv": _password_fingerprint(staff),
-            # exact issue time, compared with the account's sign-out events
-            "issued": utcnow().isoformat(),
+            "epoch": staff.session_epoch,
         }
     )
     connection.state[_STATE_KEY] = staff
@@ -117,32 +112,19 @@ async def _load_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUs
     try:
         staff_id = uuid.UUID(str(data["staff_id"]))
         issued, seen = int(data["iat"]), int(data["seen"])
-        issued_at = datetime.fromisoformat(str(data["issued"]))
+        epoch = int(data["epoch"])
     except (KeyError, TypeError, ValueError):
         connection.clear_session()
         return None
     if now - issued > ABSOLUTE_TIMEOUT_SECONDS or now - seen > IDLE_TIMEOUT_SECONDS:
         connection.clear_session()
         return None
-    signed_out_since = (
-        select(AuditEvent.id)
-        .where(
-            AuditEvent.subject_type == "staff",
-            AuditEvent.subject_id == staff_id,
-            AuditEvent.action == SIGNED_OUT,
-            AuditEvent.occurred_at >= issued_at,
-        )
-        .exists()
-    )
     async with connection.app.state.sessionmaker() as db:
-        row = (
-            await db.execute(select(StaffUser, signed_out_since).where(StaffUser.id == staff_id))
-        ).first()
-    staff, signed_out = (row[0], bool(row[1])) if row is not None else (None, True)
+        staff = await db.get(StaffUser, staff_id)
     if (
         staff is None
-        or signed_out
         or not staff.is_active
+        or staff.session_epoch != epoch
         or data.get("pwv") != _password_fingerprint(staff)
     ):
         connection.clear_session()

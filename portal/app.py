@@ -26,6 +26,7 @@ from litestar.types import Scope
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from portal.allowed_hosts import AllowedHostsMiddleware
 from portal.database import (
     OWNS_REQUEST_SESSION,
     RETRY_AFTER_UNREACHABLE_SECONDS,
@@ -247,6 +248,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=["^/api/"],
         ),
         middleware=[
+            DefineMiddleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts),
             DefineMiddleware(
                 RequestTimeoutMiddleware, timeout_seconds=settings.request_timeout_ms / 1000
             ),

@@ -138,6 +138,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         session_secret="test-session-" + "y" * 40,
         smtp=SmtpSettings(),
         email_worker_in_serve=False,
+        allowed_hosts=("127.0.0.1", "localhost", "testserver.local"),  # the test client's host
     )
 
 
