@@ -27,6 +27,7 @@ from portal.models import MessageThread
 from portal.services.compliance.chain import canonical, timestamp
 from portal.services.compliance.report_data import REPORT_FORMAT, Head, ReportSource
 from portal.services.compliance.signing import load_private_key, sign
+from portal.services.csv_cells import csv_row
 from portal.settings import Settings
 
 FORMATS: Final = ("json", "csv", "pdf")
@@ -219,7 +220,7 @@ async def csv_chunks(source: ReportSource, settings: Settings) -> AsyncIterator[
     count = 0
     async for event in source.events():
         values = {**event, "details": canonical(event["details"]).decode()}
-        writer.writerow(["" if values[name] is None else values[name] for name in CSV_COLUMNS])
+        writer.writerow(csv_row(values[name] for name in CSV_COLUMNS))
         count += 1
         if count % 500 == 0:
             yield buffer.getvalue().encode()
