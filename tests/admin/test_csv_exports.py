@@ -27,8 +27,7 @@ from portal.models import (
 )
 from portal.models.base import new_id, utcnow
 from portal.services.compliance.holds import place_hold
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-from portal.services.csv_cells import csv_cell
+from portal.services.csv_cells import FORMULA_STARTS, csv_cell
 from portal.settings import Settings
 from tests.admin.support import post_form, sign_in
 from tests.portal.moderation_support import report, send, staff, user
