@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -135,14 +135,24 @@ async def _load_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUs
 
 
 def safe_next(target: str | None) -> str:
-    """A same-site path under /mod or /admin to go to after sign-in; anything else is /mod."""
+    """A same-site path under /mod or /admin to go to after sign-in; anything else is /mod.
+
+    Judged on the path as a browser will resolve it: percent-escapes decoded, and no empty,
+    ``.`` or ``..`` segment (``/mod/..//evil.example`` resolves to ``//evil.example``, another
+    site)."""
     if not target or any(ord(ch) < 0x20 or ch == "\\" for ch in target):
         return "/mod"
     if not target.startswith("/") or target.startswith("//"):
         return "/mod"
     path = target.split("?", 1)[0].split("#", 1)[0]
-    if path in ("/mod", "/admin") or path.startswith(("/mod/", "/admin/")):
-        if path.startswith(LOGIN_PATH):
+    decoded = unquote(path)
+    if any(ord(ch) < 0x20 or ch == "\\" for ch in decoded):
+        return "/mod"
+    segments = decoded.split("/")[1:]
+    if any(segment in ("", ".", "..") for segment in segments[:-1]) or segments[-1] in (".", ".."):
+        return "/mod"
+    if decoded in ("/mod", "/admin") or decoded.startswith(("/mod/", "/admin/")):
+        if decoded.startswith(LOGIN_PATH):
             return "/mod"
         return target
     return "/mod"

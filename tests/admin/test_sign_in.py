@@ -139,6 +139,14 @@ HOSTILE_TARGETS = [
     "/api/v1/messages",
     "/mod/login",
     "/mod\r\nLocation: https://evil.example.com",
+    "/mod/..//evil.example.com",
+    "/admin/../..//evil.example.com/x",
+    "/mod/%2e%2e//evil.example.com",
+    "/mod/%2E%2E/%2Fevil.example.com",
+    "/mod/./../api/v1/messages",
+    "/mod//evil.example.com",
+    "/mod/%5cevil.example.com",
+    "/mod/%0d%0aSet-Cookie:x=y",
 ]
 
 
@@ -158,5 +166,7 @@ async def test_no_open_redirect_after_sign_in(app: Litestar, session: AsyncSessi
 def test_safe_next_keeps_dashboard_paths() -> None:
     assert staff_auth.safe_next("/mod/reports/1?done=x") == "/mod/reports/1?done=x"
     assert staff_auth.safe_next("/admin/") == "/admin/"
+    assert staff_auth.safe_next("/admin/user/list?search=a%20b") == "/admin/user/list?search=a%20b"
+    assert staff_auth.safe_next("/mod/reports/1/..") == "/mod"
     assert staff_auth.safe_next("/modx") == "/mod"
     assert staff_auth.safe_next(None) == "/mod"
