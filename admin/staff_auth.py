@@ -16,13 +16,18 @@ import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from hmac import compare_digest
 from typing import Any
 from urllib.parse import quote, unquote
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.csrf import generate_csrf_token
 from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.types import Message, Scope
+from litestar.utils.scope.state import ScopeState
 
 from portal.models import StaffUser
 from portal.settings import Settings
@@ -63,9 +68,56 @@ def _password_fingerprint(staff: StaffUser) -> str:
     return hashlib.sha256(staff.password_hash.encode()).hexdigest()[:16]
 
 
+# The CSRF token is bound to the session and replaced when one begins or ends: a token (or a
+# CSRF cookie planted by someone else) from before a sign-in is worth nothing after it.
+_NEW_CSRF_TOKEN = "portal_new_csrf_token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _csrf_binding(token: str) -> str:
+    return hashlib.sha256(("csrf-binding:" + token).encode()).hexdigest()[:32]
+
+
+def _rotate_csrf_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """A fresh CSRF token for the rest of this request and, through the response's cookie
+    (:func:`set_rotated_csrf_cookie`), for the next ones."""
+    config = connection.app.csrf_config
+    if config is None:
+        return ""
+    token = generate_csrf_token(secret=config.secret)
+    ScopeState.from_scope(connection.scope).csrf_token = token
+    connection.scope.setdefault("state", {})[_NEW_CSRF_TOKEN] = token  # type: ignore[typeddict-item]
+    return token
+
+
+async def set_rotated_csrf_cookie(message: Message, scope: Scope) -> None:
+    """Before-send hook: the cookie of a CSRF token a sign-in or sign-out replaced."""
+    token = scope.get("state", {}).get(_NEW_CSRF_TOKEN)
+    if token is None or message["type"] != "http.response.start":
+        return
+    config = scope["litestar_app"].csrf_config
+    cookie = Cookie(
+        key=config.cookie_name,
+        value=token,
+        path=config.cookie_path,
+        secure=config.cookie_secure,
+        httponly=config.cookie_httponly,
+        samesite=config.cookie_samesite,
+        domain=config.cookie_domain,
+    )
+    MutableScopeHeaders.from_message(message).add("set-cookie", cookie.to_header(header=""))
+
+
+def _csrf_cookie(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    config = connection.app.csrf_config
+    return connection.cookies.get(config.cookie_name, "") if config is not None else ""
+
+
 def sign_in(connection: ASGIConnection[Any, Any, Any, Any], staff: StaffUser) -> None:
-    """Starts a new session for ``staff``, replacing whatever the cookie held."""
+    """Starts a new session for ``staff``, replacing whatever the cookie held, with a new CSRF
+    token bound to it."""
     now = now_seconds()
+    token = _rotate_csrf_token(connection)
     connection.set_session(
         {
             "staff_id": str(staff.id),
@@ -73,6 +125,7 @@ def sign_in(connection: ASGIConnection[Any, Any, Any, Any], staff: StaffUser) ->
             "seen": now,
             "pwv": _password_fingerprint(staff),
             "epoch": staff.session_epoch,
+            "csrf": _csrf_binding(token),
         }
     )
     connection.state[_STATE_KEY] = staff
@@ -86,6 +139,7 @@ def staff_of(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser | None
 def sign_out(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     connection.clear_session()
     connection.state[_STATE_KEY] = None
+    _rotate_csrf_token(connection)
 
 
 def _session_data(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
@@ -119,6 +173,11 @@ async def _load_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUs
     if now - issued > ABSOLUTE_TIMEOUT_SECONDS or now - seen > IDLE_TIMEOUT_SECONDS:
         connection.clear_session()
         return None
+    if connection.scope.get("method") not in _SAFE_METHODS and not compare_digest(
+        str(data.get("csrf", "")), _csrf_binding(_csrf_cookie(connection))
+    ):
+        # the CSRF check passed, with a token this session was not given
+        raise PermissionDeniedException("CSRF token verification failed")
     async with connection.app.state.sessionmaker() as db:
         staff = await db.get(StaffUser, staff_id)
     if (

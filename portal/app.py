@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from admin.api_docs import LocalSwaggerRenderPlugin
     from admin.pages import template_config
     from admin.security_headers import add_security_headers
-    from admin.staff_auth import session_config
+    from admin.staff_auth import session_config, set_rotated_csrf_cookie
     from api import create_api_router
     from api.errors import (
         DATABASE_UNAVAILABLE_ERRORS,
@@ -198,7 +198,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
             **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),
         },
-        before_send=[add_request_id_header, add_security_headers],
+        before_send=[add_request_id_header, add_security_headers, set_rotated_csrf_cookie],
         state=State(
             {
                 "settings": settings,
