@@ -107,9 +107,10 @@ async def authenticate_staff(
         )
     if isinstance(attempt, SignInThrottled):
         raise attempt
+    checked_hash = staff.password_hash if staff is not None else None
     try:
-        if staff is not None and staff.is_active:
-            matches = await verify_password_off_loop(staff.password_hash, password)
+        if staff is not None and staff.is_active and checked_hash is not None:
+            matches = await verify_password_off_loop(checked_hash, password)
         else:
             # as slow as a real check, so that timing does not tell which emails exist
             await hash_password_off_loop(password)
@@ -122,7 +123,7 @@ async def authenticate_staff(
         if matches and staff is not None:
             current = await _lock_staff(session, staff.id)
             # deactivated or given a new password while the check ran: a failure
-            if current.is_active and current.password_hash == staff.password_hash:
+            if current.is_active and current.password_hash == checked_hash:
                 await attempt.succeeded(session)
                 current.last_login_at = now
                 await record_event(
