@@ -23,6 +23,7 @@ from portal.client_address import client_address
 from portal.services import sign_in_throttle
 from portal.settings import Settings, SettingsError, get_settings, load_settings
 from tests.admin.support import CSRF_COOKIE
+from tests.admin.test_sign_in_attacks import clear_of_window_edge
 from tests.conftest import TEST_JWT_SECRET, settings_with
 from tests.portal.moderation_support import PASSWORD, staff
 
@@ -122,6 +123,7 @@ def test_served_forwarded_for_from_localhost_does_not_reset_the_count(
     a client on this host naming a new address on every attempt is still one address, and
     reaches the address's ceiling across accounts."""
     accounts = asyncio.run(_make_staff(database_url, 11))
+    asyncio.run(clear_of_window_edge(60))
     per_account = sign_in_throttle.MAX_FAILURES_PER_ADDRESS // 10
     port = _free_port()
     env = {

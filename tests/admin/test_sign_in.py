@@ -13,6 +13,7 @@ from portal.app import create_app
 from portal.services import staff as staff_service
 from portal.settings import Settings
 from tests.admin.support import make_world, post_form, sign_in
+from tests.admin.test_sign_in_attacks import clear_of_window_edge
 from tests.conftest import settings_with
 from tests.portal.moderation_support import PASSWORD, audit_count, staff
 
@@ -46,6 +47,7 @@ async def test_wrong_password_is_refused_then_throttled(
     app: Litestar, session: AsyncSession
 ) -> None:
     moderator = await staff(session, "moderator")
+    await clear_of_window_edge()
     async with AsyncTestClient(app=app) as client:
         for _ in range(staff_service.SIGN_IN_MAX_FAILURES):
             response = await post_form(
