@@ -14,6 +14,13 @@ from litestar import Request
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 VENDOR = "/static/vendor/swagger-ui"
+# The files of swagger-ui-dist this page loads: the only ones /static/vendor/swagger-ui serves.
+SWAGGER_UI_FILES = (
+    "swagger-ui-bundle.js",
+    "swagger-ui.css",
+    "swagger-ui-standalone-preset.js",
+    "favicon-32x32.png",
+)
 
 
 class LocalSwaggerRenderPlugin(SwaggerRenderPlugin):

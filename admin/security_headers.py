@@ -4,12 +4,16 @@ Nothing on these pages loads from another origin (front-end packages come from n
 time and are served under /static/vendor), and no page has inline script, so the
 Content-Security-Policy can say ``'self'`` throughout. Swagger UI sets inline styles, so /schema
 alone allows them.
+
+The prefix is read from the path as the client requested it (``raw_path``): a mounted app (SQLAdmin
+under /admin) runs with ``/admin`` stripped from ``path``, and keying on that left /admin with no
+headers at all.
 """
 
 from __future__ import annotations
 
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 DASHBOARD_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -31,26 +35,24 @@ def policy_for(path: str) -> str | None:
     return None
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+def requested_path(scope: Scope) -> str:
+    """The path as the client sent it, before any mount stripped its prefix."""
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes | bytearray):
+        return bytes(raw).split(b"?", 1)[0].decode("latin-1")
+    return str(scope.get("root_path", "")) + scope["path"]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        policy = policy_for(scope["path"])
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers["x-content-type-options"] = "nosniff"
-                if policy is not None:
-                    headers["content-security-policy"] = policy
-                    headers["referrer-policy"] = "same-origin"
-                    headers["x-frame-options"] = "DENY"
-                    if scope["path"].startswith(("/mod", "/admin")):
-                        headers["cache-control"] = "no-store"
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """Before-send hook, so that it sees every response of the app: routed or not (404, 405),
+    refused by a middleware (CSRF, allowed hosts) or answered by a mounted app."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    headers["x-content-type-options"] = "nosniff"
+    policy = policy_for(requested_path(scope))
+    if policy is not None:
+        headers["content-security-policy"] = policy
+        headers["referrer-policy"] = "same-origin"
+        headers["x-frame-options"] = "DENY"
+        headers["cache-control"] = "no-store"

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.pages import field, read_form, render, see_other
 from admin.staff_auth import current_staff, safe_next, sign_in, sign_out
-from portal.errors import InvalidCredentials, InvalidInput, SignInThrottled
+from portal.client_address import client_address
+from portal.errors import InvalidCredentials, InvalidInput, ServiceBusy, SignInThrottled
 from portal.services.staff import authenticate_staff, record_sign_out
 
 
@@ -31,13 +32,22 @@ async def login(
     form = await read_form(request)
     email, password = field(form, "email"), form.get("password") or ""
     target = safe_next(field(form, "next"))
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request, request.app.state.settings.trusted_proxies)
     context: dict[str, Any] = {"next": target, "email": email}
     try:
         staff = await authenticate_staff(db_session, email, str(password), address=address)
     except (InvalidCredentials, InvalidInput):
         context["error"] = "That email and password do not match an active staff account."
         return render(request, "mod/login.html", context, status_code=401)
+    except ServiceBusy as exc:
+        context["error"] = "Too many sign-ins are being checked right now. Try again shortly."
+        return render(
+            request,
+            "mod/login.html",
+            context,
+            status_code=exc.status_code,
+            headers={"retry-after": str(exc.retry_after_seconds)},
+        )
     except SignInThrottled as exc:
         minutes = max(1, -(-exc.retry_after_seconds // 60))
         context["error"] = f"Too many failed sign-ins. Try again in {minutes} minutes."

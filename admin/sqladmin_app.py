@@ -36,8 +36,9 @@ from admin.pages import TEMPLATE_DIR, html_error_handler, sign_in_required_handl
 from admin.panels.actions import sessions
 from admin.panels.base import STAFF_STATE, PanelView, staff_of_request
 from admin.panels.views import PANELS
-from admin.staff_auth import current_staff, login_url
+from admin.staff_auth import current_staff, login_url, sign_out
 from portal.errors import PortalError
+from portal.models import StaffUser
 from portal.services.panel_exports import record_panel_export
 from portal.services.staff import record_sign_out
 
@@ -45,10 +46,18 @@ PRODUCT: Final = "Moderation"
 BASE_URL: Final = "/admin"
 MAX_FORM_BYTES: Final = 1024 * 1024
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+FORGED: Final = "The form expired or did not come from this site. Reload the page and try again."
 
 
 def _connection(request: Request) -> ASGIConnection[Any, Any, Any, Any]:
     return ASGIConnection(scope=request.scope)  # type: ignore[arg-type]
+
+
+async def _current_staff(request: Request) -> StaffUser | None:
+    try:
+        return await current_staff(_connection(request))
+    except PermissionDeniedException:  # a CSRF token this session was not given
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=FORGED) from None
 
 
 class StaffAuthentication(AuthenticationBackend):
@@ -56,7 +65,7 @@ class StaffAuthentication(AuthenticationBackend):
         self.middlewares = []  # the dashboard's cookie session, not a second one
 
     async def authenticate(self, request: Request) -> Response | bool:
-        staff = await current_staff(_connection(request))
+        staff = await _current_staff(request)
         if staff is None:
             query = f"?{request.url.query}" if request.url.query else ""
             return RedirectResponse(login_url(request.url.path + query), status_code=303)
@@ -72,11 +81,11 @@ class StaffAuthentication(AuthenticationBackend):
 
     async def logout(self, request: Request) -> Response | bool:
         connection = _connection(request)
-        staff = await current_staff(connection)
+        staff = await _current_staff(request)
         if staff is not None:
             async with sessions(request)() as db:
                 await record_sign_out(db, staff)
-        connection.clear_session()
+        sign_out(connection)
         return RedirectResponse("/mod/login", status_code=303)
 
 

@@ -2,11 +2,12 @@
 
 The session is Litestar's client-side cookie session (AES-GCM, key derived from
 ``PORTAL_SESSION_SECRET``), HttpOnly, SameSite=Lax, Secure when ``PORTAL_BASE_URL`` is https. It
-holds the staff id, when it was issued and when it was last used, and a fingerprint of the
-password hash. :func:`current_staff` is the only place that turns a request into a staff member:
-it enforces the idle and absolute expiry, and re-reads the account on every request (in the
-same statement, whether it signed out since the session began) so that a sign-out, a
-deactivation, a role change or a password reset takes effect at once.
+holds the staff id, when it was issued and when it was last used, a fingerprint of the
+password hash and the account's session epoch when it began. :func:`current_staff` is the only
+place that turns a request into a staff member: it enforces the idle and absolute expiry, and
+re-reads the account on every request, so that a sign-out (anywhere), a deactivation, a role
+change or a password reset takes effect at once. Sign-out and deactivation move the account's
+epoch on, so a session from before never works again, even after a reactivation.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from hmac import compare_digest
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.csrf import generate_csrf_token
 from litestar.middleware.session.client_side import CookieBackendConfig
-from sqlalchemy import select
+from litestar.types import Message, Scope
+from litestar.utils.scope.state import ScopeState
 
-from portal.models import AuditEvent, StaffUser
-from portal.models.base import utcnow
+from portal.models import StaffUser
 from portal.settings import Settings
 
 SESSION_COOKIE = "portal_staff"
@@ -35,8 +38,6 @@ ABSOLUTE_TIMEOUT_SECONDS = 12 * 60 * 60
 # Rewriting the cookie on every request only to move "last seen" by a second is wasted work.
 SEEN_RESOLUTION_SECONDS = 60
 LOGIN_PATH = "/mod/login"
-# A sign-out ends every session of the account issued before it (the cookie alone would not).
-SIGNED_OUT = "staff.signed_out"
 _STATE_KEY = "portal_staff"
 
 MODERATION_ROLES = ("moderator", "admin")
@@ -67,17 +68,64 @@ def _password_fingerprint(staff: StaffUser) -> str:
     return hashlib.sha256(staff.password_hash.encode()).hexdigest()[:16]
 
 
+# The CSRF token is bound to the session and replaced when one begins or ends: a token (or a
+# CSRF cookie planted by someone else) from before a sign-in is worth nothing after it.
+_NEW_CSRF_TOKEN = "portal_new_csrf_token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _csrf_binding(token: str) -> str:
+    return hashlib.sha256(("csrf-binding:" + token).encode()).hexdigest()[:32]
+
+
+def _rotate_csrf_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """A fresh CSRF token for the rest of this request and, through the response's cookie
+    (:func:`set_rotated_csrf_cookie`), for the next ones."""
+    config = connection.app.csrf_config
+    if config is None:
+        return ""
+    token = generate_csrf_token(secret=config.secret)
+    ScopeState.from_scope(connection.scope).csrf_token = token
+    connection.scope.setdefault("state", {})[_NEW_CSRF_TOKEN] = token  # type: ignore[typeddict-item]
+    return token
+
+
+async def set_rotated_csrf_cookie(message: Message, scope: Scope) -> None:
+    """Before-send hook: the cookie of a CSRF token a sign-in or sign-out replaced."""
+    token = scope.get("state", {}).get(_NEW_CSRF_TOKEN)
+    if token is None or message["type"] != "http.response.start":
+        return
+    config = scope["litestar_app"].csrf_config
+    cookie = Cookie(
+        key=config.cookie_name,
+        value=token,
+        path=config.cookie_path,
+        secure=config.cookie_secure,
+        httponly=config.cookie_httponly,
+        samesite=config.cookie_samesite,
+        domain=config.cookie_domain,
+    )
+    MutableScopeHeaders.from_message(message).add("set-cookie", cookie.to_header(header=""))
+
+
+def _csrf_cookie(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    config = connection.app.csrf_config
+    return connection.cookies.get(config.cookie_name, "") if config is not None else ""
+
+
 def sign_in(connection: ASGIConnection[Any, Any, Any, Any], staff: StaffUser) -> None:
-    """Starts a new session for ``staff``, replacing whatever the cookie held."""
+    """Starts a new session for ``staff``, replacing whatever the cookie held, with a new CSRF
+    token bound to it."""
     now = now_seconds()
+    token = _rotate_csrf_token(connection)
     connection.set_session(
         {
             "staff_id": str(staff.id),
             "iat": now,
             "seen": now,
             "pwv": _password_fingerprint(staff),
-            # exact issue time, compared with the account's sign-out events
-            "issued": utcnow().isoformat(),
+            "epoch": staff.session_epoch,
+            "csrf": _csrf_binding(token),
         }
     )
     connection.state[_STATE_KEY] = staff
@@ -91,6 +139,7 @@ def staff_of(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser | None
 def sign_out(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     connection.clear_session()
     connection.state[_STATE_KEY] = None
+    _rotate_csrf_token(connection)
 
 
 def _session_data(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
@@ -117,32 +166,24 @@ async def _load_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUs
     try:
         staff_id = uuid.UUID(str(data["staff_id"]))
         issued, seen = int(data["iat"]), int(data["seen"])
-        issued_at = datetime.fromisoformat(str(data["issued"]))
+        epoch = int(data["epoch"])
     except (KeyError, TypeError, ValueError):
         connection.clear_session()
         return None
     if now - issued > ABSOLUTE_TIMEOUT_SECONDS or now - seen > IDLE_TIMEOUT_SECONDS:
         connection.clear_session()
         return None
-    signed_out_since = (
-        select(AuditEvent.id)
-        .where(
-            AuditEvent.subject_type == "staff",
-            AuditEvent.subject_id == staff_id,
-            AuditEvent.action == SIGNED_OUT,
-            AuditEvent.occurred_at >= issued_at,
-        )
-        .exists()
-    )
+    if connection.scope.get("method") not in _SAFE_METHODS and not compare_digest(
+        str(data.get("csrf", "")), _csrf_binding(_csrf_cookie(connection))
+    ):
+        # the CSRF check passed, with a token this session was not given
+        raise PermissionDeniedException("CSRF token verification failed")
     async with connection.app.state.sessionmaker() as db:
-        row = (
-            await db.execute(select(StaffUser, signed_out_since).where(StaffUser.id == staff_id))
-        ).first()
-    staff, signed_out = (row[0], bool(row[1])) if row is not None else (None, True)
+        staff = await db.get(StaffUser, staff_id)
     if (
         staff is None
-        or signed_out
         or not staff.is_active
+        or staff.session_epoch != epoch
         or data.get("pwv") != _password_fingerprint(staff)
     ):
         connection.clear_session()
@@ -153,14 +194,24 @@ async def _load_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUs
 
 
 def safe_next(target: str | None) -> str:
-    """A same-site path under /mod or /admin to go to after sign-in; anything else is /mod."""
+    """A same-site path under /mod or /admin to go to after sign-in; anything else is /mod.
+
+    Judged on the path as a browser will resolve it: percent-escapes decoded, and no empty,
+    ``.`` or ``..`` segment (``/mod/..//evil.example`` resolves to ``//evil.example``, another
+    site)."""
     if not target or any(ord(ch) < 0x20 or ch == "\\" for ch in target):
         return "/mod"
     if not target.startswith("/") or target.startswith("//"):
         return "/mod"
     path = target.split("?", 1)[0].split("#", 1)[0]
-    if path in ("/mod", "/admin") or path.startswith(("/mod/", "/admin/")):
-        if path.startswith(LOGIN_PATH):
+    decoded = unquote(path)
+    if any(ord(ch) < 0x20 or ch == "\\" for ch in decoded):
+        return "/mod"
+    segments = decoded.split("/")[1:]
+    if any(segment in ("", ".", "..") for segment in segments[:-1]) or segments[-1] in (".", ".."):
+        return "/mod"
+    if decoded in ("/mod", "/admin") or decoded.startswith(("/mod/", "/admin/")):
+        if decoded.startswith(LOGIN_PATH):
             return "/mod"
         return target
     return "/mod"

@@ -33,6 +33,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from portal.database import RETRY_AFTER_BUSY_SECONDS, unavailable_retry_after
+from portal.log_text import loggable
 from portal.request_timeout import RequestTimedOut
 from portal.services.messaging import (
     ATTACHMENT_URL_PATTERN,
@@ -196,8 +197,8 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     log.error(
         "unhandled %s in %s %s (request %s)",
         type(exc).__name__,
-        request.method,
-        request.url.path,
+        loggable(request.method),
+        loggable(request.url.path),
         rid,
         exc_info=exc,
     )
@@ -256,10 +257,10 @@ def database_unavailable_handler(request: Request[Any, Any, Any], exc: Exception
         detail = "the database is unavailable; try again shortly"
     log.warning(
         "%s %s: 503, %s: %s",
-        request.method,
-        request.url.path,
+        loggable(request.method),
+        loggable(request.url.path),
         type(exc).__name__,
-        str(exc).splitlines()[0] if str(exc) else "",
+        loggable(str(exc).splitlines()[0]) if str(exc) else "",
     )
     return Response(
         {"status_code": 503, "detail": detail},

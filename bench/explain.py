@@ -67,7 +67,7 @@ async def capture_and_check(app: Any, dsn: str, cases: list[Case]) -> list[Check
     psycopg.AsyncCursor.execute = record  # type: ignore[method-assign]
     results: list[Checked] = []
     try:
-        async with AsyncTestClient(app) as client:
+        async with AsyncTestClient(app, base_url="http://127.0.0.1") as client:  # an allowed host
             per_case: list[tuple[Case, int, list[tuple[str, Any]]]] = []
             for case in cases:
                 captured.clear()

@@ -248,7 +248,7 @@ async def _bench_page(url: str, moderator: StaffUser, runs: int) -> None:
             email_worker_in_serve=False,
         )
         app = create_app(settings)
-        async with AsyncTestClient(app=app) as client:
+        async with AsyncTestClient(app=app, base_url="http://127.0.0.1") as client:
             await client.get("/mod/login")
             token = client.cookies.get("portal_csrf")
             signed_in = await client.post(

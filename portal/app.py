@@ -26,6 +26,7 @@ from litestar.types import Scope
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from portal.allowed_hosts import AllowedHostsMiddleware
 from portal.database import (
     OWNS_REQUEST_SESSION,
     RETRY_AFTER_UNREACHABLE_SECONDS,
@@ -148,8 +149,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from admin import admin_route_handlers
     from admin.api_docs import LocalSwaggerRenderPlugin
     from admin.pages import template_config
-    from admin.security_headers import SecurityHeadersMiddleware
-    from admin.staff_auth import session_config
+    from admin.security_headers import add_security_headers
+    from admin.staff_auth import session_config, set_rotated_csrf_cookie
     from api import create_api_router
     from api.errors import (
         DATABASE_UNAVAILABLE_ERRORS,
@@ -198,7 +199,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
             **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),
         },
-        before_send=[add_request_id_header],
+        before_send=[add_request_id_header, add_security_headers, set_rotated_csrf_cookie],
         state=State(
             {
                 "settings": settings,
@@ -251,7 +252,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=["^/api/"],
         ),
         middleware=[
-            DefineMiddleware(SecurityHeadersMiddleware),
+            DefineMiddleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts),
             DefineMiddleware(
                 RequestTimeoutMiddleware, timeout_seconds=settings.request_timeout_ms / 1000
             ),

@@ -334,7 +334,9 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="info",
         access_log=config.access_log,
-        proxy_headers=True,
+        # X-Forwarded-For/-Proto only from PORTAL_TRUSTED_PROXIES (uvicorn alone trusts 127.0.0.1)
+        proxy_headers=bool(config.trusted_proxies),
+        forwarded_allow_ips=list(config.trusted_proxies),
         loop=_fastest("uvloop", fallback="asyncio"),
         http=_fastest("httptools", fallback="h11"),
     )

@@ -82,7 +82,7 @@ RUNTIME_GRANTS: dict[str, Grant] = {
     ),
     "moderator_notes": READ_WRITE,
     "rate_limit_violations": READ_WRITE,
-    "staff_sign_in_failures": READ_WRITE,
+    "staff_sign_in_windows": READ_WRITE,
     "staff_users": READ_WRITE,
     "users": READ_WRITE,
 }

@@ -56,6 +56,16 @@ class RateLimited(PortalError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class ServiceBusy(PortalError):
+    """Too much of one kind of work at once (503); the client should retry shortly."""
+
+    status_code = 503
+
+    def __init__(self, detail: str, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class AlreadyDecided(Conflict):
     """A decision on a report someone already decided: names who, what and when."""
 
@@ -68,7 +78,8 @@ class AlreadyDecided(Conflict):
 
 
 class SignInThrottled(PortalError):
-    """Too many failed sign-ins for this account or address; try again later."""
+    """Too many failed sign-ins for this account from this address, for this account from
+    anywhere, or from this address; try again later."""
 
     status_code = 429
 

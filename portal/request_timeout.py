@@ -14,6 +14,8 @@ from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from portal.log_text import loggable
+
 log = logging.getLogger(__name__)
 
 
@@ -129,4 +131,4 @@ class RequestTimeoutMiddleware:
 
 
 def _where(scope: Scope) -> tuple[str, str]:
-    return scope.get("method", ""), scope.get("path", "")
+    return loggable(scope.get("method", "")), loggable(scope.get("path", ""))

@@ -7,11 +7,13 @@ guessed (database URL, JWT key) required.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +49,46 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw.lower() in {"0", "false", "no", "off"}:
         return False
     raise SettingsError(f"PORTAL_{name} must be true or false, got {raw!r}")
+
+
+def _env_networks(name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses and CIDR blocks, each written as a network."""
+    networks = []
+    for item in (_env(name) or "").split(","):
+        if not item.strip():
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise SettingsError(
+                f"PORTAL_{name}: {item.strip()!r} is not an IP address or CIDR block"
+            ) from None
+    return tuple(networks)
+
+
+def _env_hosts(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of host names (no scheme, no port)."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    hosts = tuple(item.strip().lower().strip("[]") for item in raw.split(",") if item.strip())
+    for host in hosts:
+        if any(ch in host for ch in "/@*\\ \t") or (":" in host and not _is_ip(host)):
+            raise SettingsError(f"PORTAL_{name}: {host!r} is not a host name (no scheme or port)")
+    if not hosts:
+        raise SettingsError(f"PORTAL_{name} names no host")
+    return hosts
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 @dataclass(frozen=True)
@@ -134,6 +176,11 @@ class Settings:
     # overrides it. Required in production.
     operator: str | None = None
     access_log: bool = True
+    # Peers whose X-Forwarded-For is believed (a reverse proxy in front of the service).
+    # (IP networks as text: settings are plain values, and reports encode them)
+    trusted_proxies: tuple[str, ...] = ()
+    # The Host header values answered; any other host gets 400 (SQLAdmin builds URLs from it).
+    allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
 
     @property
     def is_sqlite(self) -> bool:
@@ -330,6 +377,8 @@ def load_settings() -> Settings:
         audit_checkpoint_dir=_checkpoint_dir(),
         audit_checkpoint_minutes=_env_int("AUDIT_CHECKPOINT_MINUTES", 60, minimum=1),
         operator=_env("OPERATOR"),
+        trusted_proxies=_env_networks("TRUSTED_PROXIES"),
+        allowed_hosts=_env_hosts("ALLOWED_HOSTS", _default_hosts(base_url)),
     )
 
 
@@ -338,6 +387,11 @@ def _checkpoint_dir() -> Path | None:
     # worker says so each time it cannot write there.
     raw = _env("AUDIT_CHECKPOINT_DIR")
     return None if raw is None else Path(raw).resolve()
+
+
+def _default_hosts(base_url: str) -> tuple[str, ...]:
+    base_host = (urlsplit(base_url).hostname or "").lower()
+    return tuple(dict.fromkeys([*LOCAL_HOSTS, base_host] if base_host else LOCAL_HOSTS))
 
 
 @lru_cache(maxsize=1)

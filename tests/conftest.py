@@ -155,6 +155,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         session_secret="test-session-" + "y" * 40,
         smtp=SmtpSettings(),
         email_worker_in_serve=False,
+        # the hosts the test clients name (Litestar's, and httpx's over ASGITransport)
+        allowed_hosts=("127.0.0.1", "localhost", "testserver.local", "testserver"),
     )
 
 

@@ -6,7 +6,7 @@ from portal.models.messaging import Message, MessageBlock, MessageThread
 from portal.models.moderation import FlagReport, ModeratorNote, RateLimitViolation
 from portal.models.people import Application, User
 from portal.models.records import AuditChainHead, AuditEvent, EmailOutbox, IdempotencyKey
-from portal.models.staff import StaffSignInFailure, StaffUser
+from portal.models.staff import StaffSignInWindow, StaffUser
 
 __all__ = [
     "Application",
@@ -22,7 +22,7 @@ __all__ = [
     "MessageThread",
     "ModeratorNote",
     "RateLimitViolation",
-    "StaffSignInFailure",
+    "StaffSignInWindow",
     "StaffUser",
     "User",
 ]

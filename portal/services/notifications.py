@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import Actor, record_event
 from portal.database import read_transaction, write_transaction
 from portal.email_content import new_message_email, open_tracking_url, thread_url
+from portal.log_text import loggable
 from portal.models import EmailOutbox, Message, User
 from portal.models.base import new_id, utcnow
 from portal.settings import Settings
@@ -105,8 +106,8 @@ def log_skipped_email(outbox: EmailOutbox, reason: str) -> None:
         "email notification %s skipped (%s)\nTo: %s\nSubject: %s\n\n%s",
         outbox.id,
         reason,
-        outbox.to_address,
-        outbox.subject,
+        loggable(outbox.to_address),
+        loggable(outbox.subject),
         outbox.body_text,
     )
 

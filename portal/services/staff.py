@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, apply_changes, record_event
@@ -18,11 +17,11 @@ from portal.errors import (
     InvalidInput,
     SignInThrottled,
 )
-from portal.models import StaffSignInFailure, StaffUser
+from portal.models import StaffUser
 from portal.models.base import utcnow
 from portal.models.staff import STAFF_ROLES
-from portal.passwords import hash_password, verify_password
-from portal.services import validation
+from portal.passwords import hash_password_off_loop, verify_password_off_loop
+from portal.services import sign_in_throttle, validation
 from portal.services.refusals import refusable
 
 MIN_PASSWORD_LENGTH = 12
@@ -48,7 +47,7 @@ async def create_staff(
     if isinstance(actor, StaffUser):
         require_role(actor, "admin")
         actor = Actor.staff(actor.id)
-    password_hash = hash_password(password)
+    password_hash = await hash_password_off_loop(password)
     async with refusable(session):
         staff, created = await get_or_insert(
             session,
@@ -70,10 +69,9 @@ async def create_staff(
     return staff
 
 
-# Sign-in throttling: this many failures within the window refuse further attempts, per account
-# (counting failures since its last successful sign-in) and per client address.
-SIGN_IN_MAX_FAILURES = 5
-SIGN_IN_WINDOW_SECONDS = 15 * 60
+# The throttle's limits (portal/services/sign_in_throttle.py), named where callers look for them.
+SIGN_IN_MAX_FAILURES = sign_in_throttle.MAX_FAILURES
+SIGN_IN_WINDOW_SECONDS = sign_in_throttle.WINDOW_SECONDS
 
 
 async def authenticate_staff(
@@ -85,89 +83,74 @@ async def authenticate_staff(
     now: datetime | None = None,
 ) -> StaffUser:
     """The active staff member with these credentials; records ``last_login_at`` and a
-    ``staff.signed_in`` event. A failure records ``staff.sign_in_failed`` (and a row the throttle
-    counts) and raises InvalidCredentials; after SIGN_IN_MAX_FAILURES failures within
-    SIGN_IN_WINDOW_SECONDS for the account (since its last successful sign-in) or for
-    ``address``, SignInThrottled, checked before the password so a throttled attempt costs no
-    hashing and cannot succeed. State lives in the database, never in process memory."""
+    ``staff.signed_in`` event. A failure is counted by the sign-in throttle and raises
+    InvalidCredentials (unknown email, wrong password, deactivated account: one answer, after
+    the same hashing work). SignInThrottled when a counter of the attempt is at its limit or
+    locked, before any hashing, so a throttled attempt cannot succeed.
+
+    Three short transactions: claim the throttle's slots, check the password off the event loop
+    holding no connection's transaction open, settle. State lives in the database, never in
+    process memory."""
     if "\x00" in email:
         raise InvalidInput("email", "must not contain NUL characters")
     now = now or utcnow()
     email = email.strip().lower()[:320]
     address = (address or "unknown").replace("\x00", "")[:64]
-    window_start = now - timedelta(seconds=SIGN_IN_WINDOW_SECONDS)
     async with write_transaction(session):
         staff = await session.scalar(
             select(StaffUser)
             .where(StaffUser.email == email)
             .execution_options(populate_existing=True)
         )
-        account_since = window_start
-        if staff is not None and staff.last_login_at is not None:
-            account_since = max(window_start, staff.last_login_at)
-        by_account = select(StaffSignInFailure.occurred_at).where(
-            StaffSignInFailure.email == email, StaffSignInFailure.occurred_at > account_since
+        attempt = await sign_in_throttle.begin_attempt(
+            session, email=email, address=address, now=now
         )
-        by_address = select(StaffSignInFailure.occurred_at).where(
-            StaffSignInFailure.address == address, StaffSignInFailure.occurred_at > window_start
-        )
-        for failures in (by_account, by_address):
-            recent = (
-                await session.scalars(
-                    failures.order_by(StaffSignInFailure.occurred_at.desc()).limit(
-                        SIGN_IN_MAX_FAILURES
-                    )
-                )
-            ).all()
-            if len(recent) >= SIGN_IN_MAX_FAILURES:
-                # free again when the oldest of the last N failures leaves the window
-                oldest = recent[-1]
-                retry = oldest + timedelta(seconds=SIGN_IN_WINDOW_SECONDS) - now
-                throttled = SignInThrottled(max(1, math.ceil(retry.total_seconds())))
-                break
+    if isinstance(attempt, SignInThrottled):
+        raise attempt
+    checked_hash = staff.password_hash if staff is not None else None
+    try:
+        if staff is not None and staff.is_active and checked_hash is not None:
+            matches = await verify_password_off_loop(checked_hash, password)
         else:
-            throttled = None
-        if throttled is None and staff is not None and staff.is_active:
-            if verify_password(staff.password_hash, password):
-                staff.last_login_at = now
+            # as slow as a real check, so that timing does not tell which emails exist
+            await hash_password_off_loop(password)
+            matches = False
+    except BaseException:
+        async with write_transaction(session):
+            await attempt.withdrawn(session)
+        raise
+    async with write_transaction(session):
+        if matches and staff is not None:
+            current = await _lock_staff(session, staff.id)
+            # deactivated or given a new password while the check ran: a failure
+            if current.is_active and current.password_hash == checked_hash:
+                await attempt.succeeded(session)
+                current.last_login_at = now
                 await record_event(
                     session,
-                    actor=Actor.staff(staff.id),
+                    actor=Actor.staff(current.id),
                     action="staff.signed_in",
                     subject_type="staff",
-                    subject_id=staff.id,
+                    subject_id=current.id,
                     details={"address": address},
                 )
-                return staff
-        elif throttled is None:
-            # as slow as a real check, so that timing does not tell which emails exist
-            hash_password(password)
-        if throttled is None:
-            # refused attempts are audited but not counted, so the throttle ends on its own
-            session.add(StaffSignInFailure(email=email, address=address, occurred_at=now))
-        await record_event(
-            session,
-            actor=Actor.staff(staff.id) if staff is not None else Actor.system(),
-            action="staff.sign_in_failed",
-            subject_type="staff",
-            subject_id=staff.id if staff is not None else None,
-            details={
-                "email": email,
-                "address": address,
-                "why": "throttled" if throttled is not None else "bad credentials",
-            },
-        )
-    if throttled is not None:
-        raise throttled
+                return current
+        await attempt.failed(session, staff)
     raise InvalidCredentials("wrong email or password")
 
 
 async def record_sign_out(
     session: AsyncSession, staff: StaffUser, *, now: datetime | None = None
 ) -> None:
-    """Records ``staff.signed_out``. The dashboard ends every session of the account issued
-    before the newest such event, so signing out anywhere signs out everywhere."""
+    """Records ``staff.signed_out`` and moves the account's session epoch on, which ends every
+    session of the account issued before: signing out anywhere signs out everywhere."""
     async with write_transaction(session):
+        await session.execute(
+            update(StaffUser)
+            .where(StaffUser.id == staff.id)
+            .values(session_epoch=StaffUser.session_epoch + 1)
+            .execution_options(synchronize_session=False)
+        )
         await record_event(
             session,
             actor=Actor.staff(staff.id),
@@ -214,16 +197,25 @@ async def deactivate_staff(
     session: AsyncSession, staff_id: uuid.UUID, *, actor: StaffUser, now: datetime | None = None
 ) -> StaffUser:
     """Admin only; an admin cannot deactivate themselves (someone must be left to manage).
-    A deactivated account cannot sign in, and its sessions stop working where the session
-    lookup checks ``is_active``."""
-    return await _change_staff(
-        session,
-        staff_id,
-        actor=actor,
-        action="staff.deactivated",
-        values={"is_active": False},
-        not_self="you cannot deactivate your own account",
-    )
+    A deactivated account cannot sign in, and every session it had ends for good: the session
+    epoch moves on, so reactivating the account does not bring a copied cookie back."""
+    require_role(actor, "admin")
+    if staff_id == actor.id:
+        raise Forbidden("you cannot deactivate your own account")
+    async with refusable(session):
+        staff = await _lock_staff(session, staff_id)
+        if staff.is_active:
+            staff.is_active = False
+            staff.session_epoch += 1
+            await record_event(
+                session,
+                actor=Actor.staff(actor.id),
+                action="staff.deactivated",
+                subject_type="staff",
+                subject_id=staff.id,
+                details={"is_active": False},
+            )
+    return staff
 
 
 async def reactivate_staff(
@@ -271,7 +263,7 @@ async def reset_staff_password(
         staff_id,
         actor=actor,
         action="staff.password_reset",
-        values={"password_hash": hash_password(password)},
+        values={"password_hash": await hash_password_off_loop(password)},
         details={},
     )
 

@@ -19,8 +19,9 @@ from portal.errors import (
     NotFound,
     SignInThrottled,
 )
-from portal.models import AuditEvent, StaffUser
+from portal.models import AuditEvent, StaffSignInWindow, StaffUser
 from portal.models.base import utcnow
+from portal.services import sign_in_throttle
 from portal.services import staff as staff_service
 from portal.services.staff import SIGN_IN_MAX_FAILURES, SIGN_IN_WINDOW_SECONDS
 from tests.portal.moderation_support import PASSWORD, audit_count, staff
@@ -54,11 +55,26 @@ async def test_sign_in_records_last_login_and_an_event(session: AsyncSession) ->
     )
 
 
-async def test_failures_are_audited_and_indistinguishable(session: AsyncSession) -> None:
+async def _window(session: AsyncSession, scope: str, email: str, address: str) -> StaffSignInWindow:
+    async with read_transaction(session):
+        [row] = (
+            await session.scalars(
+                select(StaffSignInWindow).where(
+                    StaffSignInWindow.scope == scope,
+                    StaffSignInWindow.email == email,
+                    StaffSignInWindow.address == address,
+                )
+            )
+        ).all()
+    return row
+
+
+async def test_failures_are_counted_and_indistinguishable(session: AsyncSession) -> None:
     member = await staff(session, "moderator")
     gone = await staff(session, "moderator")
     admin = await staff(session, "admin")
     await staff_service.deactivate_staff(session, gone.id, actor=admin)
+    events_before = await audit_count(session)
     attempts = [
         (member.email, "wrong password!"),
         ("nobody@staff.example.com", PASSWORD),
@@ -70,58 +86,112 @@ async def test_failures_are_audited_and_indistinguishable(session: AsyncSession)
             await staff_service.authenticate_staff(session, email, password, address="10.0.0.2")
         messages.add(caught.value.detail)
     assert len(messages) == 1
-    assert await audit_count(session, "staff.sign_in_failed") == 3
+    # counted where an investigator looks, not one audit event per anonymous attempt
+    assert await audit_count(session) == events_before
+    for email, _ in attempts:
+        row = await _window(session, "account_address", email, "10.0.0.2")
+        assert (row.failures, row.refused, row.locked_until) == (1, 0, None)
+    assert (await _window(session, "address", "", "10.0.0.2")).failures == 3
     assert await audit_count(session, "staff.signed_in") == 0
 
 
-async def test_repeated_failures_throttle_the_account_until_the_window_passes(
+async def test_repeated_failures_lock_the_account_from_that_address_until_the_window_passes(
     engine: AsyncEngine, session: AsyncSession
 ) -> None:
     member = await staff(session, "moderator")
-    now = utcnow()
-    for i in range(SIGN_IN_MAX_FAILURES):
+    # early in a window, so that a minute later is still in it
+    now = sign_in_throttle.window_start(utcnow()) + timedelta(seconds=1)
+    for _ in range(SIGN_IN_MAX_FAILURES):
         with pytest.raises(InvalidCredentials):
             await staff_service.authenticate_staff(
-                session, member.email, "nope", address=f"10.1.0.{i}", now=now
+                session, member.email, "nope", address="10.1.0.1", now=now
             )
     # another process (its own session) sees the same count: the right password is refused too
     async with create_sessionmaker(engine)() as other:
         with pytest.raises(SignInThrottled) as caught:
             await staff_service.authenticate_staff(
-                other, member.email, PASSWORD, address="10.9.9.9", now=now + timedelta(minutes=1)
+                other, member.email, PASSWORD, address="10.1.0.1", now=now + timedelta(minutes=1)
             )
     assert caught.value.retry_after_seconds == SIGN_IN_WINDOW_SECONDS - 60
+    row = await _window(session, "account_address", member.email, "10.1.0.1")
+    assert (row.failures, row.refused) == (SIGN_IN_MAX_FAILURES, 1)
+    assert row.locked_until == now + timedelta(seconds=SIGN_IN_WINDOW_SECONDS)
+    # one event for the lockout, naming the account, the address and the count
+    async with read_transaction(session):
+        [locked] = (
+            await session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "staff.sign_in_locked")
+            )
+        ).all()
+    assert (locked.subject_id, locked.details["scope"], locked.details["address"]) == (
+        member.id,
+        "account_address",
+        "10.1.0.1",
+    )
+    assert locked.details["failures"] == SIGN_IN_MAX_FAILURES
     later = now + timedelta(seconds=SIGN_IN_WINDOW_SECONDS + 1)
     signed_in = await staff_service.authenticate_staff(
-        session, member.email, PASSWORD, address="10.9.9.9", now=later
+        session, member.email, PASSWORD, address="10.1.0.1", now=later
     )
     assert signed_in.id == member.id
-    # a successful sign-in starts the account's count afresh
-    with pytest.raises(InvalidCredentials):
+
+
+async def test_someone_elsewhere_cannot_lock_a_person_out(session: AsyncSession) -> None:
+    member = await staff(session, "admin")
+    now = utcnow()
+    for _ in range(SIGN_IN_MAX_FAILURES + 3):
+        with pytest.raises((InvalidCredentials, SignInThrottled)):
+            await staff_service.authenticate_staff(
+                session, member.email, "guess", address="198.51.100.9", now=now
+            )
+    with pytest.raises(SignInThrottled):
         await staff_service.authenticate_staff(
-            session, member.email, "nope", address="10.2.0.1", now=later
+            session, member.email, PASSWORD, address="198.51.100.9", now=now
         )
-    await staff_service.authenticate_staff(
-        session, member.email, PASSWORD, address="10.2.0.2", now=later
+    signed_in = await staff_service.authenticate_staff(
+        session, member.email, PASSWORD, address="10.0.0.7", now=now
     )
+    assert signed_in.id == member.id
+
+
+async def test_the_account_has_a_ceiling_across_addresses(session: AsyncSession) -> None:
+    member = await staff(session, "moderator")
+    now = utcnow()
+    for i in range(sign_in_throttle.MAX_FAILURES_PER_ACCOUNT):
+        with pytest.raises(InvalidCredentials):
+            await staff_service.authenticate_staff(
+                session, member.email, "guess", address=f"10.3.{i // 250}.{i % 250}", now=now
+            )
+    with pytest.raises(SignInThrottled):
+        await staff_service.authenticate_staff(
+            session, member.email, PASSWORD, address="10.9.9.9", now=now
+        )
+    assert (await _window(session, "account", member.email, "")).failures == (
+        sign_in_throttle.MAX_FAILURES_PER_ACCOUNT
+    )
+    assert await audit_count(session, "staff.sign_in_locked") == 1
 
 
 async def test_repeated_failures_throttle_the_address(session: AsyncSession) -> None:
+    """One address guessing a few passwords on many accounts is stopped at the address's
+    ceiling, whatever account it tries next."""
     member = await staff(session, "moderator")
+    others = [await staff(session, "moderator") for _ in range(10)]
     now = utcnow()
-    for i in range(SIGN_IN_MAX_FAILURES):
-        with pytest.raises(InvalidCredentials):
-            await staff_service.authenticate_staff(
-                session, f"guess{i}@staff.example.com", "x", address="203.0.113.7", now=now
-            )
+    for other in others:
+        for _ in range(sign_in_throttle.MAX_FAILURES_PER_ADDRESS // len(others)):
+            with pytest.raises(InvalidCredentials):
+                await staff_service.authenticate_staff(
+                    session, other.email, "x", address="203.0.113.7", now=now
+                )
     with pytest.raises(SignInThrottled):
         await staff_service.authenticate_staff(
             session, member.email, PASSWORD, address="203.0.113.7", now=now
         )
-    ok = await staff_service.authenticate_staff(
+    # the same account from another address is not affected
+    await staff_service.authenticate_staff(
         session, member.email, PASSWORD, address="203.0.113.8", now=now
     )
-    assert ok.id == member.id
 
 
 async def test_admins_manage_staff_accounts(session: AsyncSession) -> None:

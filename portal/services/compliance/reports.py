@@ -27,6 +27,7 @@ from portal.models import MessageThread
 from portal.services.compliance.chain import canonical, timestamp
 from portal.services.compliance.report_data import REPORT_FORMAT, Head, ReportSource
 from portal.services.compliance.signing import load_private_key, sign
+from portal.services.csv_cells import csv_row
 from portal.settings import Settings
 
 FORMATS: Final = ("json", "csv", "pdf")
@@ -230,7 +231,7 @@ async def csv_chunks(source: ReportSource, settings: Settings) -> AsyncIterator[
             "details": canonical(event["details"]).decode(),
             **people.get((event["actor_type"], event["actor_id"]), {}),
         }
-        writer.writerow(["" if values.get(name) is None else values[name] for name in CSV_COLUMNS])
+        writer.writerow(csv_row(values.get(name) for name in CSV_COLUMNS))
         count += 1
         if count % 500 == 0:
             yield buffer.getvalue().encode()

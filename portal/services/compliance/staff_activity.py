@@ -20,6 +20,7 @@ from portal.errors import InvalidInput
 from portal.models import AuditEvent
 from portal.services.compliance.chain import canonical, timestamp
 from portal.services.compliance.reports import encode_streaming
+from portal.services.csv_cells import csv_row
 
 FORMATS = ("csv", "json")
 BATCH = 1000
@@ -122,7 +123,7 @@ async def export_staff_activity(
         writer.writerow(CSV_COLUMNS)
         async for event in events():
             values = {**event, "details": canonical(event["details"]).decode()}
-            writer.writerow(["" if values[c] is None else values[c] for c in CSV_COLUMNS])
+            writer.writerow(csv_row(values[c] for c in CSV_COLUMNS))
             if buffer.tell() > 64 * 1024:
                 yield buffer.getvalue().encode()
                 buffer.seek(0)
