@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import unicodedata
+import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +31,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from fpdf import FPDF
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.errors import PortalError
+from portal.models import StaffUser
 from portal.services.compliance.report_data import Head, ReportSource
 from portal.services.compliance.spooled import new_spool
 
@@ -49,8 +54,10 @@ SIZE, SMALL = 8.0, 7.0  # points
 PT = 25.4 / 72  # mm per point
 
 
-class FontMissing(RuntimeError):
-    pass
+class FontMissing(PortalError):
+    """The server lacks the font: an installation problem, not the requester's."""
+
+    status_code = 503
 
 
 def font_paths() -> dict[str, Path]:
@@ -95,6 +102,7 @@ async def _optional(source: ReportSource, name: str) -> Any:
 
 async def gather(source: ReportSource) -> Material:
     """Reads everything the PDF shows from the snapshot; nothing is laid out yet."""
+    font_paths()  # a missing font fails the export before anything is read
     sections: dict[str, Any] = {
         "thread": source.thread_entry(),
         "participants": await source.participants(),
@@ -115,10 +123,39 @@ async def gather(source: ReportSource) -> Material:
     try:
         await _write_lines(material, "message", source.messages())
         await _write_lines(material, "event", source.events())
+        if sections["staff"] is None:
+            sections["staff"] = await _staff_named(source.session, material)
     except BaseException:
         material.lines.close()
         raise
     return material
+
+
+async def _staff_named(session: AsyncSession, material: Material) -> list[dict[str, Any]]:
+    """The staff a report names, read here while the report data has no staff directory."""
+    sections = material.sections
+    ids = {
+        *(flag["decided_by_id"] for flag in sections["flags"]),
+        *(note["author_id"] for note in sections["notes"]),
+        *(event["actor_id"] for event in material.decisions if event["actor_type"] == "staff"),
+        *(
+            actor["id"]
+            for hold in sections["holds"]
+            for actor in (hold["placed_by"], hold["lifted_by"])
+            if actor and actor["type"] == "staff"
+        ),
+    }
+    if sections["generated_by"]["type"] == "staff":
+        ids.add(sections["generated_by"]["id"])
+    wanted = [uuid.UUID(value) for value in ids if value]
+    if not wanted:
+        return []
+    rows = await session.scalars(
+        select(StaffUser).where(StaffUser.id.in_(wanted)).order_by(StaffUser.email)
+    )
+    return [
+        {"id": str(s.id), "name": s.display_name, "email": s.email, "role": s.role} for s in rows
+    ]
 
 
 async def _write_lines(
@@ -193,9 +230,11 @@ class _Report(FPDF):
         self.y_at = TOP
 
     def header(self) -> None:
+        # a cell, not text(): fpdf2 puts the page count ({nb}) only into cells' text
         self.set_font("DejaVu", "", SMALL)
         self.set_text_color(90)
-        self.text(MARGIN, 10, self.running_header + f"  ·  page {self.page_no()} of {{nb}}")
+        self.set_xy(MARGIN, 7)
+        self.cell(TEXT_WIDTH, 4, self.running_header + f"  ·  page {self.page_no()} of {{nb}}")
         self.set_draw_color(180)
         self.line(MARGIN, 12, PAGE_WIDTH - MARGIN, 12)
         self.set_text_color(0)
@@ -544,16 +583,18 @@ def _decisions(pdf: _Report, material: Material, people: _People) -> None:
 def _chain(pdf: _Report, material: Material, people: _People) -> None:
     pdf.heading(f"Audit chain ({material.head.events} events)")
     pdf.use("", SMALL)
-    pdf.row(((14, "#"), (34, "When"), (50, "Actor"), (82, "Action, subject; hash")), "B")
+    pdf.row(((14, "#"), (34, "When"), (50, "Actor"), (82, "Action, subject")), "B")
+    pdf.row(((14, ""), (166, "Hash")), "B")
     for event in material.records("event"):
         pdf.row(
             (
                 (14, event["position"]),
                 (34, _when(event["occurred_at"])),
                 (50, people.name(event["actor_id"], event["actor_type"])),
-                (82, f"{event['action']} {event['subject_id'] or ''}\n{event['hash']}"),
+                (82, f"{event['action']} {event['subject_id'] or ''}"),
             )
         )
+        pdf.row(((14, ""), (166, event["hash"])))
 
 
 def _when(value: str | None) -> str:
