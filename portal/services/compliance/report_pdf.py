@@ -23,10 +23,9 @@ import asyncio
 import json
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -190,28 +189,62 @@ async def render(material: Material, into: IO[bytes]) -> int:
     return len(data)
 
 
-@lru_cache(maxsize=256)
-def _escape(char: str) -> bool:
-    return unicodedata.category(char) in VISIBLE_CATEGORIES
+class _Visible(dict[int, str]):
+    """A ``str.translate`` table: each character as printed, decided once per character."""
+
+    def __init__(self, drawable: Container[int], keep_newlines: bool) -> None:
+        super().__init__()
+        self.drawable = drawable
+        self.keep_newlines = keep_newlines
+
+    def __missing__(self, codepoint: int) -> str:
+        char = chr(codepoint)
+        if char == "\n" and self.keep_newlines:
+            shown = char
+        elif char == "\t":
+            shown = "    "
+        elif unicodedata.category(char) in VISIBLE_CATEGORIES or codepoint not in self.drawable:
+            shown = f"<U+{codepoint:04X}>"
+        else:
+            shown = char
+        self[codepoint] = shown
+        return shown
 
 
-def visible(text: object, drawable: frozenset[int] | dict[int, Any], keep_newlines: bool) -> str:
+def visible(text: object, table: _Visible) -> str:
     """``text`` with every character the reader could not see, or that would reorder the line,
     written ``<U+XXXX>``: controls, bidi and other format characters, and what the font lacks."""
     value = "" if text is None else str(text)
     if value.isascii() and value.isprintable():
         return value
-    out = []
-    for char in value:
-        if char == "\n" and keep_newlines:
-            out.append(char)
-        elif char == "\t":
-            out.append("    ")
-        elif _escape(char) or ord(char) not in drawable:
-            out.append(f"<U+{ord(char):04X}>")
-        else:
-            out.append(char)
-    return "".join(out)
+    return value.translate(table)
+
+
+class _Widths(dict[str, float]):
+    """A word's width in thousandths of the font size, each distinct word measured once."""
+
+    def __init__(self, widths: dict[int, float]) -> None:
+        super().__init__()
+        self.widths = widths
+
+    def __missing__(self, word: str) -> float:
+        if len(self) > 100_000:  # a thread of unique words must not grow this without bound
+            self.clear()
+        width = self[word] = float(sum(self.widths[ord(char)] for char in word))
+        return width
+
+
+class _Glyphs(dict[int, str]):
+    """A ``str.translate`` table: a character to its code in the font's subset, picked once."""
+
+    def __init__(self, font: Any) -> None:
+        super().__init__()
+        self.font = font
+
+    def __missing__(self, codepoint: int) -> str:
+        picked = self.font.subset.pick(codepoint)
+        code = self[codepoint] = "" if picked is None else chr(picked)
+        return code
 
 
 class _Report(FPDF):
@@ -220,7 +253,11 @@ class _Report(FPDF):
         for style, path in font_paths().items():
             self.add_font("DejaVu", style, str(path))
         self.widths = {style: self.fonts[f"dejavu{style}"].cw for style in FONT_FILES}
-        self.drawable = self.fonts["dejavu"].cmap
+        self.words = {style: _Widths(self.widths[style]) for style in FONT_FILES}
+        self.glyphs = {style: _Glyphs(self.fonts[f"dejavu{style}"]) for style in FONT_FILES}
+        drawable = self.fonts["dejavu"].cmap
+        self.one_line = _Visible(drawable, keep_newlines=False)
+        self.multiline = _Visible(drawable, keep_newlines=True)
         self.running_header = running_header
         self.set_auto_page_break(auto=False)
         self.set_margins(MARGIN, TOP, MARGIN)
@@ -242,34 +279,61 @@ class _Report(FPDF):
         self.y_at = TOP
 
     def use(self, style: str = "", size: float = SIZE) -> None:
-        self.cur_style, self.pt_size = style, size
-        self.set_font("DejaVu", style, size)
-
-    def width_of(self, text: str) -> float:
-        widths = self.widths[self.cur_style]
-        return sum(widths[ord(char)] for char in text) * self.pt_size * PT / 1000
+        if (style, size) != (self.cur_style, self.pt_size) or self.font_family != "dejavu":
+            self.cur_style, self.pt_size = style, size
+            self.set_font("DejaVu", style, size)
 
     def wrap(self, text: str, width: float) -> list[str]:
         """Lines of ``text`` no wider than ``width`` mm, broken at spaces where possible."""
-        widths = self.widths[self.cur_style]
         limit = width * 1000 / (self.pt_size * PT)
+        if "\n" not in text:
+            widths = self.widths[self.cur_style]
+            if sum(map(widths.__getitem__, map(ord, text))) <= limit:
+                return [text]
+        words = self.words[self.cur_style]
+        space = words[" "]
         lines: list[str] = []
         for paragraph in text.split("\n"):
-            line_start, used, last_space = 0, 0.0, -1
-            index = 0
-            while index < len(paragraph):
-                char = paragraph[index]
-                used += widths[ord(char)]
-                if char == " ":
-                    last_space = index
-                if used > limit and index > line_start:
-                    cut = last_space + 1 if last_space >= line_start else index
-                    lines.append(paragraph[line_start:cut].rstrip())
-                    line_start, last_space = cut, -1
-                    used = sum(widths[ord(c)] for c in paragraph[line_start : index + 1])
-                index += 1
-            lines.append(paragraph[line_start:])
+            line: list[str] = []
+            used = 0.0
+            for word in paragraph.split(" "):
+                wide = words[word]
+                if wide > limit:  # a word wider than the column (a hash): cut it
+                    for piece in self._cut(word, limit):
+                        if line:
+                            lines.append(" ".join(line))
+                        line, used = [piece], words[piece]
+                    continue
+                if line and used + space + wide > limit:
+                    lines.append(" ".join(line))
+                    line, used = [], 0.0
+                used += wide + (space if line else 0.0)
+                line.append(word)
+            lines.append(" ".join(line))
         return lines
+
+    def _cut(self, word: str, limit: float) -> list[str]:
+        widths = self.widths[self.cur_style]
+        pieces, start, used = [], 0, 0.0
+        for index, char in enumerate(word):
+            used += widths[ord(char)]
+            if used > limit and index > start:
+                pieces.append(word[start:index])
+                start, used = index, widths[ord(char)]
+        pieces.append(word[start:])
+        return pieces
+
+    def put(self, x: float, y: float, line: str) -> None:
+        """``text()`` without its per-character work: each character's place in the font
+        subset is looked up once per document (fpdf2 is pinned; this follows its 2.8
+        ``text``/``encode_text``)."""
+        font = self.current_font
+        if not self.current_font_is_set_on_page:
+            self._out(self._set_font_for_page(font, self.font_size_pt))
+        mapped = line.translate(self.glyphs[self.cur_style])
+        self._out(
+            f"BT {x * self.k:.2f} {(self.h - y) * self.k:.2f} Td ({font.escape_text(mapped)}) Tj ET"
+        )
 
     def room(self, height: float) -> None:
         if self.y_at + height > PAGE_HEIGHT - BOTTOM:
@@ -284,13 +348,13 @@ class _Report(FPDF):
             self.room(step)
             self.y_at += step
             if line:
-                self.text(x, self.y_at - step * 0.25, line)
+                self.put(x, self.y_at - step * 0.25, line)
 
     def paragraph(self, text: object, x: float = MARGIN, width: float = TEXT_WIDTH) -> None:
         self.write_lines(self.wrap(self.show(text, keep_newlines=True), width), x)
 
     def show(self, text: object, keep_newlines: bool = False) -> str:
-        return visible(text, self.drawable, keep_newlines)
+        return visible(text, self.multiline if keep_newlines else self.one_line)
 
     def heading(self, text: str, size: float = 13) -> None:
         self.use("B", size)
@@ -301,7 +365,8 @@ class _Report(FPDF):
         self.use()
 
     def row(self, cells: Iterable[tuple[float, object]], style: str = "") -> None:
-        """One table row: (width mm, value) cells side by side, each wrapped in its width."""
+        """One table row: (width mm, value) cells side by side, each wrapped in its width, in
+        ``style`` at the current size."""
         self.use(style, self.pt_size)
         columns, x = [], MARGIN
         for width, value in cells:
@@ -315,13 +380,12 @@ class _Report(FPDF):
             self.y_at += step
             for x, lines in columns:
                 if index < len(lines) and lines[index]:
-                    self.text(x, self.y_at - step * 0.25, lines[index])
-        self.use("", self.pt_size)
+                    self.put(x, self.y_at - step * 0.25, lines[index])
 
     def label(self, name: str, value: object) -> None:
         self.use("B")
         self.room(self.line_height())
-        self.text(MARGIN, self.y_at + self.line_height() * 0.75, self.show(name))
+        self.put(MARGIN, self.y_at + self.line_height() * 0.75, self.show(name))
         self.use()
         self.write_lines(self.wrap(self.show(value, True), TEXT_WIDTH - 38), MARGIN + 38)
 
