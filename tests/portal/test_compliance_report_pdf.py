@@ -5,6 +5,7 @@ formatting characters are printed as <U+XXXX> (B7). Read back with poppler's pdf
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
 
@@ -13,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.audit import Actor
 from portal.database import create_sessionmaker
-from portal.models import Message
+from portal.models import Message, MessageThread
+from portal.services.compliance import report_pdf
+from portal.services.compliance.report_data import ReportSource
 from portal.services.compliance.reports import stream_report
 from portal.settings import Settings
 from tests.people import person
@@ -83,3 +86,37 @@ async def test_the_pdf_shows_what_it_cannot_draw_and_every_control_character(
     assert "Bismillah <U+FDFD>, smile \U0001f600, face <U+1FAE0>" in flat
     assert "paid <U+202E>SU 0001<U+202C> now<U+0007> bell<U+001B> end" in flat
     assert "\u202e" not in text and "\x07" not in text and "\ufdfd" not in text
+
+
+async def test_the_pdf_takes_names_from_the_staff_directory_and_shows_blocks(
+    engine: AsyncEngine, session: AsyncSession, settings: Settings, tmp_path
+) -> None:
+    """The report data's staff directory and blocks, when it has them, are what the PDF shows
+    (another part of the report provides them: ``ReportSource.staff()`` / ``blocks()``)."""
+    _poppler()
+    world = await build_world(session, settings)
+    async with create_sessionmaker(engine)() as reader, reader.begin():
+        thread = await reader.get(MessageThread, world.thread_id)
+        assert thread is not None
+        material = await report_pdf.gather(await ReportSource.load(reader, thread, Actor.system()))
+    material.sections["staff"] = [
+        {"id": str(world.officer.id), "name": "Olive Officer", "email": "o@x", "role": "compliance"}
+    ]
+    material.sections["blocks"] = [
+        {
+            "blocker_id": str(world.candidate.id),
+            "blocked_id": str(world.employer.id),
+            "reason": "harassment",
+            "created_at": "2026-01-02T03:04:05.000000Z",
+            "removed_at": None,
+        }
+    ]
+    out = io.BytesIO()
+    await report_pdf.render(material, out)
+    _, text = await asyncio.to_thread(_render, out.getvalue(), tmp_path)
+    flat = re.sub(r"\s+", " ", text)
+    assert "placed by Olive Officer (compliance)" in flat
+    assert "Olive Officer o@x compliance" in flat  # the directory on the cover
+    assert (
+        "Grace Candidate (candidate) blocked Ada Employer (employer): harassment; in force" in flat
+    )

@@ -511,9 +511,9 @@ def _messages(pdf: _Report, material: Material, people: _People) -> None:
         pdf.row(
             (
                 (14, f"#{number}"),
-                (34, _when(message["sent_at"])),
+                (44, _when(message["sent_at"])),
                 (
-                    132,
+                    122,
                     f"{people.name(message['sender_id'])}  →  "
                     f"{people.name(message['recipient_id'])}",
                 ),
@@ -521,13 +521,8 @@ def _messages(pdf: _Report, material: Material, people: _People) -> None:
             "B",
         )
         pdf.use("", SMALL)
-        pdf.row(
-            (
-                (14, ""),
-                (166, f"id {message['id']}   sha256 {message['content_sha256'] or '—'}"),
-            )
-        )
-        pdf.row(((14, ""), (166, _state(message, people))))
+        pdf.row(((14, ""), (66, f"id {message['id']}"), (100, _state(message, people))))
+        pdf.row(((14, ""), (166, f"sha256 {message['content_sha256'] or '— (purged)'}")))
         pdf.use("", SIZE)
         pdf.write_lines(pdf.wrap(pdf.show(_content(message), True), TEXT_WIDTH - 14), MARGIN + 14)
         pdf.rule()
