@@ -255,7 +255,8 @@ class _Report(FPDF):
         self.widths = {style: self.fonts[f"dejavu{style}"].cw for style in FONT_FILES}
         self.words = {style: _Widths(self.widths[style]) for style in FONT_FILES}
         self.glyphs = {style: _Glyphs(self.fonts[f"dejavu{style}"]) for style in FONT_FILES}
-        drawable = self.fonts["dejavu"].cmap
+        # what both weights can draw: a name in a bold row must not lose a character either
+        drawable = frozenset(self.fonts["dejavu"].cmap).intersection(self.fonts["dejavuB"].cmap)
         self.one_line = _Visible(drawable, keep_newlines=False)
         self.multiline = _Visible(drawable, keep_newlines=True)
         self.running_header = running_header
