@@ -86,11 +86,11 @@ class Material:
     events: int = 0
 
     def records(self, kind: str) -> Iterator[dict[str, Any]]:
+        prefix = json.dumps([kind]).encode()[:-1] + b","
         self.lines.seek(0)
         for line in self.lines:
-            record_kind, record = json.loads(line)
-            if record_kind == kind:
-                yield record
+            if line.startswith(prefix):
+                yield json.loads(line)[1]
 
 
 async def _optional(source: ReportSource, name: str) -> Any:
