@@ -1,8 +1,8 @@
 """Per-thread audit reports as JSON, CSV and PDF, for the CLI and the staff pages.
 
-JSON and CSV are produced batch by batch from one database snapshot, into a temporary file
-that is sent once the snapshot is closed. The JSON is
-RFC 8785 canonical, ``{"report": {...}, "seal": {...}}``; the seal holds the chain head, the
+Each export is produced whole from one database snapshot (JSON and CSV batch by batch; the PDF
+gathers its records there and is laid out after) into a temporary file, sent once the snapshot
+is closed. The JSON is RFC 8785 canonical, ``{"report": {...}, "seal": {...}}``; the seal holds the chain head, the
 SHA-256 of the canonical report and, when a signing key is configured, an Ed25519 signature
 over both. Every export is itself an audit event naming who exported which thread, in which
 format, up to which head.
