@@ -2,10 +2,10 @@
 
 Each export is produced whole from one database snapshot (JSON and CSV batch by batch; the PDF
 gathers its records there and is laid out after) into a temporary file, sent once the snapshot
-is closed. The JSON is RFC 8785 canonical, ``{"report": {...}, "seal": {...}}``; the seal holds the chain head, the
-SHA-256 of the canonical report and, when a signing key is configured, an Ed25519 signature
-over both. Every export is itself an audit event naming who exported which thread, in which
-format, up to which head.
+is closed. The JSON is RFC 8785 canonical, ``{"report": {...}, "seal": {...}}``; the seal
+holds the chain head, the SHA-256 of the canonical report and, when a signing key is
+configured, an Ed25519 signature over both. Every export is itself an audit event naming who
+exported which thread, in which format, up to which head.
 """
 
 from __future__ import annotations
