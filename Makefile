@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-test install-bench lock upgrade-lock run test poppler lint format bench bench-quick wrk clean
+.PHONY: install install-test install-bench lock upgrade-lock run test poppler fonts lint format bench bench-quick bench-pdf wrk clean
 
 # Every Python package, direct and transitive, comes from a lock with hashes (requirements/);
 # the project itself is installed without letting pip resolve anything.
@@ -47,9 +47,16 @@ $(NODE_STAMP): package.json package-lock.json
 $(VENV)/.installed-bench: $(VENV)/.installed-test
 	touch $@
 
-install: $(VENV)/.installed $(NODE_STAMP)
+install: $(VENV)/.installed $(NODE_STAMP) fonts
 
-install-test: $(VENV)/.installed-test $(NODE_STAMP)
+install-test: $(VENV)/.installed-test $(NODE_STAMP) fonts
+
+# The PDF audit report is set in DejaVu Sans from Debian's fonts-dejavu-core, read from
+# /usr/share/fonts/truetype/dejavu (portal/services/compliance/report_pdf.py says why).
+fonts:
+	@test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null; } || \
+		echo "fonts-dejavu-core could not be installed: PDF audit reports will fail until it is" >&2
 
 run: install
 	$(BIN)/portal db upgrade
@@ -85,6 +92,11 @@ bench: $(VENV)/.installed-bench wrk
 
 bench-quick: $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
+
+# The PDF audit report of a 10,000-message thread against its JSON: wall and CPU time, peak
+# memory growth (SQLite by default; BENCH_PDF_ARGS="--database URL" for PostgreSQL).
+bench-pdf: $(VENV)/.installed-bench fonts
+	$(BIN)/python -m bench.pdf_export $(BENCH_PDF_ARGS)
 
 wrk:
 	@command -v wrk >/dev/null 2>&1 || \

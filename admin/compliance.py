@@ -3,7 +3,9 @@ downloads, legal holds, and the staff activity export.
 
 Downloads are POST forms with the CSRF token even though they change no evidence: each export
 is itself an audit event (``report.exported``, ``staff_activity.exported``), and no GET on the
-dashboard writes anything. They stream (Litestar ``Stream``) as attachments; the forms opt out
+dashboard writes anything. The export is finished and recorded before the response starts (an
+export that fails answers an error page), then streams (Litestar ``Stream``) as an attachment
+from its temporary file, at the browser's pace; the forms opt out
 of htmx boosting so that the browser saves the file instead of swapping it into the page.
 """
 
@@ -84,7 +86,7 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
 
 def attachment(filename: str, media_type: str, chunks: AsyncIterator[bytes]) -> Stream:
     async def closing() -> AsyncIterator[bytes]:
-        # the export holds a database session until its chunks are consumed or closed
+        # the finished export waits in a temporary file, closed when sent or abandoned
         try:
             async for chunk in chunks:
                 yield chunk

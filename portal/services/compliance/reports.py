@@ -1,10 +1,11 @@
 """Per-thread audit reports as JSON, CSV and PDF, for the CLI and the staff pages.
 
-JSON and CSV stream: they are produced batch by batch from one database snapshot. The JSON is
-RFC 8785 canonical, ``{"report": {...}, "seal": {...}}``; the seal holds the chain head, the
-SHA-256 of the canonical report and, when a signing key is configured, an Ed25519 signature
-over both. Every export is itself an audit event naming who exported which thread, in which
-format, up to which head.
+Each export is produced whole from one database snapshot (JSON and CSV batch by batch; the PDF
+gathers its records there and is laid out after) into a temporary file, sent once the snapshot
+is closed. The JSON is RFC 8785 canonical, ``{"report": {...}, "seal": {...}}``; the seal
+holds the chain head, the SHA-256 of the canonical report and, when a signing key is
+configured, an Ed25519 signature over both. Every export is itself an audit event naming who
+exported which thread, in which format, up to which head.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from portal.audit import Actor, record_event
 from portal.database import write_transaction
 from portal.errors import InvalidInput, NotFound
 from portal.models import MessageThread
+from portal.services.compliance import report_pdf
 from portal.services.compliance.chain import canonical, timestamp
 from portal.services.compliance.report_data import REPORT_FORMAT, Head, ReportSource
 from portal.services.compliance.signing import load_private_key, sign
+from portal.services.compliance.spooled import new_spool, read_spooled, spool
 from portal.services.csv_cells import csv_row
 from portal.settings import Settings
 
@@ -61,7 +64,8 @@ class ReportExport:
     filename: str
     media_type: str
     head: Head
-    chunks: AsyncIterator[bytes]
+    size: int
+    chunks: AsyncIterator[bytes]  # the finished file; reading it needs no database
 
 
 async def stream_report(
@@ -72,22 +76,33 @@ async def stream_report(
     actor: Actor,
     settings: Settings,
 ) -> ReportExport:
-    """Opens the export of one thread's audit report.
+    """Exports one thread's audit report, recorded as ``report.exported``.
 
-    Records the export (who, thread, format, head) before returning; the chunks then come from
-    a snapshot taken before that event, so the head in the file is the head recorded. The
-    caller must consume (or close) ``chunks``: it holds a database session until then.
+    The whole file is produced from one snapshot into a temporary file (see ``spooled``), the
+    snapshot is closed, and only then is the export recorded (who, thread, format, and the head
+    the file holds), so an export that fails is neither sent nor recorded. ``chunks`` then reads
+    the finished file at any pace, holding no database connection.
     """
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise InvalidInput("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
-    opened = _snapshot(sessions)
-    session = await opened.__aenter__()
+    writers: dict[str, Callable[[ReportSource, Settings], AsyncIterator[bytes]]] = {
+        "json": json_chunks,
+        "csv": csv_chunks,
+    }
+    file = new_spool()
     try:
-        thread = await session.get(MessageThread, thread_id)
-        if thread is None:
-            raise NotFound(f"thread {thread_id} does not exist")
-        source = await ReportSource.load(session, thread, actor)
+        async with _snapshot(sessions) as session:
+            thread = await session.get(MessageThread, thread_id)
+            if thread is None:
+                raise NotFound(f"thread {thread_id} does not exist")
+            source = await ReportSource.load(session, thread, actor)
+            if fmt == "pdf":  # read in the snapshot, laid out once it is closed
+                material = await report_pdf.gather(source)
+            else:
+                size = await spool(writers[fmt](source, settings), file)
+        if fmt == "pdf":
+            size = await report_pdf.render(material, file)
         async with sessions() as writer, write_transaction(writer):
             await record_event(
                 writer,
@@ -103,27 +118,14 @@ async def stream_report(
                 },
             )
     except BaseException:
-        await opened.__aexit__(None, None, None)
+        file.close()
         raise
-
-    writers: dict[str, Callable[[ReportSource, Settings], AsyncIterator[bytes]]] = {
-        "json": json_chunks,
-        "csv": csv_chunks,
-        "pdf": pdf_chunks,
-    }
-
-    async def chunks() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in writers[fmt](source, settings):
-                yield chunk
-        finally:
-            await opened.__aexit__(None, None, None)
-
     return ReportExport(
         filename=f"audit-thread-{thread.id}.{fmt}",
         media_type=MEDIA_TYPES[fmt],
         head=source.head,
-        chunks=chunks(),
+        size=size,
+        chunks=read_spooled(file),
     )
 
 
@@ -257,9 +259,3 @@ async def actor_directory(source: ReportSource) -> dict[tuple[str, str], dict[st
             "actor_role": participant["role"],
         }
     return people
-
-
-async def pdf_chunks(source: ReportSource, settings: Settings) -> AsyncIterator[bytes]:
-    from portal.services.compliance.report_pdf import render_pdf
-
-    yield await render_pdf(source)

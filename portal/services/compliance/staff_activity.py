@@ -15,11 +15,12 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.audit import Actor, event_fields, record_event
-from portal.database import write_transaction
+from portal.database import read_transaction, write_transaction
 from portal.errors import InvalidInput
 from portal.models import AuditEvent
 from portal.services.compliance.chain import canonical, timestamp
 from portal.services.compliance.reports import encode_streaming
+from portal.services.compliance.spooled import new_spool, read_spooled, spool
 from portal.services.csv_cells import csv_row
 
 FORMATS = ("csv", "json")
@@ -65,7 +66,7 @@ async def export_staff_activity(
     fmt: str,
     actor: Actor,
 ) -> ActivityExport:
-    """Staff events with ``start <= occurred_at < end``; the caller consumes ``chunks``."""
+    """Staff events with ``start <= occurred_at < end``; ``chunks`` reads the finished file."""
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise InvalidInput("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
@@ -73,55 +74,45 @@ async def export_staff_activity(
         raise InvalidInput("period", "start and end need a time zone")
     if end <= start:
         raise InvalidInput("period", "the end must come after the start")
-    async with sessions() as session, write_transaction(session):
-        await record_event(
-            session,
-            actor=actor,
-            action="staff_activity.exported",
-            subject_type="audit_log",
-            subject_id=None,
-            details={"from": start, "to": end, "format": fmt},
-        )
 
-    async def events() -> AsyncIterator[dict[str, Any]]:
-        async with sessions() as session:
-            after: tuple[datetime, Any] | None = None
-            while True:
-                query = select(AuditEvent).where(
-                    staff_action(),
-                    AuditEvent.occurred_at >= start,
-                    AuditEvent.occurred_at < end,
+    async def events(session: AsyncSession) -> AsyncIterator[dict[str, Any]]:
+        after: tuple[datetime, Any] | None = None
+        while True:
+            query = select(AuditEvent).where(
+                staff_action(),
+                AuditEvent.occurred_at >= start,
+                AuditEvent.occurred_at < end,
+            )
+            if after is not None:
+                query = query.where(
+                    (AuditEvent.occurred_at > after[0])
+                    | ((AuditEvent.occurred_at == after[0]) & (AuditEvent.id > after[1]))
                 )
-                if after is not None:
-                    query = query.where(
-                        (AuditEvent.occurred_at > after[0])
-                        | ((AuditEvent.occurred_at == after[0]) & (AuditEvent.id > after[1]))
-                    )
-                batch = (
-                    await session.scalars(
-                        query.order_by(AuditEvent.occurred_at, AuditEvent.id).limit(BATCH)
-                    )
-                ).all()
-                if not batch:
-                    return
-                for event in batch:
-                    yield {**event_fields(event), "hash": event.hash}
-                after = (batch[-1].occurred_at, batch[-1].id)
-                session.expunge_all()
+            batch = (
+                await session.scalars(
+                    query.order_by(AuditEvent.occurred_at, AuditEvent.id).limit(BATCH)
+                )
+            ).all()
+            if not batch:
+                return
+            for event in batch:
+                yield {**event_fields(event), "hash": event.hash}
+            after = (batch[-1].occurred_at, batch[-1].id)
+            session.expunge_all()
 
-    async def as_json() -> AsyncIterator[bytes]:
+    async def as_json(session: AsyncSession) -> AsyncIterator[bytes]:
         document = {
             "period": {"from": timestamp(start), "to": timestamp(end)},
-            "events": events(),
+            "events": events(session),
         }
         async for chunk in encode_streaming(document):
             yield chunk
 
-    async def as_csv() -> AsyncIterator[bytes]:
+    async def as_csv(session: AsyncSession) -> AsyncIterator[bytes]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(CSV_COLUMNS)
-        async for event in events():
+        async for event in events(session):
             values = {**event, "details": canonical(event["details"]).decode()}
             writer.writerow(csv_row(values[c] for c in CSV_COLUMNS))
             if buffer.tell() > 64 * 1024:
@@ -130,7 +121,25 @@ async def export_staff_activity(
                 buffer.truncate()
         yield buffer.getvalue().encode()
 
+    # Produced whole in one read transaction, recorded once complete, then sent from the file
+    # at the client's pace (see ``spooled``): the file holds the staff events committed before
+    # it, its own export event shows in the next one.
+    file = new_spool()
+    try:
+        async with sessions() as session, read_transaction(session):
+            await spool((as_json if fmt == "json" else as_csv)(session), file)
+        async with sessions() as session, write_transaction(session):
+            await record_event(
+                session,
+                actor=actor,
+                action="staff_activity.exported",
+                subject_type="audit_log",
+                subject_id=None,
+                details={"from": start, "to": end, "format": fmt},
+            )
+    except BaseException:
+        file.close()
+        raise
     name = f"staff-activity-{start.date()}-{end.date()}.{fmt}"
-    if fmt == "json":
-        return ActivityExport(name, "application/json", as_json())
-    return ActivityExport(name, "text/csv; charset=utf-8", as_csv())
+    media_type = "application/json" if fmt == "json" else "text/csv; charset=utf-8"
+    return ActivityExport(name, media_type, read_spooled(file))
