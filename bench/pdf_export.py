@@ -25,6 +25,7 @@ from typing import Any
 
 import click
 from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import migrate
 from portal.audit import Actor
@@ -53,7 +54,7 @@ async def seed(url: str, messages: int, var_dir: Path) -> uuid.UUID:
     engine = create_engine(url)
     try:
         async with create_sessionmaker(engine)() as session:
-            people = [
+            employer, candidate = [
                 await create_user(
                     session,
                     email=f"{role}-{uuid.uuid4().hex[:8]}@bench.example",
@@ -63,89 +64,85 @@ async def seed(url: str, messages: int, var_dir: Path) -> uuid.UUID:
                 )
                 for role in ("employer", "candidate")
             ]
-            employer, candidate = people
             sent = await send_message(
                 session,
                 sender_id=employer.id,
                 draft=MessageDraft(recipient_id=candidate.id, body="the first message"),
                 settings=settings,
             )
-            first = sent.message
-            thread_id = first.thread_id
-            async with session.begin():
-                head = await session.get(AuditChainHead, f"thread:{thread_id}")
-                assert head is not None
-                position, prev = head.position, head.hash
-                rows, events = [], []
-                for index in range(1, messages):
-                    sender, recipient = (
-                        (candidate, employer) if index % 2 else (employer, candidate)
-                    )
-                    at = first.created_at + timedelta(seconds=index)
-                    body = f"message {index}: {BODY}"
-                    content = {
-                        "subject": None,
-                        "body": body,
-                        "body_format": "plain",
-                        "attachments": [],
-                    }
-                    message_id = new_id()
-                    rows.append(
-                        {
-                            "id": message_id,
-                            "thread_id": thread_id,
-                            "sender_id": sender.id,
-                            "recipient_id": recipient.id,
-                            "body": body,
-                            "attachments": [],
-                            "created_at": at,
-                            "updated_at": at,
-                        }
-                    )
-                    position += 1
-                    fields = {
-                        "id": str(new_id()),
-                        "chain": f"thread:{thread_id}",
-                        "position": position,
-                        "occurred_at": timestamp(at),
-                        "actor_type": "user",
-                        "actor_id": str(sender.id),
-                        "action": "message.sent",
-                        "subject_type": "message",
-                        "subject_id": str(message_id),
-                        "thread_id": str(thread_id),
-                        "details": {"content_sha256": content_digest(content)},
-                    }
-                    digest = event_hash(prev, fields)
-                    events.append(
-                        {
-                            "id": uuid.UUID(fields["id"]),
-                            "occurred_at": at,
-                            "actor_type": "user",
-                            "actor_id": sender.id,
-                            "action": "message.sent",
-                            "subject_type": "message",
-                            "subject_id": message_id,
-                            "thread_id": thread_id,
-                            "details": fields["details"],
-                            "chain_key": fields["chain"],
-                            "position": position,
-                            "prev_hash": prev,
-                            "hash": digest,
-                        }
-                    )
-                    prev = digest
-                for start in range(0, len(rows), 2000):
-                    await session.execute(insert(Message), rows[start : start + 2000])
-                    await session.execute(insert(AuditEvent), events[start : start + 2000])
-                await session.execute(
-                    update(AuditChainHead)
-                    .where(AuditChainHead.chain_key == head.chain_key)
-                    .values(position=position, hash=prev)
-                )
-            return thread_id
+            await append_chained_messages(session, sent.message, messages - 1)
+            return sent.message.thread_id
     finally:
         await engine.dispose()
+
+
+async def append_chained_messages(session: AsyncSession, first: Message, count: int) -> None:
+    """Appends ``count`` messages of about 1 KB to ``first``'s thread, a second apart and
+    alternating between its two parties, each with its ``message.sent`` event chained exactly
+    as the service chains it (inserted directly, thousands at a time, so the export verifies)."""
+    forth = (first.sender_id, first.recipient_id)
+    async with session.begin():
+        head = await session.get(AuditChainHead, f"thread:{first.thread_id}")
+        assert head is not None
+        position, prev = head.position, head.hash
+        rows, events = [], []
+        for index in range(1, count + 1):
+            sender_id, recipient_id = forth[::-1] if index % 2 else forth
+            at = first.created_at + timedelta(seconds=index)
+            body = f"message {index}: {BODY}"
+            content = {"subject": None, "body": body, "body_format": "plain", "attachments": []}
+            message_id = new_id()
+            rows.append(
+                {
+                    "id": message_id,
+                    "thread_id": first.thread_id,
+                    "sender_id": sender_id,
+                    "recipient_id": recipient_id,
+                    "body": body,
+                    "attachments": [],
+                    "created_at": at,
+                    "updated_at": at,
+                }
+            )
+            position += 1
+            fields = {
+                "id": str(new_id()),
+                "chain": head.chain_key,
+                "position": position,
+                "occurred_at": timestamp(at),
+                "actor_type": "user",
+                "actor_id": str(sender_id),
+                "action": "message.sent",
+                "subject_type": "message",
+                "subject_id": str(message_id),
+                "thread_id": str(first.thread_id),
+                "details": {"content_sha256": content_digest(content)},
+            }
+            digest = event_hash(prev, fields)
+            row = {name: value for name, value in fields.items() if name != "chain"}
+            events.append(
+                {
+                    **row,
+                    "id": uuid.UUID(fields["id"]),
+                    "occurred_at": at,
+                    "actor_id": sender_id,
+                    "subject_id": message_id,
+                    "thread_id": first.thread_id,
+                    "chain_key": head.chain_key,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        for start in range(0, len(rows), 2000):
+            await session.execute(insert(Message), rows[start : start + 2000])
+            await session.execute(insert(AuditEvent), events[start : start + 2000])
+        await session.execute(
+            update(AuditChainHead)
+            .where(AuditChainHead.chain_key == head.chain_key)
+            .values(position=position, hash=prev)
+        )
+    session.expunge_all()
 
 
 async def export(

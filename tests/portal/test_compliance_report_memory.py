@@ -6,18 +6,14 @@ from __future__ import annotations
 import asyncio
 import tracemalloc
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bench.pdf_export import append_chained_messages
 from portal.audit import Actor
 from portal.database import create_sessionmaker
-from portal.models import AuditChainHead, AuditEvent, Message
-from portal.models.base import new_id
-from portal.services.compliance.chain import content_digest, event_hash, timestamp
 from portal.services.compliance.reports import stream_report
 from portal.services.compliance.verify import verify_export
 from portal.settings import Settings
@@ -33,72 +29,8 @@ async def long_thread(session: AsyncSession, settings: Settings) -> uuid.UUID:
     employer = await person(session, "employer")
     candidate = await person(session, "candidate")
     first = await send(session, settings, employer, candidate, "the first message")
-    thread_id = first.thread_id
-    async with session.begin():
-        head = await session.get(AuditChainHead, f"thread:{thread_id}")
-        assert head is not None
-        position, prev = head.position, head.hash
-        messages, events = [], []
-        for index in range(1, MESSAGES):
-            sender, recipient = (employer, candidate) if index % 2 else (candidate, employer)
-            at = first.created_at + timedelta(seconds=index)
-            body = f"message {index}: " + "lorem ipsum dolor sit amet " * 36
-            content = {"subject": None, "body": body, "body_format": "plain", "attachments": []}
-            message_id = new_id()
-            messages.append(
-                {
-                    "id": message_id,
-                    "thread_id": thread_id,
-                    "sender_id": sender.id,
-                    "recipient_id": recipient.id,
-                    "body": body,
-                    "attachments": [],
-                    "created_at": at,
-                    "updated_at": at,
-                }
-            )
-            position += 1
-            fields = {
-                "id": str(new_id()),
-                "chain": f"thread:{thread_id}",
-                "position": position,
-                "occurred_at": timestamp(at),
-                "actor_type": "user",
-                "actor_id": str(sender.id),
-                "action": "message.sent",
-                "subject_type": "message",
-                "subject_id": str(message_id),
-                "thread_id": str(thread_id),
-                "details": {"content_sha256": content_digest(content)},
-            }
-            digest = event_hash(prev, fields)
-            events.append(
-                {
-                    "id": uuid.UUID(fields["id"]),
-                    "occurred_at": at,
-                    "actor_type": "user",
-                    "actor_id": sender.id,
-                    "action": "message.sent",
-                    "subject_type": "message",
-                    "subject_id": message_id,
-                    "thread_id": thread_id,
-                    "details": fields["details"],
-                    "chain_key": fields["chain"],
-                    "position": position,
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
-            )
-            prev = digest
-        await session.execute(insert(Message), messages)
-        await session.execute(insert(AuditEvent), events)
-        await session.execute(
-            update(AuditChainHead)
-            .where(AuditChainHead.chain_key == head.chain_key)
-            .values(position=position, hash=prev)
-        )
-    session.expunge_all()
-    return thread_id
+    await append_chained_messages(session, first, MESSAGES - 1)
+    return first.thread_id
 
 
 def _open_for_writing(path: Path) -> BinaryIO:

@@ -7,84 +7,42 @@ the rewrite still verifies, and ``portal audit verify --earlier`` shows the chai
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from portal.audit import event_fields
 from portal.cli import main
-from portal.database import create_engine
-from portal.models import AuditChainHead, AuditEvent, Message
-from portal.services.compliance.chain import GENESIS_HASH, chain_key, event_hash
+from portal.models import AuditEvent, Message
+from portal.services.compliance.chain import chain_key
 from portal.settings import Settings
 from tests.conftest import settings_with
 from tests.portal.compliance_world import build_world
+from tests.portal.insider import rechain, tampering
 from tests.portal.test_audit_verify import private_key_pem, public_key_pem
 from tests.portal.test_report_binding import export
 
 
-async def rewrite_removal_reason(owner_url: str, backend: str, thread_id: object) -> None:
+async def rewrite_removal_reason(owner_url: str, thread_id: uuid.UUID) -> None:
     """As the owner: the removal's reason changed in the event and the message row, every hash
     of the thread's chain and its head recomputed."""
-    engine = create_engine(owner_url)
-    try:
-        async with engine.begin() as connection:
-            if backend == "postgres":
-                for table in ("audit_events", "messages"):
-                    await connection.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
-            else:
-                names = await connection.scalars(
-                    text(
-                        "SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                        "AND tbl_name IN ('audit_events', 'messages')"
-                    )
+    key = chain_key(thread_id)
+    async with tampering(owner_url) as session:
+        removal = (
+            await session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.chain_key == key, AuditEvent.action == "message.removed"
                 )
-                for name in list(names):
-                    await connection.execute(text(f'DROP TRIGGER "{name}"'))
-            key = chain_key(thread_id)  # type: ignore[arg-type]
-            removal = (
-                await connection.execute(
-                    select(AuditEvent.__table__).where(
-                        AuditEvent.chain_key == key, AuditEvent.action == "message.removed"
-                    )
-                )
-            ).one()
-            await connection.execute(
-                update(AuditEvent.__table__)
-                .where(AuditEvent.id == removal.id)
-                .values(details={**removal.details, "reason": "spam"})
             )
-            await connection.execute(
-                update(Message.__table__)
-                .where(Message.id == removal.subject_id)
-                .values(removed_reason="spam")
-            )
-            rows = (
-                await connection.execute(
-                    select(AuditEvent.__table__)
-                    .where(AuditEvent.chain_key == key)
-                    .order_by(AuditEvent.position)
-                )
-            ).all()
-            prev = GENESIS_HASH
-            for row in rows:
-                digest = event_hash(prev, event_fields(row))  # type: ignore[arg-type]
-                await connection.execute(
-                    update(AuditEvent.__table__)
-                    .where(AuditEvent.id == row.id)
-                    .values(prev_hash=prev, hash=digest)
-                )
-                prev = digest
-            await connection.execute(
-                update(AuditChainHead.__table__)
-                .where(AuditChainHead.chain_key == key)
-                .values(hash=prev)
-            )
-    finally:
-        await engine.dispose()
+        ).one()
+        removal.details = {**removal.details, "reason": "spam"}
+        await session.execute(
+            update(Message).where(Message.id == removal.subject_id).values(removed_reason="spam")
+        )
+        await rechain(session, key)
 
 
 async def test_an_earlier_export_shows_the_owner_rewrote_the_chain(
@@ -92,7 +50,6 @@ async def test_an_earlier_export_shows_the_owner_rewrote_the_chain(
     session: AsyncSession,
     settings: Settings,
     owner_database_url: str,
-    backend: str,
     tmp_path: Path,
 ) -> None:
     key = Ed25519PrivateKey.generate()
@@ -102,7 +59,7 @@ async def test_an_earlier_export_shows_the_owner_rewrote_the_chain(
     before.write_bytes(await export(engine, signed, world))
     await session.close()
 
-    await rewrite_removal_reason(owner_database_url, backend, world.thread_id)
+    await rewrite_removal_reason(owner_database_url, world.thread_id)
     after = tmp_path / "after.json"
     after.write_bytes(await export(engine, signed, world))
 

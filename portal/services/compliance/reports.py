@@ -15,14 +15,13 @@ import hashlib
 import io
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.audit import Actor, record_event
-from portal.database import write_transaction
+from portal.database import snapshot_transaction, write_transaction
 from portal.errors import InvalidInput, NotFound
 from portal.models import MessageThread
 from portal.services.compliance import report_pdf
@@ -92,7 +91,7 @@ async def stream_report(
     }
     file = new_spool()
     try:
-        async with _snapshot(sessions) as session:
+        async with sessions() as session, snapshot_transaction(session):
             thread = await session.get(MessageThread, thread_id)
             if thread is None:
                 raise NotFound(f"thread {thread_id} does not exist")
@@ -127,21 +126,6 @@ async def stream_report(
         size=size,
         chunks=read_spooled(file),
     )
-
-
-@asynccontextmanager
-async def _snapshot(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A session in one read-only snapshot (REPEATABLE READ on PostgreSQL; on SQLite a read
-    transaction in WAL mode already sees one snapshot)."""
-    async with sessions() as session, session.begin():
-        if session.get_bind().dialect.name == "postgresql":
-            await session.connection(
-                execution_options={
-                    "isolation_level": "REPEATABLE READ",
-                    "postgresql_readonly": True,
-                }
-            )
-        yield session
 
 
 async def encode_streaming(value: Any) -> AsyncIterator[bytes]:
