@@ -2,7 +2,11 @@
 
 The pages are walked as the people who use them: signed out (sign-in), as an admin over the
 dashboard (queue, a report with its notes and decisions, a user, the overview, staff accounts,
-the compliance pages, an error page, the keyboard help open, a report right after a decision)."""
+the compliance pages, an error page, the keyboard help open, a report right after a decision),
+and over SQLAdmin's /admin as an admin sees it: the panels are the ones the admin app registers
+(``PANELS``), so a new panel is checked without touching this file: the index, every panel's
+list, a details page, a create and an edit form, and the sign-in page a signed-out visit is sent
+to."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from admin.panels.views import PANELS
 from portal.services import moderation
 from portal.settings import Settings
 from tests.admin.panel_support import PanelWorld, make_panel_world
@@ -42,6 +47,11 @@ def _check(page: Any, where: str, found: dict[str, list[dict[str, Any]]]) -> Non
     violations = serious_violations(page)
     if violations:
         found[where] = violations
+
+
+def _assert_none(found: dict[str, list[dict[str, Any]]]) -> None:
+    summary = {where: {(v["id"], tuple(v["nodes"])) for v in vs} for where, vs in found.items()}
+    assert found == {}, "\n".join(f"{w}: {sorted(s)}" for w, s in summary.items())
 
 
 def test_no_staff_page_has_a_serious_accessibility_violation(
@@ -84,5 +94,48 @@ def test_no_staff_page_has_a_serious_accessibility_violation(
     page.wait_for_url(re.compile(r".*done=removed"))
     _check(page, "a report after a decision", found)
 
-    summary = {where: {(v["id"], tuple(v["nodes"])) for v in vs} for where, vs in found.items()}
-    assert found == {}, "\n".join(f"{w}: {sorted(s)}" for w, s in summary.items())
+    _assert_none(found)
+
+
+def test_no_admin_page_has_a_serious_accessibility_violation(
+    live_server: LiveServer, browsing: Browsing
+) -> None:
+    live = live_server
+    world: PanelWorld = live.run(_world, live.settings)
+    found: dict[str, list[dict[str, Any]]] = {}
+    page = browsing.new_page()
+
+    page.goto(f"{live.url}/admin/")
+    page.wait_for_url(re.compile(r".*/mod/login\?next=/admin"))
+    _check(page, "/admin/ signed out (the sign-in page)", found)
+
+    sign_in(page, live, world.base.admin, then="/admin/")
+    _check(page, "/admin/", found)
+    menu = {
+        href.rstrip("/").removesuffix("/list")
+        for href in page.locator("#navbar-menu a[href*='/list']").evaluate_all(
+            "links => links.map((a) => new URL(a.href).pathname)"
+        )
+    }
+    assert menu == {f"/admin/{panel.identity}" for panel in PANELS}
+
+    def first_link(kind: str) -> str | None:
+        links = page.locator(f"tbody a[href*='/{kind}/']")
+        href = links.first.get_attribute("href") if links.count() else None
+        return None if href is None else href.removeprefix(live.url)
+
+    details = create = edit = None
+    for panel in PANELS:
+        path = f"/admin/{panel.identity}/list"
+        page.goto(live.url + path)
+        _check(page, path, found)
+        details = details or first_link("details")
+        edit = edit or (first_link("edit") if panel.can_edit else None)
+        if create is None and panel.can_create:
+            create = f"/admin/{panel.identity}/create"
+    assert details and create and edit, (details, create, edit)
+    for path in (details, create, edit):
+        page.goto(live.url + path)
+        _check(page, path, found)
+
+    _assert_none(found)
