@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -22,6 +23,7 @@ from portal.services.applications import upsert_application
 from portal.services.compliance.verify import verify_export
 from portal.settings import Settings
 from tests.conftest import settings_with
+from tests.independent_verifier.audit_verifier import Rejected
 from tests.independent_verifier.audit_verifier import verify as independently_verify
 from tests.independent_verifier.test_independent_verifier import export_as_system
 from tests.people import person
@@ -71,6 +73,12 @@ def recorded_facts(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def independent_refusal(data: bytes) -> str:
+    with pytest.raises(Rejected) as refused:
+        independently_verify(data)
+    return str(refused.value)
+
+
 def cli_verify(tmp_path: Path, data: bytes) -> Any:
     path = tmp_path / "report.json"
     path.write_bytes(data)
@@ -83,7 +91,15 @@ async def test_an_edited_application_is_refused_by_both_verifiers_and_the_cli(
     world = await build_world(session, settings_with(settings, rate_limit_messages=100))
     unsigned = await export(engine, settings, world)
     assert cli_verify(tmp_path, unsigned).exit_code == 0
-    report = verifies(unsigned)
+    for name in APPLICATION_EDITS:
+        edit, named = edits(world)[name]
+        forged = resealed(unsigned, edit)
+        assert named in failure(forged), name
+        assert independent_refusal(forged).startswith("binding: "), name
+        refused = cli_verify(tmp_path, forged)
+        assert refused.exit_code == 2 and named in refused.stderr, name
+        assert "Traceback" not in refused.output, name
+    report = verifies(unsigned)  # the genuine report
     assert recorded_facts(report) == [
         (
             "thread.created",
@@ -95,13 +111,6 @@ async def test_an_edited_application_is_refused_by_both_verifiers_and_the_cli(
             },
         )
     ]
-    for name in APPLICATION_EDITS:
-        edit, named = edits(world)[name]
-        forged = resealed(unsigned, edit)
-        assert named in failure(forged), name
-        refused = cli_verify(tmp_path, forged)
-        assert refused.exit_code == 2 and named in refused.stderr, name
-        assert "Traceback" not in refused.output, name
 
 
 async def test_a_report_after_a_provisioning_change_shows_and_binds_the_new_facts(
@@ -138,6 +147,7 @@ async def test_a_report_after_a_provisioning_change_shows_and_binds_the_new_fact
         )
 
     assert "application.job_title" in failure(resealed(data, as_before))
+    assert independent_refusal(resealed(data, as_before)) == "binding: application job_title"
     refused = cli_verify(tmp_path, resealed(data, as_before))
     assert refused.exit_code == 2 and "application.job_title" in refused.stderr
 
