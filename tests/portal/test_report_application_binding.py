@@ -33,7 +33,9 @@ from tests.portal.test_report_binding import edits, export, failure, rechained, 
 APPLICATION_EDITS = ("requisition", "job title", "application status", "application id")
 
 
-async def change(session: AsyncSession, application: Application, **wanted: Any) -> None:
+async def change(
+    session: AsyncSession, application: Application, actor: Actor | None = None, **wanted: Any
+) -> None:
     values = {
         "job_title": application.job_title,
         "status": application.status,
@@ -45,7 +47,7 @@ async def change(session: AsyncSession, application: Application, **wanted: Any)
         application_id=application.id,
         employer_id=application.employer_id,
         candidate_id=application.candidate_id,
-        actor=Actor.service(),
+        actor=actor or Actor.service(),
         **values,
     )
 
@@ -119,7 +121,8 @@ async def test_a_report_after_a_provisioning_change_shows_and_binds_the_new_fact
     world = await build_world(session, settings_with(settings, rate_limit_messages=100))
     application = await the_application(session, world)
     await change(session, application, status="interviewing", requisition_id="REQ-7")
-    await change(session, application, job_title="Staff Engineer")
+    # As the admin panel's edit does: a staff member's change, in the report's staff directory.
+    await change(session, application, Actor.staff(world.officer.id), job_title="Staff Engineer")
 
     data = await export(engine, settings, world)
     report = verifies(data)
@@ -131,6 +134,11 @@ async def test_a_report_after_a_provisioning_change_shows_and_binds_the_new_fact
         "REQ-7",
     )
     facts = recorded_facts(report)
+    updates = [e for e in report["chain"]["events"] if e["action"] == "application.updated"]
+    assert [(e["actor_type"], e["actor_id"]) for e in updates] == [
+        ("service", None),
+        ("staff", str(world.officer.id)),
+    ]
     assert [action for action, _ in facts] == [
         "thread.created",
         "application.updated",
