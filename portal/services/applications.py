@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, apply_changes, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Conflict, InvalidInput, NotFound
-from portal.models import Application, User
+from portal.models import Application, MessageThread, User
 from portal.models.base import new_id, utcnow
 from portal.models.people import APPLICATION_STATUSES
 from portal.services import validation
+from portal.services.compliance.chain import chain_key
 from portal.services.compliance.holds import ensure_requisition_not_held
+
+
+def application_facts(application: Application) -> dict[str, Any]:
+    """What a thread's chain records of its application (``details.application`` of its
+    ``thread.created`` and ``application.updated`` events), so that a report's ``application``
+    section is bound to the chain."""
+    return {
+        "id": str(application.id),
+        "job_title": application.job_title,
+        "status": application.status,
+        "requisition_id": application.requisition_id,
+    }
 
 
 async def _participants(
@@ -85,6 +100,8 @@ async def upsert_application(
             # The personnel action the retention period counts from (29 CFR 1602.14).
             application.status_changed_at = utcnow()
         await session.flush()
+        if changes and not created:
+            await _record_on_threads(session, application, actor)
         if created or changes:
             await record_event(
                 session,
@@ -99,3 +116,33 @@ async def upsert_application(
                 },
             )
     return application, created
+
+
+async def _record_on_threads(session: AsyncSession, application: Application, actor: Actor) -> None:
+    """Appends ``application.updated`` with the application's new facts to the chain of each of
+    its threads, so that each thread's chain ends with the state its report shows.
+
+    The application's row is locked (FOR UPDATE) before this runs, and a send that creates a
+    thread of the application holds it FOR SHARE until it commits: so the threads listed here
+    include every thread whose ``thread.created`` recorded the old facts, and a thread created
+    after this commits records the new ones. Chain heads are then taken in ascending chain-key
+    order, and before the global chain's (as a retention run does); a send appends to its
+    thread's chain only after its share lock on the application, so the two never wait for each
+    other in a cycle.
+    """
+    thread_ids = (
+        await session.scalars(
+            select(MessageThread.id).where(MessageThread.application_id == application.id)
+        )
+    ).all()
+    facts = application_facts(application)
+    for thread_id in sorted(thread_ids, key=chain_key):
+        await record_event(
+            session,
+            actor=actor,
+            action="application.updated",
+            subject_type="application",
+            subject_id=application.id,
+            thread_id=thread_id,
+            details={"application": facts},
+        )

@@ -24,6 +24,7 @@ from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
 from portal.prepared import Prepared
 from portal.principals import Participant
 from portal.services import idempotency, links, notifications, rate_limit, validation
+from portal.services.applications import application_facts
 from portal.services.blocks import block_between
 from portal.services.sanitize import sanitize_html
 from portal.services.suspensions import suspended_now
@@ -251,8 +252,16 @@ async def _check_application(
     application_id: uuid.UUID,
     employer_id: uuid.UUID,
     candidate_id: uuid.UUID,
-) -> None:
-    application = await session.get(Application, application_id)
+) -> Application:
+    """The application, locked FOR SHARE until the send commits: a provisioning change (FOR
+    UPDATE) waits for this send, and so finds the thread this send may create and records the
+    change on its chain; or this send waits for the change, and records the new facts."""
+    application = await session.get(
+        Application,
+        application_id,
+        with_for_update={"read": True},
+        populate_existing=True,
+    )
     if application is None:
         raise NotFound(f"application_id: application {application_id} does not exist")
     if (application.employer_id, application.candidate_id) != (employer_id, candidate_id):
@@ -260,6 +269,7 @@ async def _check_application(
             "application_id",
             f"application {application_id} is not between this employer and this candidate",
         )
+    return application
 
 
 @functools.cache
@@ -427,8 +437,11 @@ async def _deliver(
 ) -> SentMessage:
     recipient, blocked = await _recipient(session, sender, draft.recipient_id)
     employer, candidate = (sender, recipient) if sender.role == "employer" else (recipient, sender)
+    application = None
     if draft.application_id is not None:
-        await _check_application(session, draft.application_id, employer.id, candidate.id)
+        application = await _check_application(
+            session, draft.application_id, employer.id, candidate.id
+        )
     if blocked:
         raise Forbidden("you cannot message this user: one of you has blocked the other")
     total_bytes = sum(item.size_bytes for item in draft.attachments)
@@ -444,6 +457,7 @@ async def _deliver(
         employer=employer,
         candidate=candidate,
         draft=draft,
+        application=application,
         now=now,
         settings=settings,
     )
@@ -457,6 +471,7 @@ async def _write_message(
     employer: UserRow,
     candidate: UserRow,
     draft: MessageDraft,
+    application: Application | None,
     now: datetime,
     settings: Settings,
 ) -> SentMessage:
@@ -504,6 +519,8 @@ async def _write_message(
                 "employer_id": str(employer.id),
                 "candidate_id": str(candidate.id),
                 "application_id": str(thread.application_id) if thread.application_id else None,
+                # The application's facts, bound to the report's ``application`` section.
+                **({"application": application_facts(application)} if application else {}),
             },
         )
     await record_event(

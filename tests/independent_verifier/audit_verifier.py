@@ -370,6 +370,22 @@ def _bindings(report: dict[str, Any], events: list[dict[str, Any]]) -> int:  # s
             ),
             "the thread's application",
         )
+    recorded = [
+        e
+        for e in events
+        if e["action"] in ("thread.created", "application.updated")
+        and "application" in e["details"]
+    ]
+    if recorded:
+        facts = recorded[-1]["details"]["application"]
+        need(isinstance(facts, dict), "the chain's application facts are an object")
+        need(
+            facts.get("id") == thread.get("application_id"),
+            "the chain's application is the thread's",
+        )
+        need(isinstance(application, dict), "the application the chain records is in the report")
+        for member in ("id", "job_title", "status", "requisition_id"):
+            need(application.get(member) == facts.get(member), f"application {member}")
 
     notes = {n.get("id"): n for n in report.get("notes") or [] if isinstance(n, dict)}
     noted = set()

@@ -122,6 +122,10 @@ def edits(world: World) -> dict[str, tuple[Callable[[Report], None], str]]:
 
         return edit
 
+    def other_application(report: Report) -> None:
+        other = str(uuid.uuid4())
+        report["thread"]["application_id"] = report["application"]["id"] = other
+
     def swap_roles(report: Report) -> None:
         employer, candidate = report["participants"]
         employer["role"], candidate["role"] = candidate["role"], employer["role"]
@@ -150,6 +154,19 @@ def edits(world: World) -> dict[str, tuple[Callable[[Report], None], str]]:
             "decided_by_id",
         ),
         "roles swapped": (swap_roles, "participants"),
+        "requisition": (
+            setter(lambda r: r["application"], "requisition_id", "REQ-2"),
+            "application.requisition_id",
+        ),
+        "job title": (
+            setter(lambda r: r["application"], "job_title", "Senior Engineer"),
+            "application.job_title",
+        ),
+        "application status": (
+            setter(lambda r: r["application"], "status", "rejected"),
+            "application.status",
+        ),
+        "application id": (other_application, "application_id"),
         "hold dropped": (lambda r: r["holds"].clear(), "missing from the report"),
         "hold case reference": (
             setter(lambda r: r["holds"][0], "case_reference", "none"),

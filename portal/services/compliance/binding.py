@@ -4,9 +4,10 @@ the report's tables say, in both directions.
 The chain is verified before these run (positions, hashes, head), so ``events`` are the
 thread's genuine history as far as the file goes; these checks stop a report from telling a
 different story next to it (a dropped or injected message, swapped parties, other read or
-removal times, reasons, flags, holds, deletions). The rules are stated in docs/audit-format.md,
-section "Binding checks"; an event that predates a detail (older events lack ``sent_at``,
-``read_at``, ``removed_at``, ``flagged_at``, ``deleted_at``) binds the facts it does record.
+removal times, reasons, flags, holds, deletions, the application's facts). The rules are stated
+in docs/audit-format.md, section "Binding checks"; an event that predates a detail (older
+events lack ``sent_at``, ``read_at``, ``removed_at``, ``flagged_at``, ``deleted_at``, the
+application's facts) binds the facts it does record.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from portal.services.compliance.chain import content_digest
 
 # An event whose details name ``report_ids`` and a ``decision`` decides those flag reports.
 DECISION_STATUS: Final = {"dismissed": "dismissed", "escalated": "escalated"}  # else "actioned"
+# What a thread's chain records of its application (details.application), as the report shows.
+APPLICATION_FACTS: Final = ("id", "job_title", "status", "requisition_id")
 
 
 class BindingFailed(Exception):
@@ -58,6 +61,7 @@ class _Facts:
         self.holds_placed: dict[str, Event] = {}
         self.holds_lifted: dict[str, Event] = {}
         self.notes: dict[str, Event] = {}
+        self.application: Event | None = None
         for event in events:
             self._add(event)
 
@@ -66,6 +70,8 @@ class _Facts:
         where = _where(event)
         if event["subject_type"] == "message" and "content_sha256" in details:
             self.digests[_id(subject, where)] = _text(details["content_sha256"], where)
+        if action in ("thread.created", "application.updated") and "application" in details:
+            self.application = event
         if action == "thread.created":
             self.created.append(event)
         elif action == "message.sent":
@@ -133,7 +139,22 @@ def _check_thread(report: dict[str, Any], thread: dict[str, Any], facts: _Facts)
             or application.get("candidate_id") != candidate
         ):
             raise BindingFailed("application: not the thread's application or parties")
+    if facts.application is not None:
+        _check_application(application, thread, facts.application)
     _check_deletions(thread, facts.deletions)
+
+
+def _check_application(
+    application: dict[str, Any] | None, thread: dict[str, Any], event: Event
+) -> None:
+    """The report's application is the one the chain's last application facts describe."""
+    where = _where(event)
+    recorded = _obj_item(event["details"]["application"], f"{where}: details.application")
+    _same(f"{where}: application id", thread.get("application_id"), recorded.get("id"))
+    if application is None:
+        raise BindingFailed(f"application: null, but {where} records the thread's application")
+    for name in APPLICATION_FACTS:
+        _same(f"application.{name} ({where})", application.get(name), recorded.get(name))
 
 
 def _check_deletions(thread: dict[str, Any], deletions: list[Event]) -> None:
