@@ -15,8 +15,8 @@ import asyncio
 import enum
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -26,6 +26,7 @@ import aiosmtplib
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portal.background import loop_running
 from portal.database import read_transaction, write_transaction
 from portal.models import EmailOutbox, Message
 from portal.models.base import utcnow
@@ -443,26 +444,15 @@ async def run_delivery_loop(
     log.info("email delivery loop stopped")
 
 
-@asynccontextmanager
-async def delivery_loop_running(
+def delivery_loop_running(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[None]:
+) -> AbstractAsyncContextManager[None]:
     """Runs the delivery loop in this process while the block runs, if the settings ask for it
     (``email_worker_in_serve``); on exit lets a send in progress finish, within reason."""
     if not settings.email_worker_in_serve:
-        yield
-        return
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_delivery_loop(settings, sessionmaker, stop), name="portal-email-delivery"
+        return nullcontext()
+    return loop_running(
+        "email delivery loop",
+        lambda stop: run_delivery_loop(settings, sessionmaker, stop),
+        stop_within=send_deadline_seconds(settings) + 1,
     )
-    try:
-        yield
-    finally:
-        stop.set()
-        try:
-            await asyncio.wait_for(task, timeout=send_deadline_seconds(settings) + 1)
-        except TimeoutError:
-            log.warning("email delivery loop did not stop in time and was cancelled")
-        except Exception:
-            log.exception("email delivery loop ended with an error")

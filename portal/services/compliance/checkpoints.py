@@ -23,8 +23,13 @@ import logging
 import os
 import re
 import stat
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    contextmanager,
+    nullcontext,
+    suppress,
+)
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.audit import Actor, record_event
+from portal.background import loop_running
 from portal.database import snapshot_transaction, write_transaction
 from portal.models import AuditChainHead
 from portal.models.base import utcnow
@@ -358,24 +364,15 @@ async def run_checkpoint_loop(
             await asyncio.wait_for(stop.wait(), timeout=wait)
 
 
-@asynccontextmanager
-async def checkpoint_loop_running(
+def checkpoint_loop_running(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[None]:
+) -> AbstractAsyncContextManager[None]:
     """Runs the checkpoint loop in this process while the block runs, when ``portal serve``
     runs the worker (``email_worker_in_serve``)."""
     if not settings.email_worker_in_serve:
-        yield
-        return
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_checkpoint_loop(settings, sessions, stop), name="portal-audit-checkpoints"
+        return nullcontext()
+    return loop_running(
+        "audit checkpoint loop",
+        lambda stop: run_checkpoint_loop(settings, sessions, stop),
+        stop_within=30,
     )
-    try:
-        yield
-    finally:
-        stop.set()
-        try:
-            await asyncio.wait_for(task, timeout=30)
-        except TimeoutError:
-            log.warning("audit checkpoint loop did not stop in time and was cancelled")
