@@ -32,11 +32,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from admin.pages import TEMPLATE_DIR, html_error_handler, sign_in_required_handler
 from admin.panels.actions import sessions
 from admin.panels.base import STAFF_STATE, PanelView, staff_of_request
 from admin.panels.views import PANELS
-from admin.staff_auth import current_staff, login_url, sign_out
+from dashboard.pages import TEMPLATE_DIR, html_error_handler, sign_in_required_handler
+from dashboard.staff_auth import current_staff, login_url, sign_out
 from portal.errors import PortalError
 from portal.models import StaffUser
 from portal.services.panel_exports import record_panel_export

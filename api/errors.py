@@ -34,7 +34,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from portal.database import RETRY_AFTER_BUSY_SECONDS, unavailable_retry_after
 from portal.log_text import loggable
-from portal.request_timeout import RequestTimedOut
 from portal.services.messaging import (
     ATTACHMENT_URL_PATTERN,
     BODY_PATTERN,
@@ -45,6 +44,14 @@ from portal.services.messaging import (
 from portal.services.validation import NOTE_PATTERN, ONE_LINE_PATTERN
 
 log = logging.getLogger(__name__)
+
+
+class RequestTimedOut(Exception):
+    """The request did not start its answer within the configured bound."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        super().__init__(f"the request did not finish within {timeout_seconds:g} seconds")
+        self.timeout_seconds = timeout_seconds
 
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+(?![\s\S])"

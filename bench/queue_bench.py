@@ -231,8 +231,8 @@ async def _bench_page(url: str, moderator: StaffUser, runs: int) -> None:
     try:
         from litestar.testing import AsyncTestClient
 
-        from portal.app import create_app
         from portal.settings import Settings, SmtpSettings
+        from server.app import create_app
     except ImportError as exc:  # pragma: no cover - the dashboard is not there
         print(f"GET /mod: not measured ({exc})")
         return

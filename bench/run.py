@@ -588,7 +588,7 @@ class Bench:
 
     def _explain(self, inbox_people: list[seed.Person]) -> list[Checked]:
         assert self.world is not None
-        from portal.app import create_app
+        from server.app import create_app
 
         world = self.world
         busiest = max(world.employers, key=lambda p: sum(pl.employer is p for pl in world.plans))

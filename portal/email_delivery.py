@@ -16,7 +16,6 @@ import enum
 import logging
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -26,7 +25,6 @@ import aiosmtplib
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from portal.background import loop_running
 from portal.database import read_transaction, write_transaction
 from portal.models import EmailOutbox, Message
 from portal.models.base import utcnow
@@ -410,49 +408,3 @@ async def _record_failure(
             row.next_attempt_at.isoformat(),
         )
         return Outcome.RETRY
-
-
-async def run_delivery_loop(
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    stop: asyncio.Event,
-) -> None:
-    """Delivers due notifications every ``email_poll_seconds`` until ``stop`` is set.
-
-    An error in a pass (the database away, say) is logged and the loop carries on.
-    """
-    log.info("email delivery loop started (polling every %g s)", settings.email_poll_seconds)
-    failing = False
-    while not stop.is_set():
-        busy = False
-        try:
-            stats = await deliver_due(sessionmaker, settings)
-            busy = stats.handled >= MAX_SENDS_PER_PASS
-            if failing:
-                log.info("email delivery recovered")
-            failing = False
-        except Exception as exc:
-            if failing:
-                log.warning("email delivery pass failed again: %s: %s", type(exc).__name__, exc)
-            else:
-                log.exception("email delivery pass failed; retrying")
-            failing = True
-        if busy:
-            continue
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=settings.email_poll_seconds)
-    log.info("email delivery loop stopped")
-
-
-def delivery_loop_running(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
-) -> AbstractAsyncContextManager[None]:
-    """Runs the delivery loop in this process while the block runs, if the settings ask for it
-    (``email_worker_in_serve``); on exit lets a send in progress finish, within reason."""
-    if not settings.email_worker_in_serve:
-        return nullcontext()
-    return loop_running(
-        "email delivery loop",
-        lambda stop: run_delivery_loop(settings, sessionmaker, stop),
-        stop_within=send_deadline_seconds(settings) + 1,
-    )

@@ -24,9 +24,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal import migrate
-from portal.app import create_app
 from portal.database import create_engine, create_sessionmaker
 from portal.settings import Settings, SmtpSettings
+from server.app import create_app
 
 POSTGRES_URL = os.environ.get(
     "PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

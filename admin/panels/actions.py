@@ -11,8 +11,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from admin.pages import field as text
-from admin.pages import suspension_days
+from dashboard.pages import field as text
+from dashboard.pages import suspension_days
 from portal.audit import Actor
 from portal.errors import InvalidInput
 from portal.models import StaffUser

@@ -27,8 +27,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from admin.compliance import COMPLIANCE_ROLES
-from admin.staff_auth import ADMIN_ROLES, MODERATION_ROLES, READ_ROLES
+from dashboard.compliance import COMPLIANCE_ROLES
+from dashboard.staff_auth import ADMIN_ROLES, MODERATION_ROLES, READ_ROLES
 from portal.models import StaffUser
 from portal.services import panel_exports
 from portal.services.csv_cells import csv_row

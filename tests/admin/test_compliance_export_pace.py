@@ -24,10 +24,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.app import create_app
 from portal.models import StaffUser
 from portal.services.compliance.verify import verify_export
 from portal.settings import DatabaseBounds, Settings
+from server.app import create_app
 from tests.admin.support import csrf_token, sign_in
 from tests.admin.test_compliance_pages import events
 from tests.conftest import settings_with

@@ -7,9 +7,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.security_headers import DASHBOARD_CSP
 from portal.services import moderation
 from portal.settings import Settings
+from server.security_headers import DASHBOARD_CSP
 from tests.admin.support import make_world, post_form, sign_in, snapshot
 from tests.portal.moderation_support import (
     PASSWORD,

@@ -11,7 +11,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.pages import TEMPLATE_DIR
+from dashboard.pages import TEMPLATE_DIR
 from portal.settings import Settings
 from tests.admin.support import make_world, post_form, sign_in, snapshot
 from tests.portal.moderation_support import report, send, user

@@ -18,10 +18,10 @@ import pytest
 from litestar.connection import ASGIConnection
 from litestar.testing import AsyncTestClient
 
-from portal.app import create_app
 from portal.client_address import client_address
 from portal.services import sign_in_throttle
 from portal.settings import Settings, SettingsError, get_settings, load_settings
+from server.app import create_app
 from tests.admin.support import CSRF_COOKIE
 from tests.admin.test_sign_in_attacks import clear_of_window_edge
 from tests.conftest import TEST_JWT_SECRET, settings_with
@@ -134,7 +134,7 @@ def test_served_forwarded_for_from_localhost_does_not_reset_the_count(
         "PORTAL_EMAIL_WORKER_IN_SERVE": "0",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "portal.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Mount, Route
 
 from admin.panels.views import PANELS
-from admin.security_headers import DASHBOARD_CSP, DOCS_CSP
 from portal.database import read_transaction
 from portal.models import AuditEvent, FlagReport
 from portal.settings import Settings
+from server.security_headers import DASHBOARD_CSP, DOCS_CSP
 from tests.admin.panel_support import make_panel_world
 from tests.admin.support import csrf_token, sign_in
 

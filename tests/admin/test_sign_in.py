@@ -8,10 +8,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import admin.staff_auth as staff_auth
-from portal.app import create_app
+import dashboard.staff_auth as staff_auth
 from portal.services import staff as staff_service
 from portal.settings import Settings
+from server.app import create_app
 from tests.admin.support import make_world, post_form, sign_in
 from tests.admin.test_sign_in_attacks import clear_of_window_edge
 from tests.conftest import settings_with

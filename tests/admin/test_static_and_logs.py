@@ -8,9 +8,9 @@ import logging
 from litestar import Litestar
 from litestar.testing import AsyncTestClient, RequestFactory
 
-from admin.api_docs import SWAGGER_UI_FILES
 from api.errors import internal_error_handler
 from portal.log_text import loggable
+from server.api_docs import SWAGGER_UI_FILES
 
 
 class Records(logging.Handler):

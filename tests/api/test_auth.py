@@ -19,7 +19,6 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.app import create_app
 from portal.audit import Actor
 from portal.models import User
 from portal.models.base import utcnow
@@ -32,6 +31,7 @@ from portal.tokens import (
     VerifiedTokens,
     issue_user_token,
 )
+from server.app import create_app
 from tests.api.helpers import auth, make_user, service_auth
 from tests.statements import statements
 

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from portal.app import create_app
 from portal.audit import Actor
 from portal.database import create_sessionmaker
 from portal.services.users import create_user
 from portal.settings import Settings
 from portal.tokens import issue_service_token, issue_user_token
+from server.app import create_app
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 

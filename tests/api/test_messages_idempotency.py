@@ -9,10 +9,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 
-from portal.app import create_app
 from portal.models import IdempotencyKey, Message
 from portal.models.base import utcnow
 from portal.settings import Settings
+from server.app import create_app
 from tests.api.helpers import auth, make_pair, make_user, send
 from tests.conftest import settings_with
 

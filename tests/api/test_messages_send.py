@@ -354,7 +354,7 @@ async def test_send_unauthenticated_and_service_token(
 async def test_rate_limit_refuses_with_retry_after_and_records_violation(
     settings: Settings,
 ) -> None:
-    from portal.app import create_app
+    from server.app import create_app
 
     limited = settings_with(settings, rate_limit_messages=3, rate_limit_window_seconds=3600)
     app = create_app(limited)
@@ -399,7 +399,7 @@ async def test_rate_limit_refuses_with_retry_after_and_records_violation(
 async def test_rate_limit_window_rolls(settings: Settings, owner_session: AsyncSession) -> None:
     from sqlalchemy import update
 
-    from portal.app import create_app
+    from server.app import create_app
 
     limited = settings_with(settings, rate_limit_messages=2, rate_limit_window_seconds=600)
     app = create_app(limited)

@@ -16,12 +16,12 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 
-from portal.app import create_app
 from portal.audit import Actor
 from portal.database import create_sessionmaker
 from portal.services.users import create_user
 from portal.settings import Settings
 from portal.tokens import issue_service_token, issue_user_token
+from server.app import create_app
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.app import create_app
 from portal.models import AuditEvent, Message, RateLimitViolation
 from portal.models.base import utcnow
 from portal.settings import Settings
+from server.app import create_app
 from tests.api.helpers import auth, make_pair
 
 FLOOD, BURST = 500, 25

@@ -11,9 +11,9 @@ from dataclasses import replace
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
-from portal.app import create_app
 from portal.models import Message, RateLimitViolation
 from portal.settings import Settings
+from server.app import create_app
 from tests.api.helpers import auth, make_user
 
 SENDS, LIMIT, ROUNDS = 50, 10, 20

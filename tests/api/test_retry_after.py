@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from litestar.testing import AsyncTestClient
 
-from portal.app import create_app
 from portal.services import messaging, rate_limit
 from portal.settings import Settings
+from server.app import create_app
 from tests.api.helpers import make_pair, send
 from tests.conftest import settings_with
 

@@ -13,9 +13,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench import floor, seed
-from portal.app import create_app
 from portal.services.compliance.integrity import check_all_chains
 from portal.settings import Settings
+from server.app import create_app
 from tests.api.helpers import auth
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"])

@@ -26,9 +26,9 @@ from urllib.parse import urlsplit
 import pytest
 import uvicorn
 
-from portal.app import create_app
 from portal.database import create_engine, create_sessionmaker
 from portal.settings import PROJECT_ROOT, Settings, SmtpSettings
+from server.app import create_app
 from tests.conftest import (
     BACKENDS,
     POSTGRES_URL,

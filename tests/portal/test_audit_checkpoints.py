@@ -22,7 +22,6 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.app import create_app
 from portal.audit import event_fields
 from portal.database import create_engine, create_sessionmaker
 from portal.models import AuditChainHead, AuditEvent
@@ -31,11 +30,12 @@ from portal.services.compliance.chain import GENESIS_HASH, canonical, event_hash
 from portal.services.compliance.checkpoints import (
     CHECKPOINT_FORMAT,
     load_checkpoint,
-    run_checkpoint_loop,
     write_checkpoint_if_due,
 )
 from portal.services.compliance.signing import load_public_key, public_key_pem, signature_valid
 from portal.settings import Settings, SettingsError, get_settings, load_settings
+from server.app import create_app
+from server.workers import run_checkpoint_loop
 from tests.conftest import settings_with
 from tests.portal.compliance_world import World, build_world
 from tests.portal.insider import cut_tail, rechain, tampering

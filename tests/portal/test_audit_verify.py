@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.audit import Actor
-from portal.cli import main
 from portal.database import create_sessionmaker
 from portal.services.compliance.chain import canonical
 from portal.services.compliance.reports import stream_report
 from portal.services.compliance.signing import load_public_key
 from portal.services.compliance.verify import VerificationFailed, verify_export
 from portal.settings import Settings
+from server.cli import main
 from tests.conftest import settings_with
 from tests.portal.compliance_world import build_world
 

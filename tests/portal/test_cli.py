@@ -18,12 +18,12 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-from portal.cli import main
 from portal.database import create_engine
 from portal.models import StaffUser, User
 from portal.passwords import verify_password
 from portal.settings import get_settings
 from portal.tokens import PROVISIONING_SCOPE, decode_token
+from server.cli import main
 from tests.conftest import TEST_JWT_SECRET
 
 UUID_LINE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n$")
@@ -296,7 +296,7 @@ def _free_port() -> int:
 def test_serve_answers_health(cli_env: dict) -> None:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "portal.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
         env={**os.environ, **cli_env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

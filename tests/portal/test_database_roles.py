@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal import migrate
 from portal.audit import Actor
-from portal.cli import main
 from portal.database import create_engine, create_sessionmaker
 from portal.database_roles import RUNTIME_GRANTS, RuntimeRoleError, libpq_url
 from portal.models import AuditEvent, Message
@@ -31,6 +30,7 @@ from portal.services.compliance.reports import stream_report
 from portal.services.compliance.retention import purge_expired
 from portal.services.compliance.verify import verify_export
 from portal.settings import Settings, get_settings
+from server.cli import main
 from tests.api.helpers import auth
 from tests.conftest import RUNTIME_ROLE, _postgres_admin, settings_with
 from tests.portal.compliance_world import build_world

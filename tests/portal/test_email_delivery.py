@@ -13,17 +13,17 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from portal.app import create_app
 from portal.database import create_engine, create_sessionmaker, write_transaction
 from portal.email_delivery import (
     deliver_due,
     notification_message_id,
     retry_delay,
-    run_delivery_loop,
 )
 from portal.models import AuditEvent, EmailOutbox, Message
 from portal.models.base import utcnow
 from portal.settings import Settings
+from server.app import create_app
+from server.workers import run_delivery_loop
 from tests.conftest import settings_with
 from tests.portal.test_email_notifications import count, notified_conversation, with_smtp
 from tests.smtp_server import TEST_SENDER, RecordingHandler, free_port, running_smtp_server

@@ -11,12 +11,12 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.app import create_app
 from portal.email_delivery import deliver_due
 from portal.models import EmailOutbox, Message, User
 from portal.models.base import utcnow
 from portal.settings import Settings
 from portal.tokens import issue_user_token
+from server.app import create_app
 from tests.people import person
 from tests.portal.test_email_notifications import count, with_smtp
 from tests.smtp_server import TEST_SENDER, free_port, running_smtp_server

@@ -25,9 +25,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from portal.app import create_app
 from portal.models import IdempotencyKey, Message
 from portal.settings import DatabaseBounds, Settings
+from server.app import create_app
 from tests.api.helpers import auth, make_pair, send, service_auth
 from tests.conftest import POSTGRES_URL, _libpq, _with_database, settings_with
 

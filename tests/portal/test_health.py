@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from litestar.testing import AsyncTestClient
 
-from portal.app import create_app
 from portal.settings import Settings
+from server.app import create_app
 
 
 async def test_health_reports_database_round_trip(client: AsyncTestClient) -> None:

@@ -16,12 +16,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.audit import Actor
-from portal.cli import main
 from portal.database import create_sessionmaker
 from portal.models import Application, MessageThread, User
 from portal.services.applications import upsert_application
 from portal.services.compliance.verify import verify_export
 from portal.settings import Settings
+from server.cli import main
 from tests.conftest import settings_with
 from tests.independent_verifier.audit_verifier import Rejected
 from tests.independent_verifier.audit_verifier import verify as independently_verify

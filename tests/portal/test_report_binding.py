@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.audit import Actor
-from portal.cli import main
 from portal.database import create_sessionmaker
 from portal.services.blocks import block_user, unblock_user
 from portal.services.compliance.chain import canonical, content_digest, event_hash
@@ -28,6 +27,7 @@ from portal.services.compliance.signing import load_public_key, sign
 from portal.services.compliance.verify import VerificationFailed, verify_export
 from portal.services.messaging import mark_read
 from portal.settings import Settings
+from server.cli import main
 from tests.conftest import settings_with
 from tests.portal.compliance_world import World, build_world
 from tests.portal.test_audit_verify import private_key_pem, public_key_pem

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from portal.cli import main
 from portal.models import AuditEvent, Message
 from portal.services.compliance.chain import chain_key
 from portal.settings import Settings
+from server.cli import main
 from tests.conftest import settings_with
 from tests.portal.compliance_world import build_world
 from tests.portal.insider import rechain, tampering

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
-from portal.app import create_app
 from portal.services.sanitize import ALLOWED_TAGS, sanitize_html
 from portal.settings import Settings
+from server.app import create_app
 from tests.api.helpers import auth, make_pair
 from tests.conftest import settings_with
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from portal.cli import main
 from portal.settings import SettingsError, get_settings, load_settings
+from server.cli import main
 
 
 @pytest.fixture(autouse=True)
@@ -127,7 +127,7 @@ def test_access_log_is_off_by_default_in_production_only(monkeypatch: pytest.Mon
 
 
 def test_serve_uses_the_c_event_loop_and_http_parser() -> None:
-    from portal.cli import _fastest
+    from server.cli import _fastest
 
     # Both are pinned dependencies; the fallback is for platforms without their wheels.
     assert _fastest("uvloop", fallback="asyncio") == "uvloop"

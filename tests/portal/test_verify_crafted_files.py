@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from portal.cli import main
 from portal.services.compliance.chain import canonical
 from portal.settings import Settings
+from server.cli import main
 from tests.portal.test_audit_verify import exported
 from tests.portal.test_report_binding import rechained
 

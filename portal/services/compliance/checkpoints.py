@@ -25,10 +25,7 @@ import re
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import (
-    AbstractAsyncContextManager,
     contextmanager,
-    nullcontext,
-    suppress,
 )
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,7 +37,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.audit import Actor, record_event
-from portal.background import loop_running
 from portal.database import snapshot_transaction, write_transaction
 from portal.models import AuditChainHead
 from portal.models.base import utcnow
@@ -335,44 +331,3 @@ def _writer_lock(directory: Path) -> Iterator[bool]:
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-async def run_checkpoint_loop(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], stop: asyncio.Event
-) -> None:
-    """Writes a checkpoint every ``audit_checkpoint_minutes`` until ``stop`` is set; says once
-    why when checkpoints are not configured. A failed attempt is logged and tried again."""
-    reason = checkpoints_disabled_because(settings)
-    if reason is not None:
-        log.warning("no audit checkpoints are written: %s", reason)
-        return
-    log.info(
-        "audit checkpoints every %d minutes into %s",
-        settings.audit_checkpoint_minutes,
-        settings.audit_checkpoint_dir,
-    )
-    retry_seconds = 60.0
-    while not stop.is_set():
-        wait = min(retry_seconds, settings.audit_checkpoint_minutes * 60.0)
-        try:
-            path = await write_checkpoint_if_due(settings, sessions)
-            if path is not None:
-                log.info("audit checkpoint written: %s", path)
-        except Exception as exc:
-            log.warning("audit checkpoint failed, retrying: %s: %s", type(exc).__name__, exc)
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=wait)
-
-
-def checkpoint_loop_running(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession]
-) -> AbstractAsyncContextManager[None]:
-    """Runs the checkpoint loop in this process while the block runs, when ``portal serve``
-    runs the worker (``email_worker_in_serve``)."""
-    if not settings.email_worker_in_serve:
-        return nullcontext()
-    return loop_running(
-        "audit checkpoint loop",
-        lambda stop: run_checkpoint_loop(settings, sessions, stop),
-        stop_within=30,
-    )

@@ -11,8 +11,8 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.pages import field, hx_target, optional_field, read_form, render, see_other
-from admin.staff_auth import DECISION_ROLES, READ_ROLES, current_staff, requires_role
+from dashboard.pages import field, hx_target, optional_field, read_form, render, see_other
+from dashboard.staff_auth import DECISION_ROLES, READ_ROLES, current_staff, requires_role
 from portal.errors import InvalidInput
 from portal.models import StaffUser
 from portal.models.moderation import FLAG_REASONS

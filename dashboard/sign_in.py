@@ -9,8 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.pages import field, read_form, render, see_other
-from admin.staff_auth import current_staff, safe_next, sign_in, sign_out
+from dashboard.pages import field, read_form, render, see_other
+from dashboard.staff_auth import current_staff, safe_next, sign_in, sign_out
 from portal.client_address import client_address
 from portal.errors import InvalidCredentials, InvalidInput, ServiceBusy, SignInThrottled
 from portal.services.staff import authenticate_staff, record_sign_out

@@ -18,8 +18,8 @@ from litestar.file_system import BaseLocalFileSystem
 from litestar.static_files import create_static_files_router
 from litestar.types import PathType
 
-from admin.api_docs import SWAGGER_UI_FILES
 from portal.settings import PROJECT_ROOT
+from server.api_docs import SWAGGER_UI_FILES
 
 STATIC_DIR = PROJECT_ROOT / "static"
 NODE_MODULES = PROJECT_ROOT / "node_modules"

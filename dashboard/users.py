@@ -10,10 +10,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.compliance import COMPLIANCE_ROLES
-from admin.pages import field, read_form, render, see_other, suspension_days
-from admin.queue import DONE_WORDS, nav_counts, signed_in
-from admin.staff_auth import MODERATION_ROLES, READ_ROLES, requires_role
+from dashboard.compliance import COMPLIANCE_ROLES
+from dashboard.pages import field, read_form, render, see_other, suspension_days
+from dashboard.queue import DONE_WORDS, nav_counts, signed_in
+from dashboard.staff_auth import MODERATION_ROLES, READ_ROLES, requires_role
 from portal.errors import Conflict, InvalidInput
 from portal.models import StaffUser
 from portal.services import moderation

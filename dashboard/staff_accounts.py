@@ -11,9 +11,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.pages import field, optional_field, read_form, render, see_other
-from admin.queue import nav_counts, signed_in
-from admin.staff_auth import ADMIN_ROLES, requires_role
+from dashboard.pages import field, optional_field, read_form, render, see_other
+from dashboard.queue import nav_counts, signed_in
+from dashboard.staff_auth import ADMIN_ROLES, requires_role
 from portal.errors import Conflict, Forbidden, InvalidInput, NotFound
 from portal.models.staff import STAFF_ROLES
 from portal.services import staff as staff_service

@@ -14,17 +14,10 @@ from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import RequestTimedOut
 from portal.log_text import loggable
 
 log = logging.getLogger(__name__)
-
-
-class RequestTimedOut(Exception):
-    """The request did not start its answer within the configured bound."""
-
-    def __init__(self, timeout_seconds: float) -> None:
-        super().__init__(f"the request did not finish within {timeout_seconds:g} seconds")
-        self.timeout_seconds = timeout_seconds
 
 
 def _has_body(scope: Scope) -> bool:

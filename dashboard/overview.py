@@ -8,9 +8,9 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.pages import render
-from admin.queue import nav_counts, signed_in
-from admin.staff_auth import READ_ROLES, requires_role
+from dashboard.pages import render
+from dashboard.queue import nav_counts, signed_in
+from dashboard.staff_auth import READ_ROLES, requires_role
 from portal.services import moderation
 
 

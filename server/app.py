@@ -26,7 +26,6 @@ from litestar.types import Scope
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from portal.allowed_hosts import AllowedHostsMiddleware
 from portal.database import (
     OWNS_REQUEST_SESSION,
     RETRY_AFTER_UNREACHABLE_SECONDS,
@@ -34,14 +33,14 @@ from portal.database import (
     create_sessionmaker,
     open_request_session,
 )
-from portal.email_delivery import delivery_loop_running
 from portal.errors import PortalError
 from portal.principals import KnownUsers
-from portal.request_timeout import RequestTimeoutMiddleware
-from portal.services.compliance.checkpoints import checkpoint_loop_running
 from portal.services.users import ACTIVITY_REFRESH
 from portal.settings import Settings, get_settings
 from portal.tokens import VerifiedTokens
+from server.allowed_hosts import AllowedHostsMiddleware
+from server.request_timeout import RequestTimeoutMiddleware
+from server.workers import checkpoint_loop_running, delivery_loop_running
 
 
 async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[AsyncSession, None]:
@@ -146,11 +145,7 @@ def _readiness_engine(settings: Settings) -> AsyncEngine:
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    from admin import admin_route_handlers
-    from admin.api_docs import LocalSwaggerRenderPlugin
-    from admin.pages import template_config
-    from admin.security_headers import add_security_headers
-    from admin.staff_auth import session_config, set_rotated_csrf_cookie
+    from admin import admin_panels
     from api import create_api_router
     from api.errors import (
         DATABASE_UNAVAILABLE_ERRORS,
@@ -161,6 +156,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         validation_error_handler,
     )
     from api.openapi import StrictStructSchemaPlugin, operation_id
+    from dashboard import dashboard_router
+    from dashboard.pages import template_config
+    from dashboard.staff_auth import session_config, set_rotated_csrf_cookie
+    from server.api_docs import LocalSwaggerRenderPlugin
+    from server.security_headers import add_security_headers
+    from server.static_files import static_routers
 
     settings = settings or get_settings()
     engine = create_engine(
@@ -186,7 +187,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health_ready,
             health,
             create_api_router(settings),
-            *admin_route_handlers(settings),
+            dashboard_router(),
+            *static_routers(),
+            admin_panels,
         ],
         dependencies={
             "db_session": Provide(provide_db_session),

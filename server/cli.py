@@ -327,7 +327,7 @@ def serve(host: str, port: int, workers: int) -> None:
     config = settings()  # a configuration problem is one line here, not a traceback in every worker
     log_to_stderr()
     uvicorn.run(
-        "portal.app:create_app",
+        "server.app:create_app",
         factory=True,
         host=host,
         port=port,
@@ -357,8 +357,7 @@ def worker() -> None:
     PORTAL_AUDIT_CHECKPOINT_DIR and PORTAL_AUDIT_SIGNING_KEY are set), until interrupted."""
     import signal
 
-    from portal.email_delivery import run_delivery_loop
-    from portal.services.compliance.checkpoints import run_checkpoint_loop
+    from server.workers import run_checkpoint_loop, run_delivery_loop
 
     async def run() -> None:
         # Bounded like the app's own engine, so a stuck database cannot hang a delivery claim.

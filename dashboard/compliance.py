@@ -23,9 +23,9 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.pages import field, optional_field, read_form, render, see_other
-from admin.queue import nav_counts, signed_in
-from admin.staff_auth import requires_role
+from dashboard.pages import field, optional_field, read_form, render, see_other
+from dashboard.queue import nav_counts, signed_in
+from dashboard.staff_auth import requires_role
 from portal.audit import Actor
 from portal.errors import Conflict, InvalidInput, NotFound, PortalError
 from portal.services.compliance import holds as hold_service

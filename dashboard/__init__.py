@@ -1,0 +1,33 @@
+"""The moderation dashboard under /mod: queue, reports, users, compliance, staff accounts."""
+
+from __future__ import annotations
+
+from litestar import Router
+
+from dashboard import overview, queue, reports, sign_in, users
+from dashboard.compliance import compliance_router
+from dashboard.pages import HTML_EXCEPTION_HANDLERS
+from dashboard.staff_accounts import staff_router
+
+
+def dashboard_router() -> Router:
+    return Router(
+        path="/",
+        route_handlers=[
+            sign_in.login_page,
+            sign_in.login,
+            sign_in.logout,
+            queue.queue,
+            queue.counts,
+            queue.next_report,
+            queue.bulk_page,
+            queue.bulk,
+            *reports.REPORT_HANDLERS,
+            *users.USER_HANDLERS,
+            overview.overview,
+            staff_router,
+            compliance_router,
+        ],
+        exception_handlers=HTML_EXCEPTION_HANDLERS,
+        include_in_schema=False,
+    )
