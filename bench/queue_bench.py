@@ -47,7 +47,7 @@ from portal.models import (
 )
 from portal.models.base import new_id, utcnow
 from portal.models.moderation import FLAG_REASONS
-from portal.services import moderation
+from portal.services import moderation_queue, moderation_records
 
 PASSWORD = "bench password 12345"
 DEFAULT_SERVER = os.environ.get(
@@ -205,19 +205,21 @@ async def bench(url: str, open_reports: int, runs: int) -> None:
             async with engine.connect() as connection:
                 await connection.execution_options(isolation_level="AUTOCOMMIT")
                 await connection.exec_driver_sql("ANALYZE")
-            page = await moderation.queue_page(session, viewer=moderator)
+            page = await moderation_queue.queue_page(session, viewer=moderator)
             print(f"queue: {page.total} open items, {len(page.items)} on the first page")
             cases: dict[str, Callable[[], Awaitable[Any]]] = {
-                "queue_page (priority)": lambda: moderation.queue_page(session, viewer=moderator),
-                "queue_page (age)": lambda: moderation.queue_page(
+                "queue_page (priority)": lambda: moderation_queue.queue_page(
+                    session, viewer=moderator
+                ),
+                "queue_page (age)": lambda: moderation_queue.queue_page(
                     session, viewer=moderator, order="age"
                 ),
-                "queue_page (reason=scam, page 5)": lambda: moderation.queue_page(
+                "queue_page (reason=scam, page 5)": lambda: moderation_queue.queue_page(
                     session, viewer=moderator, reason="scam", page=5
                 ),
-                "queue_counts": lambda: moderation.queue_counts(session, viewer=moderator),
-                "next_item": lambda: moderation.next_item(session, viewer=moderator),
-                "overview": lambda: moderation.overview(session),
+                "queue_counts": lambda: moderation_queue.queue_counts(session, viewer=moderator),
+                "next_item": lambda: moderation_queue.next_item(session, viewer=moderator),
+                "overview": lambda: moderation_records.overview(session),
             }
             for name, call in cases.items():
                 median, p95 = await timed(runs, call)

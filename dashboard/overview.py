@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dashboard.pages import render
 from dashboard.queue import nav_counts, signed_in
 from dashboard.staff_auth import READ_ROLES, requires_role
-from portal.services import moderation
+from portal.services import moderation_records
 
 
 @get("/mod/overview", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
@@ -19,7 +19,7 @@ async def overview(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:
     staff = await signed_in(request)
-    figures = await moderation.overview(db_session)
+    figures = await moderation_records.overview(db_session)
     return render(
         request,
         "mod/overview.html",

@@ -16,7 +16,7 @@ from dashboard.staff_auth import DECISION_ROLES, READ_ROLES, current_staff, requ
 from portal.errors import InvalidInput
 from portal.models import StaffUser
 from portal.models.moderation import FLAG_REASONS
-from portal.services import moderation
+from portal.services import moderation, moderation_queue, moderation_types
 
 AGE_FILTERS = (1, 7, 30)
 PER_PAGE = 50
@@ -60,8 +60,8 @@ def queue_filters(
 ) -> dict[str, Any]:
     if reason:
         _choice("reason", reason, FLAG_REASONS)
-    _choice("status", status, moderation.QUEUE_STATUSES)
-    _choice("order", order, moderation.QUEUE_ORDERS)
+    _choice("status", status, moderation_types.QUEUE_STATUSES)
+    _choice("order", order, moderation_types.QUEUE_ORDERS)
     if age is not None and age not in AGE_FILTERS:
         raise InvalidInput("age", "must be 1, 7 or 30 (days)")
     if page < 1 or page > 100_000:
@@ -71,8 +71,8 @@ def queue_filters(
 
 async def nav_counts(
     db_session: NamedDependency[AsyncSession], staff: StaffUser
-) -> moderation.QueueCounts:
-    return await moderation.queue_counts(db_session, viewer=staff)
+) -> moderation_types.QueueCounts:
+    return await moderation_queue.queue_counts(db_session, viewer=staff)
 
 
 @get("/mod", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
@@ -97,7 +97,7 @@ async def queue(
         order or "priority",
         1 if page_number is None else page_number,
     )
-    result = await moderation.queue_page(
+    result = await moderation_queue.queue_page(
         db_session,
         viewer=staff,
         reason=filters["reason"],
@@ -111,7 +111,7 @@ async def queue(
         "queue": result,
         "filters": filters,
         "reasons": FLAG_REASONS,
-        "statuses": moderation.QUEUE_STATUSES,
+        "statuses": moderation_types.QUEUE_STATUSES,
         "ages": AGE_FILTERS,
         "done": done if done in DONE_WORDS else None,
     }
@@ -138,7 +138,7 @@ async def next_report(
 ) -> Response[Any]:
     """Where "submit and next" goes: the next item the viewer can act on, or the queue."""
     staff = await signed_in(request)
-    following = await moderation.next_item(db_session, viewer=staff, after_message_id=after)
+    following = await moderation_queue.next_item(db_session, viewer=staff, after_message_id=after)
     suffix = f"?done={done}" if done in DONE_WORDS else ""
     if following is None:
         return see_other("/mod" + suffix)
@@ -158,8 +158,8 @@ async def bulk(
     staff = await signed_in(request)
     form = await read_form(request)
     action = field(form, "action")
-    if action not in moderation.BULK_ACTIONS:
-        raise InvalidInput("action", f"must be one of {', '.join(moderation.BULK_ACTIONS)}")
+    if action not in moderation_types.BULK_ACTIONS:
+        raise InvalidInput("action", f"must be one of {', '.join(moderation_types.BULK_ACTIONS)}")
     try:
         ids = [uuid.UUID(str(value)) for value in form.getall("message_id", [])]
     except ValueError:
@@ -171,12 +171,12 @@ async def bulk(
     result = await moderation.bulk_decide(
         db_session, ids, action, actor=staff, reason=optional_field(form, "reason")
     )
-    page = await moderation.queue_page(db_session, viewer=staff, per_page=PER_PAGE)
+    page = await moderation_queue.queue_page(db_session, viewer=staff, per_page=PER_PAGE)
     context = {
         "queue": page,
         "filters": queue_filters(None, "open", None, "priority", 1),
         "reasons": FLAG_REASONS,
-        "statuses": moderation.QUEUE_STATUSES,
+        "statuses": moderation_types.QUEUE_STATUSES,
         "ages": AGE_FILTERS,
         "bulk": result,
         "bulk_action": action,

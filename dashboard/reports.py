@@ -21,7 +21,7 @@ from dashboard.queue import DONE_WORDS, nav_counts, signed_in
 from dashboard.staff_auth import DECISION_ROLES, MODERATION_ROLES, READ_ROLES, requires_role
 from portal.errors import AlreadyDecided, Conflict, InvalidInput
 from portal.models import StaffUser
-from portal.services import moderation
+from portal.services import moderation, moderation_records, suspensions
 
 _path = "/mod/reports/{message_id:uuid}"
 
@@ -39,12 +39,12 @@ async def _report_page(
 ) -> Response[Any]:
     """``form``: the values of the one form whose submission failed on this item, under its
     decision word ("removed", "suspended", ...), to show in that form only."""
-    view = await moderation.report_view(db_session, message_id)
+    view = await moderation_records.report_view(db_session, message_id)
     context = {
         "view": view,
         "error": error,
         "done": done if done in DONE_WORDS else None,
-        "suspension_days": moderation.SUSPENSION_DAYS,
+        "suspension_days": suspensions.SUSPENSION_DAYS,
         "form": form or {},
         "counts": await nav_counts(db_session, staff),
     }

@@ -16,7 +16,7 @@ from dashboard.queue import DONE_WORDS, nav_counts, signed_in
 from dashboard.staff_auth import MODERATION_ROLES, READ_ROLES, requires_role
 from portal.errors import Conflict, InvalidInput
 from portal.models import StaffUser
-from portal.services import moderation
+from portal.services import moderation, moderation_records, suspensions
 from portal.services.compliance import summaries
 from portal.services.suspensions import lift_suspension, suspend_user
 
@@ -33,7 +33,7 @@ async def _user_page(
     status_code: int = 200,
     done: FromQuery[str | None] = None,
 ) -> Response[Any]:
-    history = await moderation.user_history(db_session, user_id)
+    history = await moderation_records.user_history(db_session, user_id)
     threads = None
     if staff.role in COMPLIANCE_ROLES:  # their threads, with audit report downloads
         threads = await summaries.threads_of_user(db_session, user_id)
@@ -42,7 +42,7 @@ async def _user_page(
         "threads": threads,
         "error": error,
         "done": done if done in DONE_WORDS else None,
-        "suspension_days": moderation.SUSPENSION_DAYS,
+        "suspension_days": suspensions.SUSPENSION_DAYS,
         "counts": await nav_counts(db_session, staff),
     }
     return render(request, "mod/user.html", context, status_code=status_code)

@@ -25,7 +25,7 @@ from portal.models import (
 )
 from portal.models.base import utcnow
 from portal.services.moderation_queue import item_status_of_rank, item_status_rank
-from portal.services.moderation_views import UNDECIDED
+from portal.services.moderation_types import UNDECIDED
 
 RECENT_BLOCK_DAYS: Final = 30
 

@@ -23,7 +23,7 @@ from portal.models.base import insert_row, insert_values, new_id, utcnow
 from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
 from portal.prepared import Prepared
 from portal.principals import Participant
-from portal.services import idempotency, links, notifications, rate_limit, validation
+from portal.services import idempotency, notifications, public_hosts, rate_limit, validation
 from portal.services.applications import application_facts
 from portal.services.blocks import block_between
 from portal.services.sanitize import sanitize_html
@@ -76,8 +76,8 @@ FILENAME_PATTERN: Final = (
 _URL_REST: Final = (
     rf"(?::[0-9]{{1,5}})?(?:[/?#][^\s\x00-\x20\x7f-\x9f\ufeff{BIDI_CONTROLS}]*)?{_END}"
 )
-# An absolute http(s) URL whose host is a public host name (portal.services.links).
-ATTACHMENT_URL_PATTERN: Final = rf"^https?://{links.PUBLIC_HOST_PATTERN}{_URL_REST}"
+# An absolute http(s) URL whose host is a public host name (portal.services.public_hosts).
+ATTACHMENT_URL_PATTERN: Final = rf"^https?://{public_hosts.PUBLIC_HOST_PATTERN}{_URL_REST}"
 _ATTACHMENT_URL = re.compile(ATTACHMENT_URL_PATTERN)
 # The same with any host, to tell a bad host from a URL that is wrong altogether.
 _ANY_HOST_URL = re.compile(rf"^https?://(\[[^\]/]*\]|[^\[\]/?#:]*){_URL_REST}")
@@ -187,7 +187,9 @@ def _url_problem(url: str) -> str:
     if _BIDI_CONTROL.search(url):
         return "must not contain bidirectional control characters"
     any_host = _ANY_HOST_URL.match(url)
-    problem = links.host_problem(any_host[1]) if any_host and len(url) <= MAX_URL_LENGTH else None
+    problem = (
+        public_hosts.host_problem(any_host[1]) if any_host and len(url) <= MAX_URL_LENGTH else None
+    )
     if problem is not None:
         return f"must link to a public host name: {problem}"
     return f"must be an absolute http or https URL of at most {MAX_URL_LENGTH} characters"

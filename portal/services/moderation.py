@@ -1,8 +1,9 @@
-"""The decisions staff take on reported messages, and the one import for the moderation pages.
+"""The decisions staff take on reported messages: claim, dismiss, remove, warn, suspend,
+escalate, notes and bulk decisions.
 
-The queue lives in ``moderation_queue``, the report view, user history and overview in
-``moderation_records``, the dataclasses they return in ``moderation_views``; all of them are
-re-exported here, so callers import ``portal.services.moderation`` only.
+The queue's reads live in ``moderation_queue``; the report view, user history and overview in
+``moderation_records``; the dataclasses they return and the stage constants in
+``moderation_types``; suspensions of a user in ``suspensions``. Callers import each from there.
 
 One queue item per reported message, collapsing all of its reports. A decision acts on all of
 the item's actionable reports together, records one audit event naming the staff member in the
@@ -44,102 +45,25 @@ from portal.models import (
 )
 from portal.models.base import new_id
 from portal.services import validation
-from portal.services.moderation_queue import (
-    next_item,
-    queue_counts,
-    queue_page,
-)
-from portal.services.moderation_records import (
-    note_view,
-    overview,
-    report_view,
-    user_history,
-)
-from portal.services.moderation_views import (
+from portal.services.moderation_records import note_view
+from portal.services.moderation_types import (
     BULK_ACTIONS,
-    DECIDED,
-    DECISION_ACTIONS,
-    EXCERPT_LENGTH,
     MAX_NOTE_LENGTH,
     OPEN,
-    QUEUE_ORDERS,
-    QUEUE_STATUSES,
-    SEVERITY,
     BulkResult,
-    DecisionRecord,
     NoteView,
-    Overview,
-    QueueCounts,
-    QueueItem,
-    QueuePage,
-    ReportEntry,
-    ReportView,
-    SenderSummary,
     SkippedItem,
-    ThreadMessage,
-    UserCounts,
-    UserHistory,
     now_or_utcnow,
 )
 from portal.services.refusals import refusable
 from portal.services.staff import require_role, staff_name
 from portal.services.suspensions import (
     MAX_REASON_LENGTH,
-    SUSPENSION_DAYS,
     apply_suspension,
-    lift_suspension,
     lock_user,
     required_text,
-    suspend_user,
     suspension_days,
 )
-
-__all__ = [
-    "BULK_ACTIONS",
-    "DECIDED",
-    "DECISION_ACTIONS",
-    "EXCERPT_LENGTH",
-    "MAX_NOTE_LENGTH",
-    "MAX_REASON_LENGTH",
-    "OPEN",
-    "QUEUE_ORDERS",
-    "QUEUE_STATUSES",
-    "SEVERITY",
-    "SUSPENSION_DAYS",
-    "AlreadyDecided",
-    "BulkResult",
-    "DecisionRecord",
-    "Forbidden",
-    "NoteView",
-    "Overview",
-    "QueueCounts",
-    "QueueItem",
-    "QueuePage",
-    "ReportEntry",
-    "ReportView",
-    "SenderSummary",
-    "SkippedItem",
-    "ThreadMessage",
-    "UserCounts",
-    "UserHistory",
-    "add_note",
-    "bulk_decide",
-    "claim",
-    "dismiss",
-    "escalate",
-    "lift_suspension",
-    "next_item",
-    "overview",
-    "queue_counts",
-    "queue_page",
-    "remove_message",
-    "report_view",
-    "suspend_sender",
-    "suspend_user",
-    "unclaim",
-    "user_history",
-    "warn_sender",
-]
 
 # --- decisions -----------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from portal.models import (
 )
 from portal.models.moderation import FLAG_REASONS
 from portal.services import validation
-from portal.services.moderation_views import (
+from portal.services.moderation_types import (
     DECIDED,
     EXCERPT_LENGTH,
     OPEN,

@@ -37,7 +37,7 @@ from portal.models import (
 )
 from portal.models.base import utcnow
 from portal.services.moderation_queue import item_state, reports_of_items
-from portal.services.moderation_views import (
+from portal.services.moderation_types import (
     DECISION_ACTIONS,
     OPEN,
     DecisionRecord,

@@ -11,7 +11,7 @@ from portal.models import AuditEvent, Message
 from portal.services.messaging import MAX_STORED_HTML_LENGTH
 from portal.settings import Settings
 from tests.api.helpers import make_pair, send, send_ok
-from tests.portal.test_links import NON_PUBLIC_URLS, PUBLIC_URLS
+from tests.portal.test_public_hosts import NON_PUBLIC_URLS, PUBLIC_URLS
 
 
 async def count(app: Litestar, model: type) -> int:
@@ -58,7 +58,7 @@ async def test_links_to_non_public_hosts_are_refused(
     app: Litestar, client: AsyncTestClient, settings: Settings
 ) -> None:
     employer, candidate = await make_pair(app)
-    # Why each is refused, in the service's words: tests/portal/test_links.py.
+    # Why each is refused, in the service's words: tests/portal/test_public_hosts.py.
     for url in NON_PUBLIC_URLS:
         response = await send(
             client, settings, employer, candidate, attachments=[attachment(url=url)]

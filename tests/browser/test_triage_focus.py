@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.database import read_transaction
 from portal.models import AuditEvent, ModeratorNote, StaffUser, User
-from portal.services import moderation
-from portal.services.moderation_views import DECISION_ACTIONS
+from portal.services import moderation, moderation_queue
+from portal.services.moderation_types import DECISION_ACTIONS
 from tests.browser.conftest import ARTIFACTS, Browsing, LiveServer
 from tests.browser.test_dashboard import Reported, _reported, _staff, _statuses, sign_in
 
@@ -86,7 +86,7 @@ async def _notes_on(session: AsyncSession, message_id: uuid.UUID) -> list[str]:
 
 async def _clear_queue(session: AsyncSession, admin: StaffUser) -> None:
     """Dismisses whatever earlier tests of the module left open, so that "next" is known."""
-    page = await moderation.queue_page(session, viewer=admin, per_page=200)
+    page = await moderation_queue.queue_page(session, viewer=admin, per_page=200)
     ids = [item.message_id for item in page.items]
     if ids:
         await moderation.bulk_decide(session, ids, "dismiss", actor=admin)

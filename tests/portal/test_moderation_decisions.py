@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from portal.database import create_sessionmaker, read_transaction
 from portal.errors import AlreadyDecided, Conflict, Forbidden, InvalidInput, NotFound
 from portal.models import AuditEvent, Message, User
-from portal.services import moderation
+from portal.services import moderation, moderation_records, moderation_types, suspensions
 from portal.settings import Settings
 from tests.api.helpers import auth
 from tests.portal.moderation_support import (
@@ -183,7 +183,7 @@ async def test_concurrent_decisions_leave_one_decision_and_one_event(
         removed = (await _message(session, message.id)).is_removed
         assert removed == (winner == "removed")
         events = await _events(session, subject_id=message.id)
-        assert len([e for e in events if e.action in moderation.DECISION_ACTIONS]) == 1
+        assert len([e for e in events if e.action in moderation_types.DECISION_ACTIONS]) == 1
 
 
 async def test_role_rules(session: AsyncSession, settings: Settings) -> None:
@@ -199,7 +199,7 @@ async def test_role_rules(session: AsyncSession, settings: Settings) -> None:
     with pytest.raises(Forbidden):
         await moderation.claim(session, message.id, actor=compliance)
     with pytest.raises(Forbidden):
-        await moderation.suspend_user(session, sender.id, actor=compliance, reason="x", days=1)
+        await suspensions.suspend_user(session, sender.id, actor=compliance, reason="x", days=1)
     await moderation.escalate(session, message.id, actor=moderator, note="possible EEOC issue")
     with pytest.raises(AlreadyDecided) as caught:
         await moderation.dismiss(session, message.id, actor=moderator)
@@ -322,7 +322,7 @@ async def test_report_view_shows_context_reports_record_and_notes(
     await moderation.claim(session, reported.id, actor=moderator)
     await moderation.add_note(session, actor=moderator, body="looks bad", message_id=reported.id)
 
-    view = await moderation.report_view(session, reported.id, context=3)
+    view = await moderation_records.report_view(session, reported.id, context=3)
 
     assert view.message.body == "m4" and view.message.is_reported
     assert [m.body for m in view.before] == ["m1", "m2", "m3"]
@@ -349,7 +349,7 @@ async def test_report_view_shows_context_reports_record_and_notes(
     assert view.notes[0].author_name == "Mod"
 
     with pytest.raises(NotFound):
-        await moderation.report_view(session, uuid.uuid4())
+        await moderation_records.report_view(session, uuid.uuid4())
 
 
 async def test_notes_need_one_existing_subject(session: AsyncSession, settings: Settings) -> None:

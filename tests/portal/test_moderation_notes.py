@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.database import read_transaction
 from portal.models import AuditEvent, ModeratorNote
 from portal.models.base import utcnow
-from portal.services import moderation
+from portal.services import moderation, moderation_records
 from portal.settings import Settings
 from tests.portal.moderation_support import report, send, staff, user
 
 
 async def _note_bodies(session: AsyncSession, message_id: object) -> list[str]:
-    view = await moderation.report_view(session, message_id)  # type: ignore[arg-type]
+    view = await moderation_records.report_view(session, message_id)  # type: ignore[arg-type]
     return [note.body for note in view.notes]
 
 
@@ -74,7 +74,7 @@ async def test_a_moderator_note_stays_on_its_report(
     assert await _note_bodies(session, first.id) == ["asked for the earlier messages"]
     assert await _note_bodies(session, second.id) == ["same pattern"]
     assert await _note_bodies(session, elsewhere.id) == []
-    history = await moderation.user_history(session, employer.id)
+    history = await moderation_records.user_history(session, employer.id)
     assert sorted(n.body for n in history.notes) == [
         "asked for the earlier messages",
         "same pattern",
@@ -85,7 +85,7 @@ async def test_a_moderator_note_stays_on_its_report(
         "same pattern": second.id,
         "watch them": None,
     }
-    assert (await moderation.user_history(session, other_sender.id)).notes == []
+    assert (await moderation_records.user_history(session, other_sender.id)).notes == []
 
     # deciding the report keeps its notes on it
     await moderation.dismiss(session, first.id, actor=moderator)
@@ -108,11 +108,11 @@ async def test_each_reporters_note_stays_on_their_report(
     await report(session, message, quiet, "other", at=now + timedelta(minutes=2))
     await report(session, other, candidate, "harassment", note="not this one")
 
-    view = await moderation.report_view(session, message.id)
+    view = await moderation_records.report_view(session, message.id)
     assert [(r.reporter_id, r.reason, r.note) for r in view.reports] == [
         (candidate.id, "scam", "asked me for money"),
         (colleague.id, "spam", "sent to all of us"),
         (quiet.id, "other", None),
     ]
-    [only] = (await moderation.report_view(session, other.id)).reports
+    [only] = (await moderation_records.report_view(session, other.id)).reports
     assert (only.reporter_id, only.note) == (candidate.id, "not this one")

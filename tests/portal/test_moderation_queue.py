@@ -14,7 +14,13 @@ from portal.database import write_transaction
 from portal.errors import InvalidInput
 from portal.models import RateLimitViolation
 from portal.models.base import new_id, utcnow
-from portal.services import moderation
+from portal.services import (
+    moderation,
+    moderation_queue,
+    moderation_records,
+    moderation_types,
+    suspensions,
+)
 from portal.settings import Settings
 from tests.portal.moderation_support import report, send, staff, user
 from tests.statements import statements
@@ -34,7 +40,7 @@ async def test_one_item_per_message_collapses_its_reports(
     for i, (reporter, reason) in enumerate(zip(reporters, reasons, strict=True)):
         await report(session, message, reporter, reason, at=now - timedelta(hours=4 - i))
 
-    page = await moderation.queue_page(session, viewer=moderator)
+    page = await moderation_queue.queue_page(session, viewer=moderator)
 
     assert page.total == 1
     [item] = page.items
@@ -46,7 +52,7 @@ async def test_one_item_per_message_collapses_its_reports(
     assert item.reporter_names == ["Cara Candidate", "Reporter 0", "Reporter 1", "Reporter 2"]
     assert (item.sender_name, item.recipient_name) == ("Eve Employer", "Cara Candidate")
     assert item.excerpt.startswith("Pay me first & I'll hire you xxx")
-    assert "<" not in item.excerpt and len(item.excerpt) <= moderation.EXCERPT_LENGTH
+    assert "<" not in item.excerpt and len(item.excerpt) <= moderation_types.EXCERPT_LENGTH
     assert item.first_reported_at == now - timedelta(hours=4)
     assert item.last_reported_at == now - timedelta(hours=1)
     assert item.status == "open" and item.claimed_by_id is None and item.decision is None
@@ -71,8 +77,8 @@ async def test_priority_weighs_reporters_severity_and_the_senders_record(
     earlier = await send(session, settings, repeat, candidate, "earlier")
     await report(session, earlier, candidate, "spam")
     await moderation.remove_message(session, earlier.id, actor=moderator, reason="spam")
-    await moderation.suspend_user(session, repeat.id, actor=moderator, reason="spam", days=1)
-    await moderation.lift_suspension(session, repeat.id, actor=moderator, reason="appeal")
+    await suspensions.suspend_user(session, repeat.id, actor=moderator, reason="spam", days=1)
+    await suspensions.lift_suspension(session, repeat.id, actor=moderator, reason="appeal")
     async with write_transaction(session):
         for _ in range(12):
             session.add(
@@ -85,14 +91,14 @@ async def test_priority_weighs_reporters_severity_and_the_senders_record(
                 )
             )
 
-    page = await moderation.queue_page(session, viewer=moderator)
+    page = await moderation_queue.queue_page(session, viewer=moderator)
     by_id = {item.message_id: item for item in page.items}
     assert by_id[spam.id].priority == 10 + 10 + 2
     assert by_id[harassment.id].priority == 10 + 30 + 6
     assert by_id[from_repeat.id].priority == 10 + 10 + 2 + 8 + 12 + 20
     assert [i.message_id for i in page.items] == [from_repeat.id, harassment.id, spam.id]
 
-    by_age = await moderation.queue_page(session, viewer=moderator, order="age")
+    by_age = await moderation_queue.queue_page(session, viewer=moderator, order="age")
     assert by_age.items[0].message_id == spam.id
 
 
@@ -114,7 +120,7 @@ async def test_filters_status_reason_age_and_pages(
     await moderation.dismiss(session, messages[3].id, actor=other)
 
     async def ids(**filters: Any) -> list[Any]:
-        page = await moderation.queue_page(session, viewer=me, order="age", **filters)
+        page = await moderation_queue.queue_page(session, viewer=me, order="age", **filters)
         return [item.message_id for item in page.items]
 
     assert await ids() == [messages[5].id, messages[4].id, messages[1].id, messages[0].id]
@@ -124,20 +130,20 @@ async def test_filters_status_reason_age_and_pages(
     assert await ids(reason="harassment") == [messages[5].id, messages[1].id]
     assert await ids(max_age_days=1) == [messages[1].id, messages[0].id]
 
-    open_page = await moderation.queue_page(session, viewer=me, order="age")
+    open_page = await moderation_queue.queue_page(session, viewer=me, order="age")
     claimed = {i.message_id: i for i in open_page.items}[messages[1].id]
     assert (claimed.status, claimed.claimed_by_name) == ("claimed", "Other")
-    [decided] = (await moderation.queue_page(session, viewer=me, status="decided")).items
+    [decided] = (await moderation_queue.queue_page(session, viewer=me, status="decided")).items
     assert (decided.decided_by_name, decided.decision) == ("Other", "dismissed")
 
-    first = await moderation.queue_page(session, viewer=me, order="age", per_page=3)
-    second = await moderation.queue_page(session, viewer=me, order="age", per_page=3, page=2)
-    past = await moderation.queue_page(session, viewer=me, page=9, per_page=3)
+    first = await moderation_queue.queue_page(session, viewer=me, order="age", per_page=3)
+    second = await moderation_queue.queue_page(session, viewer=me, order="age", per_page=3, page=2)
+    past = await moderation_queue.queue_page(session, viewer=me, page=9, per_page=3)
     assert (first.total, len(first.items), second.total, len(second.items)) == (4, 3, 4, 1)
     assert (past.total, past.items, first.pages) == (4, [], 2)
 
-    counts = await moderation.queue_counts(session, viewer=me)
-    assert counts == moderation.QueueCounts(open=4, mine=1, escalated=1)
+    counts = await moderation_queue.queue_counts(session, viewer=me)
+    assert counts == moderation_types.QueueCounts(open=4, mine=1, escalated=1)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +161,7 @@ async def test_filters_status_reason_age_and_pages(
 async def test_bad_filters_are_refused(session: AsyncSession, filters: dict[str, Any]) -> None:
     moderator = await staff(session, "moderator")
     with pytest.raises(InvalidInput):
-        await moderation.queue_page(session, viewer=moderator, **filters)
+        await moderation_queue.queue_page(session, viewer=moderator, **filters)
 
 
 async def test_the_queue_takes_the_same_statements_for_3_or_30_items(
@@ -171,9 +177,9 @@ async def test_the_queue_takes_the_same_statements_for_3_or_30_items(
             await report(session, message, candidate, "scam")
             await report(session, message, await user(session, "employer"), "spam")
         with statements(engine) as seen:
-            page = await moderation.queue_page(session, viewer=moderator, per_page=50)
-            await moderation.queue_counts(session, viewer=moderator)
-            await moderation.next_item(session, viewer=moderator)
+            page = await moderation_queue.queue_page(session, viewer=moderator, per_page=50)
+            await moderation_queue.queue_counts(session, viewer=moderator)
+            await moderation_queue.next_item(session, viewer=moderator)
         assert len(page.items) == size
         counts.append(len(seen))
     assert counts[0] == counts[1]
@@ -183,7 +189,7 @@ async def test_the_queue_takes_the_same_statements_for_3_or_30_items(
 
 
 async def _all_items(session: AsyncSession, viewer: Any) -> list[Any]:
-    return (await moderation.queue_page(session, viewer=viewer, per_page=200)).items
+    return (await moderation_queue.queue_page(session, viewer=viewer, per_page=200)).items
 
 
 async def test_next_item_skips_the_current_one_and_others_claims(
@@ -201,12 +207,12 @@ async def test_next_item_skips_the_current_one_and_others_claims(
     await report(session, taken, candidate, "discrimination")
     await moderation.claim(session, taken.id, actor=other)
 
-    assert await moderation.next_item(session, viewer=me) == high.id
-    assert await moderation.next_item(session, viewer=me, after_message_id=high.id) == low.id
-    assert await moderation.next_item(session, viewer=other) == taken.id
-    assert await moderation.next_item(session, viewer=compliance) is None
+    assert await moderation_queue.next_item(session, viewer=me) == high.id
+    assert await moderation_queue.next_item(session, viewer=me, after_message_id=high.id) == low.id
+    assert await moderation_queue.next_item(session, viewer=other) == taken.id
+    assert await moderation_queue.next_item(session, viewer=compliance) is None
     await moderation.escalate(session, low.id, actor=me)
-    assert await moderation.next_item(session, viewer=compliance) == low.id
+    assert await moderation_queue.next_item(session, viewer=compliance) == low.id
 
 
 async def test_report_view_user_history_and_overview_take_fixed_statements(
@@ -226,9 +232,9 @@ async def test_report_view_user_history_and_overview_take_fixed_statements(
         target = await send(session, settings, employer, candidate, "target")
         await report(session, target, candidate, "harassment")
         with statements(engine) as seen:
-            view = await moderation.report_view(session, target.id)
-            history = await moderation.user_history(session, employer.id)
-            await moderation.overview(session)
+            view = await moderation_records.report_view(session, target.id)
+            history = await moderation_records.user_history(session, employer.id)
+            await moderation_records.overview(session)
         counts.append(len(seen))
     assert len(view.earlier_decisions) == 13 and len(history.notes) == 13
     assert counts[0] == counts[1]
@@ -253,20 +259,21 @@ async def test_equal_priority_items_come_oldest_first(
         await report(session, message, candidate, "spam", at=now - timedelta(hours=hours))
     oldest_first = [waited_longest.id, waited.id, newest.id]
 
-    page = await moderation.queue_page(session, viewer=moderator)
+    page = await moderation_queue.queue_page(session, viewer=moderator)
     assert len({item.priority for item in page.items}) == 1
     assert [item.message_id for item in page.items] == oldest_first
-    by_age = await moderation.queue_page(session, viewer=moderator, order="age")
+    by_age = await moderation_queue.queue_page(session, viewer=moderator, order="age")
     assert [item.message_id for item in by_age.items] == oldest_first
     pages = [
-        await moderation.queue_page(session, viewer=moderator, per_page=2, page=n) for n in (1, 2)
+        await moderation_queue.queue_page(session, viewer=moderator, per_page=2, page=n)
+        for n in (1, 2)
     ]
     assert [item.message_id for p in pages for item in p.items] == oldest_first
 
-    assert await moderation.next_item(session, viewer=moderator) == waited_longest.id
-    after = await moderation.next_item(
+    assert await moderation_queue.next_item(session, viewer=moderator) == waited_longest.id
+    after = await moderation_queue.next_item(
         session, viewer=moderator, after_message_id=waited_longest.id
     )
     assert after == waited.id
     await moderation.dismiss(session, waited_longest.id, actor=moderator)
-    assert await moderation.next_item(session, viewer=moderator) == waited.id
+    assert await moderation_queue.next_item(session, viewer=moderator) == waited.id

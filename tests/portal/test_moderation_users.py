@@ -15,7 +15,7 @@ from portal.database import write_transaction
 from portal.errors import Conflict, Forbidden, InvalidInput, NotFound
 from portal.models import EmailOutbox, MessageBlock, RateLimitViolation
 from portal.models.base import new_id, utcnow
-from portal.services import moderation
+from portal.services import moderation, moderation_records, suspensions
 from portal.settings import Settings
 from tests.api.helpers import auth, send_ok
 from tests.portal.moderation_support import audit_count, report, send, staff, user
@@ -29,19 +29,21 @@ async def test_a_suspension_refuses_sends_until_it_ends(
     moderator = await staff(session, "moderator")
     employer, candidate = await user(session, "employer"), await user(session, "candidate")
 
-    await moderation.suspend_user(
+    await suspensions.suspend_user(
         session, employer.id, actor=moderator, reason="spam", days=1, now=T0
     )
 
     with pytest.raises(Forbidden, match="suspended until 2026-03-03T09:30:00"):
         await send(session, settings, employer, candidate, now=T0 + timedelta(hours=23))
-    history = await moderation.user_history(session, employer.id, now=T0 + timedelta(hours=1))
+    history = await moderation_records.user_history(
+        session, employer.id, now=T0 + timedelta(hours=1)
+    )
     assert history.suspended and history.suspended_until == T0 + timedelta(days=1)
     # the end passes: nothing lifts it, and yet it no longer applies
     after = T0 + timedelta(days=1, seconds=1)
     message = await send(session, settings, employer, candidate, "I'm back", now=after)
     assert message.body == "I'm back"
-    history = await moderation.user_history(session, employer.id, now=after)
+    history = await moderation_records.user_history(session, employer.id, now=after)
     assert not history.suspended and history.suspended_until is None
 
 
@@ -64,7 +66,7 @@ async def test_the_api_refuses_a_suspended_users_send_with_403_and_lets_them_bac
 
     # the same suspension decided two days ago has ended by now
     other = await user(session, "employer")
-    await moderation.suspend_user(
+    await suspensions.suspend_user(
         session, other.id, actor=moderator, reason="x", days=1, now=utcnow() - timedelta(days=2)
     )
     await send_ok(client, settings, other, candidate, "back again")
@@ -75,21 +77,21 @@ async def test_indefinite_suspension_and_lifting_it_early(
 ) -> None:
     moderator = await staff(session, "moderator")
     employer, candidate = await user(session, "employer"), await user(session, "candidate")
-    await moderation.suspend_user(session, employer.id, actor=moderator, reason="x", days=None)
+    await suspensions.suspend_user(session, employer.id, actor=moderator, reason="x", days=None)
     with pytest.raises(Forbidden):
         await send(session, settings, employer, candidate, now=utcnow() + timedelta(days=3650))
 
     with pytest.raises(InvalidInput):
-        await moderation.lift_suspension(session, employer.id, actor=moderator, reason=" ")
-    await moderation.lift_suspension(session, employer.id, actor=moderator, reason="appeal won")
+        await suspensions.lift_suspension(session, employer.id, actor=moderator, reason=" ")
+    await suspensions.lift_suspension(session, employer.id, actor=moderator, reason="appeal won")
     await send(session, settings, employer, candidate, "allowed")
     with pytest.raises(Conflict):
-        await moderation.lift_suspension(session, employer.id, actor=moderator, reason="again")
+        await suspensions.lift_suspension(session, employer.id, actor=moderator, reason="again")
     assert await audit_count(session, "user.suspension_lifted") == 1
     with pytest.raises(NotFound):
-        await moderation.suspend_user(session, uuid.uuid4(), actor=moderator, reason="x", days=1)
+        await suspensions.suspend_user(session, uuid.uuid4(), actor=moderator, reason="x", days=1)
     with pytest.raises(InvalidInput):
-        await moderation.suspend_user(session, employer.id, actor=moderator, reason="x", days=5)
+        await suspensions.suspend_user(session, employer.id, actor=moderator, reason="x", days=5)
 
 
 async def test_user_history_counts_timeline_and_notes(
@@ -118,11 +120,11 @@ async def test_user_history_counts_timeline_and_notes(
         )
     await moderation.dismiss(session, first.id, actor=moderator)
     await moderation.remove_message(session, second.id, actor=admin, reason="harassing")
-    await moderation.suspend_user(session, employer.id, actor=admin, reason="pattern", days=3)
+    await suspensions.suspend_user(session, employer.id, actor=admin, reason="pattern", days=3)
     await moderation.add_note(session, actor=moderator, body="on the user", user_id=employer.id)
     await moderation.add_note(session, actor=admin, body="on a message", message_id=second.id)
 
-    history = await moderation.user_history(session, employer.id)
+    history = await moderation_records.user_history(session, employer.id)
 
     assert (history.display_name, history.role, history.suspended) == ("Erin", "employer", True)
     assert history.suspended_reason == "pattern"
@@ -139,7 +141,7 @@ async def test_user_history_counts_timeline_and_notes(
     assert history.timeline[1].reason == "harassing"
     assert [n.body for n in history.notes] == ["on a message", "on the user"]
     with pytest.raises(NotFound):
-        await moderation.user_history(session, uuid.uuid4())
+        await moderation_records.user_history(session, uuid.uuid4())
 
 
 async def test_overview_counts_todays_figures(session: AsyncSession, settings: Settings) -> None:
@@ -183,7 +185,7 @@ async def test_overview_counts_todays_figures(session: AsyncSession, settings: S
                 )
             )
 
-    figures = await moderation.overview(session, now=now + timedelta(minutes=1))
+    figures = await moderation_records.overview(session, now=now + timedelta(minutes=1))
 
     assert (figures.open_reports, figures.open_items, figures.escalated_items) == (3, 2, 1)
     assert figures.oldest_open_age_seconds is not None
@@ -191,5 +193,5 @@ async def test_overview_counts_todays_figures(session: AsyncSession, settings: S
     assert figures.decisions_today == 2
     assert figures.violations_today == 1
     assert (figures.emails_sent_today, figures.emails_failed_today) == (2, 1)
-    tomorrow = await moderation.overview(session, now=now + timedelta(days=1, hours=1))
+    tomorrow = await moderation_records.overview(session, now=now + timedelta(days=1, hours=1))
     assert (tomorrow.decisions_today, tomorrow.violations_today) == (0, 0)
