@@ -127,7 +127,7 @@ async def _index_page(
     return render(request, "mod/compliance.html", context, status_code=status_code)
 
 
-@get("/")
+@get("/", name="mod.compliance")
 async def index(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -173,7 +173,7 @@ async def _thread_page(
     return render(request, "mod/compliance_thread.html", context, status_code=status_code)
 
 
-@get("/threads/{thread_id:uuid}")
+@get("/threads/{thread_id:uuid}", name="mod.compliance.thread")
 async def thread_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -183,7 +183,7 @@ async def thread_page(
     return await _thread_page(request, db_session, thread_id, done=done)
 
 
-@post("/threads/{thread_id:uuid}/report")
+@post("/threads/{thread_id:uuid}/report", name="mod.compliance.report")
 async def download_report(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -210,7 +210,7 @@ async def download_report(
     return attachment(export.filename, export.media_type, export.chunks)
 
 
-@post("/staff-activity")
+@post("/staff-activity", name="mod.compliance.staff_activity")
 async def download_staff_activity(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:
@@ -262,7 +262,7 @@ async def _holds_page(
     return render(request, "mod/compliance_holds.html", context, status_code=status_code)
 
 
-@get("/holds")
+@get("/holds", name="mod.compliance.holds")
 async def holds_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -280,7 +280,7 @@ def _hold_target(form: FormMultiDict) -> dict[str, Any]:
     }
 
 
-@post("/holds")
+@post("/holds", name="mod.compliance.place_hold")
 async def place_hold(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:
@@ -305,7 +305,7 @@ async def place_hold(
     return see_other(f"/mod/compliance/holds?done=placed#hold-{hold.id}")
 
 
-@post("/holds/{hold_id:uuid}/lift")
+@post("/holds/{hold_id:uuid}/lift", name="mod.compliance.lift_hold")
 async def lift_hold(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

@@ -14,7 +14,12 @@ from dashboard.staff_auth import READ_ROLES, requires_role
 from portal.services import moderation_records
 
 
-@get("/mod/overview", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get(
+    "/mod/overview",
+    name="mod.overview",
+    guards=[requires_role(*READ_ROLES)],
+    include_in_schema=False,
+)
 async def overview(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:

@@ -75,7 +75,7 @@ async def nav_counts(
     return await moderation_queue.queue_counts(db_session, viewer=staff)
 
 
-@get("/mod", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get("/mod", name="mod.queue", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
 async def queue(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -121,7 +121,7 @@ async def queue(
     return render(request, "mod/queue.html", context)
 
 
-@get("/mod/counts", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get("/mod/counts", name="mod.counts", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
 async def counts(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:
@@ -129,7 +129,7 @@ async def counts(
     return render(request, "mod/_nav_counts.html", {"counts": await nav_counts(db_session, staff)})
 
 
-@get("/mod/next", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get("/mod/next", name="mod.next", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
 async def next_report(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -150,7 +150,9 @@ async def bulk_page(request: Request[Any, Any, Any]) -> Response[Any]:
     return see_other("/mod")
 
 
-@post("/mod/bulk", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
+@post(
+    "/mod/bulk", name="mod.bulk", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False
+)
 async def bulk(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:

@@ -51,7 +51,7 @@ async def _report_page(
     return render(request, "mod/report.html", context, status_code=status_code)
 
 
-@get(_path, guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get(_path, name="mod.report", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
 async def report(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -99,7 +99,12 @@ async def _decide(
     return see_other(f"/mod/reports/{message_id}?done={done}")
 
 
-@post(_path + "/claim", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
+@post(
+    _path + "/claim",
+    name="mod.report.claim",
+    guards=[requires_role(*MODERATION_ROLES)],
+    include_in_schema=False,
+)
 async def claim(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -111,7 +116,12 @@ async def claim(
     return await _decide(request, db_session, message_id, act, "claimed", then_next=False)
 
 
-@post(_path + "/unclaim", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
+@post(
+    _path + "/unclaim",
+    name="mod.report.unclaim",
+    guards=[requires_role(*MODERATION_ROLES)],
+    include_in_schema=False,
+)
 async def unclaim(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -123,7 +133,12 @@ async def unclaim(
     return await _decide(request, db_session, message_id, act, "unclaimed", then_next=False)
 
 
-@post(_path + "/dismiss", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
+@post(
+    _path + "/dismiss",
+    name="mod.report.dismiss",
+    guards=[requires_role(*DECISION_ROLES)],
+    include_in_schema=False,
+)
 async def dismiss(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -135,7 +150,12 @@ async def dismiss(
     return await _decide(request, db_session, message_id, act, "dismissed")
 
 
-@post(_path + "/remove", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
+@post(
+    _path + "/remove",
+    name="mod.report.remove",
+    guards=[requires_role(*DECISION_ROLES)],
+    include_in_schema=False,
+)
 async def remove(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -147,7 +167,12 @@ async def remove(
     return await _decide(request, db_session, message_id, act, "removed")
 
 
-@post(_path + "/warn", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
+@post(
+    _path + "/warn",
+    name="mod.report.warn",
+    guards=[requires_role(*DECISION_ROLES)],
+    include_in_schema=False,
+)
 async def warn(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -159,7 +184,12 @@ async def warn(
     return await _decide(request, db_session, message_id, act, "warned")
 
 
-@post(_path + "/suspend", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
+@post(
+    _path + "/suspend",
+    name="mod.report.suspend",
+    guards=[requires_role(*DECISION_ROLES)],
+    include_in_schema=False,
+)
 async def suspend(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -173,7 +203,12 @@ async def suspend(
     return await _decide(request, db_session, message_id, act, "suspended")
 
 
-@post(_path + "/escalate", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
+@post(
+    _path + "/escalate",
+    name="mod.report.escalate",
+    guards=[requires_role(*MODERATION_ROLES)],
+    include_in_schema=False,
+)
 async def escalate(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -185,7 +220,12 @@ async def escalate(
     return await _decide(request, db_session, message_id, act, "escalated")
 
 
-@post(_path + "/notes", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@post(
+    _path + "/notes",
+    name="mod.report.notes",
+    guards=[requires_role(*READ_ROLES)],
+    include_in_schema=False,
+)
 async def note(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

@@ -16,7 +16,7 @@ from portal.errors import InvalidCredentials, InvalidInput, ServiceBusy, SignInT
 from portal.services.staff import authenticate_staff, record_sign_out
 
 
-@get("/mod/login", include_in_schema=False)
+@get("/mod/login", name="mod.login", include_in_schema=False)
 async def login_page(
     request: Request[Any, Any, Any], next: FromQuery[str | None] = None
 ) -> Response[Any]:
@@ -62,7 +62,7 @@ async def login(
     return see_other(target)
 
 
-@post("/mod/logout", include_in_schema=False)
+@post("/mod/logout", name="mod.logout", include_in_schema=False)
 async def logout(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:

@@ -43,7 +43,7 @@ async def _page(
     return render(request, "mod/staff.html", context, status_code=status_code)
 
 
-@get("/")
+@get("/", name="mod.staff")
 async def staff_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -92,14 +92,14 @@ async def _change(
     return see_other(f"/mod/staff?done={action}")
 
 
-@post("/")
+@post("/", name="mod.staff.create")
 async def create(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:
     return await _change(request, db_session, "created")
 
 
-@post("/{staff_id:uuid}/deactivate")
+@post("/{staff_id:uuid}/deactivate", name="mod.staff.deactivate")
 async def deactivate(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -108,7 +108,7 @@ async def deactivate(
     return await _change(request, db_session, "deactivated", staff_id)
 
 
-@post("/{staff_id:uuid}/reactivate")
+@post("/{staff_id:uuid}/reactivate", name="mod.staff.reactivate")
 async def reactivate(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -117,7 +117,7 @@ async def reactivate(
     return await _change(request, db_session, "reactivated", staff_id)
 
 
-@post("/{staff_id:uuid}/role")
+@post("/{staff_id:uuid}/role", name="mod.staff.role")
 async def change_role(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -126,7 +126,7 @@ async def change_role(
     return await _change(request, db_session, "role", staff_id)
 
 
-@post("/{staff_id:uuid}/password")
+@post("/{staff_id:uuid}/password", name="mod.staff.password")
 async def reset_password(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

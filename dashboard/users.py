@@ -48,7 +48,7 @@ async def _user_page(
     return render(request, "mod/user.html", context, status_code=status_code)
 
 
-@get(_path, guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get(_path, name="mod.user", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
 async def user_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -90,7 +90,12 @@ async def _act(
     return see_other(f"/mod/users/{user_id}?done={action}")
 
 
-@post(_path + "/suspend", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
+@post(
+    _path + "/suspend",
+    name="mod.user.suspend",
+    guards=[requires_role(*MODERATION_ROLES)],
+    include_in_schema=False,
+)
 async def suspend(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -99,7 +104,12 @@ async def suspend(
     return await _act(request, db_session, user_id, "suspended")
 
 
-@post(_path + "/lift", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
+@post(
+    _path + "/lift",
+    name="mod.user.lift",
+    guards=[requires_role(*MODERATION_ROLES)],
+    include_in_schema=False,
+)
 async def lift(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -108,7 +118,12 @@ async def lift(
     return await _act(request, db_session, user_id, "lifted")
 
 
-@post(_path + "/notes", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@post(
+    _path + "/notes",
+    name="mod.user.notes",
+    guards=[requires_role(*READ_ROLES)],
+    include_in_schema=False,
+)
 async def note(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
