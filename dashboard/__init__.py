@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Router
 
-from dashboard import overview, queue, reports, sign_in, users
+from dashboard import decisions, overview, queue, reports, sign_in, users
 from dashboard.compliance import compliance_router
 from dashboard.pages import HTML_EXCEPTION_HANDLERS
 from dashboard.staff_accounts import staff_router
@@ -22,8 +22,9 @@ def dashboard_router() -> Router:
             queue.next_report,
             queue.bulk_page,
             queue.bulk,
-            *reports.REPORT_HANDLERS,
-            *users.USER_HANDLERS,
+            reports.report,
+            users.user,
+            *decisions.DECISION_HANDLERS,
             overview.overview,
             staff_router,
             compliance_router,

@@ -1,0 +1,242 @@
+"""The decisions staff take from a report's page or a user's page, as one table.
+
+Each row names the decision's URL (``POST /mod/reports/{id}/<name>``, route ``mod.report.<name>``),
+the form fields it reads, the service call it makes, the word shown once it is done, and the
+roles that may post it. One handler serves every row: it reads the fields, makes the call, and
+then opens the next item ("submit and next") or the same page with ``?done=<word>``. A decision
+someone else took first, or bad input, shows the page again with the reason and changes nothing
+(the refused form's values kept, under its word). Every action is one call into
+``portal.services``, which records its audit event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from litestar import Request, Response, post
+from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dashboard.pages import field, read_form, see_other, suspension_days
+from dashboard.queue import signed_in
+from dashboard.reports import PATH as REPORT_PATH
+from dashboard.reports import report_page
+from dashboard.staff_auth import DECISION_ROLES, MODERATION_ROLES, READ_ROLES, requires_role
+from dashboard.users import PATH as USER_PATH
+from dashboard.users import user_page
+from portal.errors import AlreadyDecided, Conflict, InvalidInput
+from portal.models import StaffUser
+from portal.services import moderation, suspensions
+
+Values = Mapping[str, str]
+Call = Callable[[AsyncSession, uuid.UUID, StaffUser, Values], Awaitable[object]]
+
+
+class Page(Protocol):
+    """Shows the subject's page again, with why the decision was refused."""
+
+    async def __call__(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        staff: StaffUser,
+        subject_id: uuid.UUID,
+        /,
+        *,
+        error: str,
+        status_code: int,
+        form: dict[str, dict[str, str]] | None = None,
+    ) -> Response[Any]: ...
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a decision is taken on: its page's route and path parameter."""
+
+    route: str  # the page's route name; a decision's is "<route>.<name>"
+    path: str
+    parameter: str
+    page: Page
+
+
+REPORT: Final = Subject("mod.report", REPORT_PATH, "message_id", report_page)
+USER: Final = Subject("mod.user", USER_PATH, "user_id", user_page)
+
+
+@dataclass(frozen=True)
+class Decision:
+    subject: Subject
+    name: str  # the URL's last segment
+    fields: tuple[str, ...]  # the form fields the call reads (and a refusal keeps)
+    call: Call
+    done: str  # shown once it is done: "Done: <done>."
+    may: tuple[str, ...]  # the roles that may post it (the service checks the item's stage)
+    then_next: bool = False  # open the next item of the queue afterwards
+
+    @property
+    def route(self) -> str:
+        return f"{self.subject.route}.{self.name}"
+
+
+DECISIONS: Final = (
+    # on a reported message
+    Decision(
+        REPORT,
+        "claim",
+        (),
+        lambda db, mid, staff, _: moderation.claim(db, mid, actor=staff),
+        "claimed",
+        MODERATION_ROLES,
+    ),
+    Decision(
+        REPORT,
+        "unclaim",
+        (),
+        lambda db, mid, staff, _: moderation.unclaim(db, mid, actor=staff),
+        "unclaimed",
+        MODERATION_ROLES,
+    ),
+    Decision(
+        REPORT,
+        "dismiss",
+        ("note",),
+        lambda db, mid, staff, v: moderation.dismiss(db, mid, actor=staff, note=v["note"] or None),
+        "dismissed",
+        DECISION_ROLES,
+        then_next=True,
+    ),
+    Decision(
+        REPORT,
+        "remove",
+        ("reason",),
+        lambda db, mid, staff, v: moderation.remove_message(
+            db, mid, actor=staff, reason=v["reason"]
+        ),
+        "removed",
+        DECISION_ROLES,
+        then_next=True,
+    ),
+    Decision(
+        REPORT,
+        "warn",
+        ("note",),
+        lambda db, mid, staff, v: moderation.warn_sender(db, mid, actor=staff, note=v["note"]),
+        "warned",
+        DECISION_ROLES,
+        then_next=True,
+    ),
+    Decision(
+        REPORT,
+        "suspend",
+        ("reason", "days"),
+        lambda db, mid, staff, v: moderation.suspend_sender(
+            db, mid, actor=staff, reason=v["reason"], days=suspension_days(v["days"])
+        ),
+        "suspended",
+        DECISION_ROLES,
+        then_next=True,
+    ),
+    Decision(
+        REPORT,
+        "escalate",
+        ("note",),
+        lambda db, mid, staff, v: moderation.escalate(db, mid, actor=staff, note=v["note"] or None),
+        "escalated",
+        MODERATION_ROLES,
+        then_next=True,
+    ),
+    Decision(
+        REPORT,
+        "notes",
+        ("body",),
+        lambda db, mid, staff, v: moderation.add_note(
+            db, actor=staff, body=v["body"], message_id=mid
+        ),
+        "noted",
+        READ_ROLES,
+    ),
+    # on a user
+    Decision(
+        USER,
+        "suspend",
+        ("reason", "days"),
+        lambda db, uid, staff, v: suspensions.suspend_user(
+            db, uid, actor=staff, reason=v["reason"], days=suspension_days(v["days"])
+        ),
+        "suspended",
+        MODERATION_ROLES,
+    ),
+    Decision(
+        USER,
+        "lift",
+        ("reason",),
+        lambda db, uid, staff, v: suspensions.lift_suspension(
+            db, uid, actor=staff, reason=v["reason"]
+        ),
+        "lifted",
+        MODERATION_ROLES,
+    ),
+    Decision(
+        USER,
+        "notes",
+        ("body",),
+        lambda db, uid, staff, v: moderation.add_note(db, actor=staff, body=v["body"], user_id=uid),
+        "noted",
+        READ_ROLES,
+    ),
+)
+
+
+async def decide(
+    request: Request[Any, Any, Any], db_session: AsyncSession, decision: Decision
+) -> Response[Any]:
+    staff = await signed_in(request)
+    subject_id: uuid.UUID = request.path_params[decision.subject.parameter]
+    form = await read_form(request)
+    values = {name: field(form, name) for name in decision.fields}
+    try:
+        await decision.call(db_session, subject_id, staff, values)
+    except AlreadyDecided as exc:
+        return await decision.subject.page(
+            request, db_session, staff, subject_id, error=exc.detail, status_code=409
+        )
+    except (InvalidInput, Conflict) as exc:
+        await db_session.rollback()
+        return await decision.subject.page(
+            request,
+            db_session,
+            staff,
+            subject_id,
+            error=exc.detail,
+            status_code=exc.status_code,
+            form={decision.done: values},
+        )
+    if decision.then_next:
+        following = request.app.route_reverse("mod.next")
+        return see_other(f"{following}?after={subject_id}&done={decision.done}")
+    page = request.app.route_reverse(
+        decision.subject.route, **{decision.subject.parameter: subject_id}
+    )
+    return see_other(f"{page}?done={decision.done}")
+
+
+def _handler(decision: Decision) -> HTTPRouteHandler:
+    async def handler(
+        request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+    ) -> Response[Any]:
+        return await decide(request, db_session, decision)
+
+    handler.__name__ = handler.__qualname__ = decision.route.replace(".", "_")
+    return post(
+        f"{decision.subject.path}/{decision.name}",
+        name=decision.route,
+        guards=[requires_role(*decision.may)],
+        include_in_schema=False,
+    )(handler)
+
+
+DECISION_HANDLERS: Final = [_handler(decision) for decision in DECISIONS]
