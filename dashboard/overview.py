@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import render
 from dashboard.queue import nav_counts, signed_in
-from dashboard.staff_auth import READ_ROLES, requires_role
+from dashboard.staff_auth import requires
+from portal.permissions import Capability
 from portal.services import moderation
 
 
-@get("/mod/overview", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get("/mod/overview", guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)
 async def overview(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:

@@ -25,6 +25,7 @@ from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
 from dashboard.staff_auth import login_url, staff_of
+from portal import permissions
 from portal.errors import InvalidInput, PortalError
 from portal.services.suspensions import SUSPENSION_DAYS
 from portal.settings import PROJECT_ROOT
@@ -119,6 +120,7 @@ def label(value: str | None) -> str:
 def configure_engine(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
     env.filters.update(age=age, duration=duration, when=when, label=label)
+    env.globals.update(permissions.TEMPLATE_GLOBALS)  # the rules pages show: may_decide(...)
     env.trim_blocks = True
     env.lstrip_blocks = True
 

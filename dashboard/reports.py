@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import field, read_form, render, see_other, suspension_days
 from dashboard.queue import DONE_WORDS, nav_counts, signed_in
-from dashboard.staff_auth import DECISION_ROLES, MODERATION_ROLES, READ_ROLES, requires_role
+from dashboard.staff_auth import requires
 from portal.errors import AlreadyDecided, Conflict, InvalidInput
 from portal.models import StaffUser
+from portal.permissions import Capability
 from portal.services import moderation
 
 _path = "/mod/reports/{message_id:uuid}"
@@ -51,7 +52,7 @@ async def _report_page(
     return render(request, "mod/report.html", context, status_code=status_code)
 
 
-@get(_path, guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get(_path, guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)
 async def report(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -99,7 +100,7 @@ async def _decide(
     return see_other(f"/mod/reports/{message_id}?done={done}")
 
 
-@post(_path + "/claim", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
+@post(_path + "/claim", guards=[requires(Capability.CLAIM)], include_in_schema=False)
 async def claim(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -111,7 +112,7 @@ async def claim(
     return await _decide(request, db_session, message_id, act, "claimed", then_next=False)
 
 
-@post(_path + "/unclaim", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
+@post(_path + "/unclaim", guards=[requires(Capability.CLAIM)], include_in_schema=False)
 async def unclaim(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -123,7 +124,7 @@ async def unclaim(
     return await _decide(request, db_session, message_id, act, "unclaimed", then_next=False)
 
 
-@post(_path + "/dismiss", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
+@post(_path + "/dismiss", guards=[requires(Capability.DECIDE)], include_in_schema=False)
 async def dismiss(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -135,7 +136,7 @@ async def dismiss(
     return await _decide(request, db_session, message_id, act, "dismissed")
 
 
-@post(_path + "/remove", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
+@post(_path + "/remove", guards=[requires(Capability.DECIDE)], include_in_schema=False)
 async def remove(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -147,7 +148,7 @@ async def remove(
     return await _decide(request, db_session, message_id, act, "removed")
 
 
-@post(_path + "/warn", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
+@post(_path + "/warn", guards=[requires(Capability.DECIDE)], include_in_schema=False)
 async def warn(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -159,7 +160,7 @@ async def warn(
     return await _decide(request, db_session, message_id, act, "warned")
 
 
-@post(_path + "/suspend", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False)
+@post(_path + "/suspend", guards=[requires(Capability.DECIDE)], include_in_schema=False)
 async def suspend(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -173,7 +174,7 @@ async def suspend(
     return await _decide(request, db_session, message_id, act, "suspended")
 
 
-@post(_path + "/escalate", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
+@post(_path + "/escalate", guards=[requires(Capability.ESCALATE)], include_in_schema=False)
 async def escalate(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -185,7 +186,7 @@ async def escalate(
     return await _decide(request, db_session, message_id, act, "escalated")
 
 
-@post(_path + "/notes", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@post(_path + "/notes", guards=[requires(Capability.ADD_NOTE)], include_in_schema=False)
 async def note(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

@@ -10,12 +10,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashboard.compliance import COMPLIANCE_ROLES
 from dashboard.pages import field, read_form, render, see_other, suspension_days
 from dashboard.queue import DONE_WORDS, nav_counts, signed_in
-from dashboard.staff_auth import MODERATION_ROLES, READ_ROLES, requires_role
+from dashboard.staff_auth import requires
 from portal.errors import Conflict, InvalidInput
 from portal.models import StaffUser
+from portal.permissions import Capability, may_read_compliance
 from portal.services import moderation
 from portal.services.compliance import summaries
 from portal.services.suspensions import lift_suspension, suspend_user
@@ -35,7 +35,7 @@ async def _user_page(
 ) -> Response[Any]:
     history = await moderation.user_history(db_session, user_id)
     threads = None
-    if staff.role in COMPLIANCE_ROLES:  # their threads, with audit report downloads
+    if may_read_compliance(staff):  # their threads, with audit report downloads
         threads = await summaries.threads_of_user(db_session, user_id)
     context = {
         "user": history,
@@ -48,7 +48,7 @@ async def _user_page(
     return render(request, "mod/user.html", context, status_code=status_code)
 
 
-@get(_path, guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get(_path, guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)
 async def user_page(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -90,7 +90,7 @@ async def _act(
     return see_other(f"/mod/users/{user_id}?done={action}")
 
 
-@post(_path + "/suspend", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
+@post(_path + "/suspend", guards=[requires(Capability.MODERATE_USERS)], include_in_schema=False)
 async def suspend(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -99,7 +99,7 @@ async def suspend(
     return await _act(request, db_session, user_id, "suspended")
 
 
-@post(_path + "/lift", guards=[requires_role(*MODERATION_ROLES)], include_in_schema=False)
+@post(_path + "/lift", guards=[requires(Capability.MODERATE_USERS)], include_in_schema=False)
 async def lift(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -108,7 +108,7 @@ async def lift(
     return await _act(request, db_session, user_id, "lifted")
 
 
-@post(_path + "/notes", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@post(_path + "/notes", guards=[requires(Capability.ADD_NOTE)], include_in_schema=False)
 async def note(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
