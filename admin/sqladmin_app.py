@@ -37,6 +37,7 @@ from admin.panels.base import STAFF_STATE, PanelView, staff_of_request
 from admin.panels.views import PANELS
 from dashboard.pages import TEMPLATE_DIR, html_error_handler, sign_in_required_handler
 from dashboard.staff_auth import current_staff, login_url, sign_out
+from portal import permissions
 from portal.errors import PortalError
 from portal.models import StaffUser
 from portal.services.panel_exports import record_panel_export
@@ -124,6 +125,7 @@ class PortalAdmin(Admin):
         self.templates.env.globals.update(
             csrf_token=_csrf_token, product=PRODUCT, staff_of=staff_of_request
         )
+        self.templates.env.globals.update(permissions.TEMPLATE_GLOBALS)
         routes = []
         for route in self.admin.router.routes:
             name = getattr(route, "name", None)
@@ -177,7 +179,7 @@ class PortalAdmin(Admin):
         if not isinstance(view, PanelView) or staff is None or not view.is_accessible(request):
             raise HTTPException(status_code=status.HTTP_403_FORBIDDEN)
         action = view.find_action(request.path_params["slug"])
-        if staff.role not in action.roles:
+        if not permissions.may(staff, action.capability):
             raise HTTPException(status_code=status.HTTP_403_FORBIDDEN)
         try:
             pk = uuid.UUID(request.path_params["pk"])

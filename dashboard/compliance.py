@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import field, optional_field, read_form, render, see_other
 from dashboard.queue import nav_counts, signed_in
-from dashboard.staff_auth import requires_role
-from portal.audit import Actor
+from dashboard.staff_auth import requires
 from portal.errors import Conflict, InvalidInput, NotFound, PortalError
+from portal.permissions import Capability
 from portal.services.compliance import holds as hold_service
 from portal.services.compliance import summaries
 from portal.services.compliance.reports import FORMATS as REPORT_FORMATS
@@ -36,7 +36,6 @@ from portal.services.compliance.staff_activity import FORMATS as ACTIVITY_FORMAT
 from portal.services.compliance.staff_activity import export_staff_activity
 from portal.settings import Settings
 
-COMPLIANCE_ROLES: Final = ("compliance", "admin")
 DONE: Final = {"placed": "hold placed", "lifted": "hold lifted"}
 HOLD_FIELDS: Final = (
     "thread_id",
@@ -198,7 +197,7 @@ async def download_report(
             request.app.state.sessionmaker,
             thread_id,
             fmt,
-            actor=Actor.staff(staff.id),
+            actor=staff,
             settings=settings,
         )
     except NotFound as exc:
@@ -225,7 +224,7 @@ async def download_staff_activity(
             start=start,
             end=end,
             fmt=fmt,
-            actor=Actor.staff(staff.id),
+            actor=staff,
         )
     except InvalidInput as exc:
         return await _index_page(
@@ -290,7 +289,7 @@ async def place_hold(
     try:
         hold = await hold_service.place_hold(
             db_session,
-            actor=Actor.staff(staff.id),
+            actor=staff,
             reason=values["reason"],
             case_reference=values["case_reference"],
             **_hold_target(form),
@@ -314,9 +313,7 @@ async def lift_hold(
     staff = await signed_in(request)
     form = await read_form(request)
     try:
-        await hold_service.lift_hold(
-            db_session, hold_id, actor=Actor.staff(staff.id), reason=field(form, "reason")
-        )
+        await hold_service.lift_hold(db_session, hold_id, actor=staff, reason=field(form, "reason"))
     except (InvalidInput, NotFound, Conflict) as exc:
         await db_session.rollback()
         return await _holds_page(
@@ -331,7 +328,7 @@ async def lift_hold(
 
 compliance_router = Router(
     path="/mod/compliance",
-    guards=[requires_role(*COMPLIANCE_ROLES)],
+    guards=[requires(Capability.READ_COMPLIANCE)],
     route_handlers=[
         index,
         thread_page,

@@ -2,7 +2,7 @@
 
 Each row names the decision's URL (``POST /mod/reports/{id}/<name>``, route ``mod.report.<name>``),
 the form fields it reads, the service call it makes, the word shown once it is done, and the
-roles that may post it. One handler serves every row: it reads the fields, makes the call, and
+capability that may post it. One handler serves every row: it reads the fields, makes the call, and
 then opens the next item ("submit and next") or the same page with ``?done=<word>``. A decision
 someone else took first, or bad input, shows the page again with the reason and changes nothing
 (the refused form's values kept, under its word). Every action is one call into
@@ -25,11 +25,12 @@ from dashboard.pages import field, read_form, see_other, suspension_days
 from dashboard.queue import signed_in
 from dashboard.reports import PATH as REPORT_PATH
 from dashboard.reports import report_page
-from dashboard.staff_auth import DECISION_ROLES, MODERATION_ROLES, READ_ROLES, requires_role
+from dashboard.staff_auth import requires
 from dashboard.users import PATH as USER_PATH
 from dashboard.users import user_page
 from portal.errors import AlreadyDecided, Conflict, InvalidInput
 from portal.models import StaffUser
+from portal.permissions import Capability
 from portal.services import moderation, suspensions
 
 Values = Mapping[str, str]
@@ -74,7 +75,7 @@ class Decision:
     fields: tuple[str, ...]  # the form fields the call reads (and a refusal keeps)
     call: Call
     done: str  # shown once it is done: "Done: <done>."
-    may: tuple[str, ...]  # the roles that may post it (the service checks the item's stage)
+    may: Capability  # who may post it (the service checks the item's stage too)
     then_next: bool = False  # open the next item of the queue afterwards
 
     @property
@@ -90,7 +91,7 @@ DECISIONS: Final = (
         (),
         lambda db, mid, staff, _: moderation.claim(db, mid, actor=staff),
         "claimed",
-        MODERATION_ROLES,
+        Capability.CLAIM,
     ),
     Decision(
         REPORT,
@@ -98,7 +99,7 @@ DECISIONS: Final = (
         (),
         lambda db, mid, staff, _: moderation.unclaim(db, mid, actor=staff),
         "unclaimed",
-        MODERATION_ROLES,
+        Capability.CLAIM,
     ),
     Decision(
         REPORT,
@@ -106,7 +107,7 @@ DECISIONS: Final = (
         ("note",),
         lambda db, mid, staff, v: moderation.dismiss(db, mid, actor=staff, note=v["note"] or None),
         "dismissed",
-        DECISION_ROLES,
+        Capability.DECIDE,
         then_next=True,
     ),
     Decision(
@@ -117,7 +118,7 @@ DECISIONS: Final = (
             db, mid, actor=staff, reason=v["reason"]
         ),
         "removed",
-        DECISION_ROLES,
+        Capability.DECIDE,
         then_next=True,
     ),
     Decision(
@@ -126,7 +127,7 @@ DECISIONS: Final = (
         ("note",),
         lambda db, mid, staff, v: moderation.warn_sender(db, mid, actor=staff, note=v["note"]),
         "warned",
-        DECISION_ROLES,
+        Capability.DECIDE,
         then_next=True,
     ),
     Decision(
@@ -137,7 +138,7 @@ DECISIONS: Final = (
             db, mid, actor=staff, reason=v["reason"], days=suspension_days(v["days"])
         ),
         "suspended",
-        DECISION_ROLES,
+        Capability.DECIDE,
         then_next=True,
     ),
     Decision(
@@ -146,7 +147,7 @@ DECISIONS: Final = (
         ("note",),
         lambda db, mid, staff, v: moderation.escalate(db, mid, actor=staff, note=v["note"] or None),
         "escalated",
-        MODERATION_ROLES,
+        Capability.ESCALATE,
         then_next=True,
     ),
     Decision(
@@ -157,7 +158,7 @@ DECISIONS: Final = (
             db, actor=staff, body=v["body"], message_id=mid
         ),
         "noted",
-        READ_ROLES,
+        Capability.ADD_NOTE,
     ),
     # on a user
     Decision(
@@ -168,7 +169,7 @@ DECISIONS: Final = (
             db, uid, actor=staff, reason=v["reason"], days=suspension_days(v["days"])
         ),
         "suspended",
-        MODERATION_ROLES,
+        Capability.MODERATE_USERS,
     ),
     Decision(
         USER,
@@ -178,7 +179,7 @@ DECISIONS: Final = (
             db, uid, actor=staff, reason=v["reason"]
         ),
         "lifted",
-        MODERATION_ROLES,
+        Capability.MODERATE_USERS,
     ),
     Decision(
         USER,
@@ -186,7 +187,7 @@ DECISIONS: Final = (
         ("body",),
         lambda db, uid, staff, v: moderation.add_note(db, actor=staff, body=v["body"], user_id=uid),
         "noted",
-        READ_ROLES,
+        Capability.ADD_NOTE,
     ),
 )
 
@@ -234,7 +235,7 @@ def _handler(decision: Decision) -> HTTPRouteHandler:
     return post(
         f"{decision.subject.path}/{decision.name}",
         name=decision.route,
-        guards=[requires_role(*decision.may)],
+        guards=[requires(decision.may)],
         include_in_schema=False,
     )(handler)
 

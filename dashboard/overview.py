@@ -10,14 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import render
 from dashboard.queue import nav_counts, signed_in
-from dashboard.staff_auth import READ_ROLES, requires_role
+from dashboard.staff_auth import requires
+from portal.permissions import Capability
 from portal.services import moderation_records
 
 
 @get(
     "/mod/overview",
     name="mod.overview",
-    guards=[requires_role(*READ_ROLES)],
+    guards=[requires(Capability.READ_QUEUE)],
     include_in_schema=False,
 )
 async def overview(

@@ -27,6 +27,7 @@ from litestar.template.config import TemplateConfig
 from markupsafe import Markup
 
 from dashboard.staff_auth import login_url, staff_of
+from portal import permissions
 from portal.errors import InvalidInput, PortalError
 from portal.services.suspensions import SUSPENSION_DAYS
 from portal.settings import PROJECT_ROOT
@@ -130,6 +131,7 @@ def configure_engine(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
     env.filters.update(age=age, duration=duration, when=when, label=label)
     engine.register_template_callable("csrf_field", csrf_field)
+    env.globals.update(permissions.TEMPLATE_GLOBALS)  # the rules pages show: may_decide(...)
     env.trim_blocks = True
     env.lstrip_blocks = True
 

@@ -12,10 +12,11 @@ from litestar.params import FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import field, hx_target, optional_field, read_form, render, see_other
-from dashboard.staff_auth import DECISION_ROLES, READ_ROLES, current_staff, requires_role
+from dashboard.staff_auth import current_staff, requires
 from portal.errors import InvalidInput
 from portal.models import StaffUser
 from portal.models.moderation import FLAG_REASONS
+from portal.permissions import Capability, may_decide
 from portal.services import moderation, moderation_queue, moderation_types
 
 AGE_FILTERS = (1, 7, 30)
@@ -75,7 +76,7 @@ async def nav_counts(
     return await moderation_queue.queue_counts(db_session, viewer=staff)
 
 
-@get("/mod", name="mod.queue", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get("/mod", name="mod.queue", guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)
 async def queue(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -88,7 +89,7 @@ async def queue(
 ) -> Response[Any]:
     staff = await signed_in(request)
     if not status:  # compliance works on what was escalated to it
-        status = "escalated" if staff.role == "compliance" else "open"
+        status = "open" if may_decide(staff, "open") else "escalated"
     page_number = _whole("page", page)
     filters = queue_filters(
         reason,
@@ -121,7 +122,7 @@ async def queue(
     return render(request, "mod/queue.html", context)
 
 
-@get("/mod/counts", name="mod.counts", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get("/mod/counts", name="mod.counts", guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)
 async def counts(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:
@@ -129,7 +130,7 @@ async def counts(
     return render(request, "mod/_nav_counts.html", {"counts": await nav_counts(db_session, staff)})
 
 
-@get("/mod/next", name="mod.next", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get("/mod/next", name="mod.next", guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)
 async def next_report(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -145,13 +146,13 @@ async def next_report(
     return see_other(f"/mod/reports/{following}{suffix}")
 
 
-@get("/mod/bulk", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get("/mod/bulk", guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)
 async def bulk_page(request: Request[Any, Any, Any]) -> Response[Any]:
     return see_other("/mod")
 
 
 @post(
-    "/mod/bulk", name="mod.bulk", guards=[requires_role(*DECISION_ROLES)], include_in_schema=False
+    "/mod/bulk", name="mod.bulk", guards=[requires(Capability.DECIDE)], include_in_schema=False
 )
 async def bulk(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]

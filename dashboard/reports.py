@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import render
 from dashboard.queue import DONE_WORDS, nav_counts, signed_in
-from dashboard.staff_auth import READ_ROLES, requires_role
+from dashboard.staff_auth import requires
 from portal.models import StaffUser
+from portal.permissions import Capability
 from portal.services import moderation_records, suspensions
 
 PATH = "/mod/reports/{message_id:uuid}"
@@ -44,7 +45,7 @@ async def report_page(
     return render(request, "mod/report.html", context, status_code=status_code)
 
 
-@get(PATH, name="mod.report", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get(PATH, name="mod.report", guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)
 async def report(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

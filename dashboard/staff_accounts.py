@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import field, optional_field, read_form, render, see_other
 from dashboard.queue import nav_counts, signed_in
-from dashboard.staff_auth import ADMIN_ROLES, requires_role
+from dashboard.staff_auth import requires
 from portal.errors import Conflict, Forbidden, InvalidInput, NotFound
 from portal.models.staff import STAFF_ROLES
+from portal.permissions import Capability
 from portal.services import staff as staff_service
 
 DONE = {"created", "deactivated", "reactivated", "role", "password"}
@@ -137,7 +138,7 @@ async def reset_password(
 
 staff_router = Router(
     path="/mod/staff",
-    guards=[requires_role(*ADMIN_ROLES)],
+    guards=[requires(Capability.MANAGE_STAFF)],
     route_handlers=[staff_page, create, deactivate, reactivate, change_role, reset_password],
     include_in_schema=False,
 )

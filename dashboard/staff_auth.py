@@ -29,7 +29,9 @@ from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.types import Message, Scope
 from litestar.utils.scope.state import ScopeState
 
+from portal import permissions
 from portal.models import StaffUser
+from portal.permissions import Capability
 from portal.settings import Settings
 
 SESSION_COOKIE = "portal_staff"
@@ -39,11 +41,6 @@ ABSOLUTE_TIMEOUT_SECONDS = 12 * 60 * 60
 SEEN_RESOLUTION_SECONDS = 60
 LOGIN_PATH = "/mod/login"
 _STATE_KEY = "portal_staff"
-
-MODERATION_ROLES = ("moderator", "admin")
-READ_ROLES = ("moderator", "compliance", "admin")
-DECISION_ROLES = ("moderator", "compliance", "admin")  # the service refuses compliance off its work
-ADMIN_ROLES = ("admin",)
 
 
 def now_seconds() -> int:
@@ -226,17 +223,18 @@ class SignInRequired(NotAuthorizedException):
     """Raised by the guards for a signed-out visit; answered with a redirect to the sign-in page."""
 
 
-def requires_role(
-    *roles: str,
+def requires(
+    capability: Capability,
 ) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
+    """A route guard: signed in (else :class:`SignInRequired`), and allowed ``capability`` by
+    ``portal.permissions`` (else 403). The services the route calls check it again."""
+
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         staff = await current_staff(connection)
         if staff is None:
             raise SignInRequired("sign in first")
-        if staff.role not in roles:
-            raise PermissionDeniedException(
-                f"this needs the role {' or '.join(roles)}; you are {staff.role}"
-            )
+        if not permissions.may(staff, capability):
+            raise PermissionDeniedException(permissions.refusal(staff, capability).detail)
 
-    guard.__name__ = f"requires_{'_or_'.join(roles)}"
+    guard.__name__ = f"requires_{capability.name.lower()}"
     return guard

@@ -11,11 +11,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dashboard.compliance import COMPLIANCE_ROLES
 from dashboard.pages import render
 from dashboard.queue import DONE_WORDS, nav_counts, signed_in
-from dashboard.staff_auth import READ_ROLES, requires_role
+from dashboard.staff_auth import requires
 from portal.models import StaffUser
+from portal.permissions import Capability, may_read_compliance
 from portal.services import moderation_records, suspensions
 from portal.services.compliance import summaries
 
@@ -36,7 +36,7 @@ async def user_page(
     """``form``: the values of a refused form, under its decision word (as on a report's page)."""
     history = await moderation_records.user_history(db_session, user_id)
     threads = None
-    if staff.role in COMPLIANCE_ROLES:  # their threads, with audit report downloads
+    if may_read_compliance(staff):  # their threads, with audit report downloads
         threads = await summaries.threads_of_user(db_session, user_id)
     context = {
         "user": history,
@@ -50,7 +50,7 @@ async def user_page(
     return render(request, "mod/user.html", context, status_code=status_code)
 
 
-@get(PATH, name="mod.user", guards=[requires_role(*READ_ROLES)], include_in_schema=False)
+@get(PATH, name="mod.user", guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)
 async def user(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],

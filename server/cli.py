@@ -22,10 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import permissions
 from portal.audit import Actor
 from portal.database import create_engine, create_sessionmaker
 from portal.database_roles import RuntimeRoleError
 from portal.errors import Forbidden, NotFound, PortalError
+from portal.permissions import Capability
 from portal.settings import Settings, SettingsError, get_settings
 from portal.tokens import TokenError
 
@@ -95,20 +97,19 @@ def parse_id(field: str, value: str) -> uuid.UUID:
 
 
 # Every command that changes or exports something names its operator: ``--as EMAIL`` or
-# ``PORTAL_OPERATOR``, an active staff account with the command's role, recorded as the actor of
-# its audit events (so it appears in the staff activity export). Production refuses to run
-# without one; elsewhere the actor is the system with ``details.operator = "console"``.
-
-COMPLIANCE_ROLES = ("compliance", "admin")
-ADMIN_ROLES = ("admin",)
+# ``PORTAL_OPERATOR``, an active staff account allowed the command's capability
+# (``portal.permissions``), recorded as the actor of its audit events (so it appears in the staff
+# activity export). Production refuses to run without one; elsewhere the actor is the system
+# with ``details.operator = "console"`` (``Actor.console()``). The services check it again.
 
 
-def act_as(roles: tuple[str, ...]) -> Callable[[Callable[..., T]], Callable[..., T]]:
+def act_as(capability: Capability) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    roles = " or ".join(permissions.roles_for(capability))
     return click.option(
         "--as",
         "as_email",
         metavar="EMAIL",
-        help=f"The staff account ({' or '.join(roles)}) this is done as; recorded in the audit "
+        help=f"The staff account ({roles}) this is done as; recorded in the audit "
         "log. Default: PORTAL_OPERATOR. Required in production.",
     )
 
@@ -116,11 +117,11 @@ def act_as(roles: tuple[str, ...]) -> Callable[[Callable[..., T]], Callable[...,
 async def _operator(
     session: AsyncSession,
     as_email: str | None,
-    roles: tuple[str, ...],
+    capability: Capability,
     *,
     bootstrap: bool = False,
 ) -> Actor:
-    """The actor of a console command: the named staff account, checked for ``roles``.
+    """The actor of a console command: the named staff account, allowed ``capability``.
 
     With ``bootstrap`` (creating staff), no operator is needed while there is no staff account
     at all: someone has to create the first one.
@@ -128,23 +129,30 @@ async def _operator(
     from portal.models import StaffUser
 
     no_staff_yet = bootstrap and await session.scalar(select(StaffUser.id).limit(1)) is None
-    if no_staff_yet and as_email is None:
-        return Actor.console()  # even with PORTAL_OPERATOR set: it cannot exist yet
+    if no_staff_yet and as_email is None:  # even with PORTAL_OPERATOR set: it cannot exist yet
+        return _console(capability)
     named_by = "--as" if as_email else "PORTAL_OPERATOR"
     email = as_email or settings().operator
+    roles = " or ".join(permissions.roles_for(capability))
     if email is None:
         if settings().environment == "production":
             raise Forbidden(
                 "name the operator with --as EMAIL or PORTAL_OPERATOR (a staff account with "
-                f"the role {' or '.join(roles)}); required when PORTAL_ENV=production"
+                f"the role {roles}); required when PORTAL_ENV=production"
             )
-        return Actor.console()
+        return _console(capability)
     staff = await session.scalar(select(StaffUser).where(StaffUser.email == email.lower()))
     if staff is None or not staff.is_active:
         raise NotFound(f"{named_by}: no active staff account {email}")
-    if staff.role not in roles:
-        raise Forbidden(f"{named_by}: {email} is a {staff.role}; {' or '.join(roles)} required")
-    return Actor.staff(staff.id)
+    if not permissions.may(staff, capability):
+        raise Forbidden(f"{named_by}: {email} is a {staff.role}; {roles} required")
+    return permissions.audit_actor(staff)
+
+
+def _console(capability: Capability) -> Actor:
+    """The unnamed operator at the console, if the console may do ``capability``."""
+    permissions.require(Actor.console(), capability)
+    return Actor.console()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -202,7 +210,7 @@ def users() -> None:
 @click.option("--email", required=True)
 @click.option("--name", "display_name", required=True, help="Display name.")
 @click.option("--role", required=True, help="employer or candidate")
-@act_as(ADMIN_ROLES)
+@act_as(Capability.PROVISION)
 @handles_errors
 def users_create(email: str, display_name: str, role: str, as_email: str | None) -> None:
     """Create a user and print its id."""
@@ -210,7 +218,7 @@ def users_create(email: str, display_name: str, role: str, as_email: str | None)
     from portal.services.users import create_user
 
     async def work(session: AsyncSession) -> User:
-        actor = await _operator(session, as_email, ADMIN_ROLES)
+        actor = await _operator(session, as_email, Capability.PROVISION)
         return await create_user(
             session, email=email, display_name=display_name, role=role, actor=actor
         )
@@ -228,7 +236,7 @@ def applications() -> None:
 @click.option("--candidate", required=True, help="The candidate's user id.")
 @click.option("--title", required=True, help="The job title.")
 @click.option("--requisition-id", help="The platform's id for the job (its requisition).")
-@act_as(ADMIN_ROLES)
+@act_as(Capability.PROVISION)
 @handles_errors
 def applications_create(
     employer: str, candidate: str, title: str, requisition_id: str | None, as_email: str | None
@@ -247,7 +255,7 @@ def applications_create(
             candidate_id=candidate_id,
             job_title=title,
             requisition_id=requisition_id,
-            actor=await _operator(session, as_email, ADMIN_ROLES),
+            actor=await _operator(session, as_email, Capability.PROVISION),
         )
         return application
 
@@ -285,7 +293,7 @@ def staff() -> None:
 @click.option("--role", required=True, help="moderator, compliance or admin")
 @click.option("--name", "display_name", help="Display name.")
 @click.option("--password", help="Prompted for (twice) when not given.")
-@act_as(ADMIN_ROLES)
+@act_as(Capability.MANAGE_STAFF)
 @handles_errors
 def staff_create(
     email: str, role: str, display_name: str | None, password: str | None, as_email: str | None
@@ -295,7 +303,7 @@ def staff_create(
     from portal.services.staff import create_staff
 
     async def operator(session: AsyncSession) -> Actor:
-        return await _operator(session, as_email, ADMIN_ROLES, bootstrap=True)
+        return await _operator(session, as_email, Capability.MANAGE_STAFF, bootstrap=True)
 
     run_with_session(operator)  # refused before a password is asked for
     if password is None:
@@ -418,7 +426,7 @@ def audit() -> None:
     "--format", "fmt", type=click.Choice(["json", "csv", "pdf"]), default="json", show_default=True
 )
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File.")
-@act_as(COMPLIANCE_ROLES)
+@act_as(Capability.EXPORT)
 @handles_errors
 def audit_report(thread_id: str, fmt: str, output: str, as_email: str | None) -> None:
     """Export THREAD_ID's audit report to a file (the export is itself audited)."""
@@ -431,7 +439,7 @@ def audit_report(thread_id: str, fmt: str, output: str, as_email: str | None) ->
         try:
             sessions = create_sessionmaker(engine)
             async with sessions() as session:
-                actor = await _operator(session, as_email, COMPLIANCE_ROLES)
+                actor = await _operator(session, as_email, Capability.EXPORT)
             export = await stream_report(sessions, thread, fmt, actor=actor, settings=settings())
             size = await _save(export.chunks, Path(output))
             return export.head.hash, size
@@ -609,7 +617,7 @@ def audit_check(checkpoint_file: str | None, public_key: str | None) -> None:
 
 @audit.command("checkpoint")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File.")
-@act_as(COMPLIANCE_ROLES)
+@act_as(Capability.CHECKPOINT)
 @handles_errors
 def audit_checkpoint(output: str, as_email: str | None) -> None:
     """Write a signed checkpoint of every chain's head (PORTAL_AUDIT_SIGNING_KEY) to a file;
@@ -624,7 +632,7 @@ def audit_checkpoint(output: str, as_email: str | None) -> None:
         fail("PORTAL_AUDIT_SIGNING_KEY is not set: a checkpoint must be signed to prove anything")
 
     async def work(session: AsyncSession) -> WrittenCheckpoint:
-        actor = await _operator(session, as_email, COMPLIANCE_ROLES)
+        actor = await _operator(session, as_email, Capability.CHECKPOINT)
         return await write_checkpoint(
             session, settings(), actor=actor, path_for=lambda _: Path(output)
         )
@@ -641,7 +649,7 @@ def audit_checkpoint(output: str, as_email: str | None) -> None:
 @click.option("--to", "end", required=True, type=click.DateTime(), help="End, excluded (UTC).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-@act_as(COMPLIANCE_ROLES)
+@act_as(Capability.EXPORT)
 @handles_errors
 def audit_staff_activity(
     start: datetime, end: datetime, fmt: str, output: str, as_email: str | None
@@ -654,7 +662,7 @@ def audit_staff_activity(
         try:
             sessions = create_sessionmaker(engine)
             async with sessions() as session:
-                actor = await _operator(session, as_email, COMPLIANCE_ROLES)
+                actor = await _operator(session, as_email, Capability.EXPORT)
             export = await export_staff_activity(
                 sessions,
                 start=start.replace(tzinfo=UTC),
@@ -682,7 +690,7 @@ def hold() -> None:
 @click.option("--requisition", "requisition_id", help="Hold every candidate's threads for a job.")
 @click.option("--reason", required=True)
 @click.option("--case", "case_reference", required=True, help="The case or charge reference.")
-@act_as(COMPLIANCE_ROLES)
+@act_as(Capability.PLACE_HOLD)
 @handles_errors
 def hold_place(
     thread_id: str | None,
@@ -699,7 +707,7 @@ def hold_place(
     async def work(session: AsyncSession) -> uuid.UUID:
         placed = await place_hold(
             session,
-            actor=await _operator(session, as_email, COMPLIANCE_ROLES),
+            actor=await _operator(session, as_email, Capability.PLACE_HOLD),
             reason=reason,
             case_reference=case_reference,
             thread_id=parse_id("--thread", thread_id) if thread_id else None,
@@ -715,7 +723,7 @@ def hold_place(
 @hold.command("lift")
 @click.argument("hold_id")
 @click.option("--reason", required=True)
-@act_as(COMPLIANCE_ROLES)
+@act_as(Capability.LIFT_HOLD)
 @handles_errors
 def hold_lift(hold_id: str, reason: str, as_email: str | None) -> None:
     """Lift a legal hold."""
@@ -727,7 +735,7 @@ def hold_lift(hold_id: str, reason: str, as_email: str | None) -> None:
         await lift_hold(
             session,
             parsed,
-            actor=await _operator(session, as_email, COMPLIANCE_ROLES),
+            actor=await _operator(session, as_email, Capability.LIFT_HOLD),
             reason=reason,
         )
 
@@ -759,7 +767,7 @@ def retention() -> None:
 
 @retention.command("purge")
 @click.option("--dry-run", is_flag=True, help="Show what would be purged; change nothing.")
-@act_as(COMPLIANCE_ROLES)
+@act_as(Capability.PURGE)
 @handles_errors
 def retention_purge(dry_run: bool, as_email: str | None) -> None:
     """Purge message bodies of expired, unheld threads, leaving a tombstone per message.
@@ -785,7 +793,7 @@ def retention_purge(dry_run: bool, as_email: str | None) -> None:
                 ),
             ]
             return "\n".join(lines)
-        actor = await _operator(session, as_email, COMPLIANCE_ROLES)
+        actor = await _operator(session, as_email, Capability.PURGE)
         plan = await plan_purge(session, days)
         with click.progressbar(length=len(plan.threads), label="purging", file=sys.stderr) as bar:
             result = await purge_expired(session, days, actor=actor, progress=bar.update)

@@ -13,7 +13,6 @@ from starlette.responses import Response, StreamingResponse
 
 from dashboard.pages import field as text
 from dashboard.pages import suspension_days
-from portal.audit import Actor
 from portal.errors import InvalidInput
 from portal.models import StaffUser
 from portal.services import rate_limit
@@ -63,7 +62,7 @@ async def download_report(
     if fmt not in FORMATS:
         raise InvalidInput("format", f"must be one of {', '.join(FORMATS)}")
     export = await stream_report(
-        sessions(request), pk, fmt, actor=Actor.staff(staff.id), settings=settings(request)
+        sessions(request), pk, fmt, actor=staff, settings=settings(request)
     )
     return StreamingResponse(
         export.chunks,
@@ -76,7 +75,7 @@ async def hold_thread(request: Request, staff: StaffUser, pk: uuid.UUID, form: F
     async with sessions(request)() as db:
         hold = await place_hold(
             db,
-            actor=Actor.staff(staff.id),
+            actor=staff,
             reason=text(form, "reason"),
             case_reference=text(form, "case_reference"),
             thread_id=pk,
@@ -86,7 +85,7 @@ async def hold_thread(request: Request, staff: StaffUser, pk: uuid.UUID, form: F
 
 async def lift(request: Request, staff: StaffUser, pk: uuid.UUID, form: FormData) -> str:
     async with sessions(request)() as db:
-        await lift_hold(db, pk, actor=Actor.staff(staff.id), reason=text(form, "reason"))
+        await lift_hold(db, pk, actor=staff, reason=text(form, "reason"))
     return "Legal hold lifted."
 
 

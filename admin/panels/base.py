@@ -1,5 +1,6 @@
-"""What every admin panel shares: read-only unless a panel says otherwise, the roles that may read,
-export and edit it, computed columns, and actions that are POST forms with a CSRF token.
+"""What every admin panel shares: read-only unless a panel says otherwise, the capabilities
+(``portal.permissions``) needed to read, export and edit it, computed columns, and actions that
+are POST forms with a CSRF token.
 
 SQLAdmin's stock ``@action`` is a GET link and its export is a GET download; neither is used:
 actions are :class:`PanelAction` forms posted to ``/admin/{panel}/do/{slug}/{pk}`` and exports
@@ -13,7 +14,7 @@ import io
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar
 
 from markupsafe import Markup, escape
 from sqladmin import ModelView
@@ -27,18 +28,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dashboard.compliance import COMPLIANCE_ROLES
-from dashboard.staff_auth import ADMIN_ROLES, MODERATION_ROLES, READ_ROLES
+from portal import permissions
 from portal.models import StaffUser
+from portal.permissions import Capability
 from portal.services import panel_exports
 from portal.services.csv_cells import csv_row
 
-# The staff roles the rest of the staff side already names, as sets.
-READ_ALL: Final = frozenset(READ_ROLES)
-MODERATE: Final = frozenset(MODERATION_ROLES)
-NOT_MODERATORS: Final = frozenset(COMPLIANCE_ROLES)
-ADMINS: Final = frozenset(ADMIN_ROLES)
-EXPORT_ROLES: Final = frozenset(panel_exports.EXPORT_ROLES)
 STAFF_STATE = "portal_admin_staff"
 
 
@@ -64,7 +59,7 @@ class PanelAction:
 
     slug: str
     label: str
-    roles: frozenset[str]
+    capability: Capability
     run: ActionRun
     fields: tuple[ActionField, ...] = ()
     # one submit button per choice of this field (e.g. the report formats)
@@ -103,13 +98,18 @@ def tag(value: object, kind: str = "") -> Markup:
     )
 
 
+def _granted(role: str, capability: Capability | None) -> bool:
+    return capability is not None and permissions.granted(role, capability)
+
+
 class PanelView(ModelView):
-    """Read-only for everyone by default; a panel opens edits to ``edit_roles``."""
+    """Readable by every staff role and read-only by default; a panel asks more to read
+    (``read_capability``) or opens edits to those with ``edit_capability``."""
 
     slug: ClassVar[str] = ""  # the URL name, when not the one SQLAdmin derives from the model
-    read_roles: ClassVar[frozenset[str]] = READ_ALL
-    edit_roles: ClassVar[frozenset[str]] = frozenset()
-    create_roles: ClassVar[frozenset[str]] = frozenset()
+    read_capability: ClassVar[Capability] = Capability.READ_QUEUE
+    edit_capability: ClassVar[Capability | None] = None
+    create_capability: ClassVar[Capability | None] = None
     evidence: ClassVar[bool] = False
     panel_actions: ClassVar[tuple[PanelAction, ...]] = ()
     # computed columns: attribute (a query_expression on the model) -> SQL built per request
@@ -134,23 +134,26 @@ class PanelView(ModelView):
     # --- who may do what (read by the authorization backend) ---------------------------------
 
     def allows(self, role: str, action: str) -> bool:
-        if role not in self.read_roles:
+        """Whether the staff role ``role`` may ``action`` (a SQLAdmin action) on this panel."""
+        if not permissions.granted(role, self.read_capability):
             return False
         if action in (Action.LIST, Action.DETAILS):
             return True
         if action == Action.EXPORT:
-            return role in EXPORT_ROLES
+            return permissions.granted(role, Capability.EXPORT)
         if action == Action.EDIT:
-            return self.can_edit and role in self.edit_roles
+            return self.can_edit and _granted(role, self.edit_capability)
         if action == Action.CREATE:
-            return self.can_create and role in self.create_roles
+            return self.can_create and _granted(role, self.create_capability)
         return False  # delete, import, SQLAdmin's GET actions: never
 
     def actions_for(self, request: Request, row: Any) -> list[PanelAction]:
         staff = staff_of_request(request)
         if staff is None:
             return []
-        return [a for a in self.panel_actions if staff.role in a.roles and a.show_if(row)]
+        return [
+            a for a in self.panel_actions if permissions.may(staff, a.capability) and a.show_if(row)
+        ]
 
     def find_action(self, slug: str) -> PanelAction:
         for candidate in self.panel_actions:

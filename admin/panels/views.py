@@ -13,10 +13,6 @@ from wtforms.validators import DataRequired, Optional
 
 from admin.panels import actions
 from admin.panels.base import (
-    ADMINS,
-    MODERATE,
-    NOT_MODERATORS,
-    READ_ALL,
     ActionField,
     PanelAction,
     PanelView,
@@ -37,7 +33,7 @@ from admin.panels.read_models import (
     ViolationEntry,
     recently_blocked_by,
 )
-from portal.audit import Actor
+from portal import permissions
 from portal.database import end_read_snapshot
 from portal.errors import Forbidden, NotFound
 from portal.models import (
@@ -57,6 +53,7 @@ from portal.models.moderation import FLAG_REASONS, FLAG_STATUSES, VIOLATION_STAT
 from portal.models.people import APPLICATION_STATUSES, USER_ROLES
 from portal.models.records import ACTOR_TYPES, OUTBOX_STATUSES
 from portal.models.staff import STAFF_ROLES
+from portal.permissions import Capability
 from portal.services import applications as application_service
 from portal.services import staff as staff_service
 from portal.services import users as user_service
@@ -319,14 +316,14 @@ class ViolationPanel(PanelView, model=ViolationEntry):
         PanelAction(
             "review",
             "Mark reviewed",
-            MODERATE,
+            Capability.MODERATE_USERS,
             actions.review_violation,
             show_if=actions.is_open,
         ),
         PanelAction(
             "suspend",
             "Suspend user",
-            MODERATE,
+            Capability.MODERATE_USERS,
             actions.suspend_violator,
             fields=(
                 ActionField("reason", "Reason"),
@@ -411,7 +408,7 @@ class ThreadPanel(PanelView, model=ThreadEntry):
         PanelAction(
             "report",
             "Audit report",
-            NOT_MODERATORS,
+            Capability.EXPORT,
             actions.download_report,
             buttons=(("json", "JSON"), ("csv", "CSV"), ("pdf", "PDF")),
             button_field="format",
@@ -422,7 +419,7 @@ class ThreadPanel(PanelView, model=ThreadEntry):
         PanelAction(
             "hold",
             "Place a legal hold",
-            NOT_MODERATORS,
+            Capability.PLACE_HOLD,
             actions.hold_thread,
             fields=(
                 ActionField("case_reference", "Case reference"),
@@ -475,7 +472,7 @@ class EmailOutboxPanel(PanelView, model=EmailOutbox):
     name_plural = "Email outbox"
     slug = "email-outbox"
     icon = "fa-solid fa-paper-plane"
-    read_roles = NOT_MODERATORS
+    read_capability = Capability.READ_COMPLIANCE
     column_exclude_list: ClassVar[list[Any]] = [EmailOutbox.body_html, EmailOutbox.body_text]
     column_searchable_list: ClassVar[list[Any]] = [EmailOutbox.to_address, EmailOutbox.subject]
     column_sortable_list: ClassVar[list[Any]] = [EmailOutbox.created_at, EmailOutbox.status]
@@ -495,7 +492,7 @@ class EmailOutboxPanel(PanelView, model=EmailOutbox):
 class UserPanel(PanelView, model=User):
     name = "User"
     icon = "fa-solid fa-user"
-    edit_roles = ADMINS
+    edit_capability = Capability.PROVISION
     can_edit = True
     column_list: ClassVar[list[Any]] = [
         User.display_name,
@@ -536,7 +533,7 @@ class UserPanel(PanelView, model=User):
                 email=str(data.get("email") or ""),
                 display_name=str(data.get("display_name") or ""),
                 role=user.role,
-                actor=Actor.staff(staff.id),
+                actor=staff,
             )
         return updated
 
@@ -544,8 +541,8 @@ class UserPanel(PanelView, model=User):
 class ApplicationPanel(PanelView, model=Application):
     name = "Application"
     icon = "fa-solid fa-briefcase"
-    read_roles = NOT_MODERATORS
-    edit_roles = ADMINS
+    read_capability = Capability.READ_COMPLIANCE
+    edit_capability = Capability.PROVISION
     can_edit = True
     column_list: ClassVar[list[Any]] = [
         Application.job_title,
@@ -592,7 +589,7 @@ class ApplicationPanel(PanelView, model=Application):
                 job_title=str(data.get("job_title") or ""),
                 status=str(data.get("status") or ""),
                 requisition_id=(str(data.get("requisition_id") or "").strip() or None),
-                actor=Actor.staff(staff.id),
+                actor=staff,
             )
         return application
 
@@ -613,9 +610,9 @@ class StaffPanel(PanelView, model=StaffUser):
     name = "Staff account"
     slug = "staff-account"
     icon = "fa-solid fa-id-badge"
-    read_roles = ADMINS
-    edit_roles = ADMINS
-    create_roles = ADMINS
+    read_capability = Capability.MANAGE_STAFF
+    edit_capability = Capability.MANAGE_STAFF
+    create_capability = Capability.MANAGE_STAFF
     can_edit = True
     can_create = True
     column_list: ClassVar[list[Any]] = [
@@ -678,7 +675,7 @@ class StaffPanel(PanelView, model=StaffUser):
 class ModeratorNotePanel(PanelView, model=ModeratorNote):
     name = "Moderator note"
     icon = "fa-solid fa-note-sticky"
-    read_roles = NOT_MODERATORS
+    read_capability = Capability.READ_COMPLIANCE
     column_list: ClassVar[list[Any]] = [
         ModeratorNote.created_at,
         ModeratorNote.body,
@@ -701,7 +698,7 @@ class ModeratorNotePanel(PanelView, model=ModeratorNote):
 class LegalHoldPanel(PanelView, model=LegalHold):
     name = "Legal hold"
     icon = "fa-solid fa-scale-balanced"
-    read_roles = NOT_MODERATORS
+    read_capability = Capability.READ_COMPLIANCE
     column_list: ClassVar[list[Any]] = [
         LegalHold.case_reference,
         LegalHold.scope,
@@ -731,7 +728,7 @@ class LegalHoldPanel(PanelView, model=LegalHold):
         PanelAction(
             "lift",
             "Lift the hold",
-            NOT_MODERATORS,
+            Capability.LIFT_HOLD,
             actions.lift,
             fields=(ActionField("reason", "Reason"),),
             show_if=actions.is_standing,
@@ -743,7 +740,7 @@ class LegalHoldPanel(PanelView, model=LegalHold):
 class AuditEventPanel(PanelView, model=AuditEvent):
     name = "Audit event"
     icon = "fa-solid fa-link"
-    read_roles = NOT_MODERATORS
+    read_capability = Capability.READ_COMPLIANCE
     evidence = True
     column_list: ClassVar[list[Any]] = [
         AuditEvent.occurred_at,
@@ -785,13 +782,12 @@ PANELS: tuple[type[PanelView], ...] = (
 for _panel in PANELS:
     # SQLAdmin derives the identity from the model's class name, after the class body runs
     _panel.identity = _panel.slug or _panel.identity
-    assert _panel.read_roles <= READ_ALL
 
 
 def _editor(request: Request, view: PanelView, *, create: bool = False) -> StaffUser:
     staff = staff_of_request(request)
-    roles = view.create_roles if create else view.edit_roles
-    if staff is None or staff.role not in roles:
+    capability = view.create_capability if create else view.edit_capability
+    if staff is None or capability is None or not permissions.may(staff, capability):
         raise Forbidden("this panel is read-only for you")
     return staff
 

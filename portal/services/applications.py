@@ -8,12 +8,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import permissions
 from portal.audit import Actor, apply_changes, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.models import Application, MessageThread, User
 from portal.models.base import new_id, utcnow
 from portal.models.people import APPLICATION_STATUSES
+from portal.permissions import Capability, Who
 from portal.services import validation
 from portal.services.compliance.chain import chain_key
 from portal.services.compliance.holds import ensure_requisition_not_held
@@ -57,7 +59,7 @@ async def upsert_application(
     candidate_id: uuid.UUID,
     job_title: str,
     status: str = "submitted",
-    actor: Actor,
+    actor: Who,
     application_id: uuid.UUID | None = None,
     requisition_id: str | None = None,
 ) -> tuple[Application, bool]:
@@ -71,6 +73,7 @@ async def upsert_application(
     if requisition_id is not None:
         requisition_id = validation.text("requisition_id", requisition_id, max_length=200)
     async with write_transaction(session):
+        actor = await permissions.authorize(session, actor, Capability.PROVISION)
         await _participants(session, employer_id, candidate_id)
         wanted_id = application_id or new_id()
         application, created = await get_or_insert(

@@ -14,7 +14,7 @@ the first's result and gets :class:`AlreadyDecided`.
 Stages of a report: ``open`` → (``claimed``) → ``dismissed`` | ``actioned`` | ``escalated``;
 ``escalated`` → ``dismissed`` | ``actioned`` (decided by compliance or an admin).
 
-Roles:
+Roles (the rules are ``portal.permissions``'s: ``may_decide`` by stage, ``may_claim``...):
 - moderators decide open and claimed items; an escalated item is already decided for them;
 - compliance officers decide only escalated items (``Forbidden`` on open ones) and add notes;
 - admins do everything, and decide escalated items too.
@@ -28,11 +28,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import permissions
 from portal.audit import Actor, record_event
 from portal.database import lock_row
 from portal.errors import AlreadyDecided, Conflict, Forbidden, InvalidInput, NotFound
@@ -56,7 +56,7 @@ from portal.services.moderation_types import (
     now_or_utcnow,
 )
 from portal.services.refusals import refusable
-from portal.services.staff import require_role, staff_name
+from portal.services.staff import staff_name
 from portal.services.suspensions import (
     MAX_REASON_LENGTH,
     apply_suspension,
@@ -108,18 +108,13 @@ async def _actionable(
     """The reports ``actor`` decides now; Forbidden or AlreadyDecided when there are none."""
     open_ = [r for r in reports if r.status in OPEN]
     escalated = [r for r in reports if r.status == "escalated"]
-    if actor.role == "compliance":
-        if escalating:
-            raise Forbidden("compliance officers decide escalated items; they do not escalate")
-        if escalated:
-            return escalated
-        if open_:
-            raise Forbidden("compliance officers act only on escalated items")
-        raise await _already_decided(session, reports)
-    if open_:
-        return open_
-    if escalated and actor.role == "admin" and not escalating:
-        return escalated
+    if escalating and not permissions.may_escalate(actor):
+        raise Forbidden("compliance officers decide escalated items; they do not escalate")
+    for stage, targets in (("open", open_), ("escalated", escalated)):
+        if targets and permissions.may_decide(actor, stage, escalating=escalating):
+            return targets
+    if open_ and not permissions.may_decide(actor, "open"):
+        raise Forbidden("compliance officers act only on escalated items")
     raise await _already_decided(session, reports)
 
 
@@ -141,7 +136,7 @@ async def _decide(
 ) -> None:
     """Decides every actionable report of ``message_id`` and records one audit event (``action``;
     None when ``effect`` records it), in one transaction with the message locked."""
-    require_role(actor, *DECIDER_ROLES)
+    permissions.require(actor, permissions.Capability.DECIDE)
     async with refusable(session):
         message = await _lock_message(session, message_id)
         reports = await _current_reports(session, message_id)
@@ -175,15 +170,12 @@ async def _decide(
         )
 
 
-DECIDER_ROLES: Final = ("moderator", "compliance", "admin")
-
-
 async def claim(
     session: AsyncSession, message_id: uuid.UUID, *, actor: StaffUser, now: datetime | None = None
 ) -> None:
     """Marks the item as being looked at by ``actor``. Conflict if another claimed it first;
     claiming one's own claim again changes nothing."""
-    require_role(actor, "moderator", "admin")
+    permissions.require(actor, permissions.Capability.CLAIM)
     async with refusable(session):
         message = await _lock_message(session, message_id)
         reports = await _current_reports(session, message_id)
@@ -216,14 +208,14 @@ async def unclaim(
     session: AsyncSession, message_id: uuid.UUID, *, actor: StaffUser, now: datetime | None = None
 ) -> None:
     """Releases the actor's claim (an admin may release anyone's); nothing if unclaimed."""
-    require_role(actor, "moderator", "admin")
+    permissions.require(actor, permissions.Capability.CLAIM)
     async with refusable(session):
         message = await _lock_message(session, message_id)
         reports = await _current_reports(session, message_id)
         claimed = [r for r in reports if r.status == "claimed"]
         if not claimed:
             return
-        if actor.role != "admin" and any(r.assigned_to_id != actor.id for r in claimed):
+        if not all(permissions.may_release_claim(actor, r.assigned_to_id) for r in claimed):
             raise Forbidden("only the moderator who claimed an item (or an admin) releases it")
         when = now_or_utcnow(now)
         for report in claimed:
@@ -393,7 +385,7 @@ async def add_note(
     now: datetime | None = None,
 ) -> NoteView:
     """A moderator note on a message or a user (exactly one of them). Any staff role."""
-    require_role(actor, *DECIDER_ROLES)
+    permissions.require(actor, permissions.Capability.ADD_NOTE)
     body = required_text("body", body, max_length=MAX_NOTE_LENGTH)
     if (message_id is None) == (user_id is None):
         raise InvalidInput("message_id", "a note is on a message or on a user (exactly one)")
@@ -438,7 +430,7 @@ async def bulk_decide(
 ) -> BulkResult:
     """``action`` (dismiss | remove | escalate) on each item in its own transaction; items
     decided meanwhile, unknown or that ``actor`` may not decide are skipped and named."""
-    require_role(actor, *DECIDER_ROLES)
+    permissions.require(actor, permissions.Capability.DECIDE)
     validation.one_of("action", action, BULK_ACTIONS)
     if action == "remove":
         reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)

@@ -34,6 +34,7 @@ from portal.models import (
     User,
 )
 from portal.models.moderation import FLAG_REASONS
+from portal.permissions import may_decide
 from portal.services import validation
 from portal.services.moderation_types import (
     DECIDED,
@@ -421,7 +422,7 @@ async def next_item(
     first, then the highest-priority item the viewer can act on (escalated items for compliance,
     open ones otherwise), other than that one and not claimed by someone else; None when there
     is none."""
-    statuses: tuple[str, ...] = ("escalated",) if viewer.role == "compliance" else OPEN
+    statuses: tuple[str, ...] = OPEN if may_decide(viewer, "open") else ("escalated",)
     query = _queue_select(
         statuses=statuses, viewer=viewer, exclude=after_message_id, not_claimed_by_others=True
     )

@@ -8,13 +8,12 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import permissions
 from portal.audit import Actor, record_event
 from portal.database import write_transaction
 from portal.errors import InvalidInput
 from portal.models import StaffUser
-from portal.services.staff import require_role
 
-EXPORT_ROLES: Final = ("compliance", "admin")
 EXPORT_FORMATS: Final = ("csv", "json")
 
 
@@ -22,7 +21,7 @@ async def record_panel_export(
     session: AsyncSession, *, actor: StaffUser, panel: str, export_format: str, rows: int
 ) -> None:
     """Records ``panel.exported``; Forbidden for roles that may not export."""
-    require_role(actor, *EXPORT_ROLES)
+    permissions.require(actor, permissions.Capability.EXPORT)
     if export_format not in EXPORT_FORMATS:
         raise InvalidInput("export_type", f"{export_format!r} is not one of csv, json")
     async with write_transaction(session):

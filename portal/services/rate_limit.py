@@ -14,6 +14,7 @@ from typing import Final
 from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import permissions
 from portal.audit import Actor, record_event
 from portal.database import lock_row
 from portal.errors import Conflict, NotFound, RateLimited
@@ -21,7 +22,7 @@ from portal.models import Message, RateLimitViolation, StaffUser, User
 from portal.models.base import new_id, utcnow
 from portal.prepared import Prepared
 from portal.services.refusals import refusable
-from portal.services.staff import require_role, staff_name
+from portal.services.staff import staff_name
 from portal.services.suspensions import (
     MAX_REASON_LENGTH,
     apply_suspension,
@@ -166,7 +167,7 @@ async def mark_violation_reviewed(
 ) -> RateLimitViolation:
     """Marks a rate-limit violation reviewed by ``actor`` (moderators and admins) and records
     ``rate_limit.reviewed``. Conflict if it was reviewed already (naming by whom and when)."""
-    require_role(actor, "moderator", "admin")
+    permissions.require(actor, permissions.Capability.MODERATE_USERS)
     async with refusable(session):
         violation = await _lock_violation(session, violation_id)
         if violation.status == "reviewed":
@@ -195,7 +196,7 @@ async def suspend_violator(
     """Suspends the user of a rate-limit violation (as ``suspend_user`` does, recording
     ``user.suspended`` with the violation's id) and marks the violation reviewed if it was
     open, in one transaction."""
-    require_role(actor, "moderator", "admin")
+    permissions.require(actor, permissions.Capability.MODERATE_USERS)
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     days = suspension_days(days)
     async with refusable(session):

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import permissions
 from portal.audit import Actor, apply_changes, record_event
 from portal.database import get_or_insert, lock_row, read_transaction, write_transaction
 from portal.errors import (
@@ -38,17 +39,20 @@ async def create_staff(
     display_name: str | None = None,
 ) -> StaffUser:
     """A new staff account. ``actor`` is a StaffUser from the dashboard (must be an admin), or
-    an Actor (``Actor.system()``) from the CLI and the demo seed."""
+    an Actor (``Actor.system()``, the console's operator) from the CLI and the demo seed; either
+    must be allowed to manage staff (``portal.permissions``)."""
     email = validation.email_address("email", email)
     role = validation.one_of("role", role, STAFF_ROLES)
     if display_name is not None:
         display_name = validation.text("display_name", display_name, max_length=200)
     _check_password(password)
-    if isinstance(actor, StaffUser):
-        require_role(actor, "admin")
-        actor = Actor.staff(actor.id)
+    if isinstance(actor, StaffUser) or actor.type != "staff":  # before the hashing work
+        permissions.require(actor, permissions.Capability.MANAGE_STAFF)
     password_hash = await hash_password_off_loop(password)
     async with refusable(session):
+        recorded_as = await permissions.authorize(
+            session, actor, permissions.Capability.MANAGE_STAFF
+        )
         staff, created = await get_or_insert(
             session,
             find=lambda: session.scalar(select(StaffUser).where(StaffUser.email == email)),
@@ -60,7 +64,7 @@ async def create_staff(
             raise Conflict(f"a staff member with email {email} already exists")
         await record_event(
             session,
-            actor=actor,
+            actor=recorded_as,
             action="staff.created",
             subject_type="staff",
             subject_id=staff.id,
@@ -175,7 +179,7 @@ async def _change_staff(
     details: dict[str, object] | None = None,
     not_self: str | None = None,
 ) -> StaffUser:
-    require_role(actor, "admin")
+    permissions.require(actor, permissions.Capability.MANAGE_STAFF)
     if not_self is not None and staff_id == actor.id:
         raise Forbidden(not_self)
     async with refusable(session):
@@ -199,7 +203,7 @@ async def deactivate_staff(
     """Admin only; an admin cannot deactivate themselves (someone must be left to manage).
     A deactivated account cannot sign in, and every session it had ends for good: the session
     epoch moves on, so reactivating the account does not bring a copied cookie back."""
-    require_role(actor, "admin")
+    permissions.require(actor, permissions.Capability.MANAGE_STAFF)
     if staff_id == actor.id:
         raise Forbidden("you cannot deactivate your own account")
     async with refusable(session):
@@ -256,7 +260,7 @@ async def reset_staff_password(
     now: datetime | None = None,
 ) -> StaffUser:
     """Admin only; at least MIN_PASSWORD_LENGTH characters. The event never holds the password."""
-    require_role(actor, "admin")
+    permissions.require(actor, permissions.Capability.MANAGE_STAFF)
     _check_password(password)
     return await _change_staff(
         session,
@@ -281,13 +285,6 @@ def _check_password(password: str) -> None:
         raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise InvalidInput("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
-
-
-def require_role(actor: StaffUser, *roles: str) -> None:
-    """Forbidden unless ``actor`` is an active staff member with one of ``roles``. Services check
-    this themselves even though the routes do too, so that no path can skip it."""
-    if not actor.is_active or actor.role not in roles:
-        raise Forbidden(f"this needs the role {' or '.join(roles)}; you are {actor.role}")
 
 
 def staff_name(staff: StaffUser | None) -> str | None:

@@ -9,6 +9,7 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import permissions
 from portal.audit import Actor, record_event
 from portal.database import lock_row
 from portal.errors import Conflict, InvalidInput
@@ -16,7 +17,6 @@ from portal.models import StaffUser, User
 from portal.models.base import utcnow
 from portal.services import validation
 from portal.services.refusals import refusable
-from portal.services.staff import require_role
 
 SUSPENSION_DAYS: Final = (1, 3, 7, 30)  # or None: indefinite
 MAX_REASON_LENGTH: Final = 1000
@@ -95,7 +95,7 @@ async def suspend_user(
 ) -> User:
     """Suspends ``user_id`` for ``days`` (1, 3, 7, 30) or indefinitely (None); replaces a
     suspension in force. Moderators and admins; the reason is required."""
-    require_role(actor, "moderator", "admin")
+    permissions.require(actor, permissions.Capability.MODERATE_USERS)
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     days = suspension_days(days)
     async with refusable(session):
@@ -115,7 +115,7 @@ async def lift_suspension(
     now: datetime | None = None,
 ) -> User:
     """Ends a suspension early. Conflict if the user is not suspended now."""
-    require_role(actor, "moderator", "admin")
+    permissions.require(actor, permissions.Capability.MODERATE_USERS)
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     async with refusable(session):
         user = await lock_user(session, user_id)

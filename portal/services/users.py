@@ -10,12 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal import permissions
 from portal.audit import Actor, apply_changes, record_event
 from portal.database import end_read_snapshot, get_or_insert, write_transaction
 from portal.errors import Conflict, NotFound
 from portal.models import User
 from portal.models.base import new_id, utcnow
 from portal.models.people import USER_ROLES
+from portal.permissions import Capability, Who
 from portal.principals import EndUser
 from portal.services import validation
 
@@ -80,11 +82,12 @@ async def create_user(
     email: str,
     display_name: str,
     role: str,
-    actor: Actor,
+    actor: Who,
     user_id: uuid.UUID | None = None,
 ) -> User:
     email, display_name, role = _valid_person(email, display_name, role)
     async with write_transaction(session):
+        actor = await permissions.authorize(session, actor, Capability.PROVISION)
         user, created = await get_or_insert(
             session,
             find=lambda: session.scalar(select(User).where(User.email == email)),
@@ -112,12 +115,13 @@ async def upsert_user(
     email: str,
     display_name: str,
     role: str,
-    actor: Actor,
+    actor: Who,
 ) -> tuple[User, bool]:
     """Create or update a user under the platform's id; returns (user, created)."""
     email, display_name, role = _valid_person(email, display_name, role)
     try:
         async with write_transaction(session):
+            actor = await permissions.authorize(session, actor, Capability.PROVISION)
             return await _upsert_user(session, user_id, email, display_name, role, actor)
     except IntegrityError:
         # Another user took the email between our check and our write.

@@ -7,11 +7,13 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor
-from portal.models import Application, AuditEvent, Message, MessageThread, User
+from portal.database import write_transaction
+from portal.models import Application, AuditEvent, Message, MessageThread, StaffUser, User
 from portal.models.base import utcnow
 from portal.services.applications import upsert_application
 from portal.services.compliance.holds import place_hold
@@ -24,6 +26,17 @@ from tests.portal.compliance_world import send
 
 OFFICER = Actor.staff(uuid.UUID("01900000-0000-7000-8000-00000000beef"))
 RETENTION_DAYS = 365
+
+
+@pytest.fixture(autouse=True)
+async def officer(session: AsyncSession) -> None:
+    """OFFICER's account: services ask it may purge and place holds (portal.permissions)."""
+    async with write_transaction(session):
+        session.add(
+            StaffUser(
+                id=OFFICER.id, email="officer@staff.example", role="compliance", password_hash="x"
+            )
+        )
 
 
 async def _conversation(

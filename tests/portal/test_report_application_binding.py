@@ -27,7 +27,7 @@ from tests.independent_verifier.audit_verifier import Rejected
 from tests.independent_verifier.audit_verifier import verify as independently_verify
 from tests.independent_verifier.test_independent_verifier import export_as_system
 from tests.people import person
-from tests.portal.compliance_world import World, build_world, send
+from tests.portal.compliance_world import World, build_world, send, staff_member
 from tests.portal.test_report_binding import edits, export, failure, rechained, resealed
 
 APPLICATION_EDITS = ("requisition", "job title", "application status", "application id")
@@ -121,8 +121,9 @@ async def test_a_report_after_a_provisioning_change_shows_and_binds_the_new_fact
     world = await build_world(session, settings_with(settings, rate_limit_messages=100))
     application = await the_application(session, world)
     await change(session, application, status="interviewing", requisition_id="REQ-7")
-    # As the admin panel's edit does: a staff member's change, in the report's staff directory.
-    await change(session, application, Actor.staff(world.officer.id), job_title="Staff Engineer")
+    # As the admin panel's edit does: an administrator's change, in the report's staff directory.
+    admin = await staff_member(session, "admin")
+    await change(session, application, Actor.staff(admin.id), job_title="Staff Engineer")
 
     data = await export(engine, settings, world)
     report = verifies(data)
@@ -137,7 +138,7 @@ async def test_a_report_after_a_provisioning_change_shows_and_binds_the_new_fact
     updates = [e for e in report["chain"]["events"] if e["action"] == "application.updated"]
     assert [(e["actor_type"], e["actor_id"]) for e in updates] == [
         ("service", None),
-        ("staff", str(world.officer.id)),
+        ("staff", str(admin.id)),
     ]
     assert [action for action, _ in facts] == [
         "thread.created",

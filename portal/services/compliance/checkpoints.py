@@ -36,10 +36,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from portal import permissions
 from portal.audit import Actor, record_event
-from portal.database import snapshot_transaction, write_transaction
+from portal.database import read_transaction, snapshot_transaction, write_transaction
 from portal.models import AuditChainHead
 from portal.models.base import utcnow
+from portal.permissions import Capability, Who
 from portal.services.compliance.chain import canonical, timestamp
 from portal.services.compliance.signing import (
     ALGORITHM,
@@ -127,7 +129,7 @@ async def write_checkpoint(
     session: AsyncSession,
     settings: Settings,
     *,
-    actor: Actor,
+    actor: Who,
     path_for: Callable[[datetime], Path],
 ) -> WrittenCheckpoint:
     """Signs a checkpoint of every chain's head and writes it, atomically, to
@@ -138,6 +140,8 @@ async def write_checkpoint(
         raise CheckpointError(
             "PORTAL_AUDIT_SIGNING_KEY is not set: a checkpoint must be signed to prove anything"
         )
+    async with read_transaction(session):
+        actor = await permissions.authorize(session, actor, Capability.CHECKPOINT)
     key = load_private_key(settings.audit_signing_key)
     taken_at, heads = await read_heads(session)
     signed = signed_part(taken_at, heads)

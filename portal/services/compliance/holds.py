@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit import Actor, record_event
+from portal import permissions
+from portal.audit import record_event
 from portal.database import read_transaction, write_transaction
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.models import Application, LegalHold, MessageThread, User
 from portal.models.base import utcnow
+from portal.permissions import Capability, Who
 from portal.services import validation
 
 MAX_REASON_LENGTH = 2000
@@ -104,7 +106,7 @@ async def ensure_requisition_not_held(session: AsyncSession, application: Applic
 async def place_hold(
     session: AsyncSession,
     *,
-    actor: Actor,
+    actor: Who,
     reason: str,
     case_reference: str,
     thread_id: uuid.UUID | None = None,
@@ -136,6 +138,7 @@ async def place_hold(
     if scope == "requisition" and (employer_id is None or requisition_id is None):
         raise InvalidInput("requisition_id", "a requisition hold needs both employer and id")
     async with write_transaction(session):
+        actor = await permissions.authorize(session, actor, Capability.PLACE_HOLD)
         if thread_id is not None and await session.get(MessageThread, thread_id) is None:
             raise NotFound(f"thread {thread_id} does not exist")
         if user_id is not None and await session.get(User, user_id) is None:
@@ -174,10 +177,11 @@ async def place_hold(
 
 
 async def lift_hold(
-    session: AsyncSession, hold_id: uuid.UUID, *, actor: Actor, reason: str
+    session: AsyncSession, hold_id: uuid.UUID, *, actor: Who, reason: str
 ) -> LegalHold:
     reason = validation.text("reason", reason, max_length=MAX_REASON_LENGTH)
     async with write_transaction(session):
+        actor = await permissions.authorize(session, actor, Capability.LIFT_HOLD)
         hold = await session.get(LegalHold, hold_id, with_for_update=True)
         if hold is None:
             raise NotFound(f"legal hold {hold_id} does not exist")

@@ -20,10 +20,12 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from portal.audit import Actor, record_event
+from portal import permissions
+from portal.audit import record_event
 from portal.database import snapshot_transaction, write_transaction
 from portal.errors import InvalidInput, NotFound
 from portal.models import MessageThread
+from portal.permissions import Capability, Who
 from portal.services.compliance import report_pdf
 from portal.services.compliance.chain import canonical, timestamp
 from portal.services.compliance.report_data import REPORT_FORMAT, Head, ReportSource
@@ -72,7 +74,7 @@ async def stream_report(
     thread_id: uuid.UUID,
     fmt: str,
     *,
-    actor: Actor,
+    actor: Who,
     settings: Settings,
 ) -> ReportExport:
     """Exports one thread's audit report, recorded as ``report.exported``.
@@ -92,6 +94,7 @@ async def stream_report(
     file = new_spool()
     try:
         async with sessions() as session, snapshot_transaction(session):
+            actor = await permissions.authorize(session, actor, Capability.EXPORT)
             thread = await session.get(MessageThread, thread_id)
             if thread is None:
                 raise NotFound(f"thread {thread_id} does not exist")

@@ -19,10 +19,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit import Actor, message_digest, record_event
+from portal import permissions
+from portal.audit import message_digest, record_event
 from portal.database import read_transaction, write_transaction
 from portal.models import Application, LegalHold, Message, MessageThread
 from portal.models.base import utcnow
+from portal.permissions import Capability, Who
 from portal.services.compliance.holds import covers, holds_on_thread, thread_is_held
 
 
@@ -149,12 +151,14 @@ async def purge_expired(
     session: AsyncSession,
     retention_days: int,
     *,
-    actor: Actor,
+    actor: Who,
     now: datetime | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PurgeResult:
     """Purges the planned threads, one transaction per thread; ``progress(1)`` after each.
     Then records the run: one ``retention.purged`` event by ``actor``."""
+    async with read_transaction(session):
+        actor = await permissions.authorize(session, actor, Capability.PURGE)
     plan = await plan_purge(session, retention_days, now=now)
     result = PurgeResult(cutoff=plan.cutoff, held_threads=list(plan.held_threads))
     for thread_id in plan.threads:
@@ -187,10 +191,11 @@ async def purge_expired(
 
 
 async def purge_thread(
-    session: AsyncSession, thread_id: uuid.UUID, *, cutoff: datetime, actor: Actor
+    session: AsyncSession, thread_id: uuid.UUID, *, cutoff: datetime, actor: Who
 ) -> int | None:
     """Purges one expired thread's messages; the count, or None when a hold now covers it."""
     async with write_transaction(session):
+        actor = await permissions.authorize(session, actor, Capability.PURGE)
         thread = await session.get(
             MessageThread, thread_id, with_for_update=True, populate_existing=True
         )

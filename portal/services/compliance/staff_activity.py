@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from portal.audit import Actor, event_fields, record_event
+from portal import permissions
+from portal.audit import event_fields, record_event
 from portal.database import read_transaction, write_transaction
 from portal.errors import InvalidInput
 from portal.models import AuditEvent
+from portal.permissions import Capability, Who
 from portal.services.compliance.chain import canonical, timestamp
 from portal.services.compliance.reports import encode_streaming
 from portal.services.compliance.spooled import new_spool, read_spooled, spool
@@ -64,7 +66,7 @@ async def export_staff_activity(
     start: datetime,
     end: datetime,
     fmt: str,
-    actor: Actor,
+    actor: Who,
 ) -> ActivityExport:
     """Staff events with ``start <= occurred_at < end``; ``chunks`` reads the finished file."""
     fmt = fmt.lower()
@@ -127,6 +129,7 @@ async def export_staff_activity(
     file = new_spool()
     try:
         async with sessions() as session, read_transaction(session):
+            actor = await permissions.authorize(session, actor, Capability.EXPORT)
             await spool((as_json if fmt == "json" else as_csv)(session), file)
         async with sessions() as session, write_transaction(session):
             await record_event(
