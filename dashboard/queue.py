@@ -122,7 +122,12 @@ async def queue(
     return render(request, "mod/queue.html", context)
 
 
-@get("/mod/counts", name="mod.counts", guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)
+@get(
+    "/mod/counts",
+    name="mod.counts",
+    guards=[requires(Capability.READ_QUEUE)],
+    include_in_schema=False,
+)
 async def counts(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:
@@ -130,7 +135,9 @@ async def counts(
     return render(request, "mod/_nav_counts.html", {"counts": await nav_counts(db_session, staff)})
 
 
-@get("/mod/next", name="mod.next", guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)
+@get(
+    "/mod/next", name="mod.next", guards=[requires(Capability.READ_QUEUE)], include_in_schema=False
+)
 async def next_report(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -151,9 +158,7 @@ async def bulk_page(request: Request[Any, Any, Any]) -> Response[Any]:
     return see_other("/mod")
 
 
-@post(
-    "/mod/bulk", name="mod.bulk", guards=[requires(Capability.DECIDE)], include_in_schema=False
-)
+@post("/mod/bulk", name="mod.bulk", guards=[requires(Capability.DECIDE)], include_in_schema=False)
 async def bulk(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Response[Any]:
