@@ -385,11 +385,11 @@ def _check_holds(report: dict[str, Any], facts: _Facts) -> None:
         by_id[_text(hold.get("id"), f"hold #{index}: id")] = hold
     for hold_id, placed in facts.holds_placed.items():
         where = f"hold {hold_id} ({_where(placed)})"
-        hold = by_id.get(hold_id)
-        if hold is None:
+        reported = by_id.get(hold_id)
+        if reported is None:
             raise BindingFailed(f"{where}: placed on the thread's chain, missing from the report")
         for name in ("scope", "thread_id", "reason", "case_reference"):
-            _same(f"{where}: {name}", hold.get(name), placed["details"].get(name))
+            _same(f"{where}: {name}", reported.get(name), placed["details"].get(name))
         placer = {"type": placed["actor_type"], "id": placed["actor_id"]}
         _same(f"{where}: placed_by", hold.get("placed_by"), placer)
         lifted = facts.holds_lifted.get(hold_id)

@@ -310,7 +310,7 @@ class ReportSource:
                 )
             ),
         )
-        ids: set[uuid.UUID] = set(await self.session.scalars(chain_actors))
+        ids: set[uuid.UUID | None] = set(await self.session.scalars(chain_actors))
         for query in named:
             ids.update(await self.session.scalars(query))
         for hold in await holds_on_thread(self.session, self.thread, include_lifted=True):
@@ -320,7 +320,7 @@ class ReportSource:
                 ids.add(hold.lifted_by_id)
         if self.actor.type == "staff" and self.actor.id is not None:
             ids.add(self.actor.id)
-        ids.discard(None)  # type: ignore[arg-type]
+        ids.discard(None)
         if not ids:
             return []
         rows = await self.session.scalars(select(StaffUser).where(StaffUser.id.in_(ids)))
