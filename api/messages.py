@@ -78,7 +78,8 @@ def provide_user(request: Request[Any, Any, Any]) -> EndUser:
     """The caller (an end user: the controller's ``opt`` has the auth middleware refuse service
     tokens), once the query names only parameters the endpoint takes (400 otherwise)."""
     _refuse_undeclared_query_parameters(request, request.route_handler)
-    return request.user  # type: ignore[no-any-return]
+    user: EndUser = request.user
+    return user
 
 
 async def provide_request_session(

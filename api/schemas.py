@@ -44,6 +44,7 @@ PURGED_BODY = "[deleted under the retention policy]"
 
 # The allowed values are the models' own tuples (Literal[("a", "b")] is Literal["a", "b"]), so
 # the schema and the database constraints cannot drift apart.
+# Literal of the models' tuples: msgspec checks them at run time, mypy cannot expand them (Any).
 BodyFormat = Literal[BODY_FORMATS]  # type: ignore[valid-type]
 MessageType = Literal[MESSAGE_TYPES]  # type: ignore[valid-type]
 ContentType = Literal[ATTACHMENT_CONTENT_TYPES]  # type: ignore[valid-type]
