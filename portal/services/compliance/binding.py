@@ -381,15 +381,15 @@ def _check_holds(report: dict[str, Any], facts: _Facts) -> None:
         raise BindingFailed("report: 'holds' is missing or not a list")
     by_id = {}
     for index, item in enumerate(holds):
-        hold = _obj_item(item, f"hold #{index}")
-        by_id[_text(hold.get("id"), f"hold #{index}: id")] = hold
+        entry = _obj_item(item, f"hold #{index}")
+        by_id[_text(entry.get("id"), f"hold #{index}: id")] = entry
     for hold_id, placed in facts.holds_placed.items():
         where = f"hold {hold_id} ({_where(placed)})"
-        reported = by_id.get(hold_id)
-        if reported is None:
+        hold = by_id.get(hold_id)
+        if hold is None:
             raise BindingFailed(f"{where}: placed on the thread's chain, missing from the report")
         for name in ("scope", "thread_id", "reason", "case_reference"):
-            _same(f"{where}: {name}", reported.get(name), placed["details"].get(name))
+            _same(f"{where}: {name}", hold.get(name), placed["details"].get(name))
         placer = {"type": placed["actor_type"], "id": placed["actor_id"]}
         _same(f"{where}: placed_by", hold.get("placed_by"), placer)
         lifted = facts.holds_lifted.get(hold_id)
