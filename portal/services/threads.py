@@ -460,7 +460,7 @@ async def thread_detail(
     thread: _ThreadWithOther | None = rows[0] if rows else None
     role = _viewer_role(thread, user.id, thread_id)
     assert thread is not None  # _viewer_role raised NotFound
-    view: ThreadView = ThreadView(thread=thread, viewer_id=user.id, other=_other_of(thread))
+    view = ThreadView(thread=thread, viewer_id=user.id, other=_other_of(thread))
     cutoff = deleted_by(thread, role)
     params = {
         "thread_id": thread_id,
