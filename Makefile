@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-test install-bench lock upgrade-lock run test poppler fonts lint format bench bench-quick bench-pdf wrk clean
+.PHONY: install install-test install-bench lock upgrade-lock run test poppler fonts lint typecheck format bench bench-quick bench-pdf wrk clean
 
 # Every Python package, direct and transitive, comes from a lock with hashes (requirements/);
 # the project itself is installed without letting pip resolve anything.
@@ -67,6 +67,7 @@ run: install
 test: install-test poppler
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 # The PDF audit report test renders pages with Debian's poppler-utils (the app itself needs none).
@@ -78,6 +79,11 @@ poppler:
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# mypy over the packages named in pyproject.toml's [tool.mypy] (strict), cached in .mypy_cache.
+typecheck: install-test
+	$(BIN)/mypy
 
 format: install-test
 	$(BIN)/ruff check --fix .
@@ -103,4 +109,4 @@ wrk:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -19,8 +19,9 @@ from typing import Any, Final
 
 from litestar import Litestar, asgi
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 from litestar.utils.scope.state import ScopeState
 from sqladmin import Admin
 from sqladmin.authentication import AuthenticationBackend, login_required
@@ -51,6 +52,7 @@ FORGED: Final = "The form expired or did not come from this site. Reload the pag
 
 
 def _connection(request: Request) -> ASGIConnection[Any, Any, Any, Any]:
+    # Starlette's scope is a plain mapping; Litestar's connection types it as its TypedDict
     return ASGIConnection(scope=request.scope)  # type: ignore[arg-type]
 
 
@@ -107,6 +109,7 @@ class RoleAuthorization(AuthorizationBackend):
 
 
 def _csrf_token(request: Request) -> str:
+    # Starlette's scope is a plain mapping; Litestar's ScopeState types it as its TypedDict
     token = ScopeState.from_scope(request.scope).csrf_token  # type: ignore[arg-type]
     return token if isinstance(token, str) else ""
 
@@ -218,7 +221,7 @@ class BufferedBody:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in _SAFE_METHODS:
+        if scope["type"] != ScopeType.HTTP or scope["method"] in _SAFE_METHODS:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -226,12 +229,13 @@ class BufferedBody:
         more = True
         while more:
             message = await receive()
-            if message["type"] == "http.disconnect":
+            if message["type"] != "http.request":  # http.disconnect: the client has gone
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_FORM_BYTES:
                 too_large = PlainTextResponse("form too large", status_code=413)
+                # Starlette's ASGI callables take its own scope types, not Litestar's
                 await too_large(scope, receive, send)  # type: ignore[arg-type]
                 return
             chunks.append(chunk)
@@ -240,7 +244,7 @@ class BufferedBody:
         ScopeState.from_scope(scope).body = body
         replayed = False
 
-        async def replay() -> Message:
+        async def replay() -> ReceiveMessage:
             nonlocal replayed
             if not replayed:
                 replayed = True
@@ -255,7 +259,8 @@ def _admin_app(scope: Scope) -> ASGIApp:
     built = app.state.get("sqladmin")
     if built is None:
         built = app.state["sqladmin"] = PortalAdmin(app).app
-    return built  # type: ignore[no-any-return]
+    # SQLAdmin's Starlette app: an ASGI app under Starlette's types rather than Litestar's
+    return built  # type: ignore[return-value]
 
 
 def _full_path(scope: Scope) -> str:
@@ -281,7 +286,8 @@ def _full_path(scope: Scope) -> str:
 )
 async def admin_panels(scope: Scope, receive: Receive, send: Send) -> None:
     scope["path"] = _full_path(scope)
-    scope.pop("router", None)
+    # a key Litestar sets but its Scope TypedDict does not declare
+    scope.pop("router", None)  # type: ignore[typeddict-item]
     # The session dict is shared with Litestar's session middleware, which writes the cookie;
     # a sign-in check that replaces or clears the session (a refresh, an expiry, a sign-out)
     # must land in that same dict.

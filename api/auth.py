@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -24,6 +25,9 @@ from portal.database import (
 from portal.principals import EndUser, KnownUsers
 from portal.services import users
 from portal.tokens import PROVISIONING_SCOPE, TokenError, VerifiedTokens
+
+# Any handler, user, auth and state: the checks here read the headers and the scope.
+Connection: TypeAlias = ASGIConnection[Any, Any, Any, Any]
 
 # A route handler's ``opt`` entry that admits end users only: a service token is refused (403)
 # as soon as it is authenticated, before anything about the request is looked at.
@@ -44,7 +48,7 @@ def _unauthorized(detail: str) -> NotAuthorizedException:
     return NotAuthorizedException(detail=detail, headers=BEARER_CHALLENGE)
 
 
-def bearer_token(connection: ASGIConnection) -> str:
+def bearer_token(connection: Connection) -> str:
     header = connection.headers.get("authorization")
     if not header:
         raise _unauthorized("missing bearer token")
@@ -55,7 +59,7 @@ def bearer_token(connection: ASGIConnection) -> str:
 
 
 class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
-    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+    async def authenticate_request(self, connection: Connection) -> AuthenticationResult:
         tokens: VerifiedTokens = connection.app.state.verified_tokens
         try:
             claims = tokens.claims(bearer_token(connection))
@@ -79,34 +83,38 @@ class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=user, auth=claims)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # the scope's TypedDict has no key of ours
         scope[OWNS_REQUEST_SESSION] = True  # type: ignore[literal-required]
         try:
             await super().__call__(scope, receive, send)
         finally:
+            # portal's session helpers take the scope as a plain dict, not Litestar's TypedDict
             await close_request_session(scope)  # type: ignore[arg-type]
 
 
-async def _load_user(connection: ASGIConnection, user_id: uuid.UUID) -> EndUser:
+async def _load_user(connection: Connection, user_id: uuid.UUID) -> EndUser:
     """The token's user, marked active, read on the request's session (401 if unknown)."""
     state = connection.app.state
-    session = await open_request_session(connection.scope, state.engine, state.sessionmaker)
+    scope = connection.scope
+    # portal's session helpers take the scope as a plain dict, not Litestar's TypedDict
+    session = await open_request_session(scope, state.engine, state.sessionmaker)  # type: ignore[arg-type]
     user = await users.authenticate_user(session, user_id)
     if user is None:
         raise _unauthorized("token names an unknown user")
     return user
 
 
-def _principal(connection: ASGIConnection) -> object:
+def _principal(connection: Connection) -> object:
     """Who the middleware authenticated; None for requests it lets through (CORS preflight)."""
     return connection.scope.get("user")
 
 
-def _is_preflight(connection: ASGIConnection) -> bool:
+def _is_preflight(connection: Connection) -> bool:
     return connection.scope.get("method") == "OPTIONS"
 
 
 # A guard, async although it does no I/O: Litestar runs a sync guard in its thread pool.
-async def requires_provisioning(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def requires_provisioning(connection: Connection, _: BaseRouteHandler) -> None:
     if _is_preflight(connection):
         return
     if not isinstance(_principal(connection), PlatformService):

@@ -178,7 +178,7 @@ def _not_utf8(exc: UnicodeDecodeError) -> ClientException:
 def request_id(scope: Scope) -> str:
     """This request's id: the caller's ``X-Request-ID`` when it is a plain token, else a new one;
     the same for the whole request."""
-    state = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state = scope.setdefault("state", {})
     if _REQUEST_ID_KEY not in state:
         given = ""
         for name, value in scope.get("headers", ()):
@@ -195,7 +195,7 @@ async def add_request_id_header(message: Message, scope: Scope) -> None:
         headers = list(message.get("headers", ()))
         if not any(name.lower() == b"x-request-id" for name, _ in headers):
             headers.append((b"x-request-id", request_id(scope).encode("latin-1")))
-            message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+            message["headers"] = headers
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -78,7 +78,8 @@ def provide_user(request: Request[Any, Any, Any]) -> EndUser:
     """The caller (an end user: the controller's ``opt`` has the auth middleware refuse service
     tokens), once the query names only parameters the endpoint takes (400 otherwise)."""
     _refuse_undeclared_query_parameters(request, request.route_handler)
-    return request.user  # type: ignore[no-any-return]
+    user: EndUser = request.user
+    return user
 
 
 async def provide_request_session(
@@ -93,22 +94,23 @@ async def provide_request_session(
     off ``user``, one level each.
     """
     del user
+    # portal's session helpers take the scope as a plain dict, not Litestar's TypedDict
     return await open_request_session(scope, state.engine, state.sessionmaker)  # type: ignore[arg-type]
 
 
 def _refuse_undeclared_query_parameters(
-    connection: ASGIConnection, handler: BaseRouteHandler
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """400 for a query parameter the endpoint does not take: a misspelt filter (``?unread=1``)
     would otherwise be ignored without a word, and the answer look like a valid one."""
     unknown = set(connection.query_params)
     if not unknown:
         return
-    unknown = sorted(unknown - _declared_query_parameters(handler))
-    if unknown:
+    undeclared = sorted(unknown - _declared_query_parameters(handler))
+    if undeclared:
         problems = [
             {"key": name, "source": "query", "message": "is not a parameter of this endpoint"}
-            for name in unknown
+            for name in undeclared
         ]
         raise ValidationException(detail="unknown query parameter", extra=problems)
 

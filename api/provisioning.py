@@ -33,6 +33,7 @@ class UserIn(msgspec.Struct, forbid_unknown_fields=True):
         str,
         msgspec.Meta(min_length=1, max_length=200, pattern=ONE_LINE_PATTERN, examples=["Ada"]),
     ]
+    # Literal of the model's tuple: msgspec checks it at run time, mypy cannot expand it (Any)
     role: Literal[USER_ROLES]  # type: ignore[valid-type]
 
 
@@ -67,6 +68,7 @@ class ApplicationIn(msgspec.Struct, forbid_unknown_fields=True):
         str,
         msgspec.Meta(min_length=1, max_length=300, pattern=ONE_LINE_PATTERN, examples=["Engineer"]),
     ]
+    # Literal of the model's tuple: msgspec checks it at run time, mypy cannot expand it (Any)
     status: Literal[APPLICATION_STATUSES] = "submitted"  # type: ignore[valid-type]
     requisition_id: (
         Annotated[

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct
-from sqlalchemy import Row
 
-from portal.models import Message, MessageBlock, User
+from portal.models import MessageBlock, User
 from portal.models.messaging import BLOCK_REASONS, BODY_FORMATS, MESSAGE_TYPES
 from portal.models.moderation import FLAG_REASONS
 from portal.models.people import USER_ROLES
+from portal.models.rows import MessageRow, ParticipantRow, ReceiptRow
 from portal.services import blocks
 from portal.services.messaging import (
     ATTACHMENT_CONTENT_TYPES,
@@ -44,6 +44,7 @@ PURGED_BODY = "[deleted under the retention policy]"
 
 # The allowed values are the models' own tuples (Literal[("a", "b")] is Literal["a", "b"]), so
 # the schema and the database constraints cannot drift apart.
+# Literal of the models' tuples: msgspec checks them at run time, mypy cannot expand them (Any).
 BodyFormat = Literal[BODY_FORMATS]  # type: ignore[valid-type]
 MessageType = Literal[MESSAGE_TYPES]  # type: ignore[valid-type]
 ContentType = Literal[ATTACHMENT_CONTENT_TYPES]  # type: ignore[valid-type]
@@ -249,8 +250,8 @@ class ArchiveIn(Struct):
     archived: bool = True
 
 
-def participant_out(user: User) -> ParticipantOut:
-    return ParticipantOut(id=user.id, display_name=user.display_name, role=user.role)  # type: ignore[arg-type]
+def participant_out(user: ParticipantRow) -> ParticipantOut:
+    return ParticipantOut(id=user.id, display_name=user.display_name, role=user.role)
 
 
 def thread_out(view: ThreadView) -> ThreadOut:
@@ -270,7 +271,7 @@ def thread_out(view: ThreadView) -> ThreadOut:
     )
 
 
-def message_out(message: Message, own_report: str | None = None) -> MessageOut:
+def message_out(message: MessageRow, own_report: str | None = None) -> MessageOut:
     """A message for a participant; a message removed by a moderator keeps its body withheld, and
     a purged one has none left.
 
@@ -287,8 +288,8 @@ def message_out(message: Message, own_report: str | None = None) -> MessageOut:
         recipient_id=message.recipient_id,
         subject=None if removed else message.subject,
         body=PURGED_BODY if purged else REMOVED_BODY if removed else message.body,
-        body_format="plain" if removed else message.body_format,  # type: ignore[arg-type]
-        message_type=message.message_type,  # type: ignore[arg-type]
+        body_format="plain" if removed else message.body_format,
+        message_type=message.message_type,
         attachments=[]
         if removed
         else [msgspec.convert(item, AttachmentOut) for item in message.attachments or []],
@@ -326,7 +327,7 @@ def thread_detail_out(detail: ThreadDetail) -> ThreadDetailOut:
     )
 
 
-def read_receipt_out(message: Message | Row[Any]) -> ReadReceiptOut:
+def read_receipt_out(message: ReceiptRow) -> ReadReceiptOut:
     return ReadReceiptOut(id=message.id, is_read=message.is_read, read_at=message.read_at)
 
 
@@ -339,7 +340,7 @@ def block_list_out(blocks: list[tuple[MessageBlock, User]]) -> BlockListOut:
         blocks=[
             BlockedUserOut(
                 blocked_user_id=block.blocked_id,
-                reason=block.reason,  # type: ignore[arg-type]
+                reason=block.reason,
                 created_at=block.created_at,
                 blocked_user=participant_out(user),
             )

@@ -83,7 +83,7 @@ def _rotate_csrf_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         return ""
     token = generate_csrf_token(secret=config.secret)
     ScopeState.from_scope(connection.scope).csrf_token = token
-    connection.scope.setdefault("state", {})[_NEW_CSRF_TOKEN] = token  # type: ignore[typeddict-item]
+    connection.scope.setdefault("state", {})[_NEW_CSRF_TOKEN] = token
     return token
 
 
@@ -93,6 +93,8 @@ async def set_rotated_csrf_cookie(message: Message, scope: Scope) -> None:
     if token is None or message["type"] != "http.response.start":
         return
     config = scope["litestar_app"].csrf_config
+    if config is None:  # without CSRF protection no token is rotated
+        return
     cookie = Cookie(
         key=config.cookie_name,
         value=token,
@@ -130,7 +132,8 @@ def sign_in(connection: ASGIConnection[Any, Any, Any, Any], staff: StaffUser) ->
 
 def staff_of(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser | None:
     """Who :func:`current_staff` found for this request, without asking again (None if nobody)."""
-    return connection.state.get(_STATE_KEY)
+    staff: StaffUser | None = connection.state.get(_STATE_KEY)
+    return staff
 
 
 def sign_out(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
@@ -149,7 +152,8 @@ def _session_data(connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, A
 async def current_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUser | None:
     """The signed-in, active staff member of this request, or None (the session is then cleared)."""
     if _STATE_KEY in connection.state:
-        return connection.state[_STATE_KEY]
+        found: StaffUser | None = connection.state[_STATE_KEY]
+        return found
     staff = await _load_staff(connection)
     connection.state[_STATE_KEY] = staff
     return staff
@@ -176,7 +180,7 @@ async def _load_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUs
         # the CSRF check passed, with a token this session was not given
         raise PermissionDeniedException("CSRF token verification failed")
     async with connection.app.state.sessionmaker() as db:
-        staff = await db.get(StaffUser, staff_id)
+        staff: StaffUser | None = await db.get(StaffUser, staff_id)
     if (
         staff is None
         or not staff.is_active

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models import AuditChainHead, AuditEvent, Message
 from portal.models.base import insert_row, insert_values, new_id, utcnow
+from portal.models.rows import AuditEventRow
 from portal.prepared import Prepared
 from portal.services.compliance.chain import (
     CONTENT_FIELDS,
@@ -175,7 +176,7 @@ async def _advance_head(session: AsyncSession, chain: str) -> tuple[int, str]:
     return position, prev_hash
 
 
-def event_fields(event: AuditEvent) -> dict[str, Any]:
+def event_fields(event: AuditEventRow) -> dict[str, Any]:
     """The fields an event's hash covers, as they appear in an export."""
     return {
         "id": str(event.id),

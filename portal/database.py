@@ -165,9 +165,9 @@ async def open_request_session(
     with no BEGIN and COMMIT around it (a single statement sees one snapshot anyway).
     :func:`read_transaction` and :func:`write_transaction` switch it to transactions first.
     """
-    session = scope.get(REQUEST_SESSION)
+    session: AsyncSession | None = scope.get(REQUEST_SESSION)
     if session is not None:
-        return session  # type: ignore[no-any-return]
+        return session
     connection = await engine.connect()
     if connection.dialect.name != "sqlite":
         try:
@@ -289,6 +289,7 @@ async def lock_row(
     ``key_share`` takes FOR NO KEY UPDATE, which leaves inserts of rows that reference this one
     (their key-share lock through the foreign key) free to go on.
     """
+    # T is any mapped class, which the type system cannot say has a __mapper__
     query = select(model).where(model.__mapper__.primary_key[0] == row_id)  # type: ignore[attr-defined]
     query = query.execution_options(populate_existing=True).with_for_update(key_share=key_share)
     row = await session.scalar(query)

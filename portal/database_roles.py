@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import TupleRow
 from sqlalchemy.engine import URL, make_url
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,14 @@ class RoleSetup:
     skipped_reason: str | None = None
 
 
+def _one(cursor: psycopg.Cursor[TupleRow]) -> TupleRow:
+    """The row of a query that always returns one (a function call, a catalogue lookup)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError("expected a row, got none")
+    return row
+
+
 def libpq_url(url: str | URL) -> str:
     """A ``postgresql+psycopg://`` URL as libpq (psycopg.connect) takes it, password kept."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -120,7 +129,7 @@ def setup_runtime_role(owner_url: str, runtime_url: str) -> RoleSetup:
             f"PORTAL_MIGRATION_DATABASE_URL names {owner.database!r}: they must be the same"
         )
     with psycopg.connect(libpq_url(owner), autocommit=False) as connection:
-        owner_role = connection.execute("SELECT current_user").fetchone()[0]  # type: ignore[index]
+        (owner_role,) = _one(connection.execute("SELECT current_user"))
         role = runtime.username or owner_role
         if role == owner_role:
             reason = (
@@ -161,16 +170,16 @@ def _ensure_role(connection: psycopg.Connection, role: str, password: str | None
 
 
 def _refuse_powerful_role(connection: psycopg.Connection, role: str) -> None:
-    superuser, bypass_rls = connection.execute(
-        "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", (role,)
-    ).fetchone()  # type: ignore[misc]
+    superuser, bypass_rls = _one(
+        connection.execute(
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", (role,)
+        )
+    )
     if superuser or bypass_rls:
         raise RuntimeRoleError(
             f"the runtime role {role!r} is a superuser: give the app a plain role"
         )
-    (member,) = connection.execute(  # type: ignore[misc]
-        "SELECT pg_has_role(%s, current_user, 'MEMBER')", (role,)
-    ).fetchone()
+    (member,) = _one(connection.execute("SELECT pg_has_role(%s, current_user, 'MEMBER')", (role,)))
     if member:
         raise RuntimeRoleError(
             f"the runtime role {role!r} is a member of the migration role, so it has the owner's "
@@ -195,7 +204,7 @@ def apply_grants(connection: psycopg.Connection, role: str) -> None:
     """Revokes everything ``role`` holds on the schema's tables and sequences and grants
     :data:`RUNTIME_GRANTS`, for the tables that exist."""
     who = sql.Identifier(role)
-    (schema,) = connection.execute("SELECT current_schema()").fetchone()  # type: ignore[misc]
+    (schema,) = _one(connection.execute("SELECT current_schema()"))
     for kind in ("TABLES", "SEQUENCES"):
         connection.execute(
             sql.SQL("REVOKE ALL ON ALL {} IN SCHEMA {} FROM {}").format(
@@ -250,10 +259,12 @@ def apply_grants(connection: psycopg.Connection, role: str) -> None:
     # A role that may not grant on a table only gets a warning from PostgreSQL: check the result.
     for table, declared in RUNTIME_GRANTS.items():
         for privilege in sorted(declared.privileges) if table in columns else ():
-            (held,) = connection.execute(  # type: ignore[misc]
-                "SELECT has_table_privilege(%s, %s, %s)",
-                (role, f"{sql.Identifier(schema).as_string(connection)}.{table}", privilege),
-            ).fetchone()
+            (held,) = _one(
+                connection.execute(
+                    "SELECT has_table_privilege(%s, %s, %s)",
+                    (role, f"{sql.Identifier(schema).as_string(connection)}.{table}", privilege),
+                )
+            )
             if not held:
                 raise RuntimeRoleError(
                     f"the migration role could not grant {privilege} on {table} to {role!r}: "

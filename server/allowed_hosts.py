@@ -9,7 +9,15 @@ runs. The health probes are exempt: an orchestrator probes a pod by its IP addre
 from __future__ import annotations
 
 from litestar.datastructures import Headers
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 
 EXEMPT_PREFIX = "/health"
 
@@ -28,7 +36,7 @@ class AllowedHostsMiddleware:
         self.hosts = frozenset(host.lower() for host in hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(EXEMPT_PREFIX):
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith(EXEMPT_PREFIX):
             await self.app(scope, receive, send)
             return
         host = Headers.from_scope(scope).get("host")
@@ -36,14 +44,18 @@ class AllowedHostsMiddleware:
             await self.app(scope, receive, send)
             return
         body = b"invalid host header: this service answers only its configured host names\n"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+        await send(start)
+        answer: HTTPResponseBodyEvent = {
+            "type": "http.response.body",
+            "body": body,
+            "more_body": False,
+        }
+        await send(answer)

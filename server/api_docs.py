@@ -34,7 +34,7 @@ class LocalSwaggerRenderPlugin(SwaggerRenderPlugin):
             style='<link rel="stylesheet" href="/static/api-docs.css">',
         )
 
-    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         title = escape(str(openapi_schema["info"]["title"]))
         spec_url = escape(self.get_openapi_json_route(request))
         return f"""<!doctype html>

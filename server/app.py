@@ -7,6 +7,7 @@ import gc
 import math
 from collections.abc import AsyncGenerator
 from dataclasses import replace
+from typing import Any
 
 from litestar import Litestar, Request, Response, get
 from litestar.config.csrf import CSRFConfig
@@ -44,8 +45,9 @@ from server.workers import checkpoint_loop_running, delivery_loop_running
 
 
 async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[AsyncSession, None]:
-    if scope.get(OWNS_REQUEST_SESSION):  # type: ignore[misc]
+    if scope.get(OWNS_REQUEST_SESSION):
         # The API's: the auth middleware may have opened it, and closes it after the response.
+        # portal's session helpers take the scope as a plain dict, not Litestar's TypedDict
         yield await open_request_session(scope, state.engine, state.sessionmaker)  # type: ignore[arg-type]
         return
     async with state.sessionmaker() as session:
@@ -53,10 +55,13 @@ async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[Async
 
 
 def provide_settings(state: State) -> Settings:
-    return state.settings
+    settings: Settings = state.settings
+    return settings
 
 
-def portal_error_handler(_: Request, exc: PortalError) -> Response[dict[str, object]]:
+def portal_error_handler(
+    _: Request[Any, Any, Any], exc: PortalError
+) -> Response[dict[str, object]]:
     headers = {}
     retry_after = getattr(exc, "retry_after_seconds", None)  # rate limited, key in flight
     if retry_after is not None:

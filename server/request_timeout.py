@@ -12,7 +12,8 @@ import asyncio
 import logging
 from typing import Any
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from api.errors import RequestTimedOut
 from portal.log_text import loggable
@@ -39,7 +40,7 @@ class _DisconnectWatch:
         self._receive = receive
         self._task = task
         self._watcher: asyncio.Task[None] | None = None
-        self._read: asyncio.Queue[Message] = asyncio.Queue()
+        self._read: asyncio.Queue[ReceiveMessage] = asyncio.Queue()
         self.disconnected = False
         self.responded = False
 
@@ -61,7 +62,7 @@ class _DisconnectWatch:
                     self._task.cancel()
                 return
 
-    async def receive(self) -> Message:
+    async def receive(self) -> ReceiveMessage:
         if self._watcher is not None:
             if self._watcher.done() and self._read.empty():
                 return {"type": "http.disconnect"}  # as ASGI says, once the client is gone
@@ -85,7 +86,7 @@ class RequestTimeoutMiddleware:
         self.timeout_seconds = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         task = asyncio.current_task()
@@ -104,7 +105,7 @@ class RequestTimeoutMiddleware:
             watch.start()
         try:
             async with bound:
-                await self.app(scope, watch.receive, tracking_send)  # type: ignore[arg-type]
+                await self.app(scope, watch.receive, tracking_send)
         except asyncio.CancelledError:
             # Swallowed only when the watcher alone cancelled: a server shutdown still propagates.
             if not watch.disconnected or task.uncancel() > 0:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext, suppress
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def loop_running(
-    what: str, run: Callable[[asyncio.Event], Awaitable[None]], *, stop_within: float
+    what: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]], *, stop_within: float
 ) -> AsyncIterator[None]:
     """Runs ``run(stop)`` as a task while the block runs; on exit sets ``stop`` and lets the
     loop finish what it is doing for up to ``stop_within`` seconds before cancelling it."""

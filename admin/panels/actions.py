@@ -28,11 +28,13 @@ DAY_CHOICES = (
 
 
 def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    return request.scope["litestar_app"].state.sessionmaker
+    made: async_sessionmaker[AsyncSession] = request.scope["litestar_app"].state.sessionmaker
+    return made
 
 
 def settings(request: Request) -> Settings:
-    return request.scope["litestar_app"].state.settings
+    configured: Settings = request.scope["litestar_app"].state.settings
+    return configured
 
 
 async def review_violation(

@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 from sqladmin import ModelView
 from sqladmin.authorization import Action
 from sqladmin.helpers import secure_filename
-from sqlalchemy import ColumnElement, Select, asc, desc
+from sqlalchemy import Select, SQLColumnExpression, asc, desc
 from sqlalchemy.orm import with_expression
 from starlette import status
 from starlette.datastructures import FormData
@@ -113,7 +113,7 @@ class PanelView(ModelView):
     evidence: ClassVar[bool] = False
     panel_actions: ClassVar[tuple[PanelAction, ...]] = ()
     # computed columns: attribute (a query_expression on the model) -> SQL built per request
-    expressions: ClassVar[Mapping[str, Callable[[], ColumnElement[Any]]]] = {}
+    expressions: ClassVar[Mapping[str, Callable[[], SQLColumnExpression[Any]]]] = {}
 
     can_create = False
     can_edit = False
@@ -163,20 +163,20 @@ class PanelView(ModelView):
 
     # --- queries --------------------------------------------------------------------------------
 
-    def _with_expressions(self, stmt: Select) -> Select:
+    def _with_expressions(self, stmt: Select[Any]) -> Select[Any]:
         for name, build in self.expressions.items():
             stmt = stmt.options(with_expression(getattr(self.model, name), build()))
         return stmt
 
-    def list_query(self, request: Request) -> Select:
+    def list_query(self, request: Request) -> Select[Any]:
         return self._with_expressions(super().list_query(request))
 
-    def details_query(self, request: Request) -> Select:
+    def details_query(self, request: Request) -> Select[Any]:
         return self._with_expressions(super().details_query(request))
 
-    def sort_query(self, stmt: Select, request: Request) -> Select:
+    def sort_query(self, stmt: Select[Any], request: Request) -> Select[Any]:
         sort_by = request.query_params.get("sortBy")
-        if sort_by in self.expressions:
+        if sort_by is not None and sort_by in self.expressions:
             order = desc if request.query_params.get("sort") == "desc" else asc
             pk = self.pk_columns[0]
             return stmt.order_by(order(self.expressions[sort_by]()), pk)
@@ -196,7 +196,7 @@ class PanelView(ModelView):
 
     async def export_data(
         self, data: list[Any], export_type: str = "csv", request: Request | None = None
-    ) -> Response:
+    ) -> StreamingResponse:
         """SQLAdmin's export, except that every CSV cell goes through ``csv_cell`` (no cell a
         spreadsheet would run as a formula)."""
         if export_type != "csv":

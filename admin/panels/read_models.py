@@ -8,10 +8,11 @@ check never see them; nothing writes through them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
-from sqlalchemy import ColumnElement, case, distinct, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, case, distinct, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, query_expression
 
 from portal.models import (
@@ -30,11 +31,15 @@ from portal.services.moderation_types import UNDECIDED
 RECENT_BLOCK_DAYS: Final = 30
 
 
+# The computed columns of a panel, each built anew for each query (``PanelView.expressions``).
+Expressions: TypeAlias = Mapping[str, Callable[[], SQLColumnExpression[Any]]]
+
+
 class ReadModel(DeclarativeBase):
     pass
 
 
-def _name_of(user_id: ColumnElement[uuid.UUID]) -> ColumnElement[str]:
+def _name_of(user_id: SQLColumnExpression[uuid.UUID]) -> ColumnElement[str]:
     named = aliased(User)
     return select(named.display_name).where(named.id == user_id).scalar_subquery()
 
@@ -112,6 +117,13 @@ class BlockEntry(ReadModel):
     blocked user in the last RECENT_BLOCK_DAYS days."""
 
     __table__ = MessageBlock.__table__
+    if TYPE_CHECKING:  # the table's columns, as MessageBlock types them
+        id: Mapped[uuid.UUID]
+        blocker_id: Mapped[uuid.UUID]
+        blocked_id: Mapped[uuid.UUID]
+        reason: Mapped[str]
+        note: Mapped[str | None]
+        created_at: Mapped[datetime]
 
     blocker_name: Mapped[str | None] = query_expression()
     blocked_name: Mapped[str | None] = query_expression()
@@ -128,7 +140,7 @@ def recently_blocked_by() -> ColumnElement[int]:
     )
 
 
-BLOCK_EXPRESSIONS: Final = {
+BLOCK_EXPRESSIONS: Final[Expressions] = {
     "blocker_name": lambda: _name_of(BlockEntry.blocker_id),
     "blocked_name": lambda: _name_of(BlockEntry.blocked_id),
     "blocked_by_recent": recently_blocked_by,
@@ -139,6 +151,18 @@ class ViolationEntry(ReadModel):
     """A rate-limit violation with the user's and the reviewer's names."""
 
     __table__ = RateLimitViolation.__table__
+    if TYPE_CHECKING:  # the table's columns, as RateLimitViolation types them
+        id: Mapped[uuid.UUID]
+        user_id: Mapped[uuid.UUID]
+        first_attempt_at: Mapped[datetime]
+        last_attempt_at: Mapped[datetime]
+        attempts: Mapped[int]
+        count_in_window: Mapped[int]
+        limit: Mapped[int]
+        window_seconds: Mapped[int]
+        status: Mapped[str]
+        reviewed_by_id: Mapped[uuid.UUID | None]
+        reviewed_at: Mapped[datetime | None]
 
     user_name: Mapped[str | None] = query_expression()
     reviewer_name: Mapped[str | None] = query_expression()
@@ -153,7 +177,7 @@ def _reviewer_name() -> ColumnElement[str]:
     )
 
 
-VIOLATION_EXPRESSIONS: Final = {
+VIOLATION_EXPRESSIONS: Final[Expressions] = {
     "user_name": lambda: _name_of(ViolationEntry.user_id),
     "reviewer_name": _reviewer_name,
 }
@@ -163,13 +187,28 @@ class ThreadEntry(ReadModel):
     """A thread with both participants' names."""
 
     __table__ = MessageThread.__table__
+    if TYPE_CHECKING:  # the table's columns, as MessageThread types them
+        id: Mapped[uuid.UUID]
+        application_id: Mapped[uuid.UUID | None]
+        employer_id: Mapped[uuid.UUID]
+        candidate_id: Mapped[uuid.UUID]
+        subject: Mapped[str | None]
+        last_message_at: Mapped[datetime | None]
+        unread_count_employer: Mapped[int]
+        unread_count_candidate: Mapped[int]
+        archived_by_employer: Mapped[bool]
+        archived_by_candidate: Mapped[bool]
+        deleted_by_employer_at: Mapped[datetime | None]
+        deleted_by_candidate_at: Mapped[datetime | None]
+        is_deleted: Mapped[bool]
+        created_at: Mapped[datetime]
 
     employer_name: Mapped[str | None] = query_expression()
     candidate_name: Mapped[str | None] = query_expression()
     audit_report: Mapped[uuid.UUID | None] = query_expression()  # the id, for the report link
 
 
-THREAD_EXPRESSIONS: Final = {
+THREAD_EXPRESSIONS: Final[Expressions] = {
     "employer_name": lambda: _name_of(ThreadEntry.employer_id),
     "candidate_name": lambda: _name_of(ThreadEntry.candidate_id),
     "audit_report": lambda: ThreadEntry.id,

@@ -257,7 +257,7 @@ class RecentlyBlockedFilter:
     async def lookups(self, request: Request, model: Any, run_query: Any) -> list[tuple[str, str]]:
         return [("__all", "All"), ("2", "2 or more people"), ("3", "3 or more"), ("5", "5 or more")]
 
-    async def get_filtered_query(self, query: Select, value: Any, model: Any) -> Select:
+    async def get_filtered_query(self, query: Select[Any], value: Any, model: Any) -> Select[Any]:
         if not isinstance(value, str) or not value.isdigit():
             return query
         return query.where(recently_blocked_by() >= int(value))

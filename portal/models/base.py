@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
 from sqlalchemy import Insert, MetaData, Table, bindparam, insert
@@ -36,6 +36,11 @@ class Base(DeclarativeBase):
         dict[str, Any]: JsonB,
         list[dict[str, Any]]: JsonB,
     }
+
+    if TYPE_CHECKING:
+        # Every model here is mapped to a Table (SQLAlchemy types it as any FromClause), so that
+        # Core statements over ``Model.__table__`` (insert, update, insert_row) type-check.
+        __table__: ClassVar[Table]
 
 
 class IdMixin:

@@ -39,11 +39,12 @@ def block_between(
 async def _block_of(
     session: AsyncSession, blocker_id: uuid.UUID, blocked_id: uuid.UUID
 ) -> MessageBlock | None:
-    return await session.scalar(
+    block = await session.scalar(
         select(MessageBlock).where(
             MessageBlock.blocker_id == blocker_id, MessageBlock.blocked_id == blocked_id
         )
     )
+    return block
 
 
 async def block_user(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
@@ -21,6 +21,7 @@ from portal.errors import Forbidden
 from portal.models import FlagReport, Message
 from portal.models.base import utcnow
 from portal.models.moderation import FLAG_REASONS
+from portal.models.rows import MessageRow
 from portal.principals import Participant
 from portal.services import validation
 from portal.services.threads import access_message
@@ -30,18 +31,19 @@ MAX_NOTE_LENGTH = 2000
 
 @dataclass(frozen=True)
 class Flagged:
-    message: Row[Any]  # every column of the message
+    message: MessageRow  # every column of the message
     report: FlagReport  # the caller's own report
 
 
 async def _report_of(
     session: AsyncSession, message_id: uuid.UUID, reporter_id: uuid.UUID
 ) -> FlagReport | None:
-    return await session.scalar(
+    report = await session.scalar(
         select(FlagReport).where(
             FlagReport.message_id == message_id, FlagReport.reporter_id == reporter_id
         )
     )
+    return report
 
 
 async def flag_message(
@@ -77,11 +79,14 @@ async def flag_message(
         await session.flush()
         # Only the first report sets these: a conditional update, so that of two reports at once
         # exactly one does.
-        flagged = await session.execute(
-            update(Message)
-            .where(Message.id == message_id, Message.is_flagged.is_(False))
-            .values(is_flagged=True, flagged_reason=reason, flagged_at=now)
-            .execution_options(synchronize_session=False)
+        flagged = cast(
+            "CursorResult[Any]",
+            await session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.is_flagged.is_(False))
+                .values(is_flagged=True, flagged_reason=reason, flagged_at=now)
+                .execution_options(synchronize_session=False)
+            ),
         )
         await record_event(
             session,

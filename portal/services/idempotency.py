@@ -75,11 +75,12 @@ def fingerprint(payload: Any) -> str:
 
 
 async def _key_row(session: AsyncSession, request: KeyedRequest) -> IdempotencyKey | None:
-    return await session.scalar(
+    key = await session.scalar(
         select(IdempotencyKey)
         .where(IdempotencyKey.user_id == request.user_id, IdempotencyKey.key == request.key)
         .execution_options(populate_existing=True)
     )
+    return key
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:

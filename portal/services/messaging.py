@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
-from sqlalchemy import Row, String, bindparam, exists, func, select, update
+from sqlalchemy import String, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, message_digest, record_event
@@ -21,6 +21,7 @@ from portal.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from portal.models import Application, Message, MessageThread, User
 from portal.models.base import insert_row, insert_values, new_id, utcnow
 from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
+from portal.models.rows import ReceiptRow, ThreadRow, UserRow
 from portal.prepared import Prepared
 from portal.principals import Participant
 from portal.services import idempotency, notifications, public_hosts, rate_limit, validation
@@ -92,8 +93,6 @@ _RECEIPT: Final = Prepared(
     select(*_RECEIPT_COLUMNS).where(_messages.c.id == bindparam("message_id"))
 )
 _users = User.__table__
-# A users row with every column (the send reads users with Core statements, not as entities).
-UserRow: TypeAlias = Row[Any]
 _threads = MessageThread.__table__
 # The sender, locked until the send commits: a sender's sends, a suspension and its lifting
 # serialise here (NO KEY UPDATE, as suspensions.lock_user explains; SQLite renders no lock, its
@@ -306,7 +305,7 @@ async def _find_or_create_thread(
     application_id: uuid.UUID | None,
     subject: str | None,
     now: datetime,
-) -> tuple[MessageThread | Row[Any], bool]:
+) -> tuple[ThreadRow, bool]:
     statement = _live_thread_statement(application_id is not None)
     params = {
         "employer_id": employer_id,
@@ -329,7 +328,7 @@ async def _find_or_create_thread(
     )
 
 
-def _after_thread_history(thread: MessageThread | Row[Any], now: datetime) -> datetime:
+def _after_thread_history(thread: ThreadRow, now: datetime) -> datetime:
     """``now``, or just after the thread's last message or deletion if that is later (another
     process's clock, or a send that waited for the thread's lock): a new message must come after
     a participant's deletion to be in their view, and last_message_at must only move forward."""
@@ -553,7 +552,7 @@ async def _write_message(
     )
 
 
-async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.UUID) -> Row[Any]:
+async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.UUID) -> ReceiptRow:
     """Marks a message read by its recipient; the thread's counter drops exactly once. Returns
     the message's receipt (``id``, ``is_read``, ``read_at``)."""
     async with write_transaction(session):
@@ -562,10 +561,11 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
             raise Forbidden("only the recipient can mark a message read")
         params = {"message_id": message_id, "now": utcnow(), "thread_id": thread.id}
         mark, *then = _mark_read_statements(session.get_bind().dialect.name, user.role)
-        changed = await mark.first(session, params)
+        changed: ReceiptRow | None = await mark.first(session, params)
         if changed is None:
             # Already read (perhaps a moment ago by a concurrent request): nothing to change.
-            return await _RECEIPT.one(session, params)  # type: ignore[no-any-return]
+            receipt: ReceiptRow = await _RECEIPT.one(session, params)
+            return receipt
         for statement in then:
             await statement.all(session, params)
         await record_event(

@@ -14,6 +14,7 @@ from typing import Any, Final
 from sqlalchemy import (
     ColumnElement,
     Select,
+    SQLColumnExpression,
     and_,
     case,
     distinct,
@@ -338,7 +339,7 @@ _STATUS_BY_RANK: Final = ("escalated", "open", "claimed")
 ITEM_STATUSES: Final = ("open", "claimed", "escalated", "decided")
 
 
-def item_status_rank(status: ColumnElement[str]) -> ColumnElement[int]:
+def item_status_rank(status: SQLColumnExpression[str]) -> ColumnElement[int]:
     return case(*((status == name, rank) for rank, name in enumerate(_STATUS_BY_RANK, 1)), else_=0)
 
 

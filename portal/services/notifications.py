@@ -10,17 +10,19 @@ import hashlib
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
 from portal.database import read_transaction, write_transaction
 from portal.email_content import new_message_email, open_tracking_url, thread_url
 from portal.log_text import loggable
-from portal.models import EmailOutbox, Message, User
+from portal.models import EmailOutbox, Message
 from portal.models.base import new_id, utcnow
+from portal.models.rows import UserRow
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ _OPEN_TOKEN_SALT = "portal.email-opened"
 NO_SMTP_REASON = "no SMTP server is configured"
 
 
-def is_offline(recipient: User, settings: Settings, now: datetime) -> bool:
+def is_offline(recipient: UserRow, settings: Settings, now: datetime) -> bool:
     if recipient.last_active_at is None:
         return True
     return now - recipient.last_active_at >= timedelta(seconds=settings.offline_after_seconds)
@@ -57,8 +59,8 @@ async def queue_offline_notification(
     session: AsyncSession,
     *,
     message: Message,
-    sender: User,
-    recipient: User,
+    sender: UserRow,
+    recipient: UserRow,
     settings: Settings,
 ) -> EmailOutbox | None:
     """Called inside the send's transaction; stores the intent to email an offline recipient.
@@ -135,11 +137,14 @@ async def record_email_opened(session: AsyncSession, settings: Settings, token: 
 
     now = utcnow()
     async with write_transaction(session):
-        result = await session.execute(
-            update(Message)
-            .where(Message.id == target.id, Message.email_opened.is_(False))
-            .values(email_opened=True, email_opened_at=now)
-            .execution_options(synchronize_session=False)
+        result = cast(
+            "CursorResult[Any]",
+            await session.execute(
+                update(Message)
+                .where(Message.id == target.id, Message.email_opened.is_(False))
+                .values(email_opened=True, email_opened_at=now)
+                .execution_options(synchronize_session=False)
+            ),
         )
         if result.rowcount != 1:
             return False

@@ -62,7 +62,7 @@ async def refuse_if_over_limit(
     if len(rows) < limit:
         return None
     newest = [row.created_at for row in rows]
-    count = limit
+    count: int | None = limit
     if len(newest) > limit:  # only if the limit was lowered since these were sent
         in_window = (Message.sender_id == sender_id, Message.created_at > now - window)
         count = await session.scalar(select(func.count()).select_from(Message).where(*in_window))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,7 +54,7 @@ class Counter:
     address: str
     limit: int
 
-    def matches(self) -> tuple[object, ...]:
+    def matches(self) -> tuple[ColumnElement[bool], ...]:
         return (_W.scope == self.scope, _W.email == self.email, _W.address == self.address)
 
 

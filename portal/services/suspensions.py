@@ -15,6 +15,7 @@ from portal.database import lock_row
 from portal.errors import Conflict, InvalidInput
 from portal.models import StaffUser, User
 from portal.models.base import utcnow
+from portal.models.rows import UserRow
 from portal.services import validation
 from portal.services.refusals import refusable
 
@@ -22,7 +23,7 @@ SUSPENSION_DAYS: Final = (1, 3, 7, 30)  # or None: indefinite
 MAX_REASON_LENGTH: Final = 1000
 
 
-def suspended_now(user: User, now: datetime) -> bool:
+def suspended_now(user: UserRow, now: datetime) -> bool:
     """Whether ``user``'s suspension is in force at ``now``."""
     return user.is_suspended and (user.suspended_until is None or user.suspended_until > now)
 

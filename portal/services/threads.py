@@ -18,12 +18,11 @@ import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    Row,
     and_,
     bindparam,
     case,
@@ -43,6 +42,7 @@ from portal.database import write_transaction
 from portal.errors import Forbidden, NotFound
 from portal.models import FlagReport, Message, MessageThread, User
 from portal.models.base import utcnow
+from portal.models.rows import MessageRow, ParticipantRow, ThreadAccessRow, ThreadRow
 from portal.prepared import Prepared
 from portal.principals import Participant
 
@@ -75,12 +75,12 @@ def deleted_by_column(role: str) -> InstrumentedAttribute[datetime | None]:
     )
 
 
-def deleted_by(thread: MessageThread, role: str) -> datetime | None:
+def deleted_by(thread: ThreadAccessRow, role: str) -> datetime | None:
     """When this participant last deleted the thread: their view holds only later messages."""
     return thread.deleted_by_employer_at if role == "employer" else thread.deleted_by_candidate_at
 
 
-def visible_to(thread: MessageThread, role: str) -> bool:
+def visible_to(thread: ThreadAccessRow, role: str) -> bool:
     """Whether the thread is in this participant's view: not deleted, or new messages since."""
     if thread.is_deleted:
         return False
@@ -90,14 +90,14 @@ def visible_to(thread: MessageThread, role: str) -> bool:
     )
 
 
-def message_visible_to(message: Message, thread: MessageThread, role: str) -> bool:
+def message_visible_to(message: MessageRow, thread: ThreadAccessRow, role: str) -> bool:
     if message.is_deleted or thread.is_deleted:
         return False
     cutoff = deleted_by(thread, role)
     return cutoff is None or message.created_at > cutoff
 
 
-def role_in(thread: MessageThread, user_id: uuid.UUID) -> str | None:
+def role_in(thread: ThreadAccessRow, user_id: uuid.UUID) -> str | None:
     if thread.employer_id == user_id:
         return "employer"
     if thread.candidate_id == user_id:
@@ -109,9 +109,9 @@ def role_in(thread: MessageThread, user_id: uuid.UUID) -> str | None:
 class ThreadView:
     """A thread as one participant sees it: their counter, their archive flag, the other person."""
 
-    thread: MessageThread | Row[Any]  # a row of the hot reads has the same attributes
+    thread: ThreadRow  # a MessageThread, or a row of a hot read
     viewer_id: uuid.UUID
-    other: User | OtherParticipant
+    other: ParticipantRow
 
     @property
     def viewer_role(self) -> str:
@@ -144,7 +144,7 @@ class ThreadPage:
 @dataclass(frozen=True)
 class ThreadDetail:
     view: ThreadView
-    messages: list[Message | Row[Any]]
+    messages: list[MessageRow]
     total_messages: int
     page: int
     limit: int
@@ -170,6 +170,14 @@ async def access_thread(
     transaction already serialises), so that a change decided on what was read cannot race
     another one.
     """
+    thread, other = await _thread_with_other(session, user, thread_id, for_update=for_update)
+    return ThreadView(thread=thread, viewer_id=user.id, other=other)
+
+
+async def _thread_with_other(
+    session: AsyncSession, user: Participant, thread_id: uuid.UUID, *, for_update: bool
+) -> tuple[MessageThread, User]:
+    """:func:`access_thread`'s thread as an entity (to be changed), with the other participant."""
     other_id = case(
         (MessageThread.employer_id == user.id, MessageThread.candidate_id),
         else_=MessageThread.employer_id,
@@ -178,23 +186,23 @@ async def access_thread(
     query = query.where(MessageThread.id == thread_id)
     if for_update:
         query = query.with_for_update(of=MessageThread, key_share=True)
-    row = (await session.execute(query.execution_options(populate_existing=True))).first()
-    thread, other = row if row is not None else (None, None)
-    _viewer_role(thread, user.id, thread_id)
-    return ThreadView(thread=thread, viewer_id=user.id, other=other)
+    result = await session.execute(query.execution_options(populate_existing=True))
+    row = result.tuples().first()
+    if row is None:
+        raise NotFound(f"thread {thread_id} does not exist")
+    _viewer_role(row[0], user.id, thread_id)
+    return row
 
 
-def _viewer_role(
-    thread: MessageThread | Row[Any] | None, user_id: uuid.UUID, thread_id: uuid.UUID
-) -> str:
+def _viewer_role(thread: ThreadAccessRow | None, user_id: uuid.UUID, thread_id: uuid.UUID) -> str:
     """The user's role in the thread they ask for, or NotFound (unknown, or deleted for them
     with nothing new since) or Forbidden (not a participant)."""
     if thread is None or thread.is_deleted:
         raise NotFound(f"thread {thread_id} does not exist")
-    role = role_in(thread, user_id)  # type: ignore[arg-type]
+    role = role_in(thread, user_id)
     if role is None:
         raise Forbidden(f"you are not a participant in thread {thread_id}")
-    if not visible_to(thread, role):  # type: ignore[arg-type]
+    if not visible_to(thread, role):
         raise NotFound(f"thread {thread_id} does not exist")
     return role
 
@@ -243,7 +251,7 @@ def _message_statement(lock_thread: bool) -> Prepared:
 
 async def access_message(
     session: AsyncSession, user: Participant, message_id: uuid.UUID, *, lock_thread: bool = False
-) -> tuple[Row[Any], ThreadAccess]:
+) -> tuple[MessageRow, ThreadAccess]:
     """A message (a row with every column of it) in the user's view of a thread they take part
     in, with its thread's access columns; or NotFound or Forbidden.
 
@@ -256,10 +264,10 @@ async def access_message(
     thread = ThreadAccess(*row[-len(_ACCESS_COLUMNS) :])  # the t_ columns come last
     if row.is_deleted or thread.is_deleted:
         raise NotFound(f"message {message_id} does not exist")
-    role = role_in(thread, user.id)  # type: ignore[arg-type]
+    role = role_in(thread, user.id)
     if role is None:
         raise Forbidden(f"you are not a participant in the thread of message {message_id}")
-    if not message_visible_to(row, thread, role):  # type: ignore[arg-type]
+    if not message_visible_to(row, thread, role):
         raise NotFound(f"message {message_id} does not exist")
     return row, thread
 
@@ -273,7 +281,22 @@ class OtherParticipant:
     role: str
 
 
-def _other_of(row: Row[Any]) -> OtherParticipant:
+class _OtherColumns(Protocol):
+    """The other participant's columns of a hot read's row (``_OTHER_COLUMNS``)."""
+
+    @property
+    def other_id(self) -> uuid.UUID: ...
+    @property
+    def other_display_name(self) -> str: ...
+    @property
+    def other_role(self) -> str: ...
+
+
+class _ThreadWithOther(ThreadRow, _OtherColumns, Protocol):
+    """A row of every thread column and the other participant's (``_thread_statement``)."""
+
+
+def _other_of(row: _OtherColumns) -> OtherParticipant:
     return OtherParticipant(row.other_id, row.other_display_name, row.other_role)
 
 
@@ -434,10 +457,11 @@ async def thread_detail(
     user's view.
     """
     rows = await _thread_statement().once(session, {"me": user.id, "thread_id": thread_id})
-    thread = rows[0] if rows else None
+    thread: _ThreadWithOther | None = rows[0] if rows else None
     role = _viewer_role(thread, user.id, thread_id)
+    assert thread is not None  # _viewer_role raised NotFound
     view = ThreadView(thread=thread, viewer_id=user.id, other=_other_of(thread))
-    cutoff = deleted_by(thread, role)  # type: ignore[arg-type]
+    cutoff = deleted_by(thread, role)
     params = {
         "thread_id": thread_id,
         "me": user.id,
@@ -531,10 +555,11 @@ async def archive_thread(
 ) -> ThreadView:
     """Archives (or brings back) the thread for this user only."""
     async with write_transaction(session):
-        view = await access_thread(session, user, thread_id, for_update=True)
+        thread, other = await _thread_with_other(session, user, thread_id, for_update=True)
+        view = ThreadView(thread=thread, viewer_id=user.id, other=other)
         if view.is_archived != archived:
             await _write_participant_change(
-                session, view.thread, {archived_column(view.viewer_role): archived}
+                session, thread, {archived_column(view.viewer_role): archived}
             )
             await record_event(
                 session,
@@ -553,8 +578,8 @@ async def delete_thread(session: AsyncSession, user: Participant, thread_id: uui
     messages so far leave their view for good; the other participant keeps it all. Kept for
     audit. A suspended user may delete too: it hides the thread from themselves only."""
     async with write_transaction(session):
-        view = await access_thread(session, user, thread_id, for_update=True)
-        thread, role = view.thread, view.viewer_role
+        thread, other = await _thread_with_other(session, user, thread_id, for_update=True)
+        role = ThreadView(thread=thread, viewer_id=user.id, other=other).viewer_role
         # Never before the last message, whatever the clock of the process that wrote it, so
         # that every message so far is hidden (and the counter below is right to be zero).
         now = max(utcnow(), thread.last_message_at or datetime.min.replace(tzinfo=UTC))

@@ -381,8 +381,8 @@ def _check_holds(report: dict[str, Any], facts: _Facts) -> None:
         raise BindingFailed("report: 'holds' is missing or not a list")
     by_id = {}
     for index, item in enumerate(holds):
-        hold = _obj_item(item, f"hold #{index}")
-        by_id[_text(hold.get("id"), f"hold #{index}: id")] = hold
+        entry = _obj_item(item, f"hold #{index}")
+        by_id[_text(entry.get("id"), f"hold #{index}: id")] = entry
     for hold_id, placed in facts.holds_placed.items():
         where = f"hold {hold_id} ({_where(placed)})"
         hold = by_id.get(hold_id)

@@ -27,7 +27,7 @@ BATCH: Final = 1000
 PURGED: Final = "message.purged"
 _ACTIONS: Final = (*sorted(CONTENT_ACTIONS), PURGED)
 # What a purge leaves of a message's content.
-_EMPTIED: Final = {"subject": None, "body": "", "attachments": []}
+_EMPTIED: Final[dict[str, object]] = {"subject": None, "body": "", "attachments": []}
 
 
 @dataclass

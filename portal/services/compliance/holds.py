@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import permissions
@@ -31,9 +31,9 @@ class HeldContent(Conflict):
 
 
 def covers(
-    thread_id: ColumnElement[uuid.UUID] | uuid.UUID,
-    employer_id: ColumnElement[uuid.UUID] | uuid.UUID,
-    candidate_id: ColumnElement[uuid.UUID] | uuid.UUID,
+    thread_id: SQLColumnExpression[uuid.UUID] | uuid.UUID,
+    employer_id: SQLColumnExpression[uuid.UUID] | uuid.UUID,
+    candidate_id: SQLColumnExpression[uuid.UUID] | uuid.UUID,
 ) -> ColumnElement[bool]:
     """SQL: ``LegalHold`` covers the thread between ``employer_id`` and ``candidate_id``.
 

@@ -28,6 +28,7 @@ from portal.models import (
     User,
 )
 from portal.models.base import utcnow
+from portal.models.rows import MessageRecordRow
 from portal.services.compliance.chain import (
     CONTENT_FIELDS,
     GENESIS_HASH,
@@ -97,7 +98,7 @@ class ReportSource:
                 return
             for event in batch:
                 # Core rows, not ORM objects: a long chain streams with far fewer allocations.
-                yield {**event_fields(event), "prev_hash": event.prev_hash, "hash": event.hash}  # type: ignore[arg-type]
+                yield {**event_fields(event), "prev_hash": event.prev_hash, "hash": event.hash}
             after = batch[-1].position
 
     async def messages(self) -> AsyncIterator[dict[str, Any]]:
@@ -120,7 +121,7 @@ class ReportSource:
             if not batch:
                 return
             for message in batch:
-                yield message_entry(message, removals.get(message.id))  # type: ignore[arg-type]
+                yield message_entry(message, removals.get(message.id))
             last = (batch[-1].created_at, batch[-1].id)
 
     async def _removals(self) -> dict[uuid.UUID, dict[str, Any]]:
@@ -310,7 +311,7 @@ class ReportSource:
                 )
             ),
         )
-        ids: set[uuid.UUID] = set(await self.session.scalars(chain_actors))
+        ids: set[uuid.UUID | None] = set(await self.session.scalars(chain_actors))
         for query in named:
             ids.update(await self.session.scalars(query))
         for hold in await holds_on_thread(self.session, self.thread, include_lifted=True):
@@ -320,7 +321,7 @@ class ReportSource:
                 ids.add(hold.lifted_by_id)
         if self.actor.type == "staff" and self.actor.id is not None:
             ids.add(self.actor.id)
-        ids.discard(None)  # type: ignore[arg-type]
+        ids.discard(None)
         if not ids:
             return []
         rows = await self.session.scalars(select(StaffUser).where(StaffUser.id.in_(ids)))
@@ -396,7 +397,7 @@ class ReportSource:
         return sorted(blocks, key=lambda block: (block["created_at"] or "", block["blocker_id"]))
 
 
-def message_entry(message: Message, removal: dict[str, Any] | None) -> dict[str, Any]:
+def message_entry(message: MessageRecordRow, removal: dict[str, Any] | None) -> dict[str, Any]:
     """A message as the report shows it; ``content`` is null once purged, and otherwise proven
     by the ``content_sha256`` of the chain's last content event about it."""
     purged = message.purged_at is not None

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fpdf import FPDF
+from fpdf.fonts import TTFFont
 
 from portal.errors import PortalError
 from portal.services.compliance.report_data import Head, ReportSource
@@ -213,11 +214,11 @@ class _Report(FPDF):
         super().__init__(orientation="P", unit="mm", format="A4")
         for style, path in font_paths().items():
             self.add_font("DejaVu", style, str(path))
-        self.widths = {style: self.fonts[f"dejavu{style}"].cw for style in FONT_FILES}
+        self.widths = {style: self._dejavu(style).cw for style in FONT_FILES}
         self.words = {style: _Widths(self.widths[style]) for style in FONT_FILES}
-        self.glyphs = {style: _Glyphs(self.fonts[f"dejavu{style}"]) for style in FONT_FILES}
+        self.glyphs = {style: _Glyphs(self._dejavu(style)) for style in FONT_FILES}
         # what both weights can draw: a name in a bold row must not lose a character either
-        drawable = frozenset(self.fonts["dejavu"].cmap).intersection(self.fonts["dejavuB"].cmap)
+        drawable = frozenset(self._dejavu("").cmap).intersection(self._dejavu("B").cmap)
         self.one_line = _Visible(drawable, keep_newlines=False)
         self.multiline = _Visible(drawable, keep_newlines=True)
         self.running_header = running_header
@@ -227,6 +228,11 @@ class _Report(FPDF):
         self.cur_style = ""
         self.pt_size = SIZE
         self.y_at = TOP
+
+    def _dejavu(self, style: str) -> TTFFont:
+        font = self.fonts[f"dejavu{style}"]
+        assert isinstance(font, TTFFont)  # added from a file: a TrueType font, not a core one
+        return font
 
     def header(self) -> None:
         # a cell, not text(): fpdf2 puts the page count ({nb}) only into cells' text
@@ -290,6 +296,7 @@ class _Report(FPDF):
         subset is looked up once per document (fpdf2 is pinned; this follows its 2.8
         ``text``/``encode_text``)."""
         font = self.current_font
+        assert isinstance(font, TTFFont)  # use() has set one of the DejaVu fonts
         if not self.current_font_is_set_on_page:
             self._out(self._set_font_for_page(font, self.font_size_pt))
         mapped = line.translate(self.glyphs[self.cur_style])
