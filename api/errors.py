@@ -9,6 +9,10 @@
 - A path parameter that does not parse (a malformed UUID) is a 400 naming it, not a bare 404.
 - Anything unhandled is logged with its traceback, method, path and request id, and answered
   with a 500 that carries only the request id (``X-Request-ID`` and ``request_id``).
+
+Every error body is ``{"status_code", "detail", "code"}``, with ``field`` when one input is at
+fault: ``code`` is one word from :class:`api.responses.ErrorCode` (a domain error's own
+``code``, or the status's), so clients branch on it rather than on ``detail``'s words.
 """
 
 from __future__ import annotations
@@ -27,12 +31,18 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.exceptions.responses import create_exception_response
-from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
 from litestar.types import Message, Scope
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from api.responses import ErrorCode
 from portal.database import RETRY_AFTER_BUSY_SECONDS, unavailable_retry_after
+from portal.errors import PortalError
 from portal.log_text import loggable
 from portal.services.messaging import (
     ATTACHMENT_URL_PATTERN,
@@ -81,6 +91,66 @@ _PATTERN_MESSAGE = re.compile(
 )
 
 
+# The code of an error that carries none of its own, by status.
+_STATUS_CODES = {
+    400: ErrorCode.INVALID_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.UNPROCESSABLE,
+    429: ErrorCode.RATE_LIMITED,
+    500: ErrorCode.INTERNAL_ERROR,
+    503: ErrorCode.UNAVAILABLE,
+}
+
+
+def error_body(
+    status_code: int, detail: str, code: str | None = None, field: str | None = None
+) -> dict[str, Any]:
+    """An error's JSON body: ``code`` defaults to the status's, ``field`` only when given."""
+    body: dict[str, Any] = {
+        "status_code": status_code,
+        "detail": detail,
+        "code": str(code or _STATUS_CODES.get(status_code, ErrorCode.INVALID_REQUEST)),
+    }
+    if field is not None:
+        body["field"] = field
+    return body
+
+
+def portal_error_handler(_: Request[Any, Any, Any], exc: PortalError) -> Response[Any]:
+    """A domain refusal: its status, ``detail``, ``code`` and ``field``; Retry-After when it
+    says when to try again (rate limited, key in flight, busy)."""
+    headers = {}
+    retry_after = getattr(exc, "retry_after_seconds", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return Response(
+        error_body(exc.status_code, exc.detail, exc.code, exc.field),
+        status_code=exc.status_code,
+        headers=headers,
+    )
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own HTTP errors (401, 403, 405, 415, a malformed body, …) in the API's shape,
+    with their ``code``; a page that answers HTML keeps Litestar's answer."""
+    try:
+        media_type = str(request.route_handler.media_type)
+    except (KeyError, AttributeError):  # no route resolved
+        media_type = ""
+    if media_type.startswith("text/"):
+        return create_exception_response(request, exc)
+    body = error_body(exc.status_code, exc.detail, getattr(exc, "code", None))
+    if exc.extra:
+        body["extra"] = exc.extra
+    return Response(body, status_code=exc.status_code, headers=exc.headers)
+
+
 def _readable(message: str) -> str:
     match = _PATTERN_MESSAGE.match(message)
     if match is None:
@@ -103,6 +173,18 @@ def _problem(problem: Any) -> Any:
     return problem
 
 
+_MISSING_FIELD = re.compile(r"missing required field `(?P<name>[^`]+)`")
+
+
+def _field(problem: dict[str, Any]) -> str:
+    """The field a problem is about: its key, or for a body missing a required field (which
+    Litestar keys as ``data``) that field's name."""
+    missing = _MISSING_FIELD.search(str(problem.get("message", "")))
+    if problem.get("key") == "data" and missing is not None:
+        return missing["name"]
+    return str(problem["key"])
+
+
 def validation_error_handler(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     """400 with ``detail`` naming each bad field and why, as the rest of the app answers."""
     problems = [_problem(p) for p in exc.extra] if isinstance(exc.extra, list) else []
@@ -111,7 +193,13 @@ def validation_error_handler(_: Request[Any, Any, Any], exc: ValidationException
         for p in problems
         if isinstance(p, dict)
     ]
-    body: dict[str, Any] = {"status_code": 400, "detail": "; ".join(named) or exc.detail}
+    fields = [_field(p) for p in problems if isinstance(p, dict) and p.get("key")]
+    body = error_body(
+        400,
+        "; ".join(named) or exc.detail,
+        ErrorCode.VALIDATION_FAILED,
+        fields[0] if fields else None,
+    )
     if problems:
         body["extra"] = problems
     return Response(body, status_code=400)
@@ -119,6 +207,14 @@ def validation_error_handler(_: Request[Any, Any, Any], exc: ValidationException
 
 class UnsupportedMediaType(ClientException):
     status_code = HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
+
+
+class MalformedBody(ClientException):
+    """The body is not JSON, not UTF-8, or nested too deeply."""
+
+    status_code = HTTP_400_BAD_REQUEST
+    code = ErrorCode.MALFORMED_BODY
 
 
 def _nesting_exceeds(value: Any, limit: int) -> bool:
@@ -146,7 +242,7 @@ class JSONRequest(Request[Any, Any, Any]):
                 detail=f"Content-Type must be {JSON_MEDIA_TYPE} (UTF-8); "
                 + (f"got {given!r}" if given else "none was given")
             )
-        too_deep = ClientException(
+        too_deep = MalformedBody(
             detail=f"request body nests arrays and objects more than {MAX_JSON_DEPTH} deep"
         )
         try:
@@ -162,14 +258,14 @@ class JSONRequest(Request[Any, Any, Any]):
                 (await self.body()).decode("utf-8")
             except UnicodeDecodeError as decode_error:
                 raise _not_utf8(decode_error) from None
-            raise ClientException(detail=f"request body is not valid JSON: {exc.detail}") from None
+            raise MalformedBody(detail=f"request body is not valid JSON: {exc.detail}") from None
         if _nesting_exceeds(value, MAX_JSON_DEPTH):
             raise too_deep
         return value
 
 
 def _not_utf8(exc: UnicodeDecodeError) -> ClientException:
-    return ClientException(
+    return MalformedBody(
         detail=f"request body is not valid UTF-8 ({exc.reason}: byte 0x{exc.object[exc.start]:02x} "
         f"at offset {exc.start})"
     )
@@ -210,7 +306,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
         exc_info=exc,
     )
     return Response(
-        {"status_code": 500, "detail": "Internal Server Error", "request_id": rid},
+        {**error_body(500, "Internal Server Error"), "request_id": rid},
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,
         headers={REQUEST_ID_HEADER: rid},
     )
@@ -249,7 +345,7 @@ def not_found_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Re
             return validation_error_handler(
                 request, ValidationException(detail="invalid path parameter", extra=[problem])
             )
-    return create_exception_response(request, exc)
+    return http_error_handler(request, exc)
 
 
 def database_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -270,7 +366,7 @@ def database_unavailable_handler(request: Request[Any, Any, Any], exc: Exception
         loggable(str(exc).splitlines()[0]) if str(exc) else "",
     )
     return Response(
-        {"status_code": 503, "detail": detail},
+        error_body(503, detail, ErrorCode.UNAVAILABLE),
         status_code=503,
         headers={"Retry-After": str(retry_after)},
     )

@@ -10,46 +10,71 @@ from datetime import datetime
 
 
 class PortalError(Exception):
-    status_code = 400
+    """``code`` says what went wrong in one machine-readable word (the API's error ``code``);
+    ``field`` names the input at fault, when one is."""
 
-    def __init__(self, detail: str) -> None:
+    status_code = 400
+    code = "invalid_request"
+
+    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        if code is not None:
+            self.code = code
+        self.field = field
 
 
 class InvalidInput(PortalError):
     """Bad input; ``field`` names what was wrong."""
 
     status_code = 400
+    code = "validation_failed"
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
+        super().__init__(f"{field}: {reason}", field=field)
         self.reason = reason
 
 
 class NotFound(PortalError):
     status_code = 404
+    code = "not_found"
 
 
 class Forbidden(PortalError):
     status_code = 403
+    code = "forbidden"
+
+
+class Suspended(Forbidden):
+    """The acting user's account is suspended."""
+
+    code = "suspended"
+
+
+class Blocked(Forbidden):
+    """One of the two users has blocked the other."""
+
+    code = "blocked"
 
 
 class Conflict(PortalError):
     status_code = 409
+    code = "conflict"
 
 
 class Unprocessable(PortalError):
     status_code = 422
+    code = "unprocessable"
 
 
 class PayloadTooLarge(PortalError):
     status_code = 413
+    code = "too_large"
 
 
 class RateLimited(PortalError):
     status_code = 429
+    code = "rate_limited"
 
     def __init__(self, detail: str, retry_after_seconds: int) -> None:
         super().__init__(detail)
@@ -60,6 +85,7 @@ class ServiceBusy(PortalError):
     """Too much of one kind of work at once (503); the client should retry shortly."""
 
     status_code = 503
+    code = "busy"
 
     def __init__(self, detail: str, retry_after_seconds: int) -> None:
         super().__init__(detail)
@@ -68,6 +94,8 @@ class ServiceBusy(PortalError):
 
 class AlreadyDecided(Conflict):
     """A decision on a report someone already decided: names who, what and when."""
+
+    code = "already_decided"
 
     def __init__(self, decided_by_name: str, decision: str, decided_at: datetime | None) -> None:
         when = f" at {decided_at.isoformat(timespec='seconds')}" if decided_at else ""
@@ -82,6 +110,7 @@ class SignInThrottled(PortalError):
     anywhere, or from this address; try again later."""
 
     status_code = 429
+    code = "sign_in_throttled"
 
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__(f"too many failed sign-ins; try again in {retry_after_seconds} seconds")
@@ -92,3 +121,4 @@ class InvalidCredentials(PortalError):
     """Unknown email, wrong password or a deactivated account (deliberately indistinguishable)."""
 
     status_code = 401
+    code = "invalid_credentials"

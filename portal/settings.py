@@ -1,82 +1,210 @@
 """Settings, read once from ``PORTAL_*`` environment variables.
 
-Defaults run the embedded mode: SQLite under ``var/``, a development JWT secret kept under
-``var/``, email printed to the log. ``PORTAL_ENV=production`` makes the values that must not be
-guessed (database URL, JWT key) required.
+Every setting is declared once, as a field of :class:`Settings` (or of its groups
+:class:`SmtpSettings` and :class:`DatabaseBounds`) made by :func:`setting`: its variable, its
+default, what it means and what the loader checks. The loader reads the declarations, and the
+table of settings in ``docs/operations.md`` is generated from them (``portal settings
+--markdown``; a test checks that the document holds the current table).
+
+Defaults run the embedded mode: SQLite under ``var/``, email printed to the log, and development
+secrets read from ``var/`` when ``portal db upgrade`` has written them there (otherwise made up
+in memory for the one process). Loading settings writes nothing. ``PORTAL_ENV=production`` makes
+the values that must not be guessed (database URL, JWT key, session secret, audit signing key)
+required.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+T = TypeVar("T")
 
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(f"PORTAL_{name}")
-    return default if value is None or value == "" else value
+@dataclass(frozen=True)
+class Declared:
+    """One setting: the variable it is read from and everything the loader and the docs say."""
+
+    env: str  # without the PORTAL_ prefix
+    default: Any
+    help: str
+    kind: str  # text, int, bool, path, networks, hosts, milliseconds_as_seconds
+    minimum: int | None = None
+    choices: tuple[str, ...] = ()
+    one_line: bool = False
+    must_contain: str | None = None
+    prefixes: tuple[str, ...] = ()
+    upper: bool = False
+    strip_trailing_slash: bool = False
+    from_file: bool = False  # also PORTAL_<ENV>_FILE, a path to read the value from
+    shown_default: str | None = None  # the docs' default when it is not a plain value
+
+    @property
+    def variable(self) -> str:
+        return f"PORTAL_{self.env}"
+
+    def raw(self) -> str | None:
+        """The variable's text (an empty variable counts as unset), or its file's content."""
+        value = os.environ.get(self.variable)
+        if value:
+            return value.replace("\\n", "\n") if self.from_file else value
+        if not self.from_file:
+            return None
+        path = os.environ.get(f"{self.variable}_FILE")
+        if not path:
+            return None
+        try:
+            return Path(path).read_text()
+        except OSError as exc:
+            raise SettingsError(
+                f"{self.variable}_FILE: cannot read {path}: {exc.strerror}"
+            ) from None
+
+    def parse(self, raw: str) -> Any:
+        name = self.variable
+        if self.kind == "bool":
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise SettingsError(f"{name} must be true or false, got {raw!r}")
+        if self.kind in ("int", "milliseconds_as_seconds"):
+            try:
+                number = int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+            minimum = self.minimum or 0
+            if number < minimum:
+                raise SettingsError(f"{name} must be at least {minimum}, got {number}")
+            return number / 1000 if self.kind == "milliseconds_as_seconds" else number
+        if self.kind == "path":
+            return Path(raw).resolve()
+        if self.kind == "networks":
+            return _networks(name, raw)
+        if self.kind == "hosts":
+            return _hosts(name, raw)
+        return self._text(name, raw)
+
+    def _text(self, name: str, raw: str) -> str:
+        value = raw.upper() if self.upper else raw
+        if self.strip_trailing_slash:
+            value = value.rstrip("/")
+        if self.choices and value not in self.choices:
+            raise SettingsError(f"{name} {value!r} is not one of " + ", ".join(self.choices))
+        if self.one_line and ("\r" in value or "\n" in value):
+            raise SettingsError(f"{name} must be one line")
+        if self.must_contain is not None and self.must_contain not in value:
+            raise SettingsError(f"{name} must contain {self.must_contain}")
+        if self.prefixes and not value.startswith(self.prefixes):
+            raise SettingsError(f"{name} must start with " + " or ".join(self.prefixes))
+        return value
+
+    def rule(self) -> str:
+        """What the loader checks, in words, for the docs."""
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind in ("int", "milliseconds_as_seconds"):
+            return f"a whole number, at least {self.minimum or 0}"
+        if self.kind == "path":
+            return "a path"
+        if self.kind == "networks":
+            return "IP addresses or CIDR blocks, comma-separated"
+        if self.kind == "hosts":
+            return "host names without scheme or port, comma-separated"
+        rules = []
+        if self.choices:
+            rules.append("one of " + ", ".join(self.choices))
+        if self.one_line:
+            rules.append("one line")
+        if self.must_contain:
+            rules.append(f"contains `{self.must_contain}`")
+        if self.prefixes:
+            rules.append("starts with " + " or ".join(f"`{p}`" for p in self.prefixes))
+        return "; ".join(rules)
 
 
-def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    raw = _env(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"PORTAL_{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"PORTAL_{name} must be at least {minimum}, got {value}")
-    return value
+def setting(
+    env: str,
+    default: T,
+    help: str,
+    *,
+    kind: str | None = None,
+    minimum: int | None = None,
+    choices: tuple[str, ...] = (),
+    one_line: bool = False,
+    must_contain: str | None = None,
+    prefixes: tuple[str, ...] = (),
+    upper: bool = False,
+    strip_trailing_slash: bool = False,
+    from_file: bool = False,
+    shown_default: str | None = None,
+) -> T:
+    """A settings field read from ``PORTAL_<env>``: its one declaration."""
+    if kind is None:
+        kind = (
+            "bool"
+            if isinstance(default, bool)
+            else "int"
+            if isinstance(default, int)
+            else "path"
+            if isinstance(default, Path)
+            else "text"
+        )
+    declared = Declared(
+        env=env,
+        default=default,
+        help=help,
+        kind=kind,
+        minimum=minimum,
+        choices=choices,
+        one_line=one_line,
+        must_contain=must_contain,
+        prefixes=prefixes,
+        upper=upper,
+        strip_trailing_slash=strip_trailing_slash,
+        from_file=from_file,
+        shown_default=shown_default,
+    )
+    return field(default=default, metadata={"setting": declared})
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    raw = _env(name)
-    if raw is None:
-        return default
-    if raw.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if raw.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"PORTAL_{name} must be true or false, got {raw!r}")
-
-
-def _env_networks(name: str) -> tuple[str, ...]:
+def _networks(name: str, raw: str) -> tuple[str, ...]:
     """A comma-separated list of IP addresses and CIDR blocks, each written as a network."""
     networks = []
-    for item in (_env(name) or "").split(","):
+    for item in raw.split(","):
         if not item.strip():
             continue
         try:
             networks.append(str(ipaddress.ip_network(item.strip(), strict=False)))
         except ValueError:
             raise SettingsError(
-                f"PORTAL_{name}: {item.strip()!r} is not an IP address or CIDR block"
+                f"{name}: {item.strip()!r} is not an IP address or CIDR block"
             ) from None
     return tuple(networks)
 
 
-def _env_hosts(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+def _hosts(name: str, raw: str) -> tuple[str, ...]:
     """A comma-separated list of host names (no scheme, no port)."""
-    raw = _env(name)
-    if raw is None:
-        return default
     hosts = tuple(item.strip().lower().strip("[]") for item in raw.split(",") if item.strip())
     for host in hosts:
         if any(ch in host for ch in "/@*\\ \t") or (":" in host and not _is_ip(host)):
-            raise SettingsError(f"PORTAL_{name}: {host!r} is not a host name (no scheme or port)")
+            raise SettingsError(f"{name}: {host!r} is not a host name (no scheme or port)")
     if not hosts:
-        raise SettingsError(f"PORTAL_{name} names no host")
+        raise SettingsError(f"{name} names no host")
     return hosts
 
 
@@ -89,18 +217,46 @@ def _is_ip(value: str) -> bool:
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+THREAD_PATH = "/threads/{thread_id}"
+DATABASE_URL_PREFIXES = ("sqlite+aiosqlite://", "postgresql+psycopg://")
+SUPPORTED_JWT_ALGORITHMS = (
+    "ES256",
+    "ES384",
+    "ES512",
+    "HS256",
+    "HS384",
+    "HS512",
+    "RS256",
+    "RS384",
+    "RS512",
+)
+# Employment records are kept one year from the making of the record or the personnel action,
+# whichever is later (29 CFR 1602.14).
+MINIMUM_RETENTION_DAYS = 365
+# Development secrets that `portal db upgrade` keeps under var/, so tokens survive restarts.
+DEVELOPMENT_SECRET_FILES = {"jwt_secret": "jwt-secret", "session_secret": "session-secret"}
 
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    host: str | None = None
-    port: int = 587
-    username: str | None = None
-    password: str | None = None
-    starttls: bool = True
-    use_tls: bool = False
-    sender: str = "Messages <no-reply@localhost>"
-    timeout_seconds: int = 10
+    host: str | None = setting(
+        "SMTP_HOST", None, "SMTP server; unset: notifications are logged and marked skipped"
+    )
+    port: int = setting("SMTP_PORT", 587, "SMTP server port", minimum=1)
+    username: str | None = setting("SMTP_USERNAME", None, "SMTP user name")
+    password: str | None = setting("SMTP_PASSWORD", None, "SMTP password")
+    starttls: bool = setting("SMTP_STARTTLS", True, "upgrade the connection with STARTTLS")
+    use_tls: bool = setting("SMTP_TLS", False, "TLS from the start (instead of STARTTLS)")
+    sender: str = setting(
+        "SMTP_FROM",
+        "Messages <no-reply@localhost>",
+        "sender address of notifications",
+        one_line=True,
+    )
+    timeout_seconds: int = setting(
+        "SMTP_TIMEOUT_SECONDS", 10, "per SMTP connection, in seconds", minimum=1
+    )
 
     @property
     def configured(self) -> bool:
@@ -116,16 +272,46 @@ class DatabaseBounds:
     database lock. The pool bound is how long a request waits for a free connection.
     """
 
-    statement_timeout_ms: int = 5000
-    lock_timeout_ms: int = 3000
-    idle_in_transaction_timeout_ms: int = 10000
-    connect_timeout_seconds: int = 3  # libpq counts whole seconds
-    pool_timeout_ms: int = 3000
-    sqlite_busy_timeout_ms: int = 5000
+    statement_timeout_ms: int = setting(
+        "DB_STATEMENT_TIMEOUT_MS",
+        5000,
+        "PostgreSQL `statement_timeout` of the service's connections (`0`: none)",
+    )
+    lock_timeout_ms: int = setting(
+        "DB_LOCK_TIMEOUT_MS",
+        3000,
+        "PostgreSQL `lock_timeout`: longest wait for a row or table lock (`0`: none)",
+    )
+    idle_in_transaction_timeout_ms: int = setting(
+        "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+        10000,
+        "PostgreSQL `idle_in_transaction_session_timeout` (`0`: none)",
+    )
+    connect_timeout_seconds: int = setting(  # libpq counts whole seconds
+        "DB_CONNECT_TIMEOUT_SECONDS",
+        3,
+        "longest wait for a new PostgreSQL connection, in seconds",
+        minimum=1,
+    )
+    pool_timeout_ms: int = setting(
+        "DB_POOL_TIMEOUT_MS", 3000, "longest wait for a free pooled connection", minimum=1
+    )
+    sqlite_busy_timeout_ms: int = setting(
+        "DB_SQLITE_BUSY_TIMEOUT_MS",
+        5000,
+        "SQLite: longest wait for the database's write lock (`0`: do not wait)",
+    )
     # Kept open: a worker serves 16+ requests at once, each holding one connection; overflow
     # connections are opened and closed per use, which costs a busy worker (the profile).
-    pool_size: int = 20
-    max_overflow: int = 10
+    pool_size: int = setting(
+        "DB_POOL_SIZE",
+        20,
+        "connections kept open per process (an API request holds one for its whole duration)",
+        minimum=1,
+    )
+    max_overflow: int = setting(
+        "DB_POOL_MAX_OVERFLOW", 10, "extra connections allowed under load, per process"
+    )
 
 
 UNBOUNDED = DatabaseBounds(
@@ -138,49 +324,201 @@ UNBOUNDED = DatabaseBounds(
 )
 
 
+def group(cls: type[T]) -> T:
+    """A field holding a group of settings (its own fields are declared with :func:`setting`)."""
+    return field(default_factory=cls, metadata={"group": cls})
+
+
 @dataclass(frozen=True)
 class Settings:
-    environment: str = "development"
-    var_dir: Path = PROJECT_ROOT / "var"
-    database_url: str = ""  # the app's (runtime) role
-    migration_database_url: str = ""  # the schema owner's; empty: database_url
-    database_echo: bool = False
-    database_bounds: DatabaseBounds = field(default_factory=DatabaseBounds)
-    request_timeout_ms: int = 10000
-    readiness_timeout_ms: int = 1000
-    jwt_algorithm: str = "HS256"
-    jwt_secret: str = ""
-    jwt_public_key: str | None = None
-    jwt_private_key: str | None = None
-    jwt_audience: str | None = None
-    jwt_issuer: str | None = None
-    jwt_default_ttl_seconds: int = 3600
-    session_secret: str = ""
-    base_url: str = "http://127.0.0.1:8000"
-    thread_url_template: str = "http://127.0.0.1:8000/threads/{thread_id}"
-    smtp: SmtpSettings = field(default_factory=SmtpSettings)
-    rate_limit_messages: int = 10
-    rate_limit_window_seconds: int = 24 * 3600
-    offline_after_seconds: int = 300
-    email_max_attempts: int = 6
-    email_backoff_base_seconds: int = 30
-    email_backoff_max_seconds: int = 3600
-    email_worker_in_serve: bool = True
-    email_poll_seconds: float = 5.0
-    retention_days: int = 365
-    retention_allow_short: bool = False
-    audit_signing_key: str | None = None  # PEM of an Ed25519 private key
-    audit_checkpoint_dir: Path | None = None
-    audit_checkpoint_minutes: int = 60
+    environment: str = setting(
+        "ENV", "development", "`production` makes the secrets below required"
+    )
+    # (`setting` and `group` return dataclass fields, which ruff's RUF009 does not know)
+    var_dir: Path = setting(  # noqa: RUF009
+        "VAR_DIR",
+        PROJECT_ROOT / "var",
+        "where the embedded database and the development secrets live",
+        shown_default="`var/`",
+    )
+    database_url: str = setting(  # the app's (runtime) role
+        "DATABASE_URL",
+        "",
+        "the app's (runtime) role: `sqlite+aiosqlite:///PATH` or "
+        "`postgresql+psycopg://user:pw@host/db`; required in production",
+        prefixes=DATABASE_URL_PREFIXES,
+        shown_default="`sqlite+aiosqlite:///var/portal.sqlite3`",
+    )
+    migration_database_url: str = setting(  # the schema owner's; empty: database_url
+        "MIGRATION_DATABASE_URL",
+        "",
+        "the role that owns the schema: `portal db upgrade`/`downgrade` run as it; the same "
+        "kind of database as `PORTAL_DATABASE_URL`",
+        prefixes=DATABASE_URL_PREFIXES,
+        shown_default="`PORTAL_DATABASE_URL`",
+    )
+    database_echo: bool = setting(
+        "DATABASE_ECHO", False, "log every SQL statement (SQLAlchemy's echo)"
+    )
+    database_bounds: DatabaseBounds = group(DatabaseBounds)  # noqa: RUF009
+    request_timeout_ms: int = setting(
+        "REQUEST_TIMEOUT_MS",
+        10000,
+        "a request that has not begun its answer by then is cancelled with 503 (`0`: no bound)",
+    )
+    readiness_timeout_ms: int = setting(
+        "READINESS_TIMEOUT_MS", 1000, "bound of the readiness check (`/health/ready`)", minimum=1
+    )
+    jwt_algorithm: str = setting(
+        "JWT_ALGORITHM",
+        "HS256",
+        "the algorithm of the API's bearer tokens",
+        choices=SUPPORTED_JWT_ALGORITHMS,
+        upper=True,
+    )
+    jwt_secret: str = setting(
+        "JWT_SECRET",
+        "",
+        "shared secret for HS* tokens, at least 32 characters; required in production",
+        shown_default="`var/jwt-secret` (written by `portal db upgrade`)",
+    )
+    jwt_public_key: str | None = setting(
+        "JWT_PUBLIC_KEY",
+        None,
+        "PEM public key for RS*/ES* tokens from the platform's identity provider",
+        from_file=True,
+    )
+    jwt_private_key: str | None = setting(
+        "JWT_PRIVATE_KEY", None, "only for `portal token` with RS*/ES*", from_file=True
+    )
+    jwt_audience: str | None = setting(
+        "JWT_AUDIENCE", None, "when set, tokens must carry it (`aud`)"
+    )
+    jwt_issuer: str | None = setting("JWT_ISSUER", None, "when set, tokens must carry it (`iss`)")
+    jwt_default_ttl_seconds: int = setting(
+        "JWT_TTL_SECONDS", 3600, "lifetime of tokens made by `portal token`", minimum=1
+    )
+    session_secret: str = setting(
+        "SESSION_SECRET",
+        "",
+        "signs staff sessions and email tracking links; required in production",
+        shown_default="`var/session-secret` (written by `portal db upgrade`)",
+    )
+    base_url: str = setting(
+        "BASE_URL",
+        DEFAULT_BASE_URL,
+        "this service's public address (the email open-tracking link)",
+        strip_trailing_slash=True,
+    )
+    thread_url_template: str = setting(
+        "THREAD_URL",
+        DEFAULT_BASE_URL + THREAD_PATH,
+        "where a notification email links: the platform's page for a thread",
+        must_contain="{thread_id}",
+        shown_default="`{PORTAL_BASE_URL}/threads/{thread_id}`",
+    )
+    smtp: SmtpSettings = group(SmtpSettings)  # noqa: RUF009
+    rate_limit_messages: int = setting(
+        "RATE_LIMIT_MESSAGES", 10, "messages a sender may send per window", minimum=1
+    )
+    rate_limit_window_seconds: int = setting(
+        "RATE_LIMIT_WINDOW_SECONDS", 24 * 3600, "the rolling window, in seconds", minimum=1
+    )
+    offline_after_seconds: int = setting(
+        "OFFLINE_AFTER_SECONDS", 300, "inactivity after which a recipient gets an email"
+    )
+    email_max_attempts: int = setting(
+        "EMAIL_MAX_ATTEMPTS",
+        6,
+        "delivery attempts before a notification is marked failed",
+        minimum=1,
+    )
+    email_backoff_base_seconds: int = setting(
+        "EMAIL_BACKOFF_BASE_SECONDS", 30, "first wait of the capped exponential backoff"
+    )
+    email_backoff_max_seconds: int = setting(
+        "EMAIL_BACKOFF_MAX_SECONDS", 3600, "longest wait of the capped exponential backoff"
+    )
+    email_worker_in_serve: bool = setting(
+        "EMAIL_WORKER_IN_SERVE",
+        True,
+        "deliver email inside `portal serve`; `false` when `portal worker` runs",
+    )
+    email_poll_seconds: float = setting(
+        "EMAIL_POLL_MILLISECONDS",
+        5.0,
+        "how often the delivery loop looks for due email, in milliseconds",
+        kind="milliseconds_as_seconds",
+        minimum=10,
+        shown_default="`5000`",
+    )
+    retention_days: int = setting(
+        "RETENTION_DAYS",
+        365,
+        "retention period for the compliance purge; less than 365 is refused (29 CFR 1602.14)",
+        minimum=1,
+    )
+    retention_allow_short: bool = setting(
+        "RETENTION_ALLOW_SHORT", False, "allows a retention period under 365 days: for tests only"
+    )
+    audit_signing_key: str | None = setting(  # PEM of an Ed25519 private key
+        "AUDIT_SIGNING_KEY",
+        None,
+        "PEM Ed25519 private key; every JSON audit report and every checkpoint is signed with "
+        "it; required in production",
+        from_file=True,
+    )
+    audit_checkpoint_dir: Path | None = setting(  # noqa: RUF009
+        # Not required to exist yet: a directory mounted from elsewhere may come and go, and
+        # the worker says so each time it cannot write there.
+        "AUDIT_CHECKPOINT_DIR",
+        None,
+        "where `portal worker` (and `portal serve` running the worker) writes signed checkpoints "
+        "of every chain's head; unset: none (needs the signing key too). Mount it from outside "
+        "the database host",
+        kind="path",
+    )
+    audit_checkpoint_minutes: int = setting(
+        "AUDIT_CHECKPOINT_MINUTES", 60, "how often a checkpoint is written", minimum=1
+    )
     # Who runs a console command that changes or exports something (a staff email); ``--as``
     # overrides it. Required in production.
-    operator: str | None = None
-    access_log: bool = True
+    operator: str | None = setting(
+        "OPERATOR",
+        None,
+        "the staff email console commands act as when `--as` is not given; required (one or "
+        "the other) in production",
+    )
+    # A line per request costs a few percent of a busy worker; production's proxy logs them.
+    access_log: bool = setting(
+        "ACCESS_LOG",
+        True,
+        "`portal serve` logs a line per request (uvicorn's access log)",
+        shown_default="`false` in production, else `true`",
+    )
     # Peers whose X-Forwarded-For is believed (a reverse proxy in front of the service).
     # (IP networks as text: settings are plain values, and reports encode them)
-    trusted_proxies: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = setting(
+        "TRUSTED_PROXIES",
+        (),
+        "reverse proxies whose `X-Forwarded-For`/`-Proto` is believed (the client is the "
+        "right-most forwarded address that is not a trusted proxy); set `127.0.0.1` behind a "
+        "proxy on the same host",
+        kind="networks",
+        shown_default="none",
+    )
     # The Host header values answered; any other host gets 400 (SQLAdmin builds URLs from it).
-    allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
+    allowed_hosts: tuple[str, ...] = setting(
+        "ALLOWED_HOSTS",
+        LOCAL_HOSTS,
+        "the host names the service answers; any other `Host` is a 400 (`/health*` excepted, "
+        "for probes by pod IP)",
+        kind="hosts",
+        shown_default="`127.0.0.1`, `localhost` and the host of `PORTAL_BASE_URL`",
+    )
+    # Development secrets made up in memory by this load (no file under var_dir holds them yet):
+    # `write_development_secrets` keeps them. Not a setting.
+    unsaved_secrets: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -200,198 +538,156 @@ class Settings:
         return self.jwt_secret if self.jwt_algorithm.startswith("HS") else self.jwt_private_key
 
 
-SUPPORTED_JWT_ALGORITHMS = frozenset(
-    {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}
-)
+def declarations(cls: type[Any] = Settings) -> Iterator[Declared]:
+    """Every setting, in declaration order (groups in place)."""
+    for item in dataclasses.fields(cls):
+        if "setting" in item.metadata:
+            yield item.metadata["setting"]
+        elif "group" in item.metadata:
+            yield from declarations(item.metadata["group"])
 
 
-# Employment records are kept one year from the making of the record or the personnel action,
-# whichever is later (29 CFR 1602.14).
-MINIMUM_RETENTION_DAYS = 365
-
-DATABASE_URL_PREFIXES = ("sqlite+aiosqlite://", "postgresql+psycopg://")
-
-
-def _check_database_url(name: str, url: str) -> None:
-    if not url.startswith(DATABASE_URL_PREFIXES):
-        raise SettingsError(
-            f"PORTAL_{name} must start with sqlite+aiosqlite:// or postgresql+psycopg://"
-        )
-
-
-def _read_key(name: str) -> str | None:
-    """A PEM key given inline (``PORTAL_X``) or as a file path (``PORTAL_X_FILE``)."""
-    inline = _env(name)
-    if inline:
-        return inline.replace("\\n", "\n")
-    path = _env(f"{name}_FILE")
-    if path is None:
-        return None
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise SettingsError(f"PORTAL_{name}_FILE: cannot read {path}: {exc.strerror}") from None
-
-
-def _development_secret(var_dir: Path, filename: str) -> str:
-    """A random secret created on first run and kept under var/, so tokens survive restarts."""
-    path = var_dir / filename
-    if path.exists():
-        return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    path.write_text(secret + "\n")
-    path.chmod(0o600)
-    return secret
+def _read(cls: type[T]) -> tuple[T, set[str]]:
+    """An instance of ``cls`` with every declared field read from the environment, and the names
+    of the fields whose variable was set."""
+    values: dict[str, Any] = {}
+    given: set[str] = set()
+    for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if "setting" in item.metadata:
+            declared: Declared = item.metadata["setting"]
+            raw = declared.raw()
+            values[item.name] = declared.default if raw is None else declared.parse(raw)
+            if raw is not None:
+                given.add(item.name)
+        elif "group" in item.metadata:
+            values[item.name], _ = _read(item.metadata["group"])
+    return cls(**values), given
 
 
 def load_settings() -> Settings:
-    environment = _env("ENV", "development") or "development"
-    production = environment == "production"
-    var_dir = Path(_env("VAR_DIR", str(PROJECT_ROOT / "var")) or "var").resolve()
+    """The settings from the environment, checked; writes nothing."""
+    loaded, given = _read(Settings)
+    production = loaded.environment == "production"
+    var_dir = loaded.var_dir.resolve()
+    derived: dict[str, Any] = {"var_dir": var_dir}
 
-    database_url = _env("DATABASE_URL")
-    if database_url is None:
+    database_url = loaded.database_url
+    if "database_url" not in given:
         if production:
             raise SettingsError("PORTAL_DATABASE_URL is required when PORTAL_ENV=production")
-        var_dir.mkdir(parents=True, exist_ok=True)
-        database_url = f"sqlite+aiosqlite:///{var_dir / 'portal.sqlite3'}"
-    _check_database_url("DATABASE_URL", database_url)
-    migration_database_url = _env("MIGRATION_DATABASE_URL") or ""
-    if migration_database_url:
-        _check_database_url("MIGRATION_DATABASE_URL", migration_database_url)
-        if migration_database_url.split(":", 1)[0] != database_url.split(":", 1)[0]:
-            raise SettingsError(
-                "PORTAL_MIGRATION_DATABASE_URL and PORTAL_DATABASE_URL must name the same kind "
-                "of database"
-            )
-    retention_days = _env_int("RETENTION_DAYS", 365, minimum=1)
-    retention_allow_short = _env_bool("RETENTION_ALLOW_SHORT", False)
-    if retention_days < MINIMUM_RETENTION_DAYS and not retention_allow_short:
+        database_url = derived["database_url"] = f"sqlite+aiosqlite:///{var_dir / 'portal.sqlite3'}"
+    migration_url = loaded.migration_database_url
+    if migration_url and migration_url.split(":", 1)[0] != database_url.split(":", 1)[0]:
+        raise SettingsError(
+            "PORTAL_MIGRATION_DATABASE_URL and PORTAL_DATABASE_URL must name the same kind "
+            "of database"
+        )
+    if loaded.retention_days < MINIMUM_RETENTION_DAYS and not loaded.retention_allow_short:
         raise SettingsError(
             f"PORTAL_RETENTION_DAYS must be at least {MINIMUM_RETENTION_DAYS} (29 CFR 1602.14 "
-            f"requires one year), got {retention_days}; PORTAL_RETENTION_ALLOW_SHORT=1 allows "
-            "less, for tests only"
+            f"requires one year), got {loaded.retention_days}; PORTAL_RETENTION_ALLOW_SHORT=1 "
+            "allows less, for tests only"
         )
 
-    algorithm = (_env("JWT_ALGORITHM", "HS256") or "HS256").upper()
-    if algorithm not in SUPPORTED_JWT_ALGORITHMS:
-        raise SettingsError(
-            f"PORTAL_JWT_ALGORITHM {algorithm!r} is not one of "
-            + ", ".join(sorted(SUPPORTED_JWT_ALGORITHMS))
-        )
-    jwt_secret = _env("JWT_SECRET") or ""
-    public_key = _read_key("JWT_PUBLIC_KEY")
-    if algorithm.startswith("HS"):
-        if not jwt_secret:
+    unsaved: list[str] = []
+    if loaded.jwt_algorithm.startswith("HS"):
+        if "jwt_secret" not in given:
             if production:
                 raise SettingsError("PORTAL_JWT_SECRET is required when PORTAL_ENV=production")
-            jwt_secret = _development_secret(var_dir, "jwt-secret")
-        elif len(jwt_secret) < 32:
+            derived["jwt_secret"] = _development_secret(var_dir, "jwt_secret", unsaved)
+        elif len(loaded.jwt_secret) < 32:
             raise SettingsError("PORTAL_JWT_SECRET must be at least 32 characters")
-    elif public_key is None:
-        raise SettingsError(f"PORTAL_JWT_PUBLIC_KEY (or _FILE) is required for {algorithm}")
-
-    session_secret = _env("SESSION_SECRET") or ""
-    if not session_secret:
+    elif loaded.jwt_public_key is None:
+        raise SettingsError(
+            f"PORTAL_JWT_PUBLIC_KEY (or _FILE) is required for {loaded.jwt_algorithm}"
+        )
+    if "session_secret" not in given:
         if production:
             raise SettingsError("PORTAL_SESSION_SECRET is required when PORTAL_ENV=production")
-        session_secret = _development_secret(var_dir, "session-secret")
+        derived["session_secret"] = _development_secret(var_dir, "session_secret", unsaved)
+    derived["unsaved_secrets"] = tuple(unsaved)
 
-    base_url = (_env("BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
-    thread_url_template = _env("THREAD_URL", base_url + "/threads/{thread_id}") or ""
-    if "{thread_id}" not in thread_url_template:
-        raise SettingsError("PORTAL_THREAD_URL must contain {thread_id}")
+    if "thread_url_template" not in given:
+        derived["thread_url_template"] = loaded.base_url + THREAD_PATH
+    if "allowed_hosts" not in given:
+        derived["allowed_hosts"] = _default_hosts(loaded.base_url)
+    if "access_log" not in given:
+        derived["access_log"] = not production
 
-    sender = _env("SMTP_FROM", SmtpSettings.sender) or SmtpSettings.sender
-    if "\r" in sender or "\n" in sender:
-        raise SettingsError("PORTAL_SMTP_FROM must be one line")
-
-    smtp = SmtpSettings(
-        host=_env("SMTP_HOST"),
-        port=_env_int("SMTP_PORT", 587, minimum=1),
-        username=_env("SMTP_USERNAME"),
-        password=_env("SMTP_PASSWORD"),
-        starttls=_env_bool("SMTP_STARTTLS", True),
-        use_tls=_env_bool("SMTP_TLS", False),
-        sender=sender,
-        timeout_seconds=_env_int("SMTP_TIMEOUT_SECONDS", 10, minimum=1),
-    )
-
-    audit_signing_key = _read_key("AUDIT_SIGNING_KEY")
-    if audit_signing_key is None and production:
+    if loaded.audit_signing_key is None and production:
         # An unsigned export proves nothing to its recipient: anyone can recompute its hashes.
         raise SettingsError(
             "PORTAL_AUDIT_SIGNING_KEY (or _FILE) is required when PORTAL_ENV=production"
         )
-    if audit_signing_key is not None:
+    if loaded.audit_signing_key is not None:
         from portal.services.compliance.signing import SigningKeyError, load_private_key
 
         try:
-            load_private_key(audit_signing_key)
+            load_private_key(loaded.audit_signing_key)
         except SigningKeyError as exc:
             raise SettingsError(f"PORTAL_AUDIT_SIGNING_KEY: {exc}") from None
 
-    return Settings(
-        environment=environment,
-        var_dir=var_dir,
-        database_url=database_url,
-        migration_database_url=migration_database_url,
-        database_echo=_env_bool("DATABASE_ECHO", False),
-        database_bounds=DatabaseBounds(
-            statement_timeout_ms=_env_int("DB_STATEMENT_TIMEOUT_MS", 5000),
-            lock_timeout_ms=_env_int("DB_LOCK_TIMEOUT_MS", 3000),
-            idle_in_transaction_timeout_ms=_env_int("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10000),
-            connect_timeout_seconds=_env_int("DB_CONNECT_TIMEOUT_SECONDS", 3, minimum=1),
-            pool_timeout_ms=_env_int("DB_POOL_TIMEOUT_MS", 3000, minimum=1),
-            sqlite_busy_timeout_ms=_env_int("DB_SQLITE_BUSY_TIMEOUT_MS", 5000),
-            pool_size=_env_int("DB_POOL_SIZE", 20, minimum=1),
-            max_overflow=_env_int("DB_POOL_MAX_OVERFLOW", 10),
-        ),
-        request_timeout_ms=_env_int("REQUEST_TIMEOUT_MS", 10000),
-        readiness_timeout_ms=_env_int("READINESS_TIMEOUT_MS", 1000, minimum=1),
-        jwt_algorithm=algorithm,
-        jwt_secret=jwt_secret,
-        jwt_public_key=public_key,
-        jwt_private_key=_read_key("JWT_PRIVATE_KEY"),
-        jwt_audience=_env("JWT_AUDIENCE"),
-        jwt_issuer=_env("JWT_ISSUER"),
-        jwt_default_ttl_seconds=_env_int("JWT_TTL_SECONDS", 3600, minimum=1),
-        session_secret=session_secret,
-        base_url=base_url,
-        thread_url_template=thread_url_template,
-        smtp=smtp,
-        rate_limit_messages=_env_int("RATE_LIMIT_MESSAGES", 10, minimum=1),
-        rate_limit_window_seconds=_env_int("RATE_LIMIT_WINDOW_SECONDS", 24 * 3600, minimum=1),
-        offline_after_seconds=_env_int("OFFLINE_AFTER_SECONDS", 300, minimum=0),
-        email_max_attempts=_env_int("EMAIL_MAX_ATTEMPTS", 6, minimum=1),
-        email_backoff_base_seconds=_env_int("EMAIL_BACKOFF_BASE_SECONDS", 30, minimum=0),
-        email_backoff_max_seconds=_env_int("EMAIL_BACKOFF_MAX_SECONDS", 3600, minimum=0),
-        email_worker_in_serve=_env_bool("EMAIL_WORKER_IN_SERVE", True),
-        # A line per request costs a few percent of a busy worker; production's proxy logs them.
-        access_log=_env_bool("ACCESS_LOG", not production),
-        email_poll_seconds=float(_env_int("EMAIL_POLL_MILLISECONDS", 5000, minimum=10)) / 1000,
-        retention_days=retention_days,
-        retention_allow_short=retention_allow_short,
-        audit_signing_key=audit_signing_key,
-        audit_checkpoint_dir=_checkpoint_dir(),
-        audit_checkpoint_minutes=_env_int("AUDIT_CHECKPOINT_MINUTES", 60, minimum=1),
-        operator=_env("OPERATOR"),
-        trusted_proxies=_env_networks("TRUSTED_PROXIES"),
-        allowed_hosts=_env_hosts("ALLOWED_HOSTS", _default_hosts(base_url)),
-    )
+    return dataclasses.replace(loaded, **derived)
 
 
-def _checkpoint_dir() -> Path | None:
-    # Not required to exist yet: a directory mounted from elsewhere may come and go, and the
-    # worker says so each time it cannot write there.
-    raw = _env("AUDIT_CHECKPOINT_DIR")
-    return None if raw is None else Path(raw).resolve()
+def _development_secret(var_dir: Path, name: str, unsaved: list[str]) -> str:
+    """The secret kept under var/ by `portal db upgrade`, or a new one for this process only."""
+    path = var_dir / DEVELOPMENT_SECRET_FILES[name]
+    if path.exists():
+        return path.read_text().strip()
+    unsaved.append(name)
+    return secrets.token_urlsafe(48)
+
+
+def make_database_directory(settings: Settings) -> None:
+    """The directory of a SQLite database file, made explicitly (``portal db upgrade``)."""
+    if settings.is_sqlite:
+        database = settings.database_url.split(":///", 1)[-1]
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def write_development_secrets(settings: Settings) -> list[Path]:
+    """Keeps the development secrets this process made up under var/, made explicitly (``portal
+    db upgrade``), so that every later process (and every worker) signs with the same ones.
+    Returns the files written."""
+    written = []
+    for name in settings.unsaved_secrets:
+        path = settings.var_dir / DEVELOPMENT_SECRET_FILES[name]
+        if path.exists():  # another process wrote it meanwhile
+            continue
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(getattr(settings, name) + "\n")
+        path.chmod(0o600)
+        written.append(path)
+    return written
 
 
 def _default_hosts(base_url: str) -> tuple[str, ...]:
     base_host = (urlsplit(base_url).hostname or "").lower()
     return tuple(dict.fromkeys([*LOCAL_HOSTS, base_host] if base_host else LOCAL_HOSTS))
+
+
+def settings_table_markdown() -> str:
+    """The table of settings in ``docs/operations.md``, generated from the declarations."""
+    lines = ["| variable | default | meaning | accepted |", "|---|---|---|---|"]
+    for declared in declarations():
+        variable = f"`{declared.variable}`" + (" / `_FILE`" if declared.from_file else "")
+        default = declared.shown_default or _shown(declared.default)
+        cells = [variable, default, declared.help, declared.rule() or "text"]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "" or value == ():
+        return "unset"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if isinstance(value, tuple):
+        return ", ".join(f"`{item}`" for item in value)
+    return f"`{value}`"
 
 
 @lru_cache(maxsize=1)

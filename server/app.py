@@ -7,13 +7,12 @@ import gc
 import math
 from collections.abc import AsyncGenerator
 from dataclasses import replace
-from typing import Any
 
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Response, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
@@ -57,20 +56,6 @@ async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[Async
 def provide_settings(state: State) -> Settings:
     settings: Settings = state.settings
     return settings
-
-
-def portal_error_handler(
-    _: Request[Any, Any, Any], exc: PortalError
-) -> Response[dict[str, object]]:
-    headers = {}
-    retry_after = getattr(exc, "retry_after_seconds", None)  # rate limited, key in flight
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    return Response(
-        {"status_code": exc.status_code, "detail": exc.detail},
-        status_code=exc.status_code,
-        headers=headers,
-    )
 
 
 @get(
@@ -156,8 +141,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         DATABASE_UNAVAILABLE_ERRORS,
         add_request_id_header,
         database_unavailable_handler,
+        http_error_handler,
         internal_error_handler,
         not_found_handler,
+        portal_error_handler,
         validation_error_handler,
     )
     from api.openapi import StrictStructSchemaPlugin, operation_id
@@ -203,6 +190,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={
             PortalError: portal_error_handler,
             ValidationException: validation_error_handler,
+            HTTPException: http_error_handler,
             HTTP_404_NOT_FOUND: not_found_handler,
             HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
             **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -179,10 +180,14 @@ def db_upgrade(revision: str) -> None:
     (PORTAL_MIGRATION_DATABASE_URL), then create the app's role (PORTAL_DATABASE_URL) if it is
     missing and grant it what it uses."""
     from portal import migrate
+    from portal.settings import make_database_directory, write_development_secrets
 
     config = settings()
+    make_database_directory(config)  # the embedded mode's files are made here, on purpose
     role = migrate.upgrade_database(config.owner_database_url, config.database_url, revision)
     click.echo(f"database at {revision}")
+    for path in write_development_secrets(config):
+        click.echo(f"kept a development secret in {path}")
     if role.skipped_reason is None:
         created = "created and granted" if role.created else "granted"
         click.echo(f"runtime role {role.role}: {created} what the app uses")
@@ -262,6 +267,19 @@ def applications_create(
     click.echo(str(run_with_session(work).id))
 
 
+@main.command("settings")
+@click.option("--markdown", is_flag=True, help="The table of every setting, as in the docs.")
+def settings_command(markdown: bool) -> None:
+    """Print every PORTAL_* setting with its default and meaning (without reading them)."""
+    from portal.settings import declarations, settings_table_markdown
+
+    if markdown:
+        click.echo(settings_table_markdown(), nl=False)
+        return
+    for declared in declarations():
+        click.echo(f"{declared.variable}\t{declared.help}")
+
+
 @main.command("token")
 @click.argument("user_id", required=False)
 @click.option("--ttl", type=click.IntRange(min=1), help="Lifetime in seconds.")
@@ -334,6 +352,9 @@ def serve(host: str, port: int, workers: int) -> None:
 
     config = settings()  # a configuration problem is one line here, not a traceback in every worker
     log_to_stderr()
+    for name in config.unsaved_secrets:
+        # Made up in memory (no `portal db upgrade` kept one): every worker gets this process's.
+        os.environ[f"PORTAL_{name.upper()}"] = getattr(config, name)
     uvicorn.run(
         "server.app:create_app",
         factory=True,

@@ -63,8 +63,12 @@ class Replay(Exception):
 class KeyInProgress(Conflict):
     """409: a request with this key is still running elsewhere; try again after Retry-After."""
 
+    code = "idempotency_key_in_progress"
+
     def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__("Idempotency-Key: a request with this key is still in progress")
+        super().__init__(
+            "Idempotency-Key: a request with this key is still in progress", field="Idempotency-Key"
+        )
         self.retry_after_seconds = retry_after_seconds
 
 
@@ -98,7 +102,11 @@ async def replay_if_used(session: AsyncSession, request: KeyedRequest) -> None:
     if row is None:
         return
     if row.request_hash != request.request_hash:
-        raise Unprocessable("Idempotency-Key: this key was already used for a different request")
+        raise Unprocessable(
+            "Idempotency-Key: this key was already used for a different request",
+            code="idempotency_key_reused",
+            field="Idempotency-Key",
+        )
     if row.status == "completed" and row.response_status is not None:
         raise Replay(StoredResponse(status=row.response_status, body=row.response_body or {}))
     now = utcnow()

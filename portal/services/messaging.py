@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, message_digest, record_event
 from portal.database import get_or_insert, write_transaction
-from portal.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from portal.errors import Blocked, Forbidden, InvalidInput, NotFound, PayloadTooLarge, Suspended
 from portal.models import Application, Message, MessageThread, User
 from portal.models.base import insert_row, insert_values, new_id, utcnow
 from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
@@ -226,9 +226,9 @@ def _refuse_if_suspended(sender: UserRow, now: datetime) -> None:
     if not suspended_now(sender, now):
         return
     if sender.suspended_until is None:
-        raise Forbidden("your account is suspended; you cannot send messages")
+        raise Suspended("your account is suspended; you cannot send messages")
     until = sender.suspended_until.isoformat(timespec="seconds")
-    raise Forbidden(f"your account is suspended until {until}; you cannot send messages")
+    raise Suspended(f"your account is suspended until {until}; you cannot send messages")
 
 
 async def _recipient(
@@ -241,7 +241,7 @@ async def _recipient(
         session, {"sender_id": sender.id, "recipient_id": recipient_id}
     )
     if recipient is None:
-        raise NotFound(f"recipient_id: user {recipient_id} does not exist")
+        raise NotFound(f"recipient_id: user {recipient_id} does not exist", field="recipient_id")
     if recipient.role == sender.role:
         # Says nothing of the recipient's role: that is theirs to tell.
         raise InvalidInput("recipient_id", "messages go between an employer and a candidate")
@@ -264,7 +264,9 @@ async def _check_application(
         populate_existing=True,
     )
     if application is None:
-        raise NotFound(f"application_id: application {application_id} does not exist")
+        raise NotFound(
+            f"application_id: application {application_id} does not exist", field="application_id"
+        )
     if (application.employer_id, application.candidate_id) != (employer_id, candidate_id):
         raise InvalidInput(
             "application_id",
@@ -444,12 +446,13 @@ async def _deliver(
             session, draft.application_id, employer.id, candidate.id
         )
     if blocked:
-        raise Forbidden("you cannot message this user: one of you has blocked the other")
+        raise Blocked("you cannot message this user: one of you has blocked the other")
     total_bytes = sum(item.size_bytes for item in draft.attachments)
     if total_bytes > MAX_ATTACHMENTS_TOTAL_BYTES:
         raise PayloadTooLarge(
             f"attachments: {total_bytes:,} bytes in total; at most "
-            f"{MAX_ATTACHMENTS_TOTAL_BYTES:,} bytes (25 MB) per message"
+            f"{MAX_ATTACHMENTS_TOTAL_BYTES:,} bytes (25 MB) per message",
+            field="attachments",
         )
     return await _write_message(
         session,

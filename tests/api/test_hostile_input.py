@@ -127,22 +127,23 @@ async def test_the_refusals_say_what_is_wrong(
     send = endpoints[0]
     headers = _headers(settings, send, user, "application/json")
 
-    async def detail(content: bytes) -> str:
+    async def detail(content: bytes, code: str = "malformed_body") -> str:
         response = await client.post(send.path, content=content, headers=headers)
         assert response.status_code == 400, response.text
+        assert response.json()["code"] == code, response.text
         return str(response.json()["detail"])
 
     not_utf8 = await detail(HOSTILE_BODIES["not UTF-8"](send.body))
     assert "not valid UTF-8" in not_utf8 and "byte 0xff" in not_utf8, not_utf8
     assert "not valid JSON" in await detail(b'{"body": "')
-    assert "no body" in await detail(b"")
+    assert "no body" in await detail(b"", code="validation_failed")
     assert f"more than {MAX_JSON_DEPTH} deep" in await detail(b"[" * 1000 + b"]" * 1000)
     # Just past the bound is refused by the same rule, not by how deep Python can recurse.
     just_past = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)
     assert f"more than {MAX_JSON_DEPTH} deep" in await detail(just_past)
     # At the bound the body is judged on its shape like any other.
     at_bound = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
-    assert "deep" not in await detail(at_bound)
+    assert "deep" not in await detail(at_bound, code="validation_failed")
 
 
 @pytest.mark.parametrize(
@@ -162,6 +163,7 @@ async def test_bodies_that_are_not_declared_json_are_415(
         )
         assert response.status_code == 415, (endpoint.name, response.text)
         assert "Content-Type must be application/json" in response.json()["detail"]
+        assert response.json()["code"] == "unsupported_media_type"
     assert await _state(app) == before
     # The same bodies as application/json (with or without a UTF-8 charset) are accepted.
     for endpoint in endpoints:
@@ -193,6 +195,10 @@ async def test_a_malformed_uuid_in_a_path_is_a_400_naming_the_parameter(
         response = await client.request(method, path, headers=headers)
         assert response.status_code == 400, (path, response.text)
         assert response.json()["detail"] == f"{parameter}: Invalid UUID", path
+        assert (response.json()["code"], response.json()["field"]) == (
+            "validation_failed",
+            parameter,
+        )
         assert response.json()["extra"] == [
             {"key": parameter, "source": "path", "message": "Invalid UUID"}
         ]
@@ -222,6 +228,7 @@ async def test_unhandled_errors_are_logged_and_answered_with_the_request_id(
     assert response.json() == {
         "status_code": 500,
         "detail": "Internal Server Error",
+        "code": "internal_error",
         "request_id": request_id,
     }
     assert "hunter2" not in response.text

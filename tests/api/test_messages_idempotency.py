@@ -69,6 +69,8 @@ async def test_same_key_different_body_is_422(
     response = await send(client, settings, employer, candidate, "two", headers=key)
     assert response.status_code == 422
     assert "Idempotency-Key" in response.json()["detail"]
+    assert response.json()["code"] == "idempotency_key_reused"
+    assert response.json()["field"] == "Idempotency-Key"
     assert await messages(app) == 1
 
 
@@ -91,6 +93,7 @@ async def test_key_in_flight_is_409_and_a_stale_claim_is_taken_over(
     in_flight = await send(client, settings, employer, candidate, headers=key)
     assert in_flight.status_code == 409
     assert "in progress" in in_flight.json()["detail"]
+    assert in_flight.json()["code"] == "idempotency_key_in_progress"
     # Honest: the claim lapses in about 30 seconds, and not before.
     assert 29 <= int(in_flight.headers["retry-after"]) <= 30
     assert await messages(app) == 1

@@ -169,6 +169,8 @@ async def test_send_rejects_bad_pairs(
         assert same_role.json()["detail"] == (
             "recipient_id: messages go between an employer and a candidate"
         )
+        assert same_role.json()["code"] == "validation_failed"
+        assert same_role.json()["field"] == "recipient_id"
 
     to_self = await send(client, settings, employer, employer)
     assert to_self.status_code == 400
@@ -177,6 +179,7 @@ async def test_send_rejects_bad_pairs(
     unknown = await send(client, settings, employer, uuid.uuid4())
     assert unknown.status_code == 404
     assert unknown.json()["status_code"] == 404
+    assert (unknown.json()["code"], unknown.json()["field"]) == ("not_found", "recipient_id")
     assert await count(app, Message) == 0
     assert await count(app, MessageThread) == 0
 
@@ -193,6 +196,8 @@ async def test_send_body_rules(app: Litestar, client: AsyncTestClient, settings:
     too_long_subject = await send(client, settings, employer, candidate, subject="s" * 501)
     assert too_long_subject.status_code == 400
     assert "subject" in too_long_subject.json()["detail"]
+    assert too_long_subject.json()["code"] == "validation_failed"
+    assert too_long_subject.json()["field"] == "subject"
     bad_type = await send(client, settings, employer, candidate, message_type="gossip")
     assert bad_type.status_code == 400
     assert "message_type" in bad_type.json()["detail"]
@@ -201,6 +206,10 @@ async def test_send_body_rules(app: Litestar, client: AsyncTestClient, settings:
     )
     assert missing.status_code == 400
     assert "recipient_id" in missing.json()["detail"]
+    assert (missing.json()["code"], missing.json()["field"]) == (
+        "validation_failed",
+        "recipient_id",
+    )
     assert await count(app, Message) == 2
 
 
@@ -286,6 +295,7 @@ async def test_send_attachment_rules(
     assert too_large.json()["detail"] == (
         "attachments: 25,000,001 bytes in total; at most 25,000,000 bytes (25 MB) per message"
     )
+    assert (too_large.json()["code"], too_large.json()["field"]) == ("too_large", "attachments")
     five_mib_each = await send(
         client, settings, employer, candidate, attachments=[attachment(size_bytes=5 * 2**20)] * 5
     )
@@ -313,6 +323,7 @@ async def test_send_to_blocked_user_is_forbidden_both_ways(
         response = await send(client, settings, sender, recipient)
         assert response.status_code == 403
         assert "blocked" in response.json()["detail"]
+        assert response.json()["code"] == "blocked"
     assert await count(app, Message) == 1
     assert await count(app, MessageBlock) == 1
     assert await count(app, AuditEvent) == events_before  # a refusal leaves no trace either
@@ -326,6 +337,7 @@ async def test_send_by_suspended_user_is_forbidden(
     response = await send(client, settings, suspended, candidate)
     assert response.status_code == 403
     assert "suspended" in response.json()["detail"]
+    assert response.json()["code"] == "suspended"
     until = utcnow() + timedelta(days=2)
     temporary = await make_user(app, "employer", suspended=True, suspended_until=until)
     response = await send(client, settings, temporary, candidate)
@@ -346,8 +358,10 @@ async def test_send_unauthenticated_and_service_token(
     response = await client.post("/api/v1/messages", json=payload)
     assert response.status_code == 401
     assert response.json()["status_code"] == 401
+    assert response.json()["code"] == "unauthorized"
     service = await client.post("/api/v1/messages", json=payload, headers=service_auth(settings))
     assert service.status_code == 403
+    assert service.json()["code"] == "forbidden"
     assert await count(app, Message) == 0
 
 
@@ -377,6 +391,8 @@ async def test_rate_limit_refuses_with_retry_after_and_records_violation(
         assert 3590 <= retry_after <= 3600
         assert "rate limit" in refused.json()["detail"]
         assert refused.json()["status_code"] == 429
+        assert refused.json()["code"] == "rate_limited"
+        assert "field" not in refused.json()
 
         async with app.state.sessionmaker() as session:
             violations = (await session.scalars(select(RateLimitViolation))).all()

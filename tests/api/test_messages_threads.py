@@ -256,6 +256,8 @@ async def test_detail_access(app: Litestar, client: AsyncTestClient, settings: S
     unknown = await client.get(f"{THREADS}/{uuid.uuid4()}", headers=auth(settings, employer))
     assert unknown.status_code == 404
     assert "does not exist" in unknown.json()["detail"]
+    assert unknown.json()["code"] == "not_found"
+    assert forbidden.json()["code"] == "forbidden"
     not_a_uuid = await client.get(f"{THREADS}/not-a-uuid", headers=auth(settings, employer))
     assert not_a_uuid.status_code in (400, 404)
 

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from api.responses import CODES_BY_STATUS, ErrorCode
+from portal.errors import PortalError
 from portal.settings import Settings
 from portal.tokens import issue_user_token
 from tests.api.helpers import make_pair
@@ -64,6 +67,31 @@ async def test_every_operation_has_a_short_id_and_parseable_errors(
             if int(status) >= 400:
                 schema = response["content"]["application/json"]["schema"]
                 assert "$ref" in schema, (method, path, status)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_error_codes_are_declared_and_cover_every_domain_error(
+    client: AsyncTestClient,
+) -> None:
+    document = await _document(client)
+    schemas = document["components"]["schemas"]
+    assert set(schemas["ErrorCode"]["enum"]) == {code.value for code in ErrorCode}
+    for body in ("ErrorBody", "ValidationErrorBody", "ServerErrorBody"):
+        assert {"status_code", "detail", "code"} <= set(schemas[body]["required"]), body
+        assert schemas[body]["properties"]["code"] == {"$ref": "#/components/schemas/ErrorCode"}
+    # Each status's description names the codes it comes with.
+    send = document["paths"]["/api/v1/messages"]["post"]["responses"]
+    for status in ("403", "409", "429"):
+        for code in CODES_BY_STATUS[int(status)]:
+            assert f"`{code}`" in send[status]["description"], (status, code)
+
+    def every(cls: type[PortalError]) -> list[type[PortalError]]:
+        return [cls, *(sub for child in cls.__subclasses__() for sub in every(child))]
+
+    # The app has imported every service, so every domain error is a subclass by now.
+    codes = {error.code for error in every(PortalError)}
+    assert {"held_content", "blocked", "suspended", "rate_limited"} <= codes
+    assert codes <= {code.value for code in ErrorCode}
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -117,6 +145,20 @@ async def test_the_document_generates_a_client_without_warnings_that_works(
         missing = await delete_thread.asyncio(client=typed, thread_id=candidate.id)
         assert isinstance(missing, models.ErrorBody), missing
         assert missing.status_code == 404
+        # Every error body carries a machine-readable code, and the field at fault when one is.
+        assert missing.code == models.ErrorCode.NOT_FOUND
+        assert missing.field is package.types.UNSET
+        nobody = await send_message.asyncio(
+            client=typed, body=models.SendMessageIn(recipient_id=uuid.uuid4(), body="Hello?")
+        )
+        assert isinstance(nobody, models.ErrorBody), nobody
+        assert (nobody.code, nobody.field) == (models.ErrorCode.NOT_FOUND, "recipient_id")
+        to_self = await send_message.asyncio(
+            client=typed, body=models.SendMessageIn(recipient_id=employer.id, body="Me?")
+        )
+        assert isinstance(to_self, models.ValidationErrorBody), to_self
+        assert to_self.code == models.ErrorCode.VALIDATION_FAILED
+        assert to_self.field == "recipient_id"
         await typed.get_async_httpx_client().aclose()
     finally:
         sys.path.remove(str(tmp_path / "client"))

@@ -64,6 +64,7 @@ async def test_role_change_and_taken_email_are_conflicts(
         f"/api/v1/users/{first}", json=_person("a@example.com", role="candidate"), headers=headers
     )
     assert role_change.status_code == 409
+    assert role_change.json()["code"] == "conflict"
     taken = await client.put(
         f"/api/v1/users/{uuid.uuid4()}", json=_person("a@example.com"), headers=headers
     )

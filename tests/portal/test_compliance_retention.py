@@ -295,7 +295,7 @@ async def test_a_held_requisition_cannot_be_moved_away(
 ) -> None:
     application = await session.get(Application, threads.requisition_application)
     assert application is not None
-    with pytest.raises(HeldContent, match="EEOC-REQ-7"):
+    with pytest.raises(HeldContent, match="EEOC-REQ-7") as refused:
         await upsert_application(
             session,
             employer_id=application.employer_id,
@@ -305,6 +305,7 @@ async def test_a_held_requisition_cannot_be_moved_away(
             actor=Actor.service(),
             application_id=application.id,
         )
+    assert refused.value.code == "held_content"  # the API's error code (a 409)
     await session.rollback()
     assert (
         await session.scalar(

@@ -25,6 +25,8 @@ MAX_CASE_REFERENCE_LENGTH = 200
 class HeldContent(Conflict):
     """A destructive change refused because a legal hold covers the content."""
 
+    code = "held_content"
+
     def __init__(self, hold: LegalHold, what: str) -> None:
         super().__init__(f"refused: {what} is under {hold.describe()}")
         self.hold = hold

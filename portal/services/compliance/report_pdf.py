@@ -54,6 +54,7 @@ class FontMissing(PortalError):
     """The server lacks the font: an installation problem, not the requester's."""
 
     status_code = 503
+    code = "unavailable"
 
 
 def font_paths() -> dict[str, Path]:
