@@ -37,6 +37,7 @@ from admin.panels.base import STAFF_STATE, PanelView, staff_of_request
 from admin.panels.views import PANELS
 from dashboard.pages import TEMPLATE_DIR, html_error_handler, sign_in_required_handler
 from dashboard.staff_auth import current_staff, login_url, sign_out
+from portal.database import request_sessions
 from portal.errors import PortalError
 from portal.models import StaffUser
 from portal.services.panel_exports import record_panel_export
@@ -114,7 +115,7 @@ class PortalAdmin(Admin):
     def __init__(self, litestar_app: Litestar) -> None:
         super().__init__(
             Starlette(),
-            session_maker=litestar_app.state.sessionmaker,
+            session_maker=request_sessions,  # type: ignore[arg-type]
             base_url=BASE_URL,
             title=PRODUCT,
             templates_dir=str(TEMPLATE_DIR),

@@ -84,7 +84,6 @@ async def _decide(
             request, db_session, staff, message_id, error=exc.detail, status_code=409
         )
     except (InvalidInput, Conflict) as exc:
-        await db_session.rollback()
         return await _report_page(
             request,
             db_session,

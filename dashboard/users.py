@@ -83,7 +83,6 @@ async def _act(
                 db_session, actor=staff, body=field(form, "body"), user_id=user_id
             )
     except (InvalidInput, Conflict) as exc:
-        await db_session.rollback()
         return await _user_page(
             request, db_session, staff, user_id, error=exc.detail, status_code=exc.status_code
         )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -14,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from dashboard.pages import field as text
 from dashboard.pages import suspension_days
 from portal.audit import Actor
+from portal.database import RequestSessions, request_sessions
 from portal.errors import InvalidInput
 from portal.models import StaffUser
 from portal.services import rate_limit
@@ -28,8 +28,10 @@ DAY_CHOICES = (
 )
 
 
-def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    return request.scope["litestar_app"].state.sessionmaker
+def sessions(request: Request) -> RequestSessions:
+    """The request's one session, lent as a sessionmaker (closed by the request-session
+    middleware, not here)."""
+    return request_sessions
 
 
 def settings(request: Request) -> Settings:

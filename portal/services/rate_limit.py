@@ -15,12 +15,11 @@ from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import lock_row
+from portal.database import lock_row, write_transaction
 from portal.errors import Conflict, NotFound, RateLimited
 from portal.models import Message, RateLimitViolation, StaffUser, User
 from portal.models.base import new_id, utcnow
 from portal.prepared import Prepared
-from portal.services.refusals import refusable
 from portal.services.staff import require_role, staff_name
 from portal.services.suspensions import (
     MAX_REASON_LENGTH,
@@ -167,7 +166,7 @@ async def mark_violation_reviewed(
     """Marks a rate-limit violation reviewed by ``actor`` (moderators and admins) and records
     ``rate_limit.reviewed``. Conflict if it was reviewed already (naming by whom and when)."""
     require_role(actor, "moderator", "admin")
-    async with refusable(session):
+    async with write_transaction(session):
         violation = await _lock_violation(session, violation_id)
         if violation.status == "reviewed":
             reviewer = (
@@ -198,7 +197,7 @@ async def suspend_violator(
     require_role(actor, "moderator", "admin")
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     days = suspension_days(days)
-    async with refusable(session):
+    async with write_transaction(session):
         user_id = await session.scalar(
             select(RateLimitViolation.user_id).where(RateLimitViolation.id == violation_id)
         )

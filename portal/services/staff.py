@@ -22,7 +22,6 @@ from portal.models.base import utcnow
 from portal.models.staff import STAFF_ROLES
 from portal.passwords import hash_password_off_loop, verify_password_off_loop
 from portal.services import sign_in_throttle, validation
-from portal.services.refusals import refusable
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -48,7 +47,7 @@ async def create_staff(
         require_role(actor, "admin")
         actor = Actor.staff(actor.id)
     password_hash = await hash_password_off_loop(password)
-    async with refusable(session):
+    async with write_transaction(session):
         staff, created = await get_or_insert(
             session,
             find=lambda: session.scalar(select(StaffUser).where(StaffUser.email == email)),
@@ -178,7 +177,7 @@ async def _change_staff(
     require_role(actor, "admin")
     if not_self is not None and staff_id == actor.id:
         raise Forbidden(not_self)
-    async with refusable(session):
+    async with write_transaction(session):
         staff = await _lock_staff(session, staff_id)
         changes = apply_changes(staff, values)
         if changes:
@@ -202,7 +201,7 @@ async def deactivate_staff(
     require_role(actor, "admin")
     if staff_id == actor.id:
         raise Forbidden("you cannot deactivate your own account")
-    async with refusable(session):
+    async with write_transaction(session):
         staff = await _lock_staff(session, staff_id)
         if staff.is_active:
             staff.is_active = False

@@ -10,12 +10,11 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import lock_row
+from portal.database import lock_row, write_transaction
 from portal.errors import Conflict, InvalidInput
 from portal.models import StaffUser, User
 from portal.models.base import utcnow
 from portal.services import validation
-from portal.services.refusals import refusable
 from portal.services.staff import require_role
 
 SUSPENSION_DAYS: Final = (1, 3, 7, 30)  # or None: indefinite
@@ -98,7 +97,7 @@ async def suspend_user(
     require_role(actor, "moderator", "admin")
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     days = suspension_days(days)
-    async with refusable(session):
+    async with write_transaction(session):
         user = await lock_user(session, user_id)
         await apply_suspension(
             session, user, actor=actor, reason=reason, days=days, now=now or utcnow()
@@ -117,7 +116,7 @@ async def lift_suspension(
     """Ends a suspension early. Conflict if the user is not suspended now."""
     require_role(actor, "moderator", "admin")
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
-    async with refusable(session):
+    async with write_transaction(session):
         user = await lock_user(session, user_id)
         now = now or utcnow()
         if not suspended_now(user, now):
