@@ -191,6 +191,8 @@ class PortalAdmin(Admin):
         try:
             result = await action.run(request, staff, pk, form)
         except PortalError as exc:
+            # the refusal rolled the request's session back: read the row as it now stands
+            row = await view.get_object_for_details(request)
             context = {
                 **await view.details_context(request),
                 "model_view": view,
