@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 
-from portal.errors import NotFound
+from portal.errors import NotFound, PortalError
 from portal.settings import UNBOUNDED, DatabaseBounds
 
 T = TypeVar("T")
@@ -332,6 +332,7 @@ def _run_callbacks(callbacks: list[Callable[[], object]]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    session.info.pop(_FLUSHED, None)
     callbacks = session.info.pop(_AFTER_COMMIT, None)
     if callbacks:
         _run_callbacks(callbacks)
@@ -339,7 +340,30 @@ def _after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
+    session.info.pop(_FLUSHED, None)
     session.info.pop(_AFTER_COMMIT, None)
+
+
+_FLUSHED = "portal.flushed"
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_flushed(session: Session, _context: Any) -> None:
+    flushed: set[int] = session.info.setdefault(_FLUSHED, set())
+    flushed.update(id(obj) for obj in (*session.new, *session.dirty, *session.deleted))
+
+
+def _keep_what_was_only_read(session: AsyncSession) -> None:
+    """Before a refusal's rollback: the objects the transaction did not change leave the session
+    as they are, so that the caller (the signed-in staff member, the page that shows the refusal)
+    can still read them; a rollback would expire them, and an expired object cannot be read
+    without a query (in async code not at all). What the transaction changed is rolled back and
+    expired as usual."""
+    changed = {id(obj) for obj in (*session.new, *session.dirty, *session.deleted)}
+    changed.update(session.info.get(_FLUSHED, ()))
+    for obj in list(session.identity_map.values()):
+        if id(obj) not in changed:
+            session.expunge(obj)
 
 
 @asynccontextmanager
@@ -366,7 +390,11 @@ async def _transaction(
         async with session.begin():
             if options:
                 await session.connection(execution_options=options)
-            yield session
+            try:
+                yield session
+            except PortalError:
+                _keep_what_was_only_read(session)
+                raise
         failed = False
     finally:
         # A request session keeps its connection after this transaction: put it back as it was
