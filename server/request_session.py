@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -34,7 +35,7 @@ class RequestSessionMiddleware:
         self.sessionmaker = sessionmaker
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         state: dict[str, Any] = scope  # type: ignore[assignment]
