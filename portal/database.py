@@ -3,16 +3,29 @@
 SQLite has no ``SELECT … FOR UPDATE``: a transaction that must serialise with other writers asks
 for it with :func:`write_transaction`, which starts it with ``BEGIN IMMEDIATE``. On PostgreSQL the
 same call is a plain transaction and callers lock rows themselves.
+
+The lifecycle, in one place each:
+
+- A request has one session (:func:`request_session`), opened on its first use on one pooled
+  connection and closed by the app's request-session middleware (server/request_session.py) as
+  the response starts; the API, the /mod pages and the admin panels (through
+  :data:`request_sessions`) share it. Handlers neither commit nor roll back.
+- Services own their transactions: :func:`write_transaction` is the one way to write
+  (:func:`read_transaction` and :func:`snapshot_transaction` are its read-only kin). Each commits
+  at the end of its block and rolls back on any error; a refusal (PortalError) rolls back too.
+- What others should learn of a change is queued with :func:`on_commit` and runs once the
+  transaction has committed, never after a rollback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import select as _select
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import event, select
@@ -201,6 +214,8 @@ class _Request:
     scope: dict[str, Any]
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Litestar resolves a level of dependencies concurrently: two first uses must not open two
+    opening: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 # Where a service that runs more than one transaction of its own (an export: its snapshot, then
@@ -230,7 +245,11 @@ async def request_session() -> AsyncSession:
     current = _current_request.get()
     if current is None:
         raise RuntimeError("no request is running: the request-session middleware is missing")
-    return await open_request_session(current.scope, current.engine, current.sessionmaker)
+    session = current.scope.get(REQUEST_SESSION)
+    if session is not None:
+        return session  # type: ignore[no-any-return]
+    async with current.opening:
+        return await open_request_session(current.scope, current.engine, current.sessionmaker)
 
 
 class RequestSessions:
