@@ -39,6 +39,7 @@ from admin.panels.views import PANELS
 from dashboard.pages import TEMPLATE_DIR, html_error_handler, sign_in_required_handler
 from dashboard.staff_auth import current_staff, login_url, sign_out
 from portal import permissions
+from portal.database import request_sessions
 from portal.errors import PortalError
 from portal.models import StaffUser
 from portal.services.panel_exports import record_panel_export
@@ -118,7 +119,7 @@ class PortalAdmin(Admin):
     def __init__(self, litestar_app: Litestar) -> None:
         super().__init__(
             Starlette(),
-            session_maker=litestar_app.state.sessionmaker,
+            session_maker=request_sessions,  # type: ignore[arg-type]
             base_url=BASE_URL,
             title=PRODUCT,
             templates_dir=str(TEMPLATE_DIR),
@@ -195,6 +196,8 @@ class PortalAdmin(Admin):
         try:
             result = await action.run(request, staff, pk, form)
         except PortalError as exc:
+            # the refusal rolled the request's session back: read the row as it now stands
+            row = await view.get_object_for_details(request)
             context = {
                 **await view.details_context(request),
                 "model_view": view,

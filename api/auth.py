@@ -15,13 +15,8 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.types import Receive, Scope, Send
 
-from portal.database import (
-    OWNS_REQUEST_SESSION,
-    close_request_session,
-    open_request_session,
-)
+from portal.database import request_session
 from portal.principals import EndUser, KnownUsers
 from portal.services import users
 from portal.tokens import PROVISIONING_SCOPE, TokenError, VerifiedTokens
@@ -82,23 +77,10 @@ class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
             known.remember(user)
         return AuthenticationResult(user=user, auth=claims)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # the scope's TypedDict has no key of ours
-        scope[OWNS_REQUEST_SESSION] = True  # type: ignore[literal-required]
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            # portal's session helpers take the scope as a plain dict, not Litestar's TypedDict
-            await close_request_session(scope)  # type: ignore[arg-type]
-
 
 async def _load_user(connection: Connection, user_id: uuid.UUID) -> EndUser:
     """The token's user, marked active, read on the request's session (401 if unknown)."""
-    state = connection.app.state
-    scope = connection.scope
-    # portal's session helpers take the scope as a plain dict, not Litestar's TypedDict
-    session = await open_request_session(scope, state.engine, state.sessionmaker)  # type: ignore[arg-type]
-    user = await users.authenticate_user(session, user_id)
+    user = await users.authenticate_user(await request_session(), user_id)
     if user is None:
         raise _unauthorized("token names an unknown user")
     return user

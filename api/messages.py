@@ -24,14 +24,13 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
-from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import schemas
 from api.auth import CALLER, END_USERS
 from api.errors import IDEMPOTENCY_KEY_PATTERN
 from api.responses import error_responses
-from portal.database import open_request_session
+from portal.database import request_session
 from portal.principals import EndUser
 from portal.services import blocks, flags, idempotency, messaging, threads
 from portal.settings import Settings
@@ -82,10 +81,8 @@ def provide_user(request: Request[Any, Any, Any]) -> EndUser:
     return user
 
 
-async def provide_request_session(
-    state: State, scope: Scope, user: NamedDependency[EndUser]
-) -> AsyncSession:
-    """The request's session (the auth middleware closes it after the response).
+async def provide_request_session(user: NamedDependency[EndUser]) -> AsyncSession:
+    """The request's session (server/request_session.py closes it).
 
     It takes ``user`` to be resolved after it: Litestar resolves the dependencies of one level
     concurrently in an anyio task group, and runs each guard on a copy of the handler, which
@@ -94,8 +91,7 @@ async def provide_request_session(
     off ``user``, one level each.
     """
     del user
-    # portal's session helpers take the scope as a plain dict, not Litestar's TypedDict
-    return await open_request_session(scope, state.engine, state.sessionmaker)  # type: ignore[arg-type]
+    return await request_session()
 
 
 def _refuse_undeclared_query_parameters(

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dashboard.pages import field, optional_field, read_form, render, see_other
 from dashboard.queue import nav_counts, signed_in
 from dashboard.staff_auth import requires
+from portal.database import request_sessions
 from portal.errors import Conflict, InvalidInput, NotFound, PortalError
 from portal.permissions import Capability
 from portal.services.compliance import holds as hold_service
@@ -194,7 +195,7 @@ async def download_report(
     try:
         fmt = _choice("format", field(form, "format"), REPORT_FORMATS)
         export = await stream_report(
-            request.app.state.sessionmaker,
+            request_sessions,
             thread_id,
             fmt,
             actor=staff,
@@ -220,7 +221,7 @@ async def download_staff_activity(
         fmt = _choice("format", values["format"], ACTIVITY_FORMATS)
         start, end = activity_period(values["from"], values["to"])
         export = await export_staff_activity(
-            request.app.state.sessionmaker,
+            request_sessions,
             start=start,
             end=end,
             fmt=fmt,
@@ -295,7 +296,6 @@ async def place_hold(
             **_hold_target(form),
         )
     except PortalError as exc:
-        await db_session.rollback()
         return await _holds_page(
             request, db_session, error=exc.detail, status_code=exc.status_code, form=values
         )
@@ -315,7 +315,6 @@ async def lift_hold(
     try:
         await hold_service.lift_hold(db_session, hold_id, actor=staff, reason=field(form, "reason"))
     except (InvalidInput, NotFound, Conflict) as exc:
-        await db_session.rollback()
         return await _holds_page(
             request,
             db_session,

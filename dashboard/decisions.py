@@ -206,7 +206,6 @@ async def decide(
             request, db_session, staff, subject_id, error=exc.detail, status_code=409
         )
     except (InvalidInput, Conflict) as exc:
-        await db_session.rollback()
         return await decision.subject.page(
             request,
             db_session,

@@ -85,7 +85,6 @@ async def _change(
                 db_session, staff_id, str(form.get("password") or ""), actor=actor
             )
     except (InvalidInput, Conflict, Forbidden) as exc:
-        await db_session.rollback()
         keep = values if action == "created" else None
         return await _page(
             request, db_session, error=exc.detail, status_code=exc.status_code, form=keep

@@ -30,6 +30,7 @@ from litestar.types import Message, Scope
 from litestar.utils.scope.state import ScopeState
 
 from portal import permissions
+from portal.database import request_session
 from portal.models import StaffUser
 from portal.permissions import Capability
 from portal.settings import Settings
@@ -179,8 +180,12 @@ async def _load_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> StaffUs
     ):
         # the CSRF check passed, with a token this session was not given
         raise PermissionDeniedException("CSRF token verification failed")
-    async with connection.app.state.sessionmaker() as db:
-        staff: StaffUser | None = await db.get(StaffUser, staff_id)
+    db = await request_session()
+    staff = await db.get(StaffUser, staff_id, populate_existing=True)
+    if staff is not None:
+        # the request's own copy, out of the session: a refused action rolls the session back,
+        # which would expire it under the page that still shows who is signed in
+        db.expunge(staff)
     if (
         staff is None
         or not staff.is_active

@@ -3,13 +3,29 @@
 SQLite has no ``SELECT … FOR UPDATE``: a transaction that must serialise with other writers asks
 for it with :func:`write_transaction`, which starts it with ``BEGIN IMMEDIATE``. On PostgreSQL the
 same call is a plain transaction and callers lock rows themselves.
+
+The lifecycle, in one place each:
+
+- A request has one session (:func:`request_session`), opened on its first use on one pooled
+  connection and closed by the app's request-session middleware (server/request_session.py) as
+  the response starts; the API, the /mod pages and the admin panels (through
+  :data:`request_sessions`) share it. Handlers neither commit nor roll back.
+- Services own their transactions: :func:`write_transaction` is the one way to write
+  (:func:`read_transaction` and :func:`snapshot_transaction` are its read-only kin). Each commits
+  at the end of its block and rolls back on any error; a refusal (PortalError) rolls back too.
+- What others should learn of a change is queued with :func:`on_commit` and runs once the
+  transaction has committed, never after a rollback.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import select as _select
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import event, select
@@ -23,8 +39,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
-from portal.errors import NotFound
+from portal.errors import NotFound, PortalError
 from portal.settings import UNBOUNDED, DatabaseBounds
 
 T = TypeVar("T")
@@ -147,9 +164,6 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 # The ASGI scope key of a request's session (see open_request_session).
 REQUEST_SESSION = "portal.db_session"
-# Set by the API's auth middleware, which closes the request's session after the response: the
-# handler's db_session is then the request session, opened on first use.
-OWNS_REQUEST_SESSION = "portal.owns_db_session"
 AUTOCOMMIT = "AUTOCOMMIT"
 
 
@@ -158,12 +172,13 @@ async def open_request_session(
 ) -> AsyncSession:
     """The request's one session, on one pooled connection held until close_request_session.
 
-    Whoever needs the database first in an API request opens it (the auth middleware, or the
-    handler's ``db_session``); both get the same session, so a request checks out one connection.
+    Whoever needs the database first in a request opens it (the API's auth middleware, the staff
+    sign-in check, a handler's ``db_session``, an admin panel); all get the same session, so a
+    request checks out one connection.
 
-    On PostgreSQL the connection starts in autocommit: a read of one statement is one round trip,
-    with no BEGIN and COMMIT around it (a single statement sees one snapshot anyway).
-    :func:`read_transaction` and :func:`write_transaction` switch it to transactions first.
+    On PostgreSQL the connection runs in autocommit between transactions: a read of one
+    statement is one round trip, with no BEGIN and COMMIT around it (a single statement sees one
+    snapshot anyway). :func:`write_transaction` (and the read transactions) open real ones.
     """
     session: AsyncSession | None = scope.get(REQUEST_SESSION)
     if session is not None:
@@ -194,8 +209,87 @@ async def close_request_session(scope: dict[str, Any]) -> None:
         await connection.close()
 
 
+@dataclass(frozen=True)
+class _Request:
+    scope: dict[str, Any]
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    # Litestar resolves a level of dependencies concurrently: two first uses must not open two
+    opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+# Where a service that runs more than one transaction of its own (an export: its snapshot, then
+# its record) gets its session: a sessionmaker, or request_sessions in a request.
+SessionSource = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+_current_request: ContextVar[_Request | None] = ContextVar("portal_request", default=None)
+
+
+@asynccontextmanager
+async def request_session_scope(
+    scope: dict[str, Any], engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[None]:
+    """The one place a request's session lives and ends (the app's request-session middleware
+    runs each request in it): :func:`request_session` inside opens it on first use; it is
+    closed when the block ends, if the middleware has not closed it before."""
+    token = _current_request.set(_Request(scope, engine, sessionmaker))
+    try:
+        yield
+    finally:
+        _current_request.reset(token)
+        await close_request_session(scope)
+
+
+async def request_session() -> AsyncSession:
+    """The current request's session (see :func:`request_session_scope`), opened on first use."""
+    current = _current_request.get()
+    if current is None:
+        raise RuntimeError("no request is running: the request-session middleware is missing")
+    session = current.scope.get(REQUEST_SESSION)
+    if session is not None:
+        return session  # type: ignore[no-any-return]
+    async with current.opening:
+        return await open_request_session(current.scope, current.engine, current.sessionmaker)
+
+
+class RequestSessions:
+    """The request's session, shaped like a sessionmaker for code written against one (SQLAdmin's
+    views, the exports that run a snapshot and then record themselves): ``async with
+    request_sessions() as session`` lends the request's session and leaves it open; a
+    transaction the borrower left begun (a plain read) ends when the block does."""
+
+    class_ = AsyncSession  # what SQLAdmin looks at to choose its async code path
+
+    def configure(self, **_options: Any) -> None:
+        """SQLAdmin configures the maker it is given; the request session is configured."""
+
+    def __call__(self, **_options: Any) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._lend()
+
+    @asynccontextmanager
+    async def _lend(self) -> AsyncIterator[AsyncSession]:
+        session = await request_session()
+        try:
+            yield session
+        finally:
+            if session.in_transaction():
+                if _nothing_pending(session):
+                    await session.commit()
+                else:
+                    await session.rollback()
+
+
+request_sessions = RequestSessions()
+
+
 def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
+
+
+def _nothing_pending(session: AsyncSession) -> bool:
+    return not (
+        session.new or session.deleted or any(session.is_modified(o) for o in session.dirty)
+    )
 
 
 async def end_read_snapshot(session: AsyncSession) -> None:
@@ -220,29 +314,132 @@ def in_autocommit(session: AsyncSession) -> AsyncConnection | None:
     return None
 
 
-async def _leave_autocommit(session: AsyncSession) -> None:
-    """Puts a request session's autocommit connection back into transactions, for good: the
-    rest of the request (rarely more than this one transaction) runs as before."""
-    connection = in_autocommit(session)
-    if connection is not None:
-        assert connection.sync_connection is not None
-        level = connection.sync_connection.default_isolation_level
-        await connection.execution_options(isolation_level=level)
+# --- transactions -------------------------------------------------------------------------------
+#
+# Every transaction a service opens is one of the three below, all run by _transaction: it ends a
+# transaction the session began on its own for earlier reads, takes the request connection out of
+# autocommit for its duration (and puts it back), commits when the block ends and rolls back on
+# any error, a refusal (PortalError) included: a refused write writes nothing. A refusal that must
+# leave a trace (a rate-limit violation, a failed sign-in) is returned from the block, or recorded
+# in a write transaction of its own, and raised after it. Whatever others should hear of the
+# change (an email, an event) is queued with on_commit and runs once the transaction commits.
+
+_AFTER_COMMIT = "portal.after_commit"
+_log = logging.getLogger(__name__)
+
+
+def on_commit(session: AsyncSession, callback: Callable[[], object]) -> None:
+    """Runs ``callback`` once the session's current (outermost) transaction commits, never if it
+    rolls back (Zulip's ``send_event_on_commit``, Django's ``on_commit``): for what others should
+    learn of a change (an email notification, a real-time event), which must not happen for a
+    change that is then undone. Outside a transaction it runs at once. Callbacks are short and
+    synchronous (they hand work on, e.g. to a queue or a task); one that raises is logged and the
+    others still run."""
+    if not session.in_transaction():
+        _run_callbacks([callback])
+        return
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def _run_callbacks(callbacks: list[Callable[[], object]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            _log.exception("an after-commit callback failed")
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    session.info.pop(_FLUSHED, None)
+    callbacks = session.info.pop(_AFTER_COMMIT, None)
+    if callbacks:
+        _run_callbacks(callbacks)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_FLUSHED, None)
+    session.info.pop(_AFTER_COMMIT, None)
+
+
+_FLUSHED = "portal.flushed"
+
+
+@event.listens_for(Session, "after_flush")
+def _remember_flushed(session: Session, _context: Any) -> None:
+    flushed: set[int] = session.info.setdefault(_FLUSHED, set())
+    flushed.update(id(obj) for obj in (*session.new, *session.dirty, *session.deleted))
+
+
+def _keep_what_was_only_read(session: AsyncSession) -> None:
+    """Before a refusal's rollback: the objects the transaction did not change leave the session
+    as they are, so that the caller (the signed-in staff member, the page that shows the refusal)
+    can still read them; a rollback would expire them, and an expired object cannot be read
+    without a query (in async code not at all). What the transaction changed is rolled back and
+    expired as usual."""
+    changed = {id(obj) for obj in (*session.new, *session.dirty, *session.deleted)}
+    changed.update(session.info.get(_FLUSHED, ()))
+    for obj in list(session.identity_map.values()):
+        if id(obj) not in changed:
+            session.expunge(obj)
+
+
+@asynccontextmanager
+async def _transaction(
+    session: AsyncSession, *, write: bool = False, snapshot: bool = False
+) -> AsyncIterator[AsyncSession]:
+    await end_read_snapshot(session)
+    held = session.bind if isinstance(session.bind, AsyncConnection) else None
+    autocommit = in_autocommit(session) is not None
+    default_level: str | None = None
+    if held is not None and held.sync_connection is not None:
+        default_level = held.sync_connection.default_isolation_level
+    if autocommit:
+        assert held is not None
+        await held.execution_options(isolation_level=default_level)
+    postgres_snapshot = snapshot and session.get_bind().dialect.name == "postgresql"
+    options: dict[str, Any] = {}
+    if write:
+        options[_IMMEDIATE] = True
+    if postgres_snapshot:
+        options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    failed = True
+    try:
+        async with session.begin():
+            if options:
+                await session.connection(execution_options=options)
+            try:
+                yield session
+            except PortalError:
+                _keep_what_was_only_read(session)
+                raise
+        failed = False
+    finally:
+        # A request session keeps its connection after this transaction: put it back as it was
+        # (later reads must not take SQLite's write lock or run read-only or outside autocommit).
+        restore: dict[str, Any] = {}
+        if write:
+            restore[_IMMEDIATE] = False
+        if postgres_snapshot:
+            restore.update(isolation_level=default_level, postgresql_readonly=False)
+        if autocommit:
+            restore["isolation_level"] = AUTOCOMMIT
+        if held is not None and restore:
+            try:
+                await held.execution_options(**restore)
+            except Exception:
+                if not failed:
+                    raise
+                # the transaction's own error says more; the connection is discarded at close
 
 
 @asynccontextmanager
 async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
-    """One transaction that takes SQLite's write lock up front; commits, or rolls back on error."""
-    await end_read_snapshot(session)
-    await _leave_autocommit(session)
-    async with session.begin():
-        connection = await session.connection(execution_options={_IMMEDIATE: True})
-        try:
-            yield session
-        finally:
-            # A session bound to one connection for the request keeps it (and its options in
-            # place) after this transaction: later reads must not take the write lock.
-            await connection.execution_options(**{_IMMEDIATE: False})
+    """The one way to write: a transaction that takes SQLite's write lock up front; commits
+    (then runs its on_commit callbacks), or rolls back on any error, refusals included."""
+    async with _transaction(session, write=True):
+        yield session
 
 
 @asynccontextmanager
@@ -250,9 +447,7 @@ async def read_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]
     """A short read-only transaction: one consistent snapshot over several statements, released
     at the end. A read of one statement needs none: on a request session it runs in
     autocommit."""
-    await end_read_snapshot(session)
-    await _leave_autocommit(session)
-    async with session.begin():
+    async with _transaction(session):
         yield session
 
 
@@ -260,16 +455,7 @@ async def read_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]
 async def snapshot_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     """A read-only transaction in which every statement sees one snapshot of the database:
     REPEATABLE READ on PostgreSQL; on SQLite (WAL) a read transaction already sees one."""
-    await end_read_snapshot(session)
-    await _leave_autocommit(session)
-    async with session.begin():
-        if session.get_bind().dialect.name == "postgresql":
-            await session.connection(
-                execution_options={
-                    "isolation_level": "REPEATABLE READ",
-                    "postgresql_readonly": True,
-                }
-            )
+    async with _transaction(session, snapshot=True):
         yield session
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
-from collections.abc import AsyncGenerator
 from dataclasses import replace
 
 from litestar import Litestar, Response, get
@@ -22,16 +21,14 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
-from litestar.types import Scope
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.database import (
-    OWNS_REQUEST_SESSION,
     RETRY_AFTER_UNREACHABLE_SECONDS,
     create_engine,
     create_sessionmaker,
-    open_request_session,
+    request_session,
 )
 from portal.errors import PortalError
 from portal.principals import KnownUsers
@@ -39,18 +36,14 @@ from portal.services.users import ACTIVITY_REFRESH
 from portal.settings import Settings, get_settings
 from portal.tokens import VerifiedTokens
 from server.allowed_hosts import AllowedHostsMiddleware
+from server.request_session import RequestSessionMiddleware
 from server.request_timeout import RequestTimeoutMiddleware
 from server.workers import checkpoint_loop_running, delivery_loop_running
 
 
-async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[AsyncSession, None]:
-    if scope.get(OWNS_REQUEST_SESSION):
-        # The API's: the auth middleware may have opened it, and closes it after the response.
-        # portal's session helpers take the scope as a plain dict, not Litestar's TypedDict
-        yield await open_request_session(scope, state.engine, state.sessionmaker)  # type: ignore[arg-type]
-        return
-    async with state.sessionmaker() as session:
-        yield session
+async def provide_db_session() -> AsyncSession:
+    """The request's one session (RequestSessionMiddleware closes it)."""
+    return await request_session()
 
 
 def provide_settings(state: State) -> Settings:
@@ -253,6 +246,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 RequestTimeoutMiddleware, timeout_seconds=settings.request_timeout_ms / 1000
             ),
             session_config(settings).middleware,
+            DefineMiddleware(RequestSessionMiddleware, engine=engine, sessionmaker=sessionmaker),
         ],
         debug=False,
     )

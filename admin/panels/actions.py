@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from dashboard.pages import field as text
 from dashboard.pages import suspension_days
+from portal.database import RequestSessions, request_sessions
 from portal.errors import InvalidInput
 from portal.models import StaffUser
 from portal.services import rate_limit
@@ -27,9 +27,10 @@ DAY_CHOICES = (
 )
 
 
-def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    made: async_sessionmaker[AsyncSession] = request.scope["litestar_app"].state.sessionmaker
-    return made
+def sessions(request: Request) -> RequestSessions:
+    """The request's one session, lent as a sessionmaker (closed by the request-session
+    middleware, not here)."""
+    return request_sessions
 
 
 def settings(request: Request) -> Settings:

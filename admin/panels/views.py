@@ -34,7 +34,6 @@ from admin.panels.read_models import (
     recently_blocked_by,
 )
 from portal import permissions
-from portal.database import end_read_snapshot
 from portal.errors import Forbidden, NotFound
 from portal.models import (
     Application,
@@ -526,7 +525,6 @@ class UserPanel(PanelView, model=User):
         staff = _editor(request, self)
         async with actions.sessions(request)() as db:
             user = await user_service.get_user(db, _uuid(pk))
-            await end_read_snapshot(db)
             updated, _ = await user_service.upsert_user(
                 db,
                 user.id,
@@ -580,7 +578,6 @@ class ApplicationPanel(PanelView, model=Application):
             current = await db.get(Application, _uuid(pk))
             if current is None:
                 raise ValueError(f"application {pk} does not exist")
-            await end_read_snapshot(db)
             application, _ = await application_service.upsert_application(
                 db,
                 application_id=current.id,
@@ -657,7 +654,6 @@ class StaffPanel(PanelView, model=StaffUser):
             account = await db.get(StaffUser, target)
             if account is None:
                 raise ValueError(f"staff account {pk} does not exist")
-            await end_read_snapshot(db)
             if data.get("role") and data["role"] != account.role:
                 account = await staff_service.set_staff_role(db, target, data["role"], actor=staff)
             active = bool(data.get("is_active"))

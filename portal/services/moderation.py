@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import permissions
 from portal.audit import Actor, record_event
-from portal.database import lock_row
+from portal.database import lock_row, write_transaction
 from portal.errors import AlreadyDecided, Conflict, Forbidden, InvalidInput, NotFound
 from portal.models import (
     FlagReport,
@@ -55,7 +55,6 @@ from portal.services.moderation_types import (
     SkippedItem,
     now_or_utcnow,
 )
-from portal.services.refusals import refusable
 from portal.services.staff import staff_name
 from portal.services.suspensions import (
     MAX_REASON_LENGTH,
@@ -137,7 +136,7 @@ async def _decide(
     """Decides every actionable report of ``message_id`` and records one audit event (``action``;
     None when ``effect`` records it), in one transaction with the message locked."""
     permissions.require(actor, permissions.Capability.DECIDE)
-    async with refusable(session):
+    async with write_transaction(session):
         message = await _lock_message(session, message_id)
         reports = await _current_reports(session, message_id)
         targets = await _actionable(session, actor, reports, escalating=status == "escalated")
@@ -176,7 +175,7 @@ async def claim(
     """Marks the item as being looked at by ``actor``. Conflict if another claimed it first;
     claiming one's own claim again changes nothing."""
     permissions.require(actor, permissions.Capability.CLAIM)
-    async with refusable(session):
+    async with write_transaction(session):
         message = await _lock_message(session, message_id)
         reports = await _current_reports(session, message_id)
         open_ = [r for r in reports if r.status in OPEN]
@@ -209,7 +208,7 @@ async def unclaim(
 ) -> None:
     """Releases the actor's claim (an admin may release anyone's); nothing if unclaimed."""
     permissions.require(actor, permissions.Capability.CLAIM)
-    async with refusable(session):
+    async with write_transaction(session):
         message = await _lock_message(session, message_id)
         reports = await _current_reports(session, message_id)
         claimed = [r for r in reports if r.status == "claimed"]
@@ -389,7 +388,7 @@ async def add_note(
     body = required_text("body", body, max_length=MAX_NOTE_LENGTH)
     if (message_id is None) == (user_id is None):
         raise InvalidInput("message_id", "a note is on a message or on a user (exactly one)")
-    async with refusable(session):
+    async with write_transaction(session):
         thread_id = None
         if message_id is not None:
             message = await session.get(Message, message_id)

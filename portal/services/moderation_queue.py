@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from portal.database import read_transaction
 from portal.errors import InvalidInput
 from portal.models import (
     AuditEvent,
@@ -50,7 +51,6 @@ from portal.services.moderation_types import (
     QueuePage,
     now_or_utcnow,
 )
-from portal.services.refusals import refusable
 
 MAX_AGE_DAYS: Final = 36_500
 _STATUS_FILTERS: Final = {
@@ -251,7 +251,7 @@ async def queue_page(
     page_query = _with_display_columns(ranked).order_by(
         *_ordering(ranked.c, order=order, status=status)
     )
-    async with refusable(session, write=False):
+    async with read_transaction(session):
         rows = (await session.execute(page_query)).all()
         if rows:
             total = rows[0].total
@@ -407,7 +407,7 @@ async def queue_counts(
         items_where(and_(FlagReport.status == "claimed", FlagReport.assigned_to_id == viewer.id)),
         items_where(FlagReport.status == "escalated"),
     ).where(FlagReport.status.in_(UNDECIDED))
-    async with refusable(session, write=False):
+    async with read_transaction(session):
         open_, mine, escalated_ = (await session.execute(query)).one()
     return QueueCounts(open=open_, mine=mine, escalated=escalated_)
 
@@ -429,6 +429,6 @@ async def next_item(
     )
     columns = query.selected_columns
     query = query.order_by(columns.claimed_by_viewer.desc(), *_ordering(columns)).limit(1)
-    async with refusable(session, write=False):
+    async with read_transaction(session):
         row = (await session.execute(query)).first()
     return None if row is None else row.message_id

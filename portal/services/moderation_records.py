@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from portal.database import read_transaction
 from portal.errors import InvalidInput, NotFound
 from portal.models import (
     AuditEvent,
@@ -51,7 +52,6 @@ from portal.services.moderation_types import (
     UserHistory,
     now_or_utcnow,
 )
-from portal.services.refusals import refusable
 from portal.services.suspensions import suspended_now
 
 TIMELINE_LIMIT: Final = 200
@@ -230,7 +230,7 @@ async def report_view(
         raise InvalidInput("context", "must be between 0 and 50")
     sender = aliased(User, name="sender")
     recipient = aliased(User, name="recipient")
-    async with refusable(session, write=False):
+    async with read_transaction(session):
         row = (
             await session.execute(
                 select(
@@ -313,7 +313,7 @@ async def user_history(
     """A user's profile, status, counts, moderation timeline and notes; NotFound if unknown."""
     now = now_or_utcnow(now)
     their_messages = select(Message.id).where(Message.sender_id == user_id)
-    async with refusable(session, write=False):
+    async with read_transaction(session):
         user, counts = await _user_with_counts(session, user_id)
         timeline = await _timeline(session, user_id)
         notes = await _notes(
@@ -375,7 +375,7 @@ async def overview(session: AsyncSession, *, now: datetime | None = None) -> Ove
             )
         ),
     )
-    async with refusable(session, write=False):
+    async with read_transaction(session):
         row = (await session.execute(query)).one()
     (open_reports, open_items, oldest, escalated_, decisions, violations, sent, failed) = row
     oldest_age = None

@@ -17,7 +17,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import read_transaction, write_transaction
+from portal.database import on_commit, read_transaction, write_transaction
 from portal.email_content import new_message_email, open_tracking_url, thread_url
 from portal.log_text import loggable
 from portal.models import EmailOutbox, Message
@@ -66,7 +66,8 @@ async def queue_offline_notification(
     """Called inside the send's transaction; stores the intent to email an offline recipient.
 
     Returns the outbox row, or None when the recipient is online. With no SMTP server configured
-    the row is still stored, already ``skipped``, and the email is written to the log instead.
+    the row is still stored, already ``skipped``, and the email is written to the log instead,
+    once the send commits.
     """
     now = utcnow()
     if not is_offline(recipient, settings, now):
@@ -95,7 +96,9 @@ async def queue_offline_notification(
     )
     session.add(outbox)
     if not settings.smtp.configured:
-        log_skipped_email(outbox, NO_SMTP_REASON)
+        # the log is the mail transport here: written once the send has committed, never for a
+        # send that is rolled back
+        on_commit(session, lambda: log_skipped_email(outbox, NO_SMTP_REASON))
         await record_email_event(
             session, "email.skipped", outbox, thread_id=message.thread_id, reason=NO_SMTP_REASON
         )

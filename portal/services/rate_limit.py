@@ -16,12 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import permissions
 from portal.audit import Actor, record_event
-from portal.database import lock_row
+from portal.database import lock_row, write_transaction
 from portal.errors import Conflict, NotFound, RateLimited
 from portal.models import Message, RateLimitViolation, StaffUser, User
 from portal.models.base import new_id, utcnow
 from portal.prepared import Prepared
-from portal.services.refusals import refusable
 from portal.services.staff import staff_name
 from portal.services.suspensions import (
     MAX_REASON_LENGTH,
@@ -168,7 +167,7 @@ async def mark_violation_reviewed(
     """Marks a rate-limit violation reviewed by ``actor`` (moderators and admins) and records
     ``rate_limit.reviewed``. Conflict if it was reviewed already (naming by whom and when)."""
     permissions.require(actor, permissions.Capability.MODERATE_USERS)
-    async with refusable(session):
+    async with write_transaction(session):
         violation = await _lock_violation(session, violation_id)
         if violation.status == "reviewed":
             reviewer = (
@@ -199,7 +198,7 @@ async def suspend_violator(
     permissions.require(actor, permissions.Capability.MODERATE_USERS)
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     days = suspension_days(days)
-    async with refusable(session):
+    async with write_transaction(session):
         user_id = await session.scalar(
             select(RateLimitViolation.user_id).where(RateLimitViolation.id == violation_id)
         )

@@ -23,7 +23,6 @@ from portal.models.base import utcnow
 from portal.models.staff import STAFF_ROLES
 from portal.passwords import hash_password_off_loop, verify_password_off_loop
 from portal.services import sign_in_throttle, validation
-from portal.services.refusals import refusable
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -49,7 +48,7 @@ async def create_staff(
     if isinstance(actor, StaffUser) or actor.type != "staff":  # before the hashing work
         permissions.require(actor, permissions.Capability.MANAGE_STAFF)
     password_hash = await hash_password_off_loop(password)
-    async with refusable(session):
+    async with write_transaction(session):
         recorded_as = await permissions.authorize(
             session, actor, permissions.Capability.MANAGE_STAFF
         )
@@ -182,7 +181,7 @@ async def _change_staff(
     permissions.require(actor, permissions.Capability.MANAGE_STAFF)
     if not_self is not None and staff_id == actor.id:
         raise Forbidden(not_self)
-    async with refusable(session):
+    async with write_transaction(session):
         staff = await _lock_staff(session, staff_id)
         changes = apply_changes(staff, values)
         if changes:
@@ -206,7 +205,7 @@ async def deactivate_staff(
     permissions.require(actor, permissions.Capability.MANAGE_STAFF)
     if staff_id == actor.id:
         raise Forbidden("you cannot deactivate your own account")
-    async with refusable(session):
+    async with write_transaction(session):
         staff = await _lock_staff(session, staff_id)
         if staff.is_active:
             staff.is_active = False

@@ -11,13 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import permissions
 from portal.audit import Actor, record_event
-from portal.database import lock_row
+from portal.database import lock_row, write_transaction
 from portal.errors import Conflict, InvalidInput
 from portal.models import StaffUser, User
 from portal.models.base import utcnow
 from portal.models.rows import UserRow
 from portal.services import validation
-from portal.services.refusals import refusable
 
 SUSPENSION_DAYS: Final = (1, 3, 7, 30)  # or None: indefinite
 MAX_REASON_LENGTH: Final = 1000
@@ -99,7 +98,7 @@ async def suspend_user(
     permissions.require(actor, permissions.Capability.MODERATE_USERS)
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     days = suspension_days(days)
-    async with refusable(session):
+    async with write_transaction(session):
         user = await lock_user(session, user_id)
         await apply_suspension(
             session, user, actor=actor, reason=reason, days=days, now=now or utcnow()
@@ -118,7 +117,7 @@ async def lift_suspension(
     """Ends a suspension early. Conflict if the user is not suspended now."""
     permissions.require(actor, permissions.Capability.MODERATE_USERS)
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
-    async with refusable(session):
+    async with write_transaction(session):
         user = await lock_user(session, user_id)
         now = now or utcnow()
         if not suspended_now(user, now):

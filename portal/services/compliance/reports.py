@@ -18,11 +18,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from portal import permissions
 from portal.audit import record_event
-from portal.database import snapshot_transaction, write_transaction
+from portal.database import SessionSource, snapshot_transaction, write_transaction
 from portal.errors import InvalidInput, NotFound
 from portal.models import MessageThread
 from portal.permissions import Capability, Who
@@ -70,7 +68,7 @@ class ReportExport:
 
 
 async def stream_report(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionSource,
     thread_id: uuid.UUID,
     fmt: str,
     *,

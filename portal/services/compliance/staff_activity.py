@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import permissions
 from portal.audit import event_fields, record_event
-from portal.database import read_transaction, write_transaction
+from portal.database import SessionSource, read_transaction, write_transaction
 from portal.errors import InvalidInput
 from portal.models import AuditEvent
 from portal.permissions import Capability, Who
@@ -61,7 +61,7 @@ class ActivityExport:
 
 
 async def export_staff_activity(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SessionSource,
     *,
     start: datetime,
     end: datetime,
