@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import math
 from collections.abc import AsyncGenerator
 from dataclasses import replace
@@ -127,7 +126,7 @@ async def health(state: State) -> Response[dict[str, str]]:
     return await _readiness(state)
 
 
-def _readiness_engine(settings: Settings) -> AsyncEngine:
+def readiness_engine_for(settings: Settings) -> AsyncEngine:
     """A one-connection engine for readiness probes, so that a probe never queues behind the
     API's pool and fails within its own short bound."""
     bound_ms = settings.readiness_timeout_ms
@@ -144,7 +143,16 @@ def _readiness_engine(settings: Settings) -> AsyncEngine:
     return create_engine(settings.database_url, bounds=bounds)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    readiness_engine: AsyncEngine | None = None,
+) -> Litestar:
+    """The application. ``engine`` (and ``readiness_engine``) may be given, already made for
+    ``settings.database_url``: the app then uses them and leaves disposing of them to the caller
+    (the tests share one engine between the apps of a database); otherwise it makes its own and
+    disposes of them at shutdown."""
     from admin import admin_panels
     from api import create_api_router
     from api.errors import (
@@ -164,22 +172,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from server.static_files import static_routers
 
     settings = settings or get_settings()
-    engine = create_engine(
-        settings.database_url, echo=settings.database_echo, bounds=settings.database_bounds
-    )
+    owned: list[AsyncEngine] = []
+    if engine is None:
+        engine = create_engine(
+            settings.database_url, echo=settings.database_echo, bounds=settings.database_bounds
+        )
+        owned.append(engine)
     sessionmaker = create_sessionmaker(engine)
-    readiness_engine = _readiness_engine(settings)
-
-    def freeze_startup_objects() -> None:
-        # Everything built so far (modules, routes, compiled schemas) lives as long as the
-        # process: out of the collector's sight, a full collection no longer walks it, which
-        # took tens of milliseconds of a busy worker's event loop at a time.
-        gc.collect()
-        gc.freeze()
+    if readiness_engine is None:
+        readiness_engine = readiness_engine_for(settings)
+        owned.append(readiness_engine)
 
     async def dispose_engine() -> None:
-        await engine.dispose()
-        await readiness_engine.dispose()
+        for made in owned:
+            await made.dispose()
 
     return Litestar(
         route_handlers=[
@@ -213,10 +219,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "verified_tokens": VerifiedTokens(settings),
             }
         ),
-        on_startup=[freeze_startup_objects],
-        # Back in the collector's sight, so that an app shut down inside a longer-lived process
-        # (the tests make hundreds) can be collected.
-        on_shutdown=[dispose_engine, gc.unfreeze],
+        on_shutdown=[dispose_engine],
         lifespan=[
             lambda _app: delivery_loop_running(settings, sessionmaker),
             lambda _app: checkpoint_loop_running(settings, sessionmaker),
