@@ -143,6 +143,22 @@ def readiness_engine_for(settings: Settings) -> AsyncEngine:
     return create_engine(settings.database_url, bounds=bounds)
 
 
+def database_state(
+    settings: Settings, engine: AsyncEngine, readiness_engine: AsyncEngine
+) -> dict[str, object]:
+    """The app's state for one database (and the settings naming it): its engines, sessions and
+    the caches of users and tokens seen in it. Everything else the factory builds depends on
+    none of these, so the tests build an app once and give each test's database its own state."""
+    return {
+        "settings": settings,
+        "engine": engine,
+        "sessionmaker": create_sessionmaker(engine),
+        "readiness_engine": readiness_engine,
+        "known_users": KnownUsers(ttl=ACTIVITY_REFRESH.total_seconds()),
+        "verified_tokens": VerifiedTokens(settings),
+    }
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -151,8 +167,8 @@ def create_app(
 ) -> Litestar:
     """The application. ``engine`` (and ``readiness_engine``) may be given, already made for
     ``settings.database_url``: the app then uses them and leaves disposing of them to the caller
-    (the tests share one engine between the apps of a database); otherwise it makes its own and
-    disposes of them at shutdown."""
+    (the tests, which make them per test); otherwise it makes its own and disposes of them at
+    shutdown."""
     from admin import admin_panels
     from api import create_api_router
     from api.errors import (
@@ -178,7 +194,6 @@ def create_app(
             settings.database_url, echo=settings.database_echo, bounds=settings.database_bounds
         )
         owned.append(engine)
-    sessionmaker = create_sessionmaker(engine)
     if readiness_engine is None:
         readiness_engine = readiness_engine_for(settings)
         owned.append(readiness_engine)
@@ -209,20 +224,11 @@ def create_app(
             **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),
         },
         before_send=[add_request_id_header, add_security_headers, set_rotated_csrf_cookie],
-        state=State(
-            {
-                "settings": settings,
-                "engine": engine,
-                "sessionmaker": sessionmaker,
-                "readiness_engine": readiness_engine,
-                "known_users": KnownUsers(ttl=ACTIVITY_REFRESH.total_seconds()),
-                "verified_tokens": VerifiedTokens(settings),
-            }
-        ),
+        state=State(database_state(settings, engine, readiness_engine)),
         on_shutdown=[dispose_engine],
         lifespan=[
-            lambda _app: delivery_loop_running(settings, sessionmaker),
-            lambda _app: checkpoint_loop_running(settings, sessionmaker),
+            lambda app: delivery_loop_running(app.state.settings, app.state.sessionmaker),
+            lambda app: checkpoint_loop_running(app.state.settings, app.state.sessionmaker),
         ],
         openapi_config=OpenAPIConfig(
             title="Messaging portal API",
