@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import math
 from dataclasses import replace
 
@@ -110,7 +109,7 @@ async def health(state: State) -> Response[dict[str, str]]:
     return await _readiness(state)
 
 
-def _readiness_engine(settings: Settings) -> AsyncEngine:
+def readiness_engine_for(settings: Settings) -> AsyncEngine:
     """A one-connection engine for readiness probes, so that a probe never queues behind the
     API's pool and fails within its own short bound."""
     bound_ms = settings.readiness_timeout_ms
@@ -127,7 +126,32 @@ def _readiness_engine(settings: Settings) -> AsyncEngine:
     return create_engine(settings.database_url, bounds=bounds)
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def database_state(
+    settings: Settings, engine: AsyncEngine, readiness_engine: AsyncEngine
+) -> dict[str, object]:
+    """The app's state for one database (and the settings naming it): its engines, sessions and
+    the caches of users and tokens seen in it. Everything else the factory builds depends on
+    none of these, so the tests build an app once and give each test's database its own state."""
+    return {
+        "settings": settings,
+        "engine": engine,
+        "sessionmaker": create_sessionmaker(engine),
+        "readiness_engine": readiness_engine,
+        "known_users": KnownUsers(ttl=ACTIVITY_REFRESH.total_seconds()),
+        "verified_tokens": VerifiedTokens(settings),
+    }
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    readiness_engine: AsyncEngine | None = None,
+) -> Litestar:
+    """The application. ``engine`` (and ``readiness_engine``) may be given, already made for
+    ``settings.database_url``: the app then uses them and leaves disposing of them to the caller
+    (the tests, which make them per test); otherwise it makes its own and disposes of them at
+    shutdown."""
     from admin import admin_panels
     from api import create_api_router
     from api.errors import (
@@ -149,22 +173,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
     from server.static_files import static_routers
 
     settings = settings or get_settings()
-    engine = create_engine(
-        settings.database_url, echo=settings.database_echo, bounds=settings.database_bounds
-    )
-    sessionmaker = create_sessionmaker(engine)
-    readiness_engine = _readiness_engine(settings)
-
-    def freeze_startup_objects() -> None:
-        # Everything built so far (modules, routes, compiled schemas) lives as long as the
-        # process: out of the collector's sight, a full collection no longer walks it, which
-        # took tens of milliseconds of a busy worker's event loop at a time.
-        gc.collect()
-        gc.freeze()
+    owned: list[AsyncEngine] = []
+    if engine is None:
+        engine = create_engine(
+            settings.database_url, echo=settings.database_echo, bounds=settings.database_bounds
+        )
+        owned.append(engine)
+    if readiness_engine is None:
+        readiness_engine = readiness_engine_for(settings)
+        owned.append(readiness_engine)
 
     async def dispose_engine() -> None:
-        await engine.dispose()
-        await readiness_engine.dispose()
+        for made in owned:
+            await made.dispose()
 
     return Litestar(
         route_handlers=[
@@ -189,23 +210,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),
         },
         before_send=[add_request_id_header, add_security_headers, set_rotated_csrf_cookie],
-        state=State(
-            {
-                "settings": settings,
-                "engine": engine,
-                "sessionmaker": sessionmaker,
-                "readiness_engine": readiness_engine,
-                "known_users": KnownUsers(ttl=ACTIVITY_REFRESH.total_seconds()),
-                "verified_tokens": VerifiedTokens(settings),
-            }
-        ),
-        on_startup=[freeze_startup_objects],
-        # Back in the collector's sight, so that an app shut down inside a longer-lived process
-        # (the tests make hundreds) can be collected.
-        on_shutdown=[dispose_engine, gc.unfreeze],
+        state=State(database_state(settings, engine, readiness_engine)),
+        on_shutdown=[dispose_engine],
         lifespan=[
-            lambda _app: delivery_loop_running(settings, sessionmaker),
-            lambda _app: checkpoint_loop_running(settings, sessionmaker),
+            lambda app: delivery_loop_running(app.state.settings, app.state.sessionmaker),
+            lambda app: checkpoint_loop_running(app.state.settings, app.state.sessionmaker),
         ],
         openapi_config=OpenAPIConfig(
             title="Messaging portal API",

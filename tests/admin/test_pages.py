@@ -11,6 +11,7 @@ from portal.services import moderation
 from portal.settings import Settings
 from server.security_headers import DASHBOARD_CSP
 from tests.admin.support import make_world, post_form, sign_in, snapshot
+from tests.conftest import no_database
 from tests.portal.moderation_support import (
     PASSWORD,
     audit_count,
@@ -186,6 +187,7 @@ async def test_staff_management(app: Litestar, session: AsyncSession, settings: 
     assert await audit_count(session, "staff.created") == created_before + 1
 
 
+@no_database
 async def test_security_headers_and_local_api_docs(app: Litestar) -> None:
     async with AsyncTestClient(app=app) as client:
         login = await client.get("/mod/login")

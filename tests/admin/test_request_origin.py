@@ -24,7 +24,7 @@ from portal.settings import Settings, SettingsError, get_settings, load_settings
 from server.app import create_app
 from tests.admin.support import CSRF_COOKIE
 from tests.admin.test_sign_in_attacks import clear_of_window_edge
-from tests.conftest import TEST_JWT_SECRET, settings_with
+from tests.conftest import TEST_JWT_SECRET, no_database, settings_with
 from tests.portal.moderation_support import PASSWORD, staff
 
 
@@ -87,6 +87,7 @@ def test_trusted_proxies_and_allowed_hosts_settings(monkeypatch: pytest.MonkeyPa
         monkeypatch.delenv(name)
 
 
+@no_database
 async def test_only_the_configured_hosts_are_answered(settings: Settings) -> None:
     app = create_app(settings_with(settings, allowed_hosts=("portal.example.com",)))
     async with AsyncTestClient(app=app, base_url="http://evil.example") as client:

@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient, RequestFactory
 from api.errors import internal_error_handler
 from portal.log_text import loggable
 from server.api_docs import SWAGGER_UI_FILES
+from tests.conftest import no_database
 
 
 class Records(logging.Handler):
@@ -22,6 +23,7 @@ class Records(logging.Handler):
         self.records.append(record)
 
 
+@no_database
 async def test_only_the_vendor_files_the_pages_load_are_served(app: Litestar) -> None:
     async with AsyncTestClient(app=app) as client:
         for name in SWAGGER_UI_FILES:
@@ -43,6 +45,7 @@ async def test_only_the_vendor_files_the_pages_load_are_served(app: Litestar) ->
         assert (await client.get("/static/mod.css")).status_code == 200
 
 
+@no_database
 async def test_a_control_character_in_a_static_path_is_not_found(app: Litestar) -> None:
     records = Records()
     logger = logging.getLogger("api.errors")

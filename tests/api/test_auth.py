@@ -33,6 +33,7 @@ from portal.tokens import (
 )
 from server.app import create_app
 from tests.api.helpers import auth, make_user, service_auth
+from tests.conftest import no_database
 from tests.statements import statements
 
 PROTECTED = "/api/v1/messages/unread-count"
@@ -87,10 +88,12 @@ async def test_authenticated_request_marks_user_active(
     "header",
     ["", "Bearer", "Bearer ", "Basic dXNlcjpwdw==", "Token abc", "Bearer not.a.jwt", "Bearer x"],
 )
+@no_database
 async def test_missing_or_malformed_header_is_401(client: AsyncTestClient, header: str):
     assert await _status(client, None, header=header) == 401
 
 
+@no_database
 async def test_no_header_is_401(client: AsyncTestClient):
     assert await _status(client, None) == 401
 
@@ -182,6 +185,7 @@ def _hs256_with_key(claims: dict[str, object], key: str) -> str:
     return f"{header}.{payload}." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
 
 
+@no_database
 async def test_service_token_cannot_use_user_endpoints(
     app: Litestar, client: AsyncTestClient, settings: Settings
 ) -> None:
@@ -285,6 +289,7 @@ def test_known_users_expire_and_stay_bounded() -> None:
     assert known.get(second.id) is None
 
 
+@no_database
 def test_a_verified_token_is_remembered_until_it_expires(settings: Settings) -> None:
     """The same token is not verified again while it is valid; its entry never outlives the
     token's exp (plus decode_token's leeway); a token that differs by a byte is verified."""
@@ -304,6 +309,7 @@ def test_a_verified_token_is_remembered_until_it_expires(settings: Settings) -> 
         tokens.claims(forged)  # a refusal is never remembered
 
 
+@no_database
 def test_remembered_tokens_stay_bounded(settings: Settings) -> None:
     tokens = VerifiedTokens(settings, ttl=60.0, max_size=2)
     first, second, third = (issue_user_token(settings, uuid.uuid4()) for _ in range(3))

@@ -15,6 +15,7 @@ from api.email_tracking import TRANSPARENT_GIF
 from portal.models import AuditEvent, Message
 from portal.services.notifications import open_tracking_token
 from portal.settings import Settings
+from tests.conftest import no_database
 from tests.portal.test_email_notifications import count, notified_conversation, with_smtp
 
 
@@ -105,6 +106,7 @@ async def test_a_valid_token_without_the_gif_suffix_records_nothing(
     assert (await message_row(session, notified.message.id)).email_opened is False
 
 
+@no_database
 async def test_the_pixel_is_not_in_the_api_schema(client: AsyncTestClient[Litestar]) -> None:
     schema = (await client.get("/schema/openapi.json")).json()
 

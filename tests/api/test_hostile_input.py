@@ -20,6 +20,7 @@ from api.errors import MAX_JSON_DEPTH
 from portal.models import Application, AuditEvent, Message, MessageBlock, User
 from portal.settings import Settings
 from tests.api.helpers import auth, make_pair, send_ok, service_auth
+from tests.conftest import no_database
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,8 @@ async def test_a_malformed_uuid_in_a_path_is_a_400_naming_the_parameter(
     assert thread.status_code == 200
 
 
+@no_database
+@pytest.mark.own_app  # registers a route
 async def test_unhandled_errors_are_logged_and_answered_with_the_request_id(
     app: Litestar, client: AsyncTestClient, caplog: pytest.LogCaptureFixture
 ) -> None:

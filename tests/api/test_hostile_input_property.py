@@ -24,6 +24,7 @@ from portal.services.users import create_user
 from portal.settings import Settings
 from portal.tokens import issue_service_token, issue_user_token
 from server.app import create_app
+from tests.conftest import examples
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 
@@ -150,7 +151,7 @@ CONTENT_TYPES = st.sampled_from(
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @given(data=st.data())
 @hypothesis_settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from portal.models import AuditEvent, Message, MessageThread
 from portal.settings import Settings
 from tests.api.helpers import auth, make_application, make_pair, make_user, send_ok, service_auth
+from tests.conftest import no_database
 
 THREADS = "/api/v1/messages/threads"
 
@@ -132,6 +133,7 @@ async def test_list_pagination_and_limits(
     assert (await client.get(THREADS, params={"limit": 100}, headers=headers)).status_code == 200
 
 
+@no_database
 async def test_list_needs_a_user(
     app: Litestar, client: AsyncTestClient, settings: Settings
 ) -> None:

@@ -15,6 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
+from schemathesis.core.parameters import ParameterLocation
 
 from portal.audit import Actor
 from portal.database import create_sessionmaker
@@ -22,6 +23,7 @@ from portal.services.users import create_user
 from portal.settings import Settings
 from portal.tokens import issue_service_token, issue_user_token
 from server.app import create_app
+from tests.conftest import examples
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @pytest.mark.parametrize("backend", ["sqlite"])
 @schema.parametrize()
 @hypothesis_settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -77,5 +79,28 @@ def test_api_conforms_to_its_openapi_document(
     case: schemathesis.Case, fuzz_app: tuple[Litestar, Tokens]
 ) -> None:
     _, tokens = fuzz_app
+    if _negates_authorization(case):
+        # The invalid part is (or includes) the Authorization header: it must reach the app,
+        # which refuses it. Replaced by a valid token, the request was valid and its 200 failed
+        # the negative-data check (ST201) whenever Hypothesis happened to draw such a case.
+        case.call_and_validate()
+        return
     token = tokens.service if "provisioning" in (case.operation.tags or []) else tokens.user
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
+
+
+def _negates_authorization(case: schemathesis.Case) -> bool:
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_negative:
+        return False
+    data = meta.phase.data
+    parts: list[tuple[object, object]] = [
+        (getattr(data, "parameter_location", None), getattr(data, "parameter", None))
+    ]
+    for mutation in getattr(data, "mutations", ()):
+        parts.append((mutation.parameter_location, mutation.parameter))
+        parts.extend((mutation.parameter_location, step) for step in mutation.path)
+    return any(
+        location == ParameterLocation.HEADER and str(name).lower() == "authorization"
+        for location, name in parts
+    )

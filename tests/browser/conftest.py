@@ -37,6 +37,7 @@ from tests.conftest import (
     _postgres_admin,
     _with_database,
     as_runtime_role,
+    create_from_template,
 )
 
 CHROMIUM = "/usr/bin/chromium"
@@ -105,13 +106,14 @@ def live_database(
         yield f"sqlite+aiosqlite:///{database}"
         return
     template_name: str = request.getfixturevalue("postgres_template")
+    dropper: ThreadPoolExecutor = request.getfixturevalue("postgres_dropper")
     name = f"portal_live_{uuid.uuid4().hex[:12]}"
     with _postgres_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+        create_from_template(admin, name, template_name)
     try:
         yield as_runtime_role(_with_database(POSTGRES_URL, name))
     finally:
-        _drop_database(name)
+        dropper.submit(_drop_database, name)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.services.compliance.chain import canonical
+from tests.conftest import examples
 
 scalars = (
     st.none()
@@ -25,7 +26,7 @@ values = st.recursive(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(values)
 def test_canonical_matches_the_reference(value: object) -> None:
     try:

@@ -36,7 +36,7 @@ from portal.services.compliance.signing import load_public_key, public_key_pem, 
 from portal.settings import Settings, SettingsError, get_settings, load_settings
 from server.app import create_app
 from server.workers import run_checkpoint_loop
-from tests.conftest import settings_with
+from tests.conftest import no_database, settings_with
 from tests.portal.compliance_world import World, build_world
 from tests.portal.insider import cut_tail, rechain, tampering
 from tests.portal.test_cli import assert_one_line_error, cli_env, run
@@ -126,6 +126,7 @@ async def test_a_checkpoint_is_every_chains_head_signed_in_canonical_json(
     assert recorded.details["operator"] == "console"
 
 
+@no_database
 async def test_no_checkpoint_without_a_signing_key(cli_env: dict, tmp_path: Path) -> None:
     path = tmp_path / "checkpoint.json"
     assert_one_line_error(
@@ -354,6 +355,7 @@ async def test_the_worker_writes_checkpoints_atomically_once_per_interval(
     assert made[1].heads["global"].position == made[0].heads["global"].position + 1
 
 
+@no_database
 @pytest.mark.parametrize("missing", ["directory", "key"])
 async def test_the_worker_says_once_why_it_writes_no_checkpoint(
     missing: str,

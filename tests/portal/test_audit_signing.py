@@ -54,6 +54,7 @@ def test_a_key_file_signs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         ("not a key", "not a PEM private key"),
         (pem(ec.generate_private_key(ec.SECP256R1())), "must be an Ed25519 key"),
     ],
+    ids=["not a key", "a P-256 key"],  # the same ids in every pytest-xdist worker
 )
 def test_a_bad_key_stops_start_up(
     monkeypatch: pytest.MonkeyPatch, value: str, fragment: str

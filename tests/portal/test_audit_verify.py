@@ -25,13 +25,13 @@ from portal.services.compliance.signing import load_public_key
 from portal.services.compliance.verify import VerificationFailed, verify_export
 from portal.settings import Settings
 from server.cli import main
-from tests.conftest import settings_with
+from tests.conftest import examples, settings_with
 from tests.portal.compliance_world import build_world
 
 # The file format does not depend on the database; one backend is enough here.
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 PROPERTY = hypothesis_settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 

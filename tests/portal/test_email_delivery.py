@@ -24,7 +24,7 @@ from portal.models.base import utcnow
 from portal.settings import Settings
 from server.app import create_app
 from server.workers import run_delivery_loop
-from tests.conftest import settings_with
+from tests.conftest import no_database, settings_with
 from tests.portal.test_email_notifications import count, notified_conversation, with_smtp
 from tests.smtp_server import TEST_SENDER, RecordingHandler, free_port, running_smtp_server
 
@@ -134,6 +134,7 @@ async def test_smtp_down_then_back_delivers_exactly_once(
     assert (await message_row(session, notified.message.id)).email_sent is True
 
 
+@no_database
 def test_backoff_doubles_and_is_capped(settings: Settings) -> None:
     settings = settings_with(settings, email_backoff_base_seconds=30, email_backoff_max_seconds=300)
 
@@ -378,6 +379,7 @@ async def test_serve_runs_the_delivery_loop_in_process_when_configured(
     assert (await outbox_row(session, notified.outbox.id)).status == "sent"
 
 
+@no_database
 async def test_serve_leaves_delivery_to_the_worker_when_told_to(
     session: AsyncSession, settings: Settings
 ) -> None:

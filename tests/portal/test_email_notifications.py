@@ -21,7 +21,7 @@ from portal.services.notifications import (
     read_open_tracking_token,
 )
 from portal.settings import Settings
-from tests.conftest import settings_with
+from tests.conftest import no_database, settings_with
 from tests.people import person
 from tests.smtp_server import free_port, smtp_settings
 
@@ -184,6 +184,7 @@ async def test_sender_name_cannot_break_the_subject_line_or_the_html(
     assert "&lt;script&gt;" in (notified.outbox.body_html or "")
 
 
+@no_database
 def test_open_tracking_tokens_are_signed(settings: Settings) -> None:
     outbox_id = uuid.uuid4()
     token = open_tracking_token(settings, outbox_id)

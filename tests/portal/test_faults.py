@@ -128,9 +128,12 @@ def app_backends(settings: Settings, *, waiting_on_lock: bool = False) -> list[i
 
 
 def terminate_app_backends(settings: Settings) -> int:
+    """Ends the app's backends and waits (up to 5 s each) until they have exited: without the
+    wait, pg_terminate_backend only signals, and a backend that has not yet gone (a busy machine)
+    still answered the pool's pre-ping, so the next statement met the closing connection (503)."""
     with admin() as connection:
         ended = connection.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
             "WHERE datname = %s AND application_name = 'portal'",
             (database_name(settings),),
         ).fetchone()

@@ -4,6 +4,7 @@ from litestar.testing import AsyncTestClient
 
 from portal.settings import Settings
 from server.app import create_app
+from tests.conftest import no_database
 
 
 async def test_health_reports_database_round_trip(client: AsyncTestClient) -> None:
@@ -13,6 +14,7 @@ async def test_health_reports_database_round_trip(client: AsyncTestClient) -> No
         assert response.json() == {"status": "ok", "database": "ok"}
 
 
+@no_database
 async def test_liveness_does_not_touch_the_database(settings: Settings) -> None:
     from dataclasses import replace
 
@@ -38,6 +40,7 @@ async def test_health_is_503_when_database_is_unreachable(settings: Settings) ->
     assert response.headers["retry-after"] == "5"
 
 
+@no_database
 async def test_openapi_document_is_served(client: AsyncTestClient) -> None:
     response = await client.get("/schema/openapi.json")
     assert response.status_code == 200

@@ -20,7 +20,7 @@ from portal.services.sanitize import ALLOWED_TAGS, sanitize_html
 from portal.settings import Settings
 from server.app import create_app
 from tests.api.helpers import auth, make_pair
-from tests.conftest import settings_with
+from tests.conftest import examples, settings_with
 
 KNOWN_HOSTILE = [
     "<script>alert(1)</script>hello",
@@ -210,7 +210,7 @@ def test_formatting_is_kept() -> None:
     )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(HOSTILE_HTML)
 def test_generated_markup_is_safe_and_sanitising_twice_changes_nothing(html: str) -> None:
     assert_sanitised(html, sanitize_html(html))
@@ -260,7 +260,7 @@ async def test_known_hostile_markup_through_send_and_detail(
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
