@@ -255,7 +255,7 @@ def create_app(
                 RequestTimeoutMiddleware, timeout_seconds=settings.request_timeout_ms / 1000
             ),
             session_config(settings).middleware,
-            DefineMiddleware(RequestSessionMiddleware, engine=engine, sessionmaker=sessionmaker),
+            RequestSessionMiddleware,
         ],
         debug=False,
     )

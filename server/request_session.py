@@ -16,7 +16,6 @@ from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from portal.database import close_request_session, request_session_scope
 
@@ -24,15 +23,11 @@ log = logging.getLogger(__name__)
 
 
 class RequestSessionMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        engine: AsyncEngine,
-        sessionmaker: async_sessionmaker[AsyncSession],
-    ) -> None:
+    """Reads the engine and sessionmaker from the app's state on each request (the tests swap
+    a database's state into one app)."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.engine = engine
-        self.sessionmaker = sessionmaker
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -48,5 +43,6 @@ class RequestSessionMiddleware:
                     log.warning("closing the request's database session failed", exc_info=True)
             await send(message)
 
-        async with request_session_scope(state, self.engine, self.sessionmaker):
+        database = scope["litestar_app"].state
+        async with request_session_scope(state, database.engine, database.sessionmaker):
             await self.app(scope, receive, send_after_closing)
