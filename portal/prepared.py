@@ -28,6 +28,11 @@ from portal.database import in_autocommit, is_sqlite, read_transaction
 from portal.models.base import python_default
 
 
+import os
+
+_VIA_SQLALCHEMY = os.environ.get("PORTAL_PREPARED_VIA") == "sqlalchemy"
+
+
 class Prepared:
     """A Core statement (not an ORM query) with its compiled form, made on first use."""
 
@@ -42,6 +47,17 @@ class Prepared:
         """The rows (attribute access by column name, like SQLAlchemy's Row), in the session's
         transaction (begun if need be), or on its own on a request session in autocommit."""
         params = params or {}
+        if _VIA_SQLALCHEMY:
+            autocommit = in_autocommit(session)
+            names = self._bind_names
+            if names is None:
+                names = self._bind_names = frozenset(self.statement.compile().binds)  # type: ignore[attr-defined]
+            own = {key: value for key, value in params.items() if key in names}
+            if autocommit is not None and not session.in_transaction():
+                result = await autocommit.execute(self.statement, own)
+            else:
+                result = await (await session.connection()).execute(self.statement, own)
+            return list(result.all()) if result.returns_rows else []
         raw = await _driver_connection(session)
         if raw is None:
             # Only the statement's own parameters: SQLAlchemy would take any other key that
