@@ -1,19 +1,33 @@
-"""Core statements compiled once and, on PostgreSQL, run straight on psycopg's connection.
+"""Hot statements: SQLAlchemy Core statements compiled once, run through SQLAlchemy's connection.
 
-A hot path's statement goes through SQLAlchemy's execution machinery on every call (execution
-context, cache lookup, cursor result, Row objects), which costs more than the round trip itself
-on this service's short statements. A :class:`Prepared` statement is compiled once; a call then
-fills in the parameters, runs the SQL on the session's own psycopg connection (in the session's
-transaction, or in autocommit on a request session that has none) and applies the same type
-processing SQLAlchemy would. On SQLite it runs through SQLAlchemy, on the session's connection.
+A hot path's statement run with ``session.execute`` is looked up in SQLAlchemy's compiled cache
+(its cache key built from the whole statement), and its rows go through the ORM's result
+machinery, on every call; on this service's short statements that costs more than the round
+trip. A :class:`Prepared` statement is compiled once per dialect; a call fills in the
+parameters (with the types' own bind processing and the columns' Python-side defaults) and
+runs the SQL text with ``AsyncConnection.exec_driver_sql`` on the session's connection, so it is
+one of SQLAlchemy's statements like any other:
 
-Errors are SQLAlchemy's, as from ``session.execute`` (``DBAPIError.instance``), so callers and the
-503 mapping see no difference.
+- it is logged by ``echo`` (``PORTAL_DATABASE_ECHO``, the ``sqlalchemy.engine`` logger) and
+  passes SQLAlchemy's ``before_cursor_execute``/``after_cursor_execute`` events (tracing);
+- its errors are SQLAlchemy's (``DBAPIError`` and subclasses), and a connection the server
+  ended is invalidated by SQLAlchemy's disconnect handling, so the pool replaces it;
+- on PostgreSQL psycopg prepares it server-side after a few runs (``prepare_threshold``), as
+  the same SQL text comes every time.
+
+Only public APIs: the compiled statement's ``string``, ``construct_params``, ``binds``,
+``bind_names``, ``insert_prefetch`` and ``update_prefetch``; ``TypeEngine.dialect_impl`` with
+``bind_processor`` and ``result_processor``; the statement's ``selected_columns`` (a SELECT) or
+``exported_columns`` (RETURNING).
+
+On SQLite, whose driver takes positional parameters, a statement runs with
+``AsyncConnection.execute`` (SQLAlchemy compiles it, from its cache).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,15 +36,16 @@ import psycopg
 from sqlalchemy import Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import SelectBase
 
 from portal.database import in_autocommit, is_sqlite, read_transaction
 from portal.models.base import python_default
 
-
-import os
-
-_VIA_SQLALCHEMY = os.environ.get("PORTAL_PREPARED_VIA") == "sqlalchemy"
+# Measurement only (bench A/B): "raw" runs on psycopg's connection past SQLAlchemy, as before;
+# "sqlalchemy" runs every statement with AsyncConnection.execute.
+_VIA = os.environ.get("PORTAL_PREPARED_VIA", "")
 
 
 class Prepared:
@@ -47,34 +62,31 @@ class Prepared:
         """The rows (attribute access by column name, like SQLAlchemy's Row), in the session's
         transaction (begun if need be), or on its own on a request session in autocommit."""
         params = params or {}
-        if _VIA_SQLALCHEMY:
-            autocommit = in_autocommit(session)
-            names = self._bind_names
-            if names is None:
-                names = self._bind_names = frozenset(self.statement.compile().binds)  # type: ignore[attr-defined]
-            own = {key: value for key, value in params.items() if key in names}
-            if autocommit is not None and not session.in_transaction():
-                result = await autocommit.execute(self.statement, own)
-            else:
-                result = await (await session.connection()).execute(self.statement, own)
-            return list(result.all()) if result.returns_rows else []
-        raw = await _driver_connection(session)
-        if raw is None:
+        if _VIA == "raw":
+            raw = await _driver_connection(session)
+            if raw is not None:
+                return await self._for(session.get_bind().dialect).run_raw(raw, params)
+        connection = await _connection(session)
+        if _VIA == "sqlalchemy" or connection.dialect.name == "sqlite":
             # Only the statement's own parameters: SQLAlchemy would take any other key that
             # names a column of an INSERT or UPDATE as one more column to set.
             names = self._bind_names
             if names is None:
                 names = self._bind_names = frozenset(self.statement.compile().binds)  # type: ignore[attr-defined]
             own = {key: value for key, value in params.items() if key in names}
-            connection = await session.connection()
             result = await connection.execute(self.statement, own)
             return list(result.all()) if result.returns_rows else []
-        return await self._for(session).run(raw, params)
+        compiled = self._for(connection.dialect)
+        result = await connection.exec_driver_sql(compiled.sql, compiled.parameters(params))
+        return compiled.rows(result.all()) if result.returns_rows else []
 
-    async def once(self, session: AsyncSession, params: dict[str, Any] | None = None) -> list[Any]:
-        """The rows of a read that sees one snapshot by itself: on a request session in
-        autocommit one round trip with no transaction; elsewhere (SQLite, a session of the CLI
-        or a test) in a short read transaction."""
+    async def all_standalone(
+        self, session: AsyncSession, params: dict[str, Any] | None = None
+    ) -> list[Any]:
+        """The rows of a read that sees one snapshot by itself, outside any transaction the
+        caller had (one it had is ended first): on a request session in autocommit one round
+        trip with no transaction; elsewhere (SQLite, a session of the CLI or a test) in a short
+        read transaction."""
         if in_autocommit(session) is not None and not session.in_transaction():
             return await self.all(session, params)
         async with read_transaction(session):
@@ -90,20 +102,24 @@ class Prepared:
             raise LookupError(f"expected one row, got {len(rows)}")
         return rows[0]
 
-    def _for(self, session: AsyncSession) -> _Compiled:
+    def _for(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled
         if compiled is None:
-            compiled = self._compiled = _Compiled(self.statement, session.get_bind().dialect)
+            compiled = self._compiled = _Compiled(self.statement, dialect)
         return compiled
 
 
-async def _driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any] | None:
-    """The psycopg connection to run on, or None when the session is not on PostgreSQL.
+async def _connection(session: AsyncSession) -> AsyncConnection:
+    """The connection to run on: a request session's own in autocommit when it has no
+    transaction (one statement sees one snapshot); otherwise the session's transaction is begun
+    or joined, exactly as ``session.execute`` would."""
+    autocommit = in_autocommit(session)
+    if autocommit is not None and not session.in_transaction():
+        return autocommit
+    return await session.connection()
 
-    A request session in autocommit with no transaction of its own runs the statement as it is
-    (one statement sees one snapshot); otherwise the session's transaction is begun or joined,
-    exactly as ``session.execute`` would.
-    """
+
+async def _driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any] | None:
     autocommit = in_autocommit(session)
     if autocommit is not None and not session.in_transaction():
         assert autocommit.sync_connection is not None
@@ -115,8 +131,20 @@ async def _driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[A
     return connection.sync_connection.connection.driver_connection  # type: ignore[no-any-return]
 
 
+def _result_columns(statement: Executable) -> list[tuple[str, Any]]:
+    """The names and types of the statement's result columns (none for DML without
+    RETURNING)."""
+    if isinstance(statement, SelectBase):
+        columns = statement.selected_columns
+    elif isinstance(statement, UpdateBase):
+        columns = statement.exported_columns
+    else:
+        raise TypeError(f"Prepared takes a SELECT, INSERT, UPDATE or DELETE, not {statement!r}")
+    return [(key, column.type) for key, column in columns.items()]
+
+
 class _Compiled:
-    """One compiled form: the SQL, how to turn parameters into psycopg's, how to build rows."""
+    """One compiled form: the SQL, how to turn parameters into the driver's, how to build rows."""
 
     __slots__ = (
         "_bind_processors",
@@ -151,17 +179,24 @@ class _Compiled:
         if unfilled:
             # SQLAlchemy leaves the defaults of DML in a CTE (an onupdate) to nobody.
             raise TypeError(f"Prepared cannot fill {unfilled}: give those columns values")
+        # One processor per parameter name (a name bound in several places is one value).
+        bind_processors = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for bind, name in compiled.bind_names.items()
+        }
         self._bind_processors: list[tuple[str, Callable[[Any], Any]]] = [
             (name, processor)
-            for name, processor in compiled._bind_processors.items()
-            if callable(processor)
+            for name, processor in bind_processors.items()
+            if processor is not None
         ]
-        columns = compiled._result_columns or []
-        names = [column.keyname for column in columns]
+        columns = _result_columns(statement)
+        names = [name for name, _type in columns]
         if len(set(names)) != len(names):
             raise TypeError(f"Prepared needs distinct result column names, got {names}")
         self._make_row: Callable[[Sequence[Any]], Any] = namedtuple("Row", names)._make  # type: ignore[misc]
-        processors = [column.type._cached_result_processor(dialect, None) for column in columns]
+        processors = [
+            type_.dialect_impl(dialect).result_processor(dialect, None) for _name, type_ in columns
+        ]
         self._result_processors: list[tuple[int, Callable[[Any], Any]]] = [
             (index, processor) for index, processor in enumerate(processors) if processor
         ]
@@ -174,21 +209,24 @@ class _Compiled:
             values[name] = processor(values[name])
         return values
 
-    async def run(self, raw: psycopg.AsyncConnection[Any], params: dict[str, Any]) -> list[Any]:
+    def rows(self, raw_rows: Sequence[Sequence[Any]]) -> list[Any]:
+        make_row = self._make_row
+        processors = self._result_processors
+        if not processors:
+            return [make_row(row) for row in raw_rows]
+        result = []
+        for raw in raw_rows:
+            row = list(raw)
+            for index, processor in processors:
+                row[index] = processor(row[index])
+            result.append(make_row(row))
+        return result
+
+    async def run_raw(self, raw: psycopg.AsyncConnection[Any], params: dict[str, Any]) -> list[Any]:
         values = self.parameters(params)
         try:
             cursor = await raw.execute(self.sql, values)
             rows = await cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as exc:
             raise DBAPIError.instance(self.sql, values, exc, psycopg.Error) from exc
-        make_row = self._make_row
-        processors = self._result_processors
-        if not processors:
-            return [make_row(row) for row in rows]
-        result = []
-        for row in rows:
-            row = list(row)
-            for index, processor in processors:
-                row[index] = processor(row[index])
-            result.append(make_row(row))
-        return result
+        return self.rows(rows)

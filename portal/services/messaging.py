@@ -610,10 +610,10 @@ def _write_statements(dialect: str, recipient_role: str) -> tuple[Prepared, ...]
 @functools.cache
 def _mark_read_statements(dialect: str, role: str) -> tuple[Prepared, ...]:
     """Marks the message (``message_id``) read at ``now`` if it is not yet, returning its
-    receipt, and drops the unread counter of its thread (``read_thread_id``) for the participant in
-    ``role``. (``read_thread_id``, not ``thread_id``: SQLAlchemy would take a parameter named
-    after a column of ``messages`` as one more column to set.) One statement on PostgreSQL, whose counter update (a CTE) happens only if the
-    message changed; on SQLite the caller runs the second statement only then."""
+    receipt, and drops the unread counter of its thread (``read_thread_id``: SQLAlchemy's
+    ``execute`` would take a ``thread_id`` for one more column of ``messages`` to set) for the
+    participant in ``role``. One statement on PostgreSQL, whose counter update (a CTE) happens
+    only if the message changed; on SQLite the caller runs the second statement only then."""
     mark = (
         update(_messages)
         .where(_messages.c.id == bindparam("message_id"), _messages.c.is_read.is_(False))
