@@ -3,12 +3,15 @@ database: the same values of the same types, the same errors, the same column de
 
 from __future__ import annotations
 
+import logging
 import uuid
+from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, select, update
+from litestar.testing import AsyncTestClient
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
@@ -17,6 +20,11 @@ from portal.models import AuditEvent, MessageThread, User
 from portal.models.base import insert_row, insert_values, utcnow
 from portal.prepared import Prepared, _Compiled
 from portal.services.users import create_user
+from portal.settings import Settings
+from server.app import create_app
+from tests.api.helpers import auth, make_pair, send_ok
+from tests.conftest import settings_with
+from tests.portal.test_faults import admin
 
 _events = AuditEvent.__table__
 _users = User.__table__
@@ -133,3 +141,64 @@ async def test_parameters_the_statement_does_not_bind_change_nothing(
     ).one()
     await session.commit()
     assert tuple(row) == ("Cyrus", "candidate", "cy@example.com")
+
+
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_hot_statements_reach_the_sql_log_and_the_event_hooks(settings: Settings) -> None:
+    """With PORTAL_DATABASE_ECHO on, the send's insert and the unread count (both Prepared
+    statements) are in SQLAlchemy's SQL log, and pass its cursor events, as any statement."""
+    app = create_app(settings_with(settings, database_echo=True))
+    traced: list[str] = []
+    # On the engine's logger itself (the app's logging config takes over the root logger's
+    # handlers); its level is left alone: echo alone turns the log on.
+    sql_log = _Collected()
+    logging.getLogger("sqlalchemy.engine.Engine").addHandler(sql_log)
+
+    def trace(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        traced.append(statement)
+
+    try:
+        async with AsyncTestClient(app=app) as client:
+            employer, candidate = await make_pair(app)
+            event.listen(app.state.engine.sync_engine, "before_cursor_execute", trace)
+            await send_ok(client, settings, employer, candidate)
+            unread = await client.get(
+                "/api/v1/messages/unread-count", headers=auth(settings, candidate)
+            )
+            assert unread.status_code == 200 and unread.json()["unread_count"] == 1
+    finally:
+        logging.getLogger("sqlalchemy.engine.Engine").removeHandler(sql_log)
+    for seen in (sql_log.messages, traced):
+        assert any("INSERT INTO messages" in statement for statement in seen)
+        assert any("unread_count_candidate" in statement for statement in seen)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_connection_the_server_ended_is_invalidated_and_replaced(
+    session: AsyncSession,
+) -> None:
+    """SQLAlchemy's disconnect handling sees a Prepared statement's failure: the error says the
+    connection was invalidated, the pool drops it, and the next transaction gets a fresh one."""
+    backend_pid = Prepared(select(func.pg_backend_pid().label("pid")))
+    with pytest.raises(DBAPIError):
+        async with write_transaction(session):
+            pid = (await backend_pid.one(session)).pid
+            # Ended while checked out, so the pool's check at checkout cannot step in first.
+            with admin() as connection:
+                connection.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+            with pytest.raises(DBAPIError) as raised:
+                await backend_pid.one(session)
+            raise raised.value
+    # The statement's own error (not only the rollback's after it).
+    assert raised.value.connection_invalidated
+    async with write_transaction(session):
+        assert (await backend_pid.one(session)).pid != pid
