@@ -27,25 +27,20 @@ On SQLite, whose driver takes positional parameters, a statement runs with
 from __future__ import annotations
 
 import functools
-import os
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
-import psycopg
-from sqlalchemy import Executable
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.sql.selectable import SelectBase
+from sqlalchemy.sql.selectable import Select
 
-from portal.database import in_autocommit, is_sqlite, read_transaction
+from portal.database import in_autocommit, read_transaction
 from portal.models.base import python_default
 
-# Measurement only (bench A/B): "raw" runs on psycopg's connection past SQLAlchemy, as before;
-# "sqlalchemy" runs every statement with AsyncConnection.execute.
-_VIA = os.environ.get("PORTAL_PREPARED_VIA", "")
+# A SELECT, or an INSERT, UPDATE or DELETE (with RETURNING or not).
+Statement = Select[Any] | UpdateBase
 
 
 class Prepared:
@@ -53,7 +48,7 @@ class Prepared:
 
     __slots__ = ("_bind_names", "_compiled", "statement")
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Statement) -> None:
         self.statement = statement
         self._compiled: _Compiled | None = None
         self._bind_names: frozenset[str] | None = None
@@ -62,17 +57,13 @@ class Prepared:
         """The rows (attribute access by column name, like SQLAlchemy's Row), in the session's
         transaction (begun if need be), or on its own on a request session in autocommit."""
         params = params or {}
-        if _VIA == "raw":
-            raw = await _driver_connection(session)
-            if raw is not None:
-                return await self._for(session.get_bind().dialect).run_raw(raw, params)
         connection = await _connection(session)
-        if _VIA == "sqlalchemy" or connection.dialect.name == "sqlite":
+        if connection.dialect.name == "sqlite":
             # Only the statement's own parameters: SQLAlchemy would take any other key that
             # names a column of an INSERT or UPDATE as one more column to set.
             names = self._bind_names
             if names is None:
-                names = self._bind_names = frozenset(self.statement.compile().binds)  # type: ignore[attr-defined]
+                names = self._bind_names = frozenset(self.statement.compile().binds)
             own = {key: value for key, value in params.items() if key in names}
             result = await connection.execute(self.statement, own)
             return list(result.all()) if result.returns_rows else []
@@ -119,28 +110,13 @@ async def _connection(session: AsyncSession) -> AsyncConnection:
     return await session.connection()
 
 
-async def _driver_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any] | None:
-    autocommit = in_autocommit(session)
-    if autocommit is not None and not session.in_transaction():
-        assert autocommit.sync_connection is not None
-        return autocommit.sync_connection.connection.driver_connection  # type: ignore[no-any-return]
-    if is_sqlite(session):
-        return None
-    connection = await session.connection()
-    assert connection.sync_connection is not None
-    return connection.sync_connection.connection.driver_connection  # type: ignore[no-any-return]
-
-
-def _result_columns(statement: Executable) -> list[tuple[str, Any]]:
+def _result_columns(statement: Statement) -> list[tuple[str, Any]]:
     """The names and types of the statement's result columns (none for DML without
     RETURNING)."""
-    if isinstance(statement, SelectBase):
-        columns = statement.selected_columns
-    elif isinstance(statement, UpdateBase):
-        columns = statement.exported_columns
-    else:
-        raise TypeError(f"Prepared takes a SELECT, INSERT, UPDATE or DELETE, not {statement!r}")
-    return [(key, column.type) for key, column in columns.items()]
+    columns = (
+        statement.selected_columns if isinstance(statement, Select) else statement.exported_columns
+    )
+    return [(str(key), column.type) for key, column in columns.items()]
 
 
 class _Compiled:
@@ -155,10 +131,10 @@ class _Compiled:
         "sql",
     )
 
-    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+    def __init__(self, statement: Statement, dialect: Dialect) -> None:
         # No column keys from the parameters: an INSERT names its values (models.base.insert_row)
         # and an UPDATE its SET clause, so a parameter never adds a column by its name.
-        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        compiled = statement.compile(dialect=dialect)
         if compiled.positional or any(b.expanding for b in compiled.binds.values()):
             raise TypeError("Prepared takes statements with named, non-expanding parameters")
         self._compiled = compiled
@@ -193,7 +169,7 @@ class _Compiled:
         names = [name for name, _type in columns]
         if len(set(names)) != len(names):
             raise TypeError(f"Prepared needs distinct result column names, got {names}")
-        self._make_row: Callable[[Sequence[Any]], Any] = namedtuple("Row", names)._make  # type: ignore[misc]
+        self._make_row: Callable[[Sequence[Any]], Any] = namedtuple("Row", names)._make  # type: ignore[attr-defined]
         processors = [
             type_.dialect_impl(dialect).result_processor(dialect, None) for _name, type_ in columns
         ]
@@ -201,10 +177,10 @@ class _Compiled:
             (index, processor) for index, processor in enumerate(processors) if processor
         ]
 
-    def parameters(self, params: dict[str, Any]) -> dict[str, Any]:
+    def parameters(self, params: dict[str, Any]) -> MutableMapping[str, Any]:
         if self._defaults:
             params = {**params, **{key: default() for key, default in self._defaults}}
-        values: dict[str, Any] = self._compiled.construct_params(params)
+        values = self._compiled.construct_params(params)
         for name, processor in self._bind_processors:
             values[name] = processor(values[name])
         return values
@@ -221,12 +197,3 @@ class _Compiled:
                 row[index] = processor(row[index])
             result.append(make_row(row))
         return result
-
-    async def run_raw(self, raw: psycopg.AsyncConnection[Any], params: dict[str, Any]) -> list[Any]:
-        values = self.parameters(params)
-        try:
-            cursor = await raw.execute(self.sql, values)
-            rows = await cursor.fetchall() if cursor.description is not None else []
-        except psycopg.Error as exc:
-            raise DBAPIError.instance(self.sql, values, exc, psycopg.Error) from exc
-        return self.rows(rows)
