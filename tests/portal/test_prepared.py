@@ -1,5 +1,6 @@
 """Prepared statements (portal.prepared) read and write what SQLAlchemy would, on either
-database: the same values of the same types, the same errors, the same column defaults."""
+database: the same values of the same types, the same errors, the same column defaults; and
+they are SQLAlchemy's statements like any other: logged, traced, their disconnects handled."""
 
 from __future__ import annotations
 
@@ -10,15 +11,14 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import bindparam, event, func, select, update
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
 from portal.database import write_transaction
-from portal.models import AuditEvent, MessageThread, User
+from portal.models import AuditEvent, Message, MessageThread, User
 from portal.models.base import insert_row, insert_values, utcnow
-from portal.prepared import Prepared, _Compiled
+from portal.prepared import Prepared
 from portal.services.users import create_user
 from portal.settings import Settings
 from server.app import create_app
@@ -97,9 +97,9 @@ async def test_python_side_column_defaults_are_filled(session: AsyncSession) -> 
     assert row.updated_at >= before
 
 
-def test_a_default_nobody_would_fill_is_refused_when_compiled() -> None:
+def test_a_default_nobody_would_fill_is_refused_when_built() -> None:
     """With two UPDATEs in CTEs, SQLAlchemy computes the ``onupdate`` of neither; rather than
-    write NULL there, the statement is refused the first time it is compiled."""
+    write NULL there, the statement is refused when it is built."""
     rename = (
         update(_users)
         .where(_users.c.id == bindparam("user_id"))
@@ -110,7 +110,28 @@ def test_a_default_nobody_would_fill_is_refused_when_compiled() -> None:
     bump = update(_threads).where(_threads.c.id == bindparam("thread_id")).values(subject="x")
     statement = select(*rename.c).add_cte(bump.cte("bumped"))
     with pytest.raises(TypeError, match="updated_at"):
-        _Compiled(statement, postgresql.psycopg.dialect())
+        Prepared(statement)
+
+
+def test_a_parameter_named_after_a_column_it_would_also_set_is_refused() -> None:
+    """SQLAlchemy takes a parameter named after a column of an UPDATE's table as one more column
+    to set (``SET thread_id = …`` on ``messages`` for the thread's ``thread_id`` below); such a
+    statement is refused when it is built."""
+    messages = Message.__table__
+    mark = (
+        update(messages)
+        .where(messages.c.id == bindparam("message_id"))
+        .values(is_read=True, updated_at=bindparam("now"))
+        .returning(messages.c.id)
+        .cte("marked")
+    )
+    drop = (
+        update(_threads)
+        .where(_threads.c.id == bindparam("thread_id"))
+        .values(subject="x", updated_at=bindparam("now"))
+    )
+    with pytest.raises(TypeError, match="thread_id"):
+        Prepared(select(*mark.c).add_cte(drop.cte("dropped")))
 
 
 async def test_parameters_the_statement_does_not_bind_change_nothing(
