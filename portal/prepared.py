@@ -11,8 +11,8 @@ handling. SQLAlchemy's compiled cache gives the same SQL text every time, which 
 server-side after a few runs (its ``prepare_threshold``).
 
 This module once ran the statements on psycopg's connection past SQLAlchemy, with SQLAlchemy's
-private compiler APIs; measured against this path (docs/performance.md or the issue's note), it
-saved about 0.1 ms of CPU per statement, which ``make bench`` does not tell from noise.
+private compiler APIs; measured against this path (issue 16's note), it saved about 0.1 ms of
+CPU per statement, which ``make bench`` does not tell from its noise.
 """
 
 from __future__ import annotations
