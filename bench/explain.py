@@ -2,8 +2,7 @@
 
 The statements are captured from the real application (``create_app`` in this process, one
 request per case through Litestar's test client, every statement recorded where it reaches
-psycopg's cursor: the hot paths run on the driver's connection past SQLAlchemy, see
-portal.prepared), so the check follows the code as it changes. Each captured SELECT,
+psycopg's cursor), so the check follows the code as it changes. Each captured SELECT,
 INSERT, UPDATE or DELETE is planned with ``EXPLAIN (FORMAT JSON)`` (not run) with its own
 parameters; a sequential scan of ``messages`` or ``message_threads`` is a failure.
 """

@@ -278,6 +278,8 @@ class Bench:
             "PORTAL_DATABASE_URL": self.runtime_url,
             "PORTAL_JWT_SECRET": secrets.token_urlsafe(48),
             "PORTAL_SESSION_SECRET": secrets.token_urlsafe(48),
+            # Production requires one; a throwaway key of this run's own.
+            "PORTAL_AUDIT_SIGNING_KEY": _throwaway_signing_key(),
             "PORTAL_VAR_DIR": str(OUT_DIR / "var"),
             "PORTAL_RATE_LIMIT_MESSAGES": str(RATE_LIMIT),
             "PORTAL_RATE_LIMIT_WINDOW_SECONDS": str(RATE_WINDOW_SECONDS),
@@ -748,6 +750,21 @@ def _participants(plans: list[seed.ThreadPlan], rng: random.Random) -> list[seed
     chosen = list(people.values())
     rng.shuffle(chosen)
     return chosen[:1000]
+
+
+def _throwaway_signing_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
 
 
 def _git_commit() -> str | None:

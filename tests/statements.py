@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 @contextmanager
 def statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """On PostgreSQL they are taken where every statement goes, psycopg's cursor (the hot paths
-    run straight on the driver's connection, portal.prepared, and the pool's pings skip
-    SQLAlchemy's events too); psycopg's own BEGIN and COMMIT are not counted. On SQLite, from
+    """On PostgreSQL they are taken where every statement goes, psycopg's cursor (the pool's
+    pings skip SQLAlchemy's events); psycopg's own BEGIN and COMMIT are not counted. On SQLite, from
     SQLAlchemy's cursor events (its BEGIN included)."""
     seen: list[str] = []
     sync_engine = engine.sync_engine

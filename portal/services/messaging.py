@@ -562,7 +562,7 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
         message, thread = await access_message(session, user, message_id, lock_thread=True)
         if message.recipient_id != user.id:
             raise Forbidden("only the recipient can mark a message read")
-        params = {"message_id": message_id, "now": utcnow(), "thread_id": thread.id}
+        params = {"message_id": message_id, "now": utcnow(), "read_thread_id": thread.id}
         mark, *then = _mark_read_statements(session.get_bind().dialect.name, user.role)
         changed: ReceiptRow | None = await mark.first(session, params)
         if changed is None:
@@ -615,9 +615,10 @@ def _write_statements(dialect: str, recipient_role: str) -> tuple[Prepared, ...]
 @functools.cache
 def _mark_read_statements(dialect: str, role: str) -> tuple[Prepared, ...]:
     """Marks the message (``message_id``) read at ``now`` if it is not yet, returning its
-    receipt, and drops the unread counter of its thread (``thread_id``) for the participant in
-    ``role``. One statement on PostgreSQL, whose counter update (a CTE) happens only if the
-    message changed; on SQLite the caller runs the second statement only then."""
+    receipt, and drops the unread counter of its thread (``read_thread_id``: SQLAlchemy's
+    ``execute`` would take a ``thread_id`` for one more column of ``messages`` to set) for the
+    participant in ``role``. One statement on PostgreSQL, whose counter update (a CTE) happens
+    only if the message changed; on SQLite the caller runs the second statement only then."""
     mark = (
         update(_messages)
         .where(_messages.c.id == bindparam("message_id"), _messages.c.is_read.is_(False))
@@ -627,7 +628,7 @@ def _mark_read_statements(dialect: str, role: str) -> tuple[Prepared, ...]:
     unread = _threads.c[f"unread_count_{role}"]
     drop = (
         update(_threads)
-        .where(_threads.c.id == bindparam("thread_id"))
+        .where(_threads.c.id == bindparam("read_thread_id"))
         .values({unread: unread - 1, _threads.c.updated_at: bindparam("now")})
     )
     if dialect == "postgresql":

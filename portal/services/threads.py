@@ -363,7 +363,7 @@ async def list_threads(
     """The threads in the user's view, newest activity first; ``archived`` picks the archive
     instead of the inbox. ``unread_count`` is over all of them, whatever the filters."""
     statement = _inbox_statement(user.role, application_id is not None, unread_only)
-    rows = await statement.once(
+    rows = await statement.all_standalone(
         session,
         {
             "me": user.id,
@@ -456,7 +456,9 @@ async def thread_detail(
     the answer is the cursor for the page after this one. NotFound for an ``after`` outside the
     user's view.
     """
-    rows = await _thread_statement().once(session, {"me": user.id, "thread_id": thread_id})
+    rows = await _thread_statement().all_standalone(
+        session, {"me": user.id, "thread_id": thread_id}
+    )
     thread: _ThreadWithOther | None = rows[0] if rows else None
     role = _viewer_role(thread, user.id, thread_id)
     assert thread is not None  # _viewer_role raised NotFound
@@ -471,7 +473,7 @@ async def thread_detail(
         "offset": (page - 1) * limit,
     }
     statement = _message_page_statement(cutoff is not None, after is not None)
-    messages = await statement.once(session, params)
+    messages = await statement.all_standalone(session, params)
     if messages:
         total = int(messages[0].total_messages)
     else:
@@ -511,7 +513,7 @@ async def _count_past_the_end(
     if after is None and page == 1:
         return 0
     params = {"thread_id": thread_id, "cutoff": cutoff, "after": after}
-    row = (await _count_statement(cutoff is not None).once(session, params))[0]
+    row = (await _count_statement(cutoff is not None).all_standalone(session, params))[0]
     if after is not None and not row.cursor_in_view:
         raise NotFound(f"after: message {after} is not in your view of thread {thread_id}")
     return int(row.total)
@@ -529,7 +531,7 @@ def _unread_statement(role: str) -> Prepared:
 
 
 async def unread_summary(session: AsyncSession, user: Participant) -> UnreadSummary:
-    rows = await _unread_statement(user.role).once(session, {"me": user.id})
+    rows = await _unread_statement(user.role).all_standalone(session, {"me": user.id})
     count, threads = rows[0]
     return UnreadSummary(unread_count=int(count), unread_threads=int(threads))
 
