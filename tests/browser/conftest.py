@@ -92,6 +92,12 @@ class LiveServer:
         return self._executor.submit(asyncio.run, coroutine).result()
 
 
+# For a module that checks what the browser does with a page (focus, keys, accessibility), not
+# what the database does: the pages are the same on both backends, whose data paths the
+# dashboard's other browser tests and every service test already run on each.
+FRONT_END_ONLY = pytest.mark.parametrize("live_database", ["sqlite"], indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def live_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -20,9 +20,11 @@ from portal.services import moderation
 from portal.settings import Settings
 from tests.admin.panel_support import PanelWorld, make_panel_world
 from tests.browser.accessibility import serious_violations
-from tests.browser.conftest import Browsing, LiveServer
+from tests.browser.conftest import FRONT_END_ONLY, Browsing, LiveServer
 from tests.browser.test_dashboard import sign_in
 from tests.portal.moderation_support import report, send, user
+
+pytestmark = FRONT_END_ONLY
 
 
 async def _world(session: AsyncSession, settings: Settings) -> PanelWorld:

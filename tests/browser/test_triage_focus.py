@@ -24,8 +24,10 @@ from portal.database import read_transaction
 from portal.models import AuditEvent, ModeratorNote, StaffUser, User
 from portal.services import moderation, moderation_queue
 from portal.services.moderation_types import DECISION_ACTIONS
-from tests.browser.conftest import ARTIFACTS, Browsing, LiveServer
+from tests.browser.conftest import ARTIFACTS, FRONT_END_ONLY, Browsing, LiveServer
 from tests.browser.test_dashboard import Reported, _reported, _staff, _statuses, sign_in
+
+pytestmark = FRONT_END_ONLY
 
 # everything staff can do to a report from its page, decisions and the rest
 REPORT_ACTIONS = (*DECISION_ACTIONS, "moderation.claimed", "moderation.unclaimed")
