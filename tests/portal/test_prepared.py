@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import bindparam, event, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import write_transaction
+from portal.database import add_statement_hook, write_transaction
 from portal.models import AuditEvent, Message, MessageThread, User
 from portal.models.base import insert_row, insert_values, utcnow
 from portal.prepared import Prepared
@@ -176,7 +176,8 @@ class _Collected(logging.Handler):
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_hot_statements_reach_the_sql_log_and_the_event_hooks(settings: Settings) -> None:
     """With PORTAL_DATABASE_ECHO on, the send's insert and the unread count (both Prepared
-    statements) are in SQLAlchemy's SQL log, and pass its cursor events, as any statement."""
+    statements) are in SQLAlchemy's SQL log, and reach the one statement hook
+    (portal.database.add_statement_hook), as any statement."""
     app = create_app(settings_with(settings, database_echo=True))
     traced: list[str] = []
     # On the engine's logger itself (the app's logging config takes over the root logger's
@@ -184,18 +185,19 @@ async def test_hot_statements_reach_the_sql_log_and_the_event_hooks(settings: Se
     sql_log = _Collected()
     logging.getLogger("sqlalchemy.engine.Engine").addHandler(sql_log)
 
-    def trace(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def trace(statement: str, _params: Any) -> None:
         traced.append(statement)
 
     try:
         async with AsyncTestClient(app=app) as client:
             employer, candidate = await make_pair(app)
-            event.listen(app.state.engine.sync_engine, "before_cursor_execute", trace)
+            remove_trace = add_statement_hook(app.state.engine, trace)
             await send_ok(client, settings, employer, candidate)
             unread = await client.get(
                 "/api/v1/messages/unread-count", headers=auth(settings, candidate)
             )
             assert unread.status_code == 200 and unread.json()["unread_count"] == 1
+            remove_trace()
     finally:
         logging.getLogger("sqlalchemy.engine.Engine").removeHandler(sql_log)
     for seen in (sql_log.messages, traced):
