@@ -55,8 +55,9 @@ class Prepared:
         self._compiled: _Compiled | None = None
 
     async def all(self, session: AsyncSession, params: dict[str, Any] | None = None) -> list[Any]:
-        """The rows (SQLAlchemy's Row), in the session's transaction (begun if need be), or by
-        itself on a request session in autocommit."""
+        """The rows (named tuples: attribute access by column name, as SQLAlchemy's Row; its
+        Row on SQLite), in the session's transaction (begun if need be), or by itself on a
+        request session in autocommit."""
         connection = await _connection(session)
         dialect = connection.dialect
         if dialect.name == "sqlite":
@@ -186,7 +187,13 @@ class _Compiled:
                 hook(sql, values)
         if connection.sync_engine.echo:
             _log_statement(sql, values)
-        fairy = await connection.get_raw_connection()
+        # The pooled connection: Connection.connection while it is valid (no I/O then), else
+        # get_raw_connection, which reconnects an invalidated one as SQLAlchemy would.
+        sync = connection.sync_connection
+        if sync is not None and not sync.invalidated:
+            fairy = sync.connection
+        else:
+            fairy = await connection.get_raw_connection()
         raw = cast("psycopg.AsyncConnection[Any]", fairy.driver_connection)
         try:
             async with raw.cursor(row_factory=namedtuple_row) as cursor:
