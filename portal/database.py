@@ -282,6 +282,44 @@ class RequestSessions:
 request_sessions = RequestSessions()
 
 
+# --- statement hooks ----------------------------------------------------------------------------
+#
+# One hook sees every statement an engine runs, whichever way it went: SQLAlchemy's own (through
+# its ``before_cursor_execute`` event) and portal.prepared's hot statements, which run on
+# psycopg's connection past SQLAlchemy's execution machinery and call the hooks themselves.
+
+StatementHook = Callable[[str, Any], None]
+_statement_hooks: dict[int, list[StatementHook]] = {}
+
+
+def add_statement_hook(engine: AsyncEngine, hook: StatementHook) -> Callable[[], None]:
+    """Calls ``hook(sql, params)`` before each statement ``engine`` runs (for tracing and
+    counting); returns what removes it."""
+    sync_engine = engine.sync_engine
+
+    def on_cursor_execute(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any
+    ) -> None:
+        hook(statement, parameters)
+
+    event.listen(sync_engine, "before_cursor_execute", on_cursor_execute)
+    _statement_hooks.setdefault(id(sync_engine), []).append(hook)
+
+    def remove() -> None:
+        event.remove(sync_engine, "before_cursor_execute", on_cursor_execute)
+        hooks = _statement_hooks.get(id(sync_engine), [])
+        hooks.remove(hook)
+        if not hooks:
+            _statement_hooks.pop(id(sync_engine), None)
+
+    return remove
+
+
+def statement_hooks(connection: AsyncConnection) -> list[StatementHook] | None:
+    """The hooks of the connection's engine, for a statement run past SQLAlchemy's execution."""
+    return _statement_hooks.get(id(connection.sync_engine))
+
+
 def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 

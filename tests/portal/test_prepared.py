@@ -1,22 +1,30 @@
 """Prepared statements (portal.prepared) read and write what SQLAlchemy would, on either
-database: the same values of the same types, the same errors, the same column defaults."""
+database: the same values of the same types, the same errors, the same column defaults; and
+they are SQLAlchemy's statements like any other: logged, traced, their disconnects handled."""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
+from litestar.testing import AsyncTestClient
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
-from portal.database import write_transaction
-from portal.models import AuditEvent, MessageThread, User
+from portal.database import add_statement_hook, write_transaction
+from portal.models import AuditEvent, Message, MessageThread, User
 from portal.models.base import insert_row, insert_values, utcnow
-from portal.prepared import Prepared, _Compiled
+from portal.prepared import Prepared
 from portal.services.users import create_user
+from portal.settings import Settings
+from server.app import create_app
+from tests.api.helpers import auth, make_pair, send_ok
+from tests.conftest import settings_with
+from tests.portal.test_faults import admin
 
 _events = AuditEvent.__table__
 _users = User.__table__
@@ -89,9 +97,9 @@ async def test_python_side_column_defaults_are_filled(session: AsyncSession) -> 
     assert row.updated_at >= before
 
 
-def test_a_default_nobody_would_fill_is_refused_when_compiled() -> None:
+def test_a_default_nobody_would_fill_is_refused_when_built() -> None:
     """With two UPDATEs in CTEs, SQLAlchemy computes the ``onupdate`` of neither; rather than
-    write NULL there, the statement is refused the first time it is compiled."""
+    write NULL there, the statement is refused when it is built."""
     rename = (
         update(_users)
         .where(_users.c.id == bindparam("user_id"))
@@ -102,7 +110,28 @@ def test_a_default_nobody_would_fill_is_refused_when_compiled() -> None:
     bump = update(_threads).where(_threads.c.id == bindparam("thread_id")).values(subject="x")
     statement = select(*rename.c).add_cte(bump.cte("bumped"))
     with pytest.raises(TypeError, match="updated_at"):
-        _Compiled(statement, postgresql.psycopg.dialect())
+        Prepared(statement)
+
+
+def test_a_parameter_named_after_a_column_it_would_also_set_is_refused() -> None:
+    """SQLAlchemy takes a parameter named after a column of an UPDATE's table as one more column
+    to set (``SET thread_id = …`` on ``messages`` for the thread's ``thread_id`` below); such a
+    statement is refused when it is built."""
+    messages = Message.__table__
+    mark = (
+        update(messages)
+        .where(messages.c.id == bindparam("message_id"))
+        .values(is_read=True, updated_at=bindparam("now"))
+        .returning(messages.c.id)
+        .cte("marked")
+    )
+    drop = (
+        update(_threads)
+        .where(_threads.c.id == bindparam("thread_id"))
+        .values(subject="x", updated_at=bindparam("now"))
+    )
+    with pytest.raises(TypeError, match="thread_id"):
+        Prepared(select(*mark.c).add_cte(drop.cte("dropped")))
 
 
 async def test_parameters_the_statement_does_not_bind_change_nothing(
@@ -133,3 +162,66 @@ async def test_parameters_the_statement_does_not_bind_change_nothing(
     ).one()
     await session.commit()
     assert tuple(row) == ("Cyrus", "candidate", "cy@example.com")
+
+
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_hot_statements_reach_the_sql_log_and_the_event_hooks(settings: Settings) -> None:
+    """With PORTAL_DATABASE_ECHO on, the send's insert and the unread count (both Prepared
+    statements) are in SQLAlchemy's SQL log, and reach the one statement hook
+    (portal.database.add_statement_hook), as any statement."""
+    app = create_app(settings_with(settings, database_echo=True))
+    traced: list[str] = []
+    # On the engine's logger itself (the app's logging config takes over the root logger's
+    # handlers); its level is left alone: echo alone turns the log on.
+    sql_log = _Collected()
+    logging.getLogger("sqlalchemy.engine.Engine").addHandler(sql_log)
+
+    def trace(statement: str, _params: Any) -> None:
+        traced.append(statement)
+
+    try:
+        async with AsyncTestClient(app=app) as client:
+            employer, candidate = await make_pair(app)
+            remove_trace = add_statement_hook(app.state.engine, trace)
+            await send_ok(client, settings, employer, candidate)
+            unread = await client.get(
+                "/api/v1/messages/unread-count", headers=auth(settings, candidate)
+            )
+            assert unread.status_code == 200 and unread.json()["unread_count"] == 1
+            remove_trace()
+    finally:
+        logging.getLogger("sqlalchemy.engine.Engine").removeHandler(sql_log)
+    for seen in (sql_log.messages, traced):
+        assert any("INSERT INTO messages" in statement for statement in seen)
+        assert any("unread_count_candidate" in statement for statement in seen)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_connection_the_server_ended_is_invalidated_and_replaced(
+    session: AsyncSession,
+) -> None:
+    """SQLAlchemy's disconnect handling sees a Prepared statement's failure: the error says the
+    connection was invalidated, the pool drops it, and the next transaction gets a fresh one."""
+    backend_pid = Prepared(select(func.pg_backend_pid().label("pid")))
+    with pytest.raises(DBAPIError):
+        async with write_transaction(session):
+            pid = (await backend_pid.one(session)).pid
+            # Ended while checked out, so the pool's check at checkout cannot step in first.
+            with admin() as connection:
+                connection.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+            with pytest.raises(DBAPIError) as raised:
+                await backend_pid.one(session)
+            raise raised.value
+    # The statement's own error (not only the rollback's after it).
+    assert raised.value.connection_invalidated
+    async with write_transaction(session):
+        assert (await backend_pid.one(session)).pid != pid
