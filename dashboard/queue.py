@@ -18,6 +18,7 @@ from portal.models import StaffUser
 from portal.models.moderation import FLAG_REASONS
 from portal.permissions import Capability, may_decide
 from portal.services import moderation, moderation_queue, moderation_types
+from portal.services.suspensions import SUSPENSION_DAYS
 
 AGE_FILTERS = (1, 7, 30)
 PER_PAGE = 50
@@ -74,6 +75,26 @@ async def nav_counts(
     db_session: NamedDependency[AsyncSession], staff: StaffUser
 ) -> moderation_types.QueueCounts:
     return await moderation_queue.queue_counts(db_session, viewer=staff)
+
+
+async def decision_page_context(
+    db_session: AsyncSession,
+    staff: StaffUser,
+    *,
+    error: str | None,
+    done: str | None,
+    form: dict[str, dict[str, str]] | None,
+) -> dict[str, Any]:
+    """What every page that takes decisions (a report's, a user's) shows besides its subject:
+    the refusal or the decision just taken, the refused form's values, the suspension
+    lengths and the queue counts."""
+    return {
+        "error": error,
+        "done": done if done in DONE_WORDS else None,
+        "suspension_days": SUSPENSION_DAYS,
+        "form": form or {},
+        "counts": await nav_counts(db_session, staff),
+    }
 
 
 @get("/mod", name="mod.queue", guards=[requires(Capability.READ_QUEUE)], include_in_schema=False)

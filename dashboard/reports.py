@@ -11,11 +11,11 @@ from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import render
-from dashboard.queue import DONE_WORDS, nav_counts, signed_in
+from dashboard.queue import decision_page_context, signed_in
 from dashboard.staff_auth import requires
 from portal.models import StaffUser
 from portal.permissions import Capability
-from portal.services import moderation_records, suspensions
+from portal.services import moderation_records
 
 PATH = "/mod/reports/{message_id:uuid}"
 
@@ -36,11 +36,7 @@ async def report_page(
     view = await moderation_records.report_view(db_session, message_id)
     context = {
         "view": view,
-        "error": error,
-        "done": done if done in DONE_WORDS else None,
-        "suspension_days": suspensions.SUSPENSION_DAYS,
-        "form": form or {},
-        "counts": await nav_counts(db_session, staff),
+        **await decision_page_context(db_session, staff, error=error, done=done, form=form),
     }
     return render(request, "mod/report.html", context, status_code=status_code)
 

@@ -12,11 +12,11 @@ from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import render
-from dashboard.queue import DONE_WORDS, nav_counts, signed_in
+from dashboard.queue import decision_page_context, signed_in
 from dashboard.staff_auth import requires
 from portal.models import StaffUser
 from portal.permissions import Capability, may_read_compliance
-from portal.services import moderation_records, suspensions
+from portal.services import moderation_records
 from portal.services.compliance import summaries
 
 PATH = "/mod/users/{user_id:uuid}"
@@ -41,11 +41,7 @@ async def user_page(
     context = {
         "user": history,
         "threads": threads,
-        "error": error,
-        "done": done if done in DONE_WORDS else None,
-        "suspension_days": suspensions.SUSPENSION_DAYS,
-        "form": form or {},
-        "counts": await nav_counts(db_session, staff),
+        **await decision_page_context(db_session, staff, error=error, done=done, form=form),
     }
     return render(request, "mod/user.html", context, status_code=status_code)
 
