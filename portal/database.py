@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from portal.errors import NotFound, PortalError
-from portal.settings import UNBOUNDED, DatabaseBounds
+from portal.settings import UNBOUNDED, DatabaseBounds, Settings, get_settings
 
 T = TypeVar("T")
 
@@ -158,8 +158,22 @@ def unavailable_retry_after(exc: BaseException) -> int | None:
     return RETRY_AFTER_UNREACHABLE_SECONDS
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+_SETTINGS = "portal.settings"  # the key of the app's settings in a session's info
+
+
+def create_sessionmaker(
+    engine: AsyncEngine, settings: Settings | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine``; ``settings`` (the app's) ride along in each session's ``info``
+    for the services that write email (see :func:`session_settings`)."""
+    info = {_SETTINGS: settings} if settings is not None else None
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
+
+
+def session_settings(session: AsyncSession) -> Settings:
+    """The settings of the app whose session this is; the environment's outside an app."""
+    settings = session.info.get(_SETTINGS)
+    return settings if isinstance(settings, Settings) else get_settings()
 
 
 # The ASGI scope key of a request's session (see open_request_session).

@@ -56,6 +56,12 @@ READ_WRITE = grant("SELECT", "INSERT", "UPDATE")
 RUNTIME_GRANTS: dict[str, Grant] = {
     "alembic_version": grant(),  # the migrations' own: the app never reads or writes it
     "applications": READ_WRITE,
+    # An appeal is decided once; what it said and who made it never change.
+    "appeals": grant(
+        "SELECT",
+        "INSERT",
+        update_only=("status", "decided_by_id", "decided_at", "reasoning", "outcome_decision_id"),
+    ),
     "audit_chain_heads": grant("SELECT", "INSERT", update_only=("position", "hash")),
     "audit_events": grant("SELECT", "INSERT"),  # append-only
     "email_outbox": READ_WRITE,
@@ -81,7 +87,10 @@ RUNTIME_GRANTS: dict[str, Grant] = {
             "created_at",
         ),
     ),
+    # A statement of reasons is never rewritten; only its being overturned is added later.
+    "moderation_decisions": grant("SELECT", "INSERT", update_only=("overturned", "overturned_at")),
     "moderator_notes": READ_WRITE,
+    "policies": READ_WRITE,
     "rate_limit_violations": READ_WRITE,
     "staff_sign_in_windows": READ_WRITE,
     "staff_users": READ_WRITE,

@@ -458,6 +458,13 @@ class Settings:
         "retention period for the compliance purge; less than 365 is refused (29 CFR 1602.14)",
         minimum=1,
     )
+    appeal_window_months: int = setting(
+        "APPEAL_WINDOW_MONTHS",
+        6,
+        "how long after being told of a moderation decision its people may appeal it "
+        "(DSA Art. 20: never less than 6)",
+        minimum=6,
+    )
     retention_allow_short: bool = setting(
         "RETENTION_ALLOW_SHORT", False, "allows a retention period under 365 days: for tests only"
     )

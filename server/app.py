@@ -135,7 +135,7 @@ def database_state(
     return {
         "settings": settings,
         "engine": engine,
-        "sessionmaker": create_sessionmaker(engine),
+        "sessionmaker": create_sessionmaker(engine, settings),
         "readiness_engine": readiness_engine,
         "known_users": KnownUsers(ttl=ACTIVITY_REFRESH.total_seconds()),
         "verified_tokens": VerifiedTokens(settings),

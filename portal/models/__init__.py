@@ -1,6 +1,7 @@
 """Every table of the portal; importing this module registers them all on ``Base.metadata``."""
 
 from portal.models.base import Base
+from portal.models.decisions import Appeal, ModerationDecision, Policy
 from portal.models.holds import LegalHold
 from portal.models.messaging import Message, MessageBlock, MessageThread
 from portal.models.moderation import FlagReport, ModeratorNote, RateLimitViolation
@@ -9,6 +10,7 @@ from portal.models.records import AuditChainHead, AuditEvent, EmailOutbox, Idemp
 from portal.models.staff import StaffSignInWindow, StaffUser
 
 __all__ = [
+    "Appeal",
     "Application",
     "AuditChainHead",
     "AuditEvent",
@@ -20,7 +22,9 @@ __all__ = [
     "Message",
     "MessageBlock",
     "MessageThread",
+    "ModerationDecision",
     "ModeratorNote",
+    "Policy",
     "RateLimitViolation",
     "StaffSignInWindow",
     "StaffUser",

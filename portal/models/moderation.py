@@ -60,6 +60,14 @@ class FlagReport(IdMixin, TimestampsMixin, Base):
     )
     decided_at: Mapped[datetime | None]
     decision: Mapped[str | None] = mapped_column(String(32))
+    # The decision (with its statement) that closed this report: the reporter's outcome.
+    decision_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("moderation_decisions.id", ondelete="SET NULL"), index=True
+    )
+    # A notice that the content is illegal (DSA Art. 16): the law it breaks, and the reporter's
+    # statement that the notice is made in good faith.
+    legal_ground: Mapped[str | None] = mapped_column(Text)
+    good_faith: Mapped[bool | None]
 
 
 class RateLimitViolation(IdMixin, Base):
