@@ -83,6 +83,18 @@ class Decision:
         return f"{self.subject.route}.{self.name}"
 
 
+# The fields of a restriction's statement: the policy cited, the explanation, the public note.
+GROUNDS: Final = ("policy", "explanation", "public_note")
+
+
+def grounds(values: Values) -> moderation.Grounds:
+    return moderation.Grounds(
+        policy=values["policy"] or None,
+        explanation=values["explanation"] or None,
+        public_note=values["public_note"] or None,
+    )
+
+
 DECISIONS: Final = (
     # on a reported message
     Decision(
@@ -104,8 +116,10 @@ DECISIONS: Final = (
     Decision(
         REPORT,
         "dismiss",
-        ("note",),
-        lambda db, mid, staff, v: moderation.dismiss(db, mid, actor=staff, note=v["note"] or None),
+        ("note", "public_note"),
+        lambda db, mid, staff, v: moderation.dismiss(
+            db, mid, actor=staff, note=v["note"] or None, public_note=v["public_note"] or None
+        ),
         "dismissed",
         Capability.DECIDE,
         then_next=True,
@@ -113,9 +127,9 @@ DECISIONS: Final = (
     Decision(
         REPORT,
         "remove",
-        ("reason",),
+        ("reason", *GROUNDS),
         lambda db, mid, staff, v: moderation.remove_message(
-            db, mid, actor=staff, reason=v["reason"]
+            db, mid, actor=staff, reason=v["reason"], grounds=grounds(v)
         ),
         "removed",
         Capability.DECIDE,
@@ -124,8 +138,10 @@ DECISIONS: Final = (
     Decision(
         REPORT,
         "warn",
-        ("note",),
-        lambda db, mid, staff, v: moderation.warn_sender(db, mid, actor=staff, note=v["note"]),
+        ("note", *GROUNDS),
+        lambda db, mid, staff, v: moderation.warn_sender(
+            db, mid, actor=staff, note=v["note"], grounds=grounds(v)
+        ),
         "warned",
         Capability.DECIDE,
         then_next=True,
@@ -133,9 +149,14 @@ DECISIONS: Final = (
     Decision(
         REPORT,
         "suspend",
-        ("reason", "days"),
+        ("reason", "days", *GROUNDS),
         lambda db, mid, staff, v: moderation.suspend_sender(
-            db, mid, actor=staff, reason=v["reason"], days=suspension_days(v["days"])
+            db,
+            mid,
+            actor=staff,
+            reason=v["reason"],
+            days=suspension_days(v["days"]),
+            grounds=grounds(v),
         ),
         "suspended",
         Capability.DECIDE,
@@ -164,9 +185,15 @@ DECISIONS: Final = (
     Decision(
         USER,
         "suspend",
-        ("reason", "days"),
+        ("reason", "days", "policy", "explanation"),
         lambda db, uid, staff, v: suspensions.suspend_user(
-            db, uid, actor=staff, reason=v["reason"], days=suspension_days(v["days"])
+            db,
+            uid,
+            actor=staff,
+            reason=v["reason"],
+            days=suspension_days(v["days"]),
+            policy=v["policy"] or None,
+            explanation=v["explanation"] or None,
         ),
         "suspended",
         Capability.MODERATE_USERS,

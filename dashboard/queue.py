@@ -198,7 +198,16 @@ async def bulk(
     if len(ids) > 200:
         raise InvalidInput("message_id", "at most 200 items at once")
     result = await moderation.bulk_decide(
-        db_session, ids, action, actor=staff, reason=optional_field(form, "reason")
+        db_session,
+        ids,
+        action,
+        actor=staff,
+        reason=optional_field(form, "reason"),
+        grounds=moderation.Grounds(
+            policy=optional_field(form, "policy"),
+            explanation=optional_field(form, "explanation"),
+            public_note=optional_field(form, "public_note"),
+        ),
     )
     page = await moderation_queue.queue_page(db_session, viewer=staff, per_page=PER_PAGE)
     context = {

@@ -58,3 +58,18 @@ def new_message_email(
         body_text=_environment.get_template("new_message.txt").render(context),
         body_html=_environment.get_template("new_message.html").render(context),
     )
+
+
+def notice_email(*, subject: str, recipient_name: str, paragraphs: list[str]) -> NotificationEmail:
+    """A moderation notice (a statement of reasons, a report's outcome, an appeal's decision):
+    its text is the notice itself, told only to the person it is addressed to."""
+    context = {
+        "subject": one_line(subject),
+        "recipient_name": one_line(recipient_name),
+        "paragraphs": paragraphs,
+    }
+    return NotificationEmail(
+        subject=context["subject"],  # type: ignore[arg-type]
+        body_text=_environment.get_template("notice.txt").render(context),
+        body_html=_environment.get_template("notice.html").render(context),
+    )

@@ -62,6 +62,13 @@ class Conflict(PortalError):
     code = "conflict"
 
 
+class Gone(PortalError):
+    """What was asked for is no longer possible (an appeal after its window)."""
+
+    status_code = 410
+    code = "gone"
+
+
 class Unprocessable(PortalError):
     status_code = 422
     code = "unprocessable"

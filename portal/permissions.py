@@ -60,6 +60,8 @@ class Capability(StrEnum):
     CHECKPOINT = "write an audit checkpoint"
     MANAGE_STAFF = "manage staff accounts"
     PROVISION = "provision users and applications"
+    DECIDE_APPEAL = "decide appeals"
+    MANAGE_POLICIES = "edit the policies decisions cite"
 
 
 _EVERY_ROLE: Final = frozenset(STAFF_ROLES)
@@ -86,6 +88,9 @@ GRANTS: Final[Mapping[Capability, frozenset[str]]] = {
     Capability.CHECKPOINT: _COMPLIANCE,
     Capability.MANAGE_STAFF: _ADMINS,
     Capability.PROVISION: _ADMINS,
+    # an appeal goes to someone other than who decided (the service checks that too)
+    Capability.DECIDE_APPEAL: _MODERATORS,
+    Capability.MANAGE_POLICIES: _ADMINS,
 }
 assert set(GRANTS) == set(Capability)
 

@@ -52,7 +52,13 @@ async def suspend_violator(
     days = suspension_days(text(form, "days"))
     async with sessions(request)() as db:
         user = await rate_limit.suspend_violator(
-            db, pk, actor=staff, reason=text(form, "reason"), days=days
+            db,
+            pk,
+            actor=staff,
+            reason=text(form, "reason"),
+            days=days,
+            policy=text(form, "policy") or None,
+            explanation=text(form, "explanation") or None,
         )
     length = "indefinitely" if days is None else f"for {dict(DAY_CHOICES)[str(days)]}"
     return f"{user.display_name} is suspended {length}."

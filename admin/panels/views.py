@@ -325,8 +325,10 @@ class ViolationPanel(PanelView, model=ViolationEntry):
             Capability.MODERATE_USERS,
             actions.suspend_violator,
             fields=(
-                ActionField("reason", "Reason"),
+                ActionField("reason", "Internal note"),
                 ActionField("days", "For", choices=actions.DAY_CHOICES),
+                ActionField("policy", "Policy cited (its key, e.g. spam)"),
+                ActionField("explanation", "Explanation to the user", required=False),
             ),
             danger=True,
         ),

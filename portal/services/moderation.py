@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -39,12 +40,14 @@ from portal.errors import AlreadyDecided, Conflict, Forbidden, InvalidInput, Not
 from portal.models import (
     FlagReport,
     Message,
+    ModerationDecision,
     ModeratorNote,
     StaffUser,
     User,
 )
 from portal.models.base import new_id
-from portal.services import validation
+from portal.models.decisions import RESTRICTIONS
+from portal.services import statements, validation
 from portal.services.moderation_records import note_view
 from portal.services.moderation_types import (
     BULK_ACTIONS,
@@ -117,7 +120,24 @@ async def _actionable(
     raise await _already_decided(session, reports)
 
 
-Effect = Callable[[Message, datetime, list[FlagReport]], Awaitable[None]]
+Effect = Callable[
+    [Message, datetime, list[FlagReport], statements.Citation | None],
+    Awaitable[ModerationDecision | None],
+]
+
+
+@dataclass(frozen=True)
+class Grounds:
+    """What a decision tells people: the policy a restriction cites (its key), the explanation
+    to the sender (the policy's own unless given), and the public note to the reporters."""
+
+    policy: str | None = None
+    explanation: str | None = None
+    public_note: str | None = None
+
+    def checked(self) -> Grounds:
+        explanation, public_note = statements.checked_texts(self.explanation, self.public_note)
+        return Grounds(self.policy, explanation, public_note)
 
 
 async def _decide(
@@ -132,29 +152,59 @@ async def _decide(
     details: dict[str, object],
     effect: Effect | None = None,
     subject_user: bool = False,
+    grounds: Grounds | None = None,
+    internal_note: str | None = None,
 ) -> None:
     """Decides every actionable report of ``message_id`` and records one audit event (``action``;
-    None when ``effect`` records it), in one transaction with the message locked."""
+    None when ``effect`` records it), in one transaction with the message locked. Unless it
+    escalates, the decision's statement is written and its reporters are told the outcome; a
+    restriction (``decision`` in RESTRICTIONS) must cite a policy."""
     permissions.require(actor, permissions.Capability.DECIDE)
+    grounds = (grounds or Grounds()).checked()
     async with write_transaction(session):
         message = await _lock_message(session, message_id)
         reports = await _current_reports(session, message_id)
         targets = await _actionable(session, actor, reports, escalating=status == "escalated")
         when = now_or_utcnow(now)
+        citation = (
+            await statements.cite(
+                session,
+                grounds.policy,
+                explanation=grounds.explanation,
+                public_note=grounds.public_note,
+            )
+            if decision in RESTRICTIONS
+            else None
+        )
         for report in targets:
             report.status = status
             report.decision = decision
             report.decided_by_id = actor.id
             report.decided_at = when
             report.updated_at = when
-        if effect is not None:
-            await effect(message, when, targets)
+        recorded = await effect(message, when, targets, citation) if effect is not None else None
+        if recorded is None and status != "escalated":
+            recorded = await statements.issue(
+                session,
+                kind=decision,
+                user_id=message.sender_id,
+                decided_by_id=actor.id,
+                when=when,
+                source="notice",
+                citation=citation,
+                public_note=grounds.public_note,
+                internal_note=internal_note,
+                message=message,
+            )
+        if recorded is not None:
+            await statements.tell_reporters(session, targets, recorded)
         if action is None:
             return
         event_details: dict[str, object] = {
             "decision": decision,
             "report_ids": [str(r.id) for r in targets],
             **details,
+            **(statements.audit_details(recorded) if recorded is not None else {}),
         }
         if subject_user:
             event_details["message_id"] = str(message_id)
@@ -238,9 +288,11 @@ async def dismiss(
     *,
     actor: StaffUser,
     note: str | None = None,
+    public_note: str | None = None,
     now: datetime | None = None,
 ) -> None:
-    """No action needed: the item's reports are closed as dismissed."""
+    """No action needed: the item's reports are closed as dismissed, and each reporter is told
+    no violation was found (with ``public_note``)."""
     note = validation.optional_note("note", note, max_length=MAX_NOTE_LENGTH)
     await _decide(
         session,
@@ -251,6 +303,8 @@ async def dismiss(
         decision="dismissed",
         action="moderation.dismissed",
         details={"note": note},
+        grounds=Grounds(public_note=public_note),
+        internal_note=note,
     )
 
 
@@ -260,13 +314,17 @@ async def remove_message(
     *,
     actor: StaffUser,
     reason: str,
+    grounds: Grounds | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Withholds the message's body from its readers (kept for the audit trail)."""
+    """Withholds the message's body from its readers (kept for the audit trail), citing
+    ``grounds.policy``; ``reason`` is the internal note."""
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     details: dict[str, object] = {"reason": reason}
 
-    async def withhold(message: Message, when: datetime, _reports: list[FlagReport]) -> None:
+    async def withhold(
+        message: Message, when: datetime, _reports: list[FlagReport], _: object
+    ) -> None:
         message.is_removed = True
         message.removed_at = when
         message.removed_reason = reason
@@ -283,6 +341,8 @@ async def remove_message(
         action="message.removed",
         details=details,
         effect=withhold,
+        grounds=grounds,
+        internal_note=reason,
     )
 
 
@@ -292,9 +352,11 @@ async def warn_sender(
     *,
     actor: StaffUser,
     note: str,
+    grounds: Grounds | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Records a warning to the sender (on their timeline); the message stays."""
+    """Warns the sender, citing ``grounds.policy`` (on their timeline, with its statement);
+    the message stays. ``note`` is the internal note."""
     note = required_text("note", note, max_length=MAX_NOTE_LENGTH)
     await _decide(
         session,
@@ -306,6 +368,8 @@ async def warn_sender(
         action="user.warned",
         details={"note": note},
         subject_user=True,
+        grounds=grounds,
+        internal_note=note,
     )
 
 
@@ -316,23 +380,33 @@ async def suspend_sender(
     actor: StaffUser,
     reason: str,
     days: int | None,
+    grounds: Grounds | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Suspends the sender for ``days`` (1, 3, 7, 30) or indefinitely (None). The one audit
-    event is the suspension's ``user.suspended``, naming the message and reports."""
+    """Suspends the sender for ``days`` (1, 3, 7, 30) or indefinitely (None), citing
+    ``grounds.policy``. The one audit event is the suspension's ``user.suspended``, naming the
+    message and reports."""
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     days = suspension_days(days)
 
-    async def suspend(message: Message, when: datetime, reports: list[FlagReport]) -> None:
+    async def suspend(
+        message: Message,
+        when: datetime,
+        reports: list[FlagReport],
+        citation: statements.Citation | None,
+    ) -> ModerationDecision:
+        assert citation is not None  # a suspension is a restriction: _decide cited its policy
         sender = await lock_user(session, message.sender_id)
-        await apply_suspension(
+        return await apply_suspension(
             session,
             sender,
             actor=actor,
             reason=reason,
             days=days,
             now=when,
-            thread_id=message.thread_id,
+            citation=citation,
+            source="notice",
+            message=message,
             details={
                 "message_id": str(message.id),
                 "report_ids": [str(r.id) for r in reports],
@@ -349,6 +423,8 @@ async def suspend_sender(
         action=None,
         details={},
         effect=suspend,
+        grounds=grounds,
+        internal_note=reason,
     )
 
 
@@ -425,14 +501,18 @@ async def bulk_decide(
     *,
     actor: StaffUser,
     reason: str | None = None,
+    grounds: Grounds | None = None,
     now: datetime | None = None,
 ) -> BulkResult:
     """``action`` (dismiss | remove | escalate) on each item in its own transaction; items
     decided meanwhile, unknown or that ``actor`` may not decide are skipped and named."""
     permissions.require(actor, permissions.Capability.DECIDE)
     validation.one_of("action", action, BULK_ACTIONS)
+    grounds = (grounds or Grounds()).checked()
     if action == "remove":
         reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
+        if not (grounds.policy or "").strip():
+            raise InvalidInput("policy", "a restriction must cite a policy")
     else:
         reason = validation.optional_note("reason", reason, max_length=MAX_NOTE_LENGTH)
     if not message_ids:
@@ -443,9 +523,18 @@ async def bulk_decide(
     for message_id in dict.fromkeys(message_ids):
         try:
             if action == "dismiss":
-                await dismiss(session, message_id, actor=actor, note=reason, now=now)
+                await dismiss(
+                    session,
+                    message_id,
+                    actor=actor,
+                    note=reason,
+                    public_note=grounds.public_note,
+                    now=now,
+                )
             elif action == "remove":
-                await remove_message(session, message_id, actor=actor, reason=reason or "", now=now)
+                await remove_message(
+                    session, message_id, actor=actor, reason=reason or "", grounds=grounds, now=now
+                )
             else:
                 await escalate(session, message_id, actor=actor, note=reason, now=now)
         except AlreadyDecided as exc:

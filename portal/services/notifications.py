@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
 from portal.database import on_commit, read_transaction, write_transaction
-from portal.email_content import new_message_email, open_tracking_url, thread_url
+from portal.email_content import new_message_email, notice_email, open_tracking_url, thread_url
 from portal.log_text import loggable
 from portal.models import EmailOutbox, Message
 from portal.models.base import new_id, utcnow
@@ -101,6 +101,46 @@ async def queue_offline_notification(
         on_commit(session, lambda: log_skipped_email(outbox, NO_SMTP_REASON))
         await record_email_event(
             session, "email.skipped", outbox, thread_id=message.thread_id, reason=NO_SMTP_REASON
+        )
+    return outbox
+
+
+async def queue_notice(
+    session: AsyncSession,
+    *,
+    recipient: UserRow,
+    subject: str,
+    paragraphs: list[str],
+    settings: Settings,
+    thread_id: uuid.UUID | None = None,
+    only_if_offline: bool = False,
+) -> EmailOutbox | None:
+    """Inside the caller's transaction, stores a moderation notice's email for the outbox (as
+    :func:`queue_offline_notification` does for a message). ``only_if_offline``: not for a
+    recipient who is using the app now (they see it there)."""
+    now = utcnow()
+    if only_if_offline and not is_offline(recipient, settings, now):
+        return None
+    content = notice_email(
+        subject=subject, recipient_name=recipient.display_name, paragraphs=paragraphs
+    )
+    outbox = EmailOutbox(
+        id=new_id(),
+        message_id=None,
+        recipient_id=recipient.id,
+        to_address=recipient.email,
+        subject=content.subject,
+        body_text=content.body_text,
+        body_html=content.body_html,
+        status="pending" if settings.smtp.configured else "skipped",
+        attempts=0,
+        next_attempt_at=now,
+    )
+    session.add(outbox)
+    if not settings.smtp.configured:
+        on_commit(session, lambda: log_skipped_email(outbox, NO_SMTP_REASON))
+        await record_email_event(
+            session, "email.skipped", outbox, thread_id=thread_id, reason=NO_SMTP_REASON
         )
     return outbox
 

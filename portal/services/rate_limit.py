@@ -21,6 +21,7 @@ from portal.errors import Conflict, NotFound, RateLimited
 from portal.models import Message, RateLimitViolation, StaffUser, User
 from portal.models.base import new_id, utcnow
 from portal.prepared import Prepared
+from portal.services import statements
 from portal.services.staff import staff_name
 from portal.services.suspensions import (
     MAX_REASON_LENGTH,
@@ -190,15 +191,19 @@ async def suspend_violator(
     actor: StaffUser,
     reason: str,
     days: int | None,
+    policy: str | None = None,
+    explanation: str | None = None,
     now: datetime | None = None,
 ) -> User:
-    """Suspends the user of a rate-limit violation (as ``suspend_user`` does, recording
-    ``user.suspended`` with the violation's id) and marks the violation reviewed if it was
-    open, in one transaction."""
+    """Suspends the user of a rate-limit violation (as ``suspend_user`` does, citing ``policy``
+    and recording ``user.suspended`` with the violation's id) and marks the violation reviewed
+    if it was open, in one transaction."""
     permissions.require(actor, permissions.Capability.MODERATE_USERS)
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     days = suspension_days(days)
+    statements.checked_texts(explanation, None)
     async with write_transaction(session):
+        citation = await statements.cite(session, policy, explanation=explanation)
         user_id = await session.scalar(
             select(RateLimitViolation.user_id).where(RateLimitViolation.id == violation_id)
         )
@@ -214,6 +219,7 @@ async def suspend_violator(
             reason=reason,
             days=days,
             now=now or utcnow(),
+            citation=citation,
             details={"violation_id": str(violation.id)},
         )
         if violation.status == "open":

@@ -7,16 +7,17 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Final
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import permissions
 from portal.audit import Actor, record_event
 from portal.database import lock_row, write_transaction
 from portal.errors import Conflict, InvalidInput
-from portal.models import StaffUser, User
+from portal.models import Message, ModerationDecision, StaffUser, User
 from portal.models.base import utcnow
 from portal.models.rows import UserRow
-from portal.services import validation
+from portal.services import statements, validation
 
 SUSPENSION_DAYS: Final = (1, 3, 7, 30)  # or None: indefinite
 MAX_REASON_LENGTH: Final = 1000
@@ -57,31 +58,48 @@ async def apply_suspension(
     reason: str,
     days: int | None,
     now: datetime,
-    thread_id: uuid.UUID | None = None,
+    citation: statements.Citation,
+    source: str = "own_initiative",
+    message: Message | None = None,
     details: dict[str, object] | None = None,
-) -> None:
-    """Suspends a locked ``user`` inside the caller's transaction and records ``user.suspended``;
-    a suspension in force is replaced."""
+) -> ModerationDecision:
+    """Suspends a locked ``user`` inside the caller's transaction, with its statement of
+    reasons, and records ``user.suspended``; a suspension in force is replaced."""
     until = None if days is None else now + timedelta(days=days)
     user.is_suspended = True
     user.suspended_at = now
     user.suspended_until = until
     user.suspended_reason = reason
+    decision = await statements.issue(
+        session,
+        kind="suspended",
+        user_id=user.id,
+        decided_by_id=actor.id,
+        when=now,
+        source=source,
+        citation=citation,
+        internal_note=reason,
+        message=message,
+        restricted_until=until,
+        days=days,
+    )
     await record_event(
         session,
         actor=Actor.staff(actor.id),
         action="user.suspended",
         subject_type="user",
         subject_id=user.id,
-        thread_id=thread_id,
+        thread_id=message.thread_id if message else None,
         details={
             "decision": "suspended",
             "reason": reason,
             "days": days,
             "until": until.isoformat() if until else None,
+            **statements.audit_details(decision),
             **(details or {}),
         },
     )
+    return decision
 
 
 async def suspend_user(
@@ -91,19 +109,47 @@ async def suspend_user(
     actor: StaffUser,
     reason: str,
     days: int | None,
+    policy: str | None = None,
+    explanation: str | None = None,
     now: datetime | None = None,
 ) -> User:
-    """Suspends ``user_id`` for ``days`` (1, 3, 7, 30) or indefinitely (None); replaces a
-    suspension in force. Moderators and admins; the reason is required."""
+    """Suspends ``user_id`` for ``days`` (1, 3, 7, 30) or indefinitely (None), citing
+    ``policy``; replaces a suspension in force. Moderators and admins; the reason (the internal
+    note) is required."""
     permissions.require(actor, permissions.Capability.MODERATE_USERS)
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     days = suspension_days(days)
+    statements.checked_texts(explanation, None)
     async with write_transaction(session):
+        citation = await statements.cite(session, policy, explanation=explanation)
         user = await lock_user(session, user_id)
         await apply_suspension(
-            session, user, actor=actor, reason=reason, days=days, now=now or utcnow()
+            session,
+            user,
+            actor=actor,
+            reason=reason,
+            days=days,
+            now=now or utcnow(),
+            citation=citation,
         )
     return user
+
+
+async def latest_in_force(
+    session: AsyncSession, user_id: uuid.UUID, kind: str
+) -> ModerationDecision | None:
+    """The user's latest decision of ``kind`` that nothing has overturned."""
+    decision: ModerationDecision | None = await session.scalar(
+        select(ModerationDecision)
+        .where(
+            ModerationDecision.user_id == user_id,
+            ModerationDecision.kind == kind,
+            ModerationDecision.overturned.is_(None),
+        )
+        .order_by(ModerationDecision.created_at.desc(), ModerationDecision.id.desc())
+        .limit(1)
+    )
+    return decision
 
 
 async def lift_suspension(
@@ -126,6 +172,17 @@ async def lift_suspension(
         user.is_suspended = False
         user.suspended_until = None
         user.suspended_reason = None
+        reversal = await statements.issue(
+            session,
+            kind="suspension_lifted",
+            user_id=user.id,
+            decided_by_id=actor.id,
+            when=now,
+            source="own_initiative",
+            explanation="A member of our team reviewed your suspension and ended it early.",
+            internal_note=reason,
+            reverses=await latest_in_force(session, user.id, "suspended"),
+        )
         await record_event(
             session,
             actor=Actor.staff(actor.id),
@@ -136,6 +193,7 @@ async def lift_suspension(
                 "decision": "lifted",
                 "reason": reason,
                 "was_until": was_until.isoformat() if was_until else None,
+                **statements.audit_details(reversal),
             },
         )
     return user

@@ -54,7 +54,13 @@ async def test_a_second_decision_is_told_who_decided(
     app: Litestar, session: AsyncSession, settings: Settings
 ) -> None:
     world = await make_world(session, settings)
-    await moderation.remove_message(session, world.message.id, actor=world.admin, reason="abuse")
+    await moderation.remove_message(
+        session,
+        world.message.id,
+        actor=world.admin,
+        reason="abuse",
+        grounds=moderation.Grounds(policy="spam"),
+    )
     before = await snapshot(session)
     async with AsyncTestClient(app=app) as client:
         await sign_in(client, world.moderator)

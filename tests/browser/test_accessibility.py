@@ -40,7 +40,13 @@ async def _world(session: AsyncSession, settings: Settings) -> PanelWorld:
         await report(session, message, candidate, ("scam", "spam")[n], note="fee")
     decided = await send(session, settings, base.sender, candidate, "earlier insult")
     await report(session, decided, candidate, "harassment")
-    await moderation.warn_sender(session, decided.id, actor=base.moderator, note="be civil")
+    await moderation.warn_sender(
+        session,
+        decided.id,
+        actor=base.moderator,
+        note="be civil",
+        grounds=moderation.Grounds(policy="spam"),
+    )
     return world
 
 

@@ -91,7 +91,13 @@ async def build_world(session: AsyncSession, settings: Settings) -> World:
     removed = messages[2]
     await flag_message(session, candidate, removed.id, reason="harassment", note="rude")
     # The moderation dashboard's removal: the flag decided and the message withheld, one event.
-    await moderation.remove_message(session, removed.id, actor=moderator, reason="harassment")
+    await moderation.remove_message(
+        session,
+        removed.id,
+        actor=moderator,
+        reason="harassment",
+        grounds=moderation.Grounds(policy="spam"),
+    )
     await place_hold(
         session,
         actor=Actor.staff(officer.id),

@@ -84,7 +84,13 @@ async def test_remove_withholds_the_body_from_the_api_and_keeps_it(
     moderator = await staff(session, "moderator")
     message, _, candidate = await _reported(session, settings, "the hostile words")
 
-    await moderation.remove_message(session, message.id, actor=moderator, reason="abuse")
+    await moderation.remove_message(
+        session,
+        message.id,
+        actor=moderator,
+        reason="abuse",
+        grounds=moderation.Grounds(policy="spam"),
+    )
 
     stored = await _message(session, message.id)
     assert (stored.is_removed, stored.removed_reason, stored.body) == (
@@ -111,9 +117,20 @@ async def test_warn_and_suspend_are_decisions_about_the_sender(
     warned, sender, _ = await _reported(session, settings)
     suspended_for, _, _ = await _reported(session, settings)
 
-    await moderation.warn_sender(session, warned.id, actor=moderator, note="keep it civil")
+    await moderation.warn_sender(
+        session,
+        warned.id,
+        actor=moderator,
+        note="keep it civil",
+        grounds=moderation.Grounds(policy="spam"),
+    )
     await moderation.suspend_sender(
-        session, suspended_for.id, actor=moderator, reason="threats", days=7
+        session,
+        suspended_for.id,
+        actor=moderator,
+        reason="threats",
+        days=7,
+        grounds=moderation.Grounds(policy="spam"),
     )
 
     [warning] = await _events(session, action="user.warned")
@@ -140,7 +157,13 @@ async def test_a_second_decision_names_the_first_and_changes_nothing(
     events = await audit_count(session)
 
     for attempt in (
-        moderation.remove_message(session, message.id, actor=second, reason="no"),
+        moderation.remove_message(
+            session,
+            message.id,
+            actor=second,
+            reason="no",
+            grounds=moderation.Grounds(policy="spam"),
+        ),
         moderation.dismiss(session, message.id, actor=second),
         moderation.escalate(session, message.id, actor=second),
         moderation.claim(session, message.id, actor=second),
@@ -172,7 +195,11 @@ async def test_concurrent_decisions_leave_one_decision_and_one_event(
     for message in messages:
         results = await asyncio.gather(
             decide(lambda s, m=message: moderation.dismiss(s, m.id, actor=one)),
-            decide(lambda s, m=message: moderation.remove_message(s, m.id, actor=two, reason="x")),
+            decide(
+                lambda s, m=message: moderation.remove_message(
+                    s, m.id, actor=two, reason="x", grounds=moderation.Grounds(policy="spam")
+                )
+            ),
         )
         refused = [r for r in results if isinstance(r, AlreadyDecided)]
         assert len(refused) == 1, results
@@ -199,13 +226,21 @@ async def test_role_rules(session: AsyncSession, settings: Settings) -> None:
     with pytest.raises(Forbidden):
         await moderation.claim(session, message.id, actor=compliance)
     with pytest.raises(Forbidden):
-        await suspensions.suspend_user(session, sender.id, actor=compliance, reason="x", days=1)
+        await suspensions.suspend_user(
+            session, sender.id, actor=compliance, reason="x", days=1, policy="spam"
+        )
     await moderation.escalate(session, message.id, actor=moderator, note="possible EEOC issue")
     with pytest.raises(AlreadyDecided) as caught:
         await moderation.dismiss(session, message.id, actor=moderator)
     assert (caught.value.decided_by_name, caught.value.decision) == ("Mod", "escalated")
     await moderation.add_note(session, actor=compliance, body="reviewing", message_id=message.id)
-    await moderation.remove_message(session, message.id, actor=compliance, reason="counsel")
+    await moderation.remove_message(
+        session,
+        message.id,
+        actor=compliance,
+        reason="counsel",
+        grounds=moderation.Grounds(policy="spam"),
+    )
     assert {r.status for r in await report_rows(session, message.id)} == {"actioned"}
 
     again, _, _ = await _reported(session, settings)
@@ -276,7 +311,13 @@ async def test_bulk_decides_each_item_and_names_the_skipped(
     me = await staff(session, "moderator")
     other = await staff(session, "moderator", "Quick Other")
     messages = [(await _reported(session, settings))[0] for _ in range(3)]
-    await moderation.remove_message(session, messages[1].id, actor=other, reason="gone")
+    await moderation.remove_message(
+        session,
+        messages[1].id,
+        actor=other,
+        reason="gone",
+        grounds=moderation.Grounds(policy="spam"),
+    )
     unknown = uuid.uuid4()
 
     result = await moderation.bulk_decide(
@@ -293,12 +334,19 @@ async def test_bulk_decides_each_item_and_names_the_skipped(
     assert await audit_count(session, "moderation.dismissed") == 2
 
     with pytest.raises(InvalidInput):
-        await moderation.bulk_decide(session, [messages[0].id], "remove", actor=me)
+        await moderation.bulk_decide(
+            session, [messages[0].id], "remove", actor=me, grounds=moderation.Grounds(policy="spam")
+        )
     with pytest.raises(InvalidInput):
         await moderation.bulk_decide(session, [messages[0].id], "suspend", actor=me)
     more = [(await _reported(session, settings))[0] for _ in range(2)]
     removed = await moderation.bulk_decide(
-        session, [m.id for m in more], "remove", actor=me, reason="spam wave"
+        session,
+        [m.id for m in more],
+        "remove",
+        actor=me,
+        reason="spam wave",
+        grounds=moderation.Grounds(policy="spam"),
     )
     assert removed.decided == [m.id for m in more]
     assert all([(await _message(session, m.id)).is_removed for m in more])
@@ -318,7 +366,13 @@ async def test_report_view_shows_context_reports_record_and_notes(
     await report(session, reported, candidate, "harassment", note="<b>scary</b>")
     earlier = await send(session, settings, employer, candidate, "earlier bad")
     await report(session, earlier, candidate, "spam")
-    await moderation.warn_sender(session, earlier.id, actor=moderator, note="first warning")
+    await moderation.warn_sender(
+        session,
+        earlier.id,
+        actor=moderator,
+        note="first warning",
+        grounds=moderation.Grounds(policy="spam"),
+    )
     await moderation.claim(session, reported.id, actor=moderator)
     await moderation.add_note(session, actor=moderator, body="looks bad", message_id=reported.id)
 

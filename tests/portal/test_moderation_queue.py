@@ -76,8 +76,16 @@ async def test_priority_weighs_reporters_severity_and_the_senders_record(
     # the repeat offender: one earlier removal, one suspension, 12 violations (10 count)
     earlier = await send(session, settings, repeat, candidate, "earlier")
     await report(session, earlier, candidate, "spam")
-    await moderation.remove_message(session, earlier.id, actor=moderator, reason="spam")
-    await suspensions.suspend_user(session, repeat.id, actor=moderator, reason="spam", days=1)
+    await moderation.remove_message(
+        session,
+        earlier.id,
+        actor=moderator,
+        reason="spam",
+        grounds=moderation.Grounds(policy="spam"),
+    )
+    await suspensions.suspend_user(
+        session, repeat.id, actor=moderator, reason="spam", days=1, policy="spam"
+    )
     await suspensions.lift_suspension(session, repeat.id, actor=moderator, reason="appeal")
     async with write_transaction(session):
         for _ in range(12):
@@ -228,7 +236,13 @@ async def test_report_view_user_history_and_overview_take_fixed_statements(
             await report(session, message, candidate, "spam")
             await report(session, message, await user(session, "candidate"), "scam")
             await moderation.add_note(session, actor=moderator, body="n", message_id=message.id)
-            await moderation.warn_sender(session, message.id, actor=moderator, note="w")
+            await moderation.warn_sender(
+                session,
+                message.id,
+                actor=moderator,
+                note="w",
+                grounds=moderation.Grounds(policy="spam"),
+            )
         target = await send(session, settings, employer, candidate, "target")
         await report(session, target, candidate, "harassment")
         with statements(engine) as seen:

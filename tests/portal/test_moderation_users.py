@@ -30,7 +30,7 @@ async def test_a_suspension_refuses_sends_until_it_ends(
     employer, candidate = await user(session, "employer"), await user(session, "candidate")
 
     await suspensions.suspend_user(
-        session, employer.id, actor=moderator, reason="spam", days=1, now=T0
+        session, employer.id, actor=moderator, reason="spam", days=1, now=T0, policy="spam"
     )
 
     with pytest.raises(Forbidden, match="suspended until 2026-03-03T09:30:00"):
@@ -55,7 +55,14 @@ async def test_the_api_refuses_a_suspended_users_send_with_403_and_lets_them_bac
     message = await send(session, settings, employer, candidate, "first")
     await report(session, message, candidate, "harassment")
 
-    await moderation.suspend_sender(session, message.id, actor=moderator, reason="threats", days=1)
+    await moderation.suspend_sender(
+        session,
+        message.id,
+        actor=moderator,
+        reason="threats",
+        days=1,
+        grounds=moderation.Grounds(policy="spam"),
+    )
     refused = await client.post(
         "/api/v1/messages",
         json={"recipient_id": str(candidate.id), "body": "again"},
@@ -67,7 +74,13 @@ async def test_the_api_refuses_a_suspended_users_send_with_403_and_lets_them_bac
     # the same suspension decided two days ago has ended by now
     other = await user(session, "employer")
     await suspensions.suspend_user(
-        session, other.id, actor=moderator, reason="x", days=1, now=utcnow() - timedelta(days=2)
+        session,
+        other.id,
+        actor=moderator,
+        reason="x",
+        days=1,
+        now=utcnow() - timedelta(days=2),
+        policy="spam",
     )
     await send_ok(client, settings, other, candidate, "back again")
 
@@ -77,7 +90,9 @@ async def test_indefinite_suspension_and_lifting_it_early(
 ) -> None:
     moderator = await staff(session, "moderator")
     employer, candidate = await user(session, "employer"), await user(session, "candidate")
-    await suspensions.suspend_user(session, employer.id, actor=moderator, reason="x", days=None)
+    await suspensions.suspend_user(
+        session, employer.id, actor=moderator, reason="x", days=None, policy="spam"
+    )
     with pytest.raises(Forbidden):
         await send(session, settings, employer, candidate, now=utcnow() + timedelta(days=3650))
 
@@ -89,9 +104,13 @@ async def test_indefinite_suspension_and_lifting_it_early(
         await suspensions.lift_suspension(session, employer.id, actor=moderator, reason="again")
     assert await audit_count(session, "user.suspension_lifted") == 1
     with pytest.raises(NotFound):
-        await suspensions.suspend_user(session, uuid.uuid4(), actor=moderator, reason="x", days=1)
+        await suspensions.suspend_user(
+            session, uuid.uuid4(), actor=moderator, reason="x", days=1, policy="spam"
+        )
     with pytest.raises(InvalidInput):
-        await suspensions.suspend_user(session, employer.id, actor=moderator, reason="x", days=5)
+        await suspensions.suspend_user(
+            session, employer.id, actor=moderator, reason="x", days=5, policy="spam"
+        )
 
 
 async def test_user_history_counts_timeline_and_notes(
@@ -119,8 +138,16 @@ async def test_user_history_counts_timeline_and_notes(
             )
         )
     await moderation.dismiss(session, first.id, actor=moderator)
-    await moderation.remove_message(session, second.id, actor=admin, reason="harassing")
-    await suspensions.suspend_user(session, employer.id, actor=admin, reason="pattern", days=3)
+    await moderation.remove_message(
+        session,
+        second.id,
+        actor=admin,
+        reason="harassing",
+        grounds=moderation.Grounds(policy="spam"),
+    )
+    await suspensions.suspend_user(
+        session, employer.id, actor=admin, reason="pattern", days=3, policy="spam"
+    )
     await moderation.add_note(session, actor=moderator, body="on the user", user_id=employer.id)
     await moderation.add_note(session, actor=admin, body="on a message", message_id=second.id)
 

@@ -262,7 +262,9 @@ async def _nothing(world: World) -> None:
 async def _suspended(world: World) -> Any:
     target = await user(world.session, "candidate")
     admin = await staff(world.session, "admin")
-    await suspensions.suspend_user(world.session, target.id, actor=admin, reason="r", days=1)
+    await suspensions.suspend_user(
+        world.session, target.id, actor=admin, reason="r", days=1, policy="spam"
+    )
     return target
 
 
@@ -347,9 +349,12 @@ CASES: tuple[Case, ...] = (
         decision(call, status, **kwargs)
         for call, kwargs in (
             ("dismiss", {}),
-            ("remove_message", {"reason": "abusive"}),
-            ("warn_sender", {"note": "stop"}),
-            ("suspend_sender", {"reason": "abusive", "days": 1}),
+            ("remove_message", {"reason": "abusive", "grounds": moderation.Grounds(policy="spam")}),
+            ("warn_sender", {"note": "stop", "grounds": moderation.Grounds(policy="spam")}),
+            (
+                "suspend_sender",
+                {"reason": "abusive", "days": 1, "grounds": moderation.Grounds(policy="spam")},
+            ),
         )
         for status in ("open", "claimed", "escalated")
     ),
@@ -391,7 +396,7 @@ CASES: tuple[Case, ...] = (
         simple(
             lambda w: user(w.session, "candidate"),
             lambda w, who, u: suspensions.suspend_user(
-                w.session, u.id, actor=who, reason="r", days=1
+                w.session, u.id, actor=who, reason="r", days=1, policy="spam"
             ),
         ),
         _may(Capability.MODERATE_USERS),
@@ -420,7 +425,7 @@ CASES: tuple[Case, ...] = (
         simple(
             _violation,
             lambda w, who, v: rate_limit.suspend_violator(
-                w.session, v.id, actor=who, reason="flood", days=1
+                w.session, v.id, actor=who, reason="flood", days=1, policy="spam"
             ),
         ),
         _may(Capability.MODERATE_USERS),

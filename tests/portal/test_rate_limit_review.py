@@ -57,12 +57,18 @@ async def test_suspending_the_violator_reviews_the_violation(session: AsyncSessi
     admin = await staff(session, "admin")
     before = await snapshot(session)
     with pytest.raises(InvalidInput, match="reason"):
-        await suspend_violator(session, violation.id, actor=admin, reason=" ", days=1)
+        await suspend_violator(
+            session, violation.id, actor=admin, reason=" ", days=1, policy="spam"
+        )
     with pytest.raises(InvalidInput, match="days"):
-        await suspend_violator(session, violation.id, actor=admin, reason="flood", days=2)
+        await suspend_violator(
+            session, violation.id, actor=admin, reason="flood", days=2, policy="spam"
+        )
     assert await snapshot(session) == before
 
-    await suspend_violator(session, violation.id, actor=admin, reason="flood", days=3)
+    await suspend_violator(
+        session, violation.id, actor=admin, reason="flood", days=3, policy="spam"
+    )
     async with read_transaction(session):
         flooder = await session.get(User, violation.user_id, populate_existing=True)
         row = await session.get(RateLimitViolation, violation.id, populate_existing=True)
@@ -71,5 +77,7 @@ async def test_suspending_the_violator_reviews_the_violation(session: AsyncSessi
     assert await audit_count(session, "user.suspended") == 1
     assert await audit_count(session, "rate_limit.reviewed") == 1
     # a second suspension replaces the first; the violation stays reviewed once
-    await suspend_violator(session, violation.id, actor=admin, reason="again", days=None)
+    await suspend_violator(
+        session, violation.id, actor=admin, reason="again", days=None, policy="spam"
+    )
     assert await audit_count(session, "rate_limit.reviewed") == 1
