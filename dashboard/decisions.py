@@ -138,9 +138,9 @@ DECISIONS: Final = (
     Decision(
         REPORT,
         "warn",
-        ("note", *GROUNDS),
+        ("reason", *GROUNDS),  # one restriction form: its internal note is "reason"
         lambda db, mid, staff, v: moderation.warn_sender(
-            db, mid, actor=staff, note=v["note"], grounds=grounds(v)
+            db, mid, actor=staff, note=v["reason"], grounds=grounds(v)
         ),
         "warned",
         Capability.DECIDE,

@@ -17,7 +17,7 @@ from portal.errors import InvalidInput
 from portal.models import StaffUser
 from portal.models.moderation import FLAG_REASONS
 from portal.permissions import Capability, may_decide
-from portal.services import moderation, moderation_queue, moderation_types
+from portal.services import moderation, moderation_queue, moderation_types, policies
 from portal.services.suspensions import SUSPENSION_DAYS
 
 AGE_FILTERS = (1, 7, 30)
@@ -87,11 +87,12 @@ async def decision_page_context(
 ) -> dict[str, Any]:
     """What every page that takes decisions (a report's, a user's) shows besides its subject:
     the refusal or the decision just taken, the refused form's values, the suspension
-    lengths and the queue counts."""
+    lengths, the active policies a restriction cites and the queue counts."""
     return {
         "error": error,
         "done": done if done in DONE_WORDS else None,
         "suspension_days": SUSPENSION_DAYS,
+        "policies": await policies.list_policies(db_session, active_only=True),
         "form": form or {},
         "counts": await nav_counts(db_session, staff),
     }
@@ -136,6 +137,7 @@ async def queue(
         "statuses": moderation_types.QUEUE_STATUSES,
         "ages": AGE_FILTERS,
         "done": done if done in DONE_WORDS else None,
+        "policies": await policies.list_policies(db_session, active_only=True),
     }
     if hx_target(request) == "queue-rows":  # a filter changed: the rows, and the total
         return render(request, "mod/_queue_rows.html", {**context, "partial": True})
@@ -216,6 +218,7 @@ async def bulk(
         "reasons": FLAG_REASONS,
         "statuses": moderation_types.QUEUE_STATUSES,
         "ages": AGE_FILTERS,
+        "policies": await policies.list_policies(db_session, active_only=True),
         "bulk": result,
         "bulk_action": action,
         "counts": await nav_counts(db_session, staff),

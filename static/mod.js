@@ -138,11 +138,36 @@
       case "c": return click("#claim-btn");
       case "d": return click("#dismiss-btn");
       case "e": return click("#escalate-btn");
-      case "r": return focus("#remove-reason");
+      case "r": return focus("#internal-note");
       case "n": return focus("#note-body");
       case "u": return click("#sender-link");
     }
     return false;
+  }
+
+  // The policy a restriction cites: number keys 1..9 choose one of the page's first picker
+  // (data-policy-keys); choosing one fills its form's explanation with the policy's text,
+  // unless the moderator wrote their own there.
+  function choosePolicy(key) {
+    if (!/^[1-9]$/.test(key)) return false;
+    var picker = document.querySelector("fieldset[data-policy-keys]");
+    if (!picker) return false;
+    var radio = picker.querySelectorAll("input[type=radio][name=policy]")[Number(key) - 1];
+    if (!radio || radio.disabled) return false;
+    radio.checked = true;
+    radio.dispatchEvent(new Event("change", { bubbles: true }));
+    return true;
+  }
+
+  function fillExplanation(radio) {
+    var form = radio.form;
+    var box = form && form.querySelector("textarea[data-explanation-for=policy]");
+    if (!box) return;
+    var filled = box.dataset.filled;
+    if (box.value.trim() === "" || (filled !== undefined && box.value === filled)) {
+      box.value = radio.dataset.explanation || "";
+      box.dataset.filled = box.value;
+    }
   }
 
   document.addEventListener("keydown", function (event) {
@@ -161,14 +186,17 @@
     if (typing(event)) return;
     if (event.key === "?") { toggleHelp(); event.preventDefault(); return; }
     var handled = false;
-    if (document.getElementById("queue-rows")) handled = queueKey(event.key);
+    if (choosePolicy(event.key)) handled = true;
+    else if (document.getElementById("queue-rows")) handled = queueKey(event.key);
     else if (document.querySelector(".report-grid")) handled = reportKey(event.key);
     else if (document.getElementById("note-body") && event.key === "n") handled = focus("#note-body");
     if (handled) event.preventDefault();
   }, true);
 
   document.addEventListener("change", function (event) {
-    if (event.target && event.target.name === "message_id") updateSelection();
+    var t = event.target;
+    if (t && t.name === "message_id") updateSelection();
+    else if (t && t.name === "policy" && t.type === "radio" && t.checked) fillExplanation(t);
   });
 
   document.addEventListener("click", function (event) {
@@ -224,6 +252,11 @@
   // the back/forward cache): put every form back to what the server rendered for this item.
   function resetForms() {
     Array.prototype.forEach.call(document.forms, function (form) { form.reset(); });
+    document.querySelectorAll("textarea[data-explanation-for]").forEach(function (box) {
+      var chosen = box.form && box.form.querySelector("input[name=policy]:checked");
+      if (chosen && box.value === chosen.dataset.explanation) box.dataset.filled = box.value;
+      else delete box.dataset.filled;
+    });
     updateSelection();
   }
 

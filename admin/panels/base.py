@@ -47,6 +47,8 @@ class ActionField:
     label: str
     choices: tuple[tuple[str, str], ...] = ()  # a select when given, else a text input
     required: bool = True
+    # a select whose choices the panel reads per request (PanelView.dynamic_choices)
+    dynamic: bool = False
 
 
 ActionRun = Callable[[Request, StaffUser, uuid.UUID, FormData], Awaitable[Response | str]]
@@ -154,6 +156,13 @@ class PanelView(ModelView):
         return [
             a for a in self.panel_actions if permissions.may(staff, a.capability) and a.show_if(row)
         ]
+
+    async def dynamic_choices(self, request: Request) -> dict[str, tuple[tuple[str, str], ...]]:
+        """The choices of the actions' ``dynamic`` fields, by field name, read per request."""
+        return {}
+
+    async def details_context(self, request: Request) -> dict[str, Any]:
+        return {"action_choices": await self.dynamic_choices(request)}
 
     def find_action(self, slug: str) -> PanelAction:
         for candidate in self.panel_actions:

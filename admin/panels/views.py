@@ -54,6 +54,7 @@ from portal.models.records import ACTOR_TYPES, OUTBOX_STATUSES
 from portal.models.staff import STAFF_ROLES
 from portal.permissions import Capability
 from portal.services import applications as application_service
+from portal.services import policies as policy_service
 from portal.services import staff as staff_service
 from portal.services import users as user_service
 from portal.services.moderation_queue import ITEM_STATUSES
@@ -327,12 +328,18 @@ class ViolationPanel(PanelView, model=ViolationEntry):
             fields=(
                 ActionField("reason", "Internal note"),
                 ActionField("days", "For", choices=actions.DAY_CHOICES),
-                ActionField("policy", "Policy cited (its key, e.g. spam)"),
+                ActionField("policy", "Policy cited", dynamic=True),
                 ActionField("explanation", "Explanation to the user", required=False),
             ),
+            help="The explanation is the policy's own unless you write one.",
             danger=True,
         ),
     )
+
+    async def dynamic_choices(self, request: Request) -> dict[str, tuple[tuple[str, str], ...]]:
+        async with actions.sessions(request)() as db:
+            active = await policy_service.list_policies(db, active_only=True)
+        return {"policy": tuple((p.key, p.title) for p in active)}
 
 
 def _window(seconds: int) -> str:

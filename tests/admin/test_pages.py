@@ -79,11 +79,11 @@ async def test_remove_and_suspend_need_a_reason(
         await sign_in(client, world.moderator)
         before = await snapshot(session)
         for action, data in (
-            ("remove", {"reason": "  "}),
-            ("suspend", {"reason": "", "days": "1"}),
-            ("suspend", {"reason": "spam", "days": "2"}),
-            ("suspend", {"reason": "spam"}),  # no duration is not "indefinite"
-            ("suspend", {"reason": "x\x00y", "days": "1"}),
+            ("remove", {"reason": "  ", "policy": "spam"}),
+            ("suspend", {"reason": "", "days": "1", "policy": "spam"}),
+            ("suspend", {"reason": "spam", "days": "2", "policy": "spam"}),
+            ("suspend", {"reason": "spam", "policy": "spam"}),  # no duration: not "indefinite"
+            ("suspend", {"reason": "x\x00y", "days": "1", "policy": "spam"}),
         ):
             response = await post_form(client, f"/mod/reports/{world.message.id}/{action}", data)
             assert response.status_code == 400, (action, data)

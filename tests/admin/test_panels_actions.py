@@ -6,6 +6,7 @@ suspend, audit report, legal hold) call the same services as the dashboard."""
 from __future__ import annotations
 
 import json
+import re
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -229,8 +230,14 @@ async def test_violation_actions_use_the_moderation_services(
         [event] = await events(session, "rate_limit.reviewed")
         assert event.actor_id == world.base.moderator.id
 
+        # the policy is picked from the active ones; none is refused, changing nothing
+        assert re.search(r'<option value="spam" ?>Spam and unsolicited', page.text)
+        before = await snapshot(session)
+        unfounded = await post_form(client, base.format("suspend"), {"reason": "flood", "days": "7"})
+        assert unfounded.status_code == 400 and "policy" in unfounded.text
+        assert await snapshot(session) == before
         suspended = await post_form(
-            client, base.format("suspend"), {"reason": "flood", "days": "7"}
+            client, base.format("suspend"), {"reason": "flood", "days": "7", "policy": "spam"}
         )
         assert suspended.status_code == 303
         async with read_transaction(session):

@@ -71,14 +71,21 @@ def routes(world: World, target: StaffUser, hold_id: UUID) -> list[Route]:
         Route("POST", f"/mod/reports/{m}/notes", READ, {"body": "looked at it"}),
         Route("POST", f"/mod/reports/{m}/claim", MODERATE),
         Route("POST", f"/mod/reports/{m}/unclaim", MODERATE),
-        Route("POST", f"/mod/reports/{m}/warn", READ, {"note": "be civil"}),
+        Route("POST", f"/mod/reports/{m}/warn", READ, {"reason": "be civil", "policy": "spam"}),
         Route("POST", f"/mod/reports/{m}/escalate", MODERATE, {"note": "legal"}),
         # every role may decide (compliance only escalated items, which the service checks)
         Route("POST", f"/mod/reports/{m}/dismiss", READ),
-        Route("POST", f"/mod/reports/{m}/remove", READ, {"reason": "x"}),
-        Route("POST", f"/mod/reports/{m}/suspend", READ, {"reason": "x", "days": "1"}),
+        Route("POST", f"/mod/reports/{m}/remove", READ, {"reason": "x", "policy": "spam"}),
+        Route(
+            "POST", f"/mod/reports/{m}/suspend", READ, {"reason": "x", "days": "1", "policy": "spam"}
+        ),
         Route("POST", "/mod/bulk", READ, {"action": "dismiss", "message_id": str(m)}),
-        Route("POST", f"/mod/users/{u}/suspend", MODERATE, {"reason": "spam", "days": "3"}),
+        Route(
+            "POST",
+            f"/mod/users/{u}/suspend",
+            MODERATE,
+            {"reason": "spam", "days": "3", "policy": "spam"},
+        ),
         Route("POST", f"/mod/users/{u}/lift", MODERATE, {"reason": "appeal"}),
         Route("POST", f"/mod/users/{u}/notes", READ, {"body": "watch"}),
         Route("POST", "/mod/staff", ADMIN, {"email": "new@staff.example.com", "role": "moderator"}),
