@@ -96,6 +96,7 @@ def test_no_staff_page_has_a_serious_accessibility_violation(
     page.keyboard.press("Escape")
 
     page.goto(f"{live.url}/mod/reports/{base.message.id}")
+    page.keyboard.press("2")  # a policy
     page.keyboard.press("r")
     page.keyboard.type("abuse")
     page.keyboard.press("Enter")  # decided: the next report, swapped in by htmx

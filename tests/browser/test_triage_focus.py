@@ -31,8 +31,14 @@ pytestmark = FRONT_END_ONLY
 
 # everything staff can do to a report from its page, decisions and the rest
 REPORT_ACTIONS = (*DECISION_ACTIONS, "moderation.claimed", "moderation.unclaimed")
-REPORT_FIELDS = ("#remove-reason", "#warn-note", "#suspend-reason", "#note-body")
-SHORTCUTS = "jkcdexrnu?o"  # every key the dashboard binds, typed as text
+REPORT_FIELDS = (
+    "#internal-note",
+    "#restrict-public-note",
+    "#restrict-form textarea[name=explanation]",
+    "#dismiss-public-note",
+    "#note-body",
+)
+SHORTCUTS = "jkcdexrnu?o19"  # every key the dashboard binds, typed as text
 
 FOCUS = """() => {
   const a = document.activeElement;
@@ -127,12 +133,12 @@ def _settled(page: Any) -> None:
     page.wait_for_timeout(200)
 
 
-# the decision forms of a report page with a text field: how the moderator gets into the field
-# (a shortcut key where there is one), the decision word, and what the decision changes
+# the restrictions of a report page: the button that decides (None: Enter in the internal note,
+# which is the form's first button, remove) and the decision word
 DECISION_FORMS = {
-    "remove": ("r", "#remove-reason", "removed"),
-    "warn": (None, "#warn-note", "warned"),
-    "suspend": (None, "#suspend-reason", "suspended"),
+    "remove": (None, "removed"),
+    "warn": ("#warn-btn", "warned"),
+    "suspend": ("#suspend-btn", "suspended"),
 }
 
 
@@ -141,19 +147,19 @@ def test_enter_in_a_reason_field_decides_once_and_the_next_report_starts_clean(
     live_server: LiveServer, browsing: Browsing, form: str
 ) -> None:
     live = live_server
-    key, field, done = DECISION_FORMS[form]
+    button, done = DECISION_FORMS[form]
     moderator = live.run(_staff, "moderator", f"Kai Keys {form}")
     first, second = _two_senders(live)
     page = browsing.new_page()
     sign_in(page, live, moderator, then=f"/mod/reports/{first.message.id}")
     before = live.run(_count_events)
 
-    if key:
-        page.keyboard.press(key)
-    else:
-        page.click(field)
-    assert _focus(page)["id"] == field[1:]
+    page.keyboard.press("4")  # the fourth policy
+    page.keyboard.press("r")
+    assert _focus(page)["id"] == "internal-note"
     page.keyboard.type("Spam")
+    if button:
+        page.focus(button)
     page.keyboard.press("Enter")  # decide, and the next report opens
     page.wait_for_url(re.compile(rf".*/mod/reports/{second.message.id}\?done={done}$"))
     page.locator(f".report-grid[data-message-id='{second.message.id}']").wait_for()
@@ -190,6 +196,8 @@ def test_enter_in_the_bulk_reason_decides_once_and_leaves_the_field(
     page = browsing.new_page()
     sign_in(page, live, moderator)
     before = live.run(_count_events)
+    page.select_option("#bulk-policy", "spam")
+    page.keyboard.press("Escape")  # out of the select
     page.keyboard.press("j")
     assert page.locator("#queue-rows tr.current").get_attribute("data-message-id") == str(
         first.message.id
@@ -267,8 +275,8 @@ def test_shortcut_keys_in_a_field_are_only_text(
         page.keyboard.type(SHORTCUTS)
         page.keyboard.press("Escape")  # leaves the field, keeps its text
         assert page.input_value(selector) == SHORTCUTS, selector
-    page.focus("form.suspend select[name=days]")
-    for key in "jkcdexrnu":
+    page.focus("#suspend-days")
+    for key in "jkcdexrnu1":
         page.keyboard.press(key)
     page.evaluate(
         """() => {
@@ -314,10 +322,10 @@ def test_text_typed_on_one_report_is_gone_when_the_browser_shows_it_again(
     page.wait_for_load_state("load")
     for selector in REPORT_FIELDS:
         assert page.input_value(selector) == "", selector
-    page.fill("#remove-reason", "half typed")
+    page.fill("#internal-note", "half typed")
     page.reload()
     page.wait_for_load_state("load")
-    assert page.input_value("#remove-reason") == ""
+    assert page.input_value("#internal-note") == ""
 
 
 def test_keys_wait_while_a_decision_is_on_its_way(
@@ -336,6 +344,7 @@ def test_keys_wait_while_a_decision_is_on_its_way(
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     page.route("**/mod/reports/*/remove", lambda route: held.append(route))  # held until released
 
+    page.keyboard.press("1")
     page.keyboard.press("r")
     page.keyboard.type("Spam")
     page.keyboard.press("Enter")
