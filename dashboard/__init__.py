@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Router
 
-from dashboard import decisions, overview, queue, reports, sign_in, users
+from dashboard import appeals, decisions, overview, policies, queue, reports, sign_in, users
 from dashboard.compliance import compliance_router
 from dashboard.pages import HTML_EXCEPTION_HANDLERS
 from dashboard.staff_accounts import staff_router
@@ -25,6 +25,8 @@ def dashboard_router() -> Router:
             reports.report,
             users.user,
             *decisions.DECISION_HANDLERS,
+            *appeals.APPEAL_HANDLERS,
+            *policies.POLICY_HANDLERS,
             overview.overview,
             staff_router,
             compliance_router,

@@ -12,7 +12,7 @@ from dashboard.pages import render
 from dashboard.queue import nav_counts, signed_in
 from dashboard.staff_auth import requires
 from portal.permissions import Capability
-from portal.services import moderation_records
+from portal.services import appeals, moderation_records
 
 
 @get(
@@ -26,8 +26,15 @@ async def overview(
 ) -> Response[Any]:
     staff = await signed_in(request)
     figures = await moderation_records.overview(db_session)
+    open_appeals, oldest_appeal = await appeals.open_appeals_summary(db_session)
     return render(
         request,
         "mod/overview.html",
-        {"figures": figures, "counts": await nav_counts(db_session, staff)},
+        {
+            "figures": figures,
+            "open_appeals": open_appeals,
+            "oldest_appeal": oldest_appeal,
+            "nav": "overview",
+            "counts": await nav_counts(db_session, staff),
+        },
     )

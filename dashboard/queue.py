@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -17,7 +18,7 @@ from portal.errors import InvalidInput
 from portal.models import StaffUser
 from portal.models.moderation import FLAG_REASONS
 from portal.permissions import Capability, may_decide
-from portal.services import moderation, moderation_queue, moderation_types, policies
+from portal.services import appeals, moderation, moderation_queue, moderation_types, policies
 from portal.services.suspensions import SUSPENSION_DAYS
 
 AGE_FILTERS = (1, 7, 30)
@@ -71,10 +72,20 @@ def queue_filters(
     return {"reason": reason or None, "status": status, "age": age, "order": order, "page": page}
 
 
-async def nav_counts(
-    db_session: NamedDependency[AsyncSession], staff: StaffUser
-) -> moderation_types.QueueCounts:
-    return await moderation_queue.queue_counts(db_session, viewer=staff)
+@dataclass(frozen=True)
+class NavCounts:
+    """The badges of the top bar: the queue's counts and the open appeals."""
+
+    open: int
+    mine: int
+    escalated: int
+    appeals: int
+
+
+async def nav_counts(db_session: NamedDependency[AsyncSession], staff: StaffUser) -> NavCounts:
+    queue = await moderation_queue.queue_counts(db_session, viewer=staff)
+    appeals_open, _ = await appeals.open_appeals_summary(db_session)
+    return NavCounts(queue.open, queue.mine, queue.escalated, appeals_open)
 
 
 async def decision_page_context(

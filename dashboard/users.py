@@ -16,7 +16,7 @@ from dashboard.queue import decision_page_context, signed_in
 from dashboard.staff_auth import requires
 from portal.models import StaffUser
 from portal.permissions import Capability, may_read_compliance
-from portal.services import moderation_records
+from portal.services import decision_records, moderation_records
 from portal.services.compliance import summaries
 
 PATH = "/mod/users/{user_id:uuid}"
@@ -40,6 +40,7 @@ async def user_page(
         threads = await summaries.threads_of_user(db_session, user_id)
     context = {
         "user": history,
+        "decided": await decision_records.user_decisions(db_session, user_id),
         "threads": threads,
         **await decision_page_context(db_session, staff, error=error, done=done, form=form),
     }

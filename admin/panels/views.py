@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from sqladmin.filters import BooleanFilter, StaticValuesFilter
 from sqlalchemy import Select
 from starlette.requests import Request
-from wtforms import BooleanField, Form, PasswordField, SelectField, StringField
+from wtforms import BooleanField, Form, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Optional
 
 from admin.panels import actions
@@ -43,9 +43,11 @@ from portal.models import (
     LegalHold,
     Message,
     ModeratorNote,
+    Policy,
     StaffUser,
     User,
 )
+from portal.models.decisions import DSA_CATEGORIES, POLICY_GROUNDS
 from portal.models.holds import HOLD_SCOPES
 from portal.models.messaging import BLOCK_REASONS
 from portal.models.moderation import FLAG_REASONS, FLAG_STATUSES, VIOLATION_STATUSES
@@ -674,6 +676,122 @@ class StaffPanel(PanelView, model=StaffUser):
         return account
 
 
+# --- policies -----------------------------------------------------------------------------------
+
+
+class _PolicyFields(Form):
+    title = StringField("Title", validators=[DataRequired()])
+    ground = SelectField("Ground", choices=_choices(POLICY_GROUNDS))
+    ground_reference = StringField("Clause or legal ground", validators=[DataRequired()])
+    category = SelectField("DSA category", choices=[(c, c) for c in DSA_CATEGORIES])
+    explanation = TextAreaField("Explanation", validators=[DataRequired()])
+
+
+class CreatePolicyForm(_PolicyFields):
+    key = StringField("Key (a-z, 0-9, _)", validators=[DataRequired()])
+
+
+class EditPolicyForm(_PolicyFields):
+    active = BooleanField("Active")
+
+
+class PolicyPanel(PanelView, model=Policy):
+    """The policies decisions cite: every role reads them; administrators create and edit them
+    (as in /mod/policies) through portal.services.policies, each edit a new version."""
+
+    name = "Policy"
+    name_plural = "Policies"
+    icon = "fa-solid fa-scale-unbalanced"
+    edit_capability = Capability.MANAGE_POLICIES
+    create_capability = Capability.MANAGE_POLICIES
+    can_edit = True
+    can_create = True
+    column_list: ClassVar[list[Any]] = [
+        Policy.key,
+        Policy.title,
+        Policy.ground,
+        Policy.category,
+        Policy.version,
+        Policy.active,
+        Policy.updated_at,
+    ]
+    column_details_list: ClassVar[list[Any]] = [
+        Policy.key,
+        Policy.title,
+        Policy.ground,
+        Policy.ground_reference,
+        Policy.category,
+        Policy.explanation,
+        Policy.version,
+        Policy.active,
+        Policy.created_at,
+        Policy.updated_at,
+    ]
+    column_formatters: ClassVar[dict[Any, Any]] = {
+        Policy.ground: lambda m, a: m.ground.replace("_", " "),
+        Policy.updated_at: lambda m, a: _when(m.updated_at),
+    }
+    column_formatters_detail: ClassVar[dict[Any, Any]] = {
+        **column_formatters,
+        Policy.created_at: lambda m, a: _when(m.created_at),
+    }
+    column_searchable_list: ClassVar[list[Any]] = [Policy.key, Policy.title]
+    column_sortable_list: ClassVar[list[Any]] = [Policy.key, Policy.version, Policy.updated_at]
+    column_default_sort: ClassVar[Any] = [(Policy.key, False)]
+    column_filters: ClassVar[list[Any]] = [BooleanFilter(Policy.active, title="Active")]
+    form_columns: ClassVar[list[Any]] = [
+        Policy.title,
+        Policy.ground,
+        Policy.ground_reference,
+        Policy.category,
+        Policy.explanation,
+        Policy.active,
+    ]
+    form_create_rules: ClassVar[list[str]] = [
+        "key",
+        "title",
+        "ground",
+        "ground_reference",
+        "category",
+        "explanation",
+    ]
+    form_edit_rules: ClassVar[list[str]] = [
+        "title",
+        "ground",
+        "ground_reference",
+        "category",
+        "explanation",
+        "active",
+    ]
+
+    async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
+        return CreatePolicyForm if rules == self.form_create_rules else EditPolicyForm
+
+    async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
+        staff = _editor(request, self, create=True)
+        async with actions.sessions(request)() as db:
+            return await policy_service.create_policy(
+                db,
+                actor=staff,
+                key=str(data.get("key") or ""),
+                **{name: str(data.get(name) or "") for name in _POLICY_TEXTS},
+            )
+
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        staff = _editor(request, self)
+        async with actions.sessions(request)() as db:
+            return await policy_service.update_policy(
+                db,
+                _uuid(pk),
+                actor=staff,
+                active=bool(data.get("active")),
+                **{name: str(data.get(name) or "") for name in _POLICY_TEXTS},
+            )
+
+
+_POLICY_TEXTS = ("title", "ground", "ground_reference", "category", "explanation")
+
+
 # --- records ------------------------------------------------------------------------------------
 
 
@@ -780,6 +898,7 @@ PANELS: tuple[type[PanelView], ...] = (
     UserPanel,
     ApplicationPanel,
     StaffPanel,
+    PolicyPanel,
     ModeratorNotePanel,
     LegalHoldPanel,
     AuditEventPanel,

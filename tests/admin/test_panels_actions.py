@@ -233,7 +233,9 @@ async def test_violation_actions_use_the_moderation_services(
         # the policy is picked from the active ones; none is refused, changing nothing
         assert re.search(r'<option value="spam" ?>Spam and unsolicited', page.text)
         before = await snapshot(session)
-        unfounded = await post_form(client, base.format("suspend"), {"reason": "flood", "days": "7"})
+        unfounded = await post_form(
+            client, base.format("suspend"), {"reason": "flood", "days": "7"}
+        )
         assert unfounded.status_code == 400 and "policy" in unfounded.text
         assert await snapshot(session) == before
         suspended = await post_form(

@@ -10,10 +10,13 @@ from uuid import UUID
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor
-from portal.models import StaffUser
+from portal.database import read_transaction
+from portal.models import ModerationDecision, Policy, StaffUser
+from portal.services import appeals, moderation
 from portal.services.compliance.holds import place_hold
 from portal.settings import Settings
 from tests.admin.support import (
@@ -24,7 +27,7 @@ from tests.admin.support import (
     sign_in,
     snapshot,
 )
-from tests.portal.moderation_support import PASSWORD, staff
+from tests.portal.moderation_support import PASSWORD, report, send, staff
 
 READ = frozenset(ROLES)
 MODERATE = frozenset({"moderator", "admin"})
@@ -40,10 +43,33 @@ class Route:
     data: dict[str, str] = field(default_factory=dict)
 
 
-async def walk_targets(session: AsyncSession, settings: Settings) -> tuple[World, StaffUser, UUID]:
-    """The world the routes act on, a staff account to change, and a legal hold to lift."""
+@dataclass(frozen=True)
+class Targets:
+    hold_id: UUID
+    appeal_id: UUID
+    policy_id: UUID
+
+
+async def walk_targets(
+    session: AsyncSession, settings: Settings
+) -> tuple[World, StaffUser, Targets]:
+    """The world the routes act on, a staff account to change, a legal hold to lift, an appeal
+    to decide (against a decision none of the world's staff took) and a policy to edit."""
     world = await make_world(session, settings)
     target = await staff(session, "moderator", "Target")
+    decider = await staff(session, "moderator", "Dora Decider")
+    removed = await send(session, settings, world.sender, world.recipient, "removed one")
+    await report(session, removed, world.recipient, "spam")
+    await moderation.remove_message(
+        session, removed.id, actor=decider, reason="spam", grounds=moderation.Grounds("spam")
+    )
+    async with read_transaction(session):
+        decision_id = await session.scalar(
+            select(ModerationDecision.id).where(ModerationDecision.message_id == removed.id)
+        )
+        policy_id = await session.scalar(select(Policy.id).where(Policy.key == "harassment"))
+    assert decision_id is not None and policy_id is not None
+    appeal = await appeals.file_appeal(session, world.sender, decision_id, "not spam")
     hold = await place_hold(
         session,
         actor=Actor.system(),
@@ -51,11 +77,22 @@ async def walk_targets(session: AsyncSession, settings: Settings) -> tuple[World
         case_reference="C-1",
         user_id=world.sender.id,
     )
-    return world, target, hold.id
+    return world, target, Targets(hold.id, appeal.id, policy_id)
 
 
-def routes(world: World, target: StaffUser, hold_id: UUID) -> list[Route]:
+POLICY = {
+    "title": "Harassment",
+    "ground": "terms_of_service",
+    "ground_reference": "4.2",
+    "category": "STATEMENT_CATEGORY_CYBER_VIOLENCE",
+    "explanation": "Insults.",
+    "active": "on",
+}
+
+
+def routes(world: World, target: StaffUser, targets: Targets) -> list[Route]:
     m, u, s = world.message.id, world.sender.id, target.id
+    hold_id, a, p = targets.hold_id, targets.appeal_id, targets.policy_id
     t = world.message.thread_id
     hold = {"reason": "charge filed", "case_reference": "EEOC-1", "thread_id": str(t)}
     return [
@@ -77,7 +114,10 @@ def routes(world: World, target: StaffUser, hold_id: UUID) -> list[Route]:
         Route("POST", f"/mod/reports/{m}/dismiss", READ),
         Route("POST", f"/mod/reports/{m}/remove", READ, {"reason": "x", "policy": "spam"}),
         Route(
-            "POST", f"/mod/reports/{m}/suspend", READ, {"reason": "x", "days": "1", "policy": "spam"}
+            "POST",
+            f"/mod/reports/{m}/suspend",
+            READ,
+            {"reason": "x", "days": "1", "policy": "spam"},
         ),
         Route("POST", "/mod/bulk", READ, {"action": "dismiss", "message_id": str(m)}),
         Route(
@@ -88,6 +128,21 @@ def routes(world: World, target: StaffUser, hold_id: UUID) -> list[Route]:
         ),
         Route("POST", f"/mod/users/{u}/lift", MODERATE, {"reason": "appeal"}),
         Route("POST", f"/mod/users/{u}/notes", READ, {"body": "watch"}),
+        Route("GET", "/mod/appeals", READ),
+        Route("GET", "/mod/appeals?status=upheld", READ),
+        Route("GET", f"/mod/appeals/{a}", READ),
+        Route(
+            "POST", f"/mod/appeals/{a}/decide", MODERATE, {"outcome": "upheld", "reasoning": "ok"}
+        ),
+        Route("GET", "/mod/policies", ADMIN),
+        Route("GET", f"/mod/policies/{p}", ADMIN),
+        Route("POST", f"/mod/policies/{p}", ADMIN, POLICY),
+        Route(
+            "POST",
+            "/mod/policies",
+            ADMIN,
+            {**POLICY, "key": "new_rule", "title": "New rule"},
+        ),
         Route("POST", "/mod/staff", ADMIN, {"email": "new@staff.example.com", "role": "moderator"}),
         Route("POST", f"/mod/staff/{s}/role", ADMIN, {"role": "compliance"}),
         Route("POST", f"/mod/staff/{s}/password", ADMIN, {"password": "another long password"}),
@@ -120,7 +175,7 @@ async def _request(client: AsyncTestClient[Litestar], route: Route) -> Any:
 async def test_every_route_checks_the_role_first(
     app: Litestar, session: AsyncSession, settings: Settings
 ) -> None:
-    world, target, hold_id = await walk_targets(session, settings)
+    world, target, targets = await walk_targets(session, settings)
     problems: list[str] = []
     async with AsyncTestClient(app=app) as client:
         for who in (None, *ROLES):
@@ -128,7 +183,7 @@ async def test_every_route_checks_the_role_first(
                 client.cookies.clear()
             else:
                 await sign_in(client, world.account(who))
-            for route in routes(world, target, hold_id):
+            for route in routes(world, target, targets):
                 before = await snapshot(session)
                 response = await _request(client, route)
                 label = f"{who or 'signed out'} {route.method} {route.path}"
@@ -170,10 +225,10 @@ async def test_signed_out_visit_returns_to_where_it_was_headed(
 async def test_every_post_needs_the_csrf_token(
     app: Litestar, session: AsyncSession, settings: Settings
 ) -> None:
-    world, target, hold_id = await walk_targets(session, settings)
+    world, target, targets = await walk_targets(session, settings)
     async with AsyncTestClient(app=app) as client:
         await sign_in(client, world.admin)
-        posts = [r for r in routes(world, target, hold_id) if r.method == "POST"]
+        posts = [r for r in routes(world, target, targets) if r.method == "POST"]
         posts.append(Route("POST", "/mod/logout", READ))
         posts.append(
             Route("POST", "/mod/login", READ, {"email": world.admin.email, "password": PASSWORD})
