@@ -119,6 +119,19 @@ def label(value: str | None) -> str:
     return (value or "").replace("_", " ")
 
 
+_DECISION_NOUNS = {
+    "removed": "removal",
+    "warned": "warning",
+    "suspended": "suspension",
+    "dismissed": "dismissal",
+}
+
+
+def decision_noun(kind: str | None) -> str:
+    """A decision's kind as a noun with its article: "a removal", "a dismissal"."""
+    return "a " + _DECISION_NOUNS.get(kind or "", f"decision ({label(kind)})")
+
+
 def csrf_field(context: Mapping[str, Any]) -> Markup:
     """Every form's hidden CSRF input (``{{ csrf_field() }}``), with this response's token.
 
@@ -129,7 +142,9 @@ def csrf_field(context: Mapping[str, Any]) -> Markup:
 
 def configure_engine(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
-    env.filters.update(age=age, duration=duration, when=when, label=label)
+    env.filters.update(
+        age=age, duration=duration, when=when, label=label, decision_noun=decision_noun
+    )
     engine.register_template_callable("csrf_field", csrf_field)
     env.globals.update(permissions.TEMPLATE_GLOBALS)  # the rules pages show: may_decide(...)
     env.trim_blocks = True

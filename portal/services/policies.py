@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import permissions
 from portal.audit import record_event
-from portal.database import get_or_insert, lock_row, read_transaction, write_transaction
+from portal.database import get_or_insert, lock_row, write_transaction
 from portal.errors import InvalidInput, NotFound
 from portal.models import Policy, StaffUser
 from portal.models.base import utcnow
@@ -76,12 +76,12 @@ def _checked(
 
 
 async def list_policies(session: AsyncSession, *, active_only: bool = False) -> list[Policy]:
-    """The policies, by key (active ones only if asked)."""
+    """The policies, by key (active ones only if asked). One statement: on a request session
+    it runs in autocommit, without a transaction of its own."""
     query = select(Policy).order_by(Policy.key)
     if active_only:
         query = query.where(Policy.active.is_(True))
-    async with read_transaction(session):
-        return list(await session.scalars(query))
+    return list(await session.scalars(query))
 
 
 async def get_policy(session: AsyncSession, policy_id: uuid.UUID) -> Policy:

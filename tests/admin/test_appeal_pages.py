@@ -175,7 +175,7 @@ async def test_a_reporters_appeal_of_a_dismissal_takes_an_action_citing_a_policy
     async with AsyncTestClient(app=app) as client:
         await sign_in(client, world.admin)
         page = (await client.get(path)).text
-        assert "a reporter appeals a dismissed" in page
+        assert "a reporter appeals a dismissal" in page
         assert "If overturned: the action taken now" in page and 'name="policy"' in page
         # the policy is not required by the browser: an upheld dismissal cites none
         assert 'value="scam" data-explanation' in page

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 
 from admin.panels.views import PANELS
 from portal.database import read_transaction
-from portal.models import AuditEvent, FlagReport
+from portal.models import AuditEvent, FlagReport, Policy
 from portal.settings import Settings
 from tests.admin.panel_support import PanelWorld, make_panel_world
 from tests.admin.support import ROLES, csrf_token, sign_in, snapshot
@@ -38,6 +38,7 @@ WHO_READS = {
     "legal-hold": NOT_MODERATORS,
     "audit-event": NOT_MODERATORS,
     "staff-account": ADMINS,
+    "policy": EVERYONE,
 }
 
 
@@ -45,7 +46,8 @@ async def row_ids(session: AsyncSession, world: PanelWorld) -> dict[str, uuid.UU
     async with read_transaction(session):
         report_id = await session.scalar(select(FlagReport.id).limit(1))
         event_id = await session.scalar(select(AuditEvent.id).limit(1))
-    assert report_id is not None and event_id is not None
+        policy_id = await session.scalar(select(Policy.id).limit(1))
+    assert report_id is not None and event_id is not None and policy_id is not None
     return {
         "flagged-message": world.base.message.id,
         "flag-report": report_id,
@@ -60,6 +62,7 @@ async def row_ids(session: AsyncSession, world: PanelWorld) -> dict[str, uuid.UU
         "legal-hold": world.hold_id,
         "audit-event": event_id,
         "staff-account": world.base.moderator.id,
+        "policy": policy_id,
     }
 
 
@@ -164,7 +167,7 @@ async def _state_changing_requests(world: PanelWorld) -> list[tuple[str, str, di
         (
             "POST",
             f"/admin/rate-limit-violation/do/suspend/{world.violation_id}",
-            {"reason": "spam", "days": "1"},
+            {"reason": "spam", "days": "1", "policy": "spam"},
         ),
         ("POST", f"/admin/message-thread/do/report/{world.thread_id}", {"format": "json"}),
         (
@@ -173,6 +176,7 @@ async def _state_changing_requests(world: PanelWorld) -> list[tuple[str, str, di
             {"reason": "r", "case_reference": "c"},
         ),
         ("POST", f"/admin/legal-hold/do/lift/{world.hold_id}", {"reason": "done"}),
+        ("POST", "/admin/policy/create", {"key": "forged", "title": "Forged"}),
         ("POST", "/admin/logout", {}),
     ]
 

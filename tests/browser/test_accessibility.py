@@ -1,8 +1,9 @@
 """Every staff page, checked by axe-core in Chromium: no critical or serious violation.
 
 The pages are walked as the people who use them: signed out (sign-in), as an admin over the
-dashboard (queue, a report with its notes and decisions, a user, the overview, staff accounts,
-the compliance pages, an error page, the keyboard help open, a report right after a decision),
+dashboard (queue, a report with its notes and decisions, a user with a statement unfolded, the
+overview, staff accounts, the compliance pages, the appeals queue and an appeal, the policies,
+an error page, the keyboard help open, a report right after a decision),
 and over SQLAdmin's /admin as an admin sees it: the panels are the ones the admin app registers
 (``PANELS``), so a new panel is checked without touching this file: the index, every panel's
 list, a details page, a create and an edit form, and the sign-in page a signed-out visit is sent
@@ -11,12 +12,16 @@ to."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.panels.views import PANELS
-from portal.services import moderation
+from portal.database import read_transaction
+from portal.models import Appeal, ModerationDecision, Policy
+from portal.services import appeals, moderation
 from portal.settings import Settings
 from tests.admin.panel_support import PanelWorld, make_panel_world
 from tests.browser.accessibility import serious_violations
@@ -47,7 +52,22 @@ async def _world(session: AsyncSession, settings: Settings) -> PanelWorld:
         note="be civil",
         grounds=moderation.Grounds(policy="spam"),
     )
+    async with read_transaction(session):
+        warning = await session.scalar(
+            select(ModerationDecision).where(ModerationDecision.message_id == decided.id)
+        )
+    assert warning is not None
+    await appeals.file_appeal(session, base.sender, warning.id, "I was civil.")
     return world
+
+
+async def _first_ids(session: AsyncSession) -> tuple[uuid.UUID, uuid.UUID]:
+    """An appeal, and a policy."""
+    async with read_transaction(session):
+        appeal_id = await session.scalar(select(Appeal.id).limit(1))
+        policy_id = await session.scalar(select(Policy.id).order_by(Policy.key).limit(1))
+    assert appeal_id is not None and policy_id is not None
+    return appeal_id, policy_id
 
 
 def _check(page: Any, where: str, found: dict[str, list[dict[str, Any]]]) -> None:
@@ -74,6 +94,7 @@ def test_no_staff_page_has_a_serious_accessibility_violation(
     page.goto(f"{live.url}/mod/login")
     _check(page, "/mod/login", found)
     sign_in(page, live, base.admin)
+    appeal_id, policy_id = live.run(_first_ids)
     dashboard = [
         "/mod",
         "/mod?status=decided&order=age",
@@ -84,11 +105,19 @@ def test_no_staff_page_has_a_serious_accessibility_violation(
         "/mod/compliance",
         f"/mod/compliance/threads/{world.thread_id}",
         "/mod/compliance/holds",
+        "/mod/appeals",
+        f"/mod/appeals/{appeal_id}",  # with the decide form: the admin took no decision
+        "/mod/policies",
+        f"/mod/policies/{policy_id}",
         "/mod/reports/00000000-0000-7000-8000-000000000000",  # the error page
     ]
     for path in dashboard:
         page.goto(live.url + path)
         _check(page, path, found)
+
+    page.goto(f"{live.url}/mod/users/{base.sender.id}")
+    page.locator("#user-decisions summary").first.click()  # a statement of reasons unfolded
+    _check(page, "a user with a statement open", found)
 
     page.goto(f"{live.url}/mod")
     page.keyboard.press("?")
