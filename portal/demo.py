@@ -139,7 +139,7 @@ async def _decided_and_appealed(session: AsyncSession, people: dict[str, User]) 
         session,
         katherine,
         decision.id,
-        "I was asking a fair question about the job ad; I did not mean to be rude.",
+        "I was asking a fair question about the job ad.\nI did not mean to be rude.",
     )
 
 
