@@ -20,6 +20,7 @@ from portal.models.moderation import FLAG_REASONS
 from portal.models.people import USER_ROLES
 from portal.models.rows import MessageRow, ParticipantRow, ReceiptRow
 from portal.services import blocks
+from portal.services.flags import Flagged
 from portal.services.messaging import (
     ATTACHMENT_CONTENT_TYPES,
     ATTACHMENT_URL_PATTERN,
@@ -51,6 +52,7 @@ ContentType = Literal[ATTACHMENT_CONTENT_TYPES]  # type: ignore[valid-type]
 Role = Literal[USER_ROLES]  # type: ignore[valid-type]
 BlockReason = Literal[BLOCK_REASONS]  # type: ignore[valid-type]
 FlagReason = Literal[FLAG_REASONS]  # type: ignore[valid-type]
+ReportStatus = Literal["received", "under_review", "action_taken", "no_violation"]
 
 BlockNote = Annotated[str, Meta(max_length=blocks.MAX_NOTE_LENGTH, pattern=NOTE_PATTERN)]
 Body = Annotated[
@@ -188,6 +190,28 @@ class MessageOut(Struct):
     is_purged: bool = False
 
 
+class ReportReceiptOut(Struct):
+    """The reporter's receipt for their report: its id and what its status now is."""
+
+    id: uuid.UUID
+    status: Annotated[
+        ReportStatus,
+        Meta(
+            description="`received` until moderators decide (`under_review` while it is "
+            "escalated), then `action_taken` or `no_violation`."
+        ),
+    ]
+    reported_at: datetime
+    legal_ground: str | None
+    good_faith: bool | None
+
+
+class FlaggedMessageOut(MessageOut, kw_only=True):
+    """The flagged message as the reporter sees it, with their report's receipt."""
+
+    report: ReportReceiptOut
+
+
 class SendMessageOut(Struct):
     message: MessageOut
     thread: ThreadOut
@@ -299,6 +323,21 @@ def message_out(message: MessageRow, own_report: str | None = None) -> MessageOu
         flagged_reason=own_report,
         created_at=message.created_at,
         is_purged=purged,
+    )
+
+
+def flagged_message_out(flagged: Flagged) -> FlaggedMessageOut:
+    shown = message_out(flagged.message, flagged.report.reason)
+    report = flagged.report
+    return FlaggedMessageOut(
+        **{name: getattr(shown, name) for name in shown.__struct_fields__},
+        report=ReportReceiptOut(
+            id=report.id,
+            status=flagged.status,  # type: ignore[arg-type]
+            reported_at=report.created_at,
+            legal_ground=report.legal_ground,
+            good_faith=report.good_faith,
+        ),
     )
 
 
