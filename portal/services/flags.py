@@ -78,12 +78,14 @@ async def flag_message(
     legal_ground = validation.optional_note(
         "legal_ground", legal_ground, max_length=MAX_LEGAL_GROUND_LENGTH
     )
-    if legal_ground is not None and good_faith is not True:
-        raise _good_faith_required()
     async with write_transaction(session):
         message, thread = await access_message(session, user, message_id)
         if message.sender_id == user.id:
             raise Forbidden("you cannot flag your own message; only its recipient can report it")
+        # After access (a message the caller cannot see is 404 or 403 whatever they say of it),
+        # before anything is written.
+        if legal_ground is not None and good_faith is not True:
+            raise _good_faith_required()
         now = utcnow()
         report, created = await get_or_insert(
             session,

@@ -36,6 +36,10 @@ OPERATION_IDS = {
     ("PATCH", "/api/v1/messages/threads/{thread_id}/archive"): "archive_thread",
     ("DELETE", "/api/v1/messages/threads/{thread_id}"): "delete_thread",
     ("POST", "/api/v1/messages/{message_id}/flag"): "flag_message",
+    ("GET", "/api/v1/moderation/decisions"): "list_decisions",
+    ("GET", "/api/v1/moderation/reports"): "list_reports",
+    ("POST", "/api/v1/moderation/appeals"): "file_appeal",
+    ("GET", "/api/v1/moderation/appeals/{appeal_id}"): "get_appeal",
     ("PUT", "/api/v1/users/{user_id}"): "put_user",
     ("PUT", "/api/v1/applications/{application_id}"): "put_application",
 }
