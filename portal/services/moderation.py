@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -59,6 +58,7 @@ from portal.services.moderation_types import (
     now_or_utcnow,
 )
 from portal.services.staff import staff_name
+from portal.services.statements import Grounds as Grounds  # callers cite through moderation
 from portal.services.suspensions import (
     MAX_REASON_LENGTH,
     apply_suspension,
@@ -124,20 +124,6 @@ Effect = Callable[
     [Message, datetime, list[FlagReport], statements.Citation | None],
     Awaitable[ModerationDecision | None],
 ]
-
-
-@dataclass(frozen=True)
-class Grounds:
-    """What a decision tells people: the policy a restriction cites (its key), the explanation
-    to the sender (the policy's own unless given), and the public note to the reporters."""
-
-    policy: str | None = None
-    explanation: str | None = None
-    public_note: str | None = None
-
-    def checked(self) -> Grounds:
-        explanation, public_note = statements.checked_texts(self.explanation, self.public_note)
-        return Grounds(self.policy, explanation, public_note)
 
 
 async def _decide(

@@ -70,6 +70,20 @@ class Citation:
     public_note: str | None
 
 
+@dataclass(frozen=True)
+class Grounds:
+    """What a decision tells people: the policy a restriction cites (its key), the explanation
+    to the sender (the policy's own unless given), and the public note to the reporters."""
+
+    policy: str | None = None
+    explanation: str | None = None
+    public_note: str | None = None
+
+    def checked(self) -> Grounds:
+        explanation, public_note = checked_texts(self.explanation, self.public_note)
+        return Grounds(self.policy, explanation, public_note)
+
+
 def checked_texts(
     explanation: str | None, public_note: str | None
 ) -> tuple[str | None, str | None]:
@@ -208,9 +222,11 @@ async def issue(
     days: int | None = None,
     reverses: ModerationDecision | None = None,
     appealable: bool = True,
+    notify: bool = True,
 ) -> ModerationDecision:
     """Writes the decision with its statement of reasons and queues its email to the person it
-    is about (not for a dismissal: they were never told of the report). Inside the decision's
+    is about (not for a dismissal: they were never told of the report; not with ``notify``
+    False, when the caller tells them in its own notice). Inside the decision's
     transaction; the caller's audit event adds :func:`audit_details`."""
     settings = session_settings(session)
     if kind in RESTRICTIONS and citation is None:
@@ -253,7 +269,7 @@ async def issue(
         appeal_months=settings.appeal_window_months,
     )
     session.add(decision)
-    if kind != "dismissed" and user_id is not None:
+    if notify and kind != "dismissed" and user_id is not None:
         person = await session.get(User, user_id)
         if person is not None:
             await notifications.queue_notice(

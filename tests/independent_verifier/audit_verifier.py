@@ -210,6 +210,15 @@ def _bindings(report: dict[str, Any], events: list[dict[str, Any]]) -> int:  # s
     }
     purged, reads = by_subject("message.purged"), by_subject("message.read")
     removals, flagged = by_subject("message.removed"), by_subject("message.flagged")
+    for event in events:  # a message.restored undoes every removal before it
+        if event["action"] == "message.restored":
+            later = [
+                r
+                for r in removals.pop(event["subject_id"], [])
+                if r["position"] > event["position"]
+            ]
+            if later:
+                removals[event["subject_id"]] = later
     parties = {thread.get("employer_id"), thread.get("candidate_id")}
     unproven = 0
     for message in messages:

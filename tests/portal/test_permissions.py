@@ -72,6 +72,8 @@ EXPECTED: dict[Capability, set[str]] = {
     Capability.CHECKPOINT: {C, A, CONSOLE, SYSTEM},
     Capability.MANAGE_STAFF: {A, CONSOLE, SYSTEM},
     Capability.PROVISION: {A, CONSOLE, SYSTEM, SERVICE},
+    Capability.DECIDE_APPEAL: {M, A},
+    Capability.MANAGE_POLICIES: {A},
 }
 PURE_ACTORS: dict[str, Who] = {
     M: _staff(M),

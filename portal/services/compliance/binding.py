@@ -85,6 +85,8 @@ class _Facts:
             self.reads[_id(subject, where)] = event
         elif action == "message.removed":
             self.removals[_id(subject, where)] = event
+        elif action == "message.restored":  # an appeal reversed the removal
+            self.removals.pop(_id(subject, where), None)
         elif action == "message.purged":
             self.purges[_id(subject, where)] = event
         elif action == "message.flagged":

@@ -125,24 +125,31 @@ class ReportSource:
             last = (batch[-1].created_at, batch[-1].id)
 
     async def _removals(self) -> dict[uuid.UUID, dict[str, Any]]:
-        """Who removed which message, from the chain's ``message.removed`` events."""
+        """Who removed which message, from the chain's last ``message.removed`` event of each
+        message that no later ``message.restored`` (an appeal's reversal) undid."""
         rows = await self.session.scalars(
-            select(AuditEvent).where(
+            select(AuditEvent)
+            .where(
                 AuditEvent.chain_key == self.head.chain,
-                AuditEvent.action == "message.removed",
+                AuditEvent.action.in_(("message.removed", "message.restored")),
                 AuditEvent.position <= self.head.position,
             )
+            .order_by(AuditEvent.position)
         )
-        return {
-            event.subject_id: {
+        removals: dict[uuid.UUID, dict[str, Any]] = {}
+        for event in rows:
+            if event.subject_id is None:
+                continue
+            if event.action == "message.restored":
+                removals.pop(event.subject_id, None)
+                continue
+            removals[event.subject_id] = {
                 "actor_type": event.actor_type,
                 "actor_id": _text(event.actor_id),
                 "at": timestamp(event.occurred_at),
                 "details": event.details,
             }
-            for event in rows
-            if event.subject_id is not None
-        }
+        return removals
 
     async def emails(self) -> AsyncIterator[dict[str, Any]]:
         last: uuid.UUID | None = None
