@@ -91,7 +91,7 @@ class ModerationNoticesController(Controller):
         ],
     ) -> Response[schemas.AppealOut]:
         appeal = await appeals.file_appeal(db_session, user, data.decision_id, data.text)
-        return Response(schemas.appeal_model_out(appeal), status_code=201)
+        return Response(schemas.appeal_out(notices.appeal_notice(appeal)), status_code=201)
 
     @get(
         "/appeals/{appeal_id:uuid}",

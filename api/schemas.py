@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from portal.models import Appeal, MessageBlock, User
+from portal.models import MessageBlock, User
 from portal.models.decisions import (
     APPEAL_BASES,
     APPEAL_STATUSES,
@@ -47,7 +47,7 @@ from portal.services.messaging import (
     SentMessage,
 )
 from portal.services.threads import ThreadDetail, ThreadPage, ThreadView, UnreadSummary
-from portal.services.validation import NOTE_PATTERN
+from portal.services.validation import NOTE_PATTERN, ONE_LINE_PATTERN
 
 REMOVED_BODY = "[removed by a moderator]"
 PURGED_BODY = "[deleted under the retention policy]"
@@ -70,12 +70,6 @@ DsaCategory = Literal[DSA_CATEGORIES]  # type: ignore[valid-type]
 AppealBasis = Literal[APPEAL_BASES]  # type: ignore[valid-type]
 AppealStatus = Literal[APPEAL_STATUSES]  # type: ignore[valid-type]
 
-# The control characters a note refuses (NOTE_PATTERN is "^[^<them>]*<end of text>").
-_NOTE_CONTROLS = NOTE_PATTERN.removeprefix("^[^").removesuffix(r"]*(?![\s\S])")
-# An appeal's text: like a note, with at least one character that is not white space.
-APPEAL_TEXT_PATTERN = (
-    rf"^[^{_NOTE_CONTROLS}]*[^\s{_NOTE_CONTROLS}\ufeff][^{_NOTE_CONTROLS}]*(?![\s\S])"
-)
 
 BlockNote = Annotated[str, Meta(max_length=blocks.MAX_NOTE_LENGTH, pattern=NOTE_PATTERN)]
 Body = Annotated[
@@ -250,7 +244,7 @@ class PolicyOut(Struct):
     category: Annotated[
         DsaCategory, Meta(description="The DSA Transparency Database's statement category.")
     ]
-    version: int | None
+    version: int
 
 
 class AppealOut(Struct):
@@ -326,7 +320,7 @@ class ReportOut(Struct):
 
     id: uuid.UUID
     message_id: uuid.UUID
-    thread_id: uuid.UUID | None
+    thread_id: uuid.UUID
     reason: FlagReason
     note: str | None
     legal_ground: str | None
@@ -370,9 +364,9 @@ class AppealIn(Struct, forbid_unknown_fields=True):
         Meta(
             min_length=1,
             max_length=appeals.MAX_APPEAL_LENGTH,
-            pattern=APPEAL_TEXT_PATTERN,
+            pattern=ONE_LINE_PATTERN,
             description=f"Why the decision is wrong: 1 to {appeals.MAX_APPEAL_LENGTH:,} "
-            "characters, not blank, without control characters other than tab and line breaks.",
+            "characters, not blank, one line without control characters.",
         ),
     ]
 
@@ -506,7 +500,7 @@ def flagged_message_out(flagged: Flagged) -> FlaggedMessageOut:
     )
 
 
-def policy_out(policy: notices.PolicyNotice | None) -> PolicyOut | None:
+def policy_out(policy: notices.PolicyCited | None) -> PolicyOut | None:
     if policy is None:
         return None
     return PolicyOut(
@@ -527,20 +521,6 @@ def appeal_out(appeal: notices.AppealNotice) -> AppealOut:
         text=appeal.text,
         status=appeal.status,
         filed_at=appeal.filed_at,
-        decided_at=appeal.decided_at,
-        reasoning=appeal.reasoning,
-    )
-
-
-def appeal_model_out(appeal: Appeal) -> AppealOut:
-    """A just-filed appeal."""
-    return AppealOut(
-        id=appeal.id,
-        decision_id=appeal.decision_id,
-        basis=appeal.basis,
-        text=appeal.text,
-        status=appeal.status,
-        filed_at=appeal.created_at,
         decided_at=appeal.decided_at,
         reasoning=appeal.reasoning,
     )
