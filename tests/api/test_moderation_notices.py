@@ -9,13 +9,15 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
+from api import schemas
 from portal.models import Appeal, AuditEvent, FlagReport, StaffUser, User
 from portal.models.base import utcnow
-from portal.services import moderation
+from portal.services import appeals, moderation
 from portal.settings import Settings
 from tests.api.helpers import auth, make_pair, make_user, send_ok
 from tests.portal.moderation_support import staff
@@ -85,6 +87,13 @@ async def appeal(
     )
 
 
+def conforming(response: Any, shape: type[msgspec.Struct]) -> Any:
+    """The answer's JSON, once it decodes strictly as the schema it is declared with (every enum
+    value, every required field), which the fuzz test's empty lists cannot show."""
+    msgspec.json.decode(response.content, type=shape, strict=True)
+    return response.json()
+
+
 def assert_reveals_nothing_of(text: str, person: User | StaffUser) -> None:
     for trace in (str(person.id), person.display_name, person.email):
         assert trace.lower() not in text.lower(), trace
@@ -126,7 +135,7 @@ async def test_reporter_gets_a_receipt_then_the_outcome_and_the_sender_the_state
     await remove(app, message["id"], mona)
 
     reporter_answer = await get_ok(client, settings, reporter, REPORTS)
-    [outcome] = reporter_answer.json()["reports"]
+    [outcome] = conforming(reporter_answer, schemas.ReportListOut)["reports"]
     assert outcome["id"] == receipt["id"]
     assert outcome["status"] == "action_taken"
     assert outcome["policy_title"]
@@ -140,7 +149,7 @@ async def test_reporter_gets_a_receipt_then_the_outcome_and_the_sender_the_state
     assert_reveals_nothing_of(reporter_answer.text, sender)
 
     sender_answer = await get_ok(client, settings, sender, DECISIONS)
-    body = sender_answer.json()
+    body = conforming(sender_answer, schemas.DecisionListOut)
     assert body["total"] == 1
     [decision] = body["decisions"]
     assert decision["id"] == outcome["decision_id"]
@@ -197,7 +206,7 @@ async def test_appeals_once_by_the_person_decided_about_within_the_window(
     assert second.json()["code"] == "conflict"
 
     shown = await get_ok(client, settings, sender, f"{APPEALS}/{made['id']}")
-    assert shown.json() == made
+    assert conforming(shown, schemas.AppealOut) == made
     [listed] = (await get_ok(client, settings, sender, DECISIONS)).json()["decisions"]
     assert listed["appeal"] == made
     assert listed["appealable"] is False
@@ -208,6 +217,40 @@ async def test_appeals_once_by_the_person_decided_about_within_the_window(
     assert missing.status_code == 404
     async with app.state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Appeal)) == 1
+
+    # Another moderator overturns it: the appellant reads the outcome and its reasoning, and the
+    # decision is marked overturned under the reversal that restored the message.
+    async with app.state.sessionmaker() as session:
+        await appeals.decide_appeal(
+            session,
+            uuid.UUID(made["id"]),
+            actor=await staff(session, "moderator", "Otto Other"),
+            outcome="overturned",
+            reasoning="The fee was the client's; the offer was genuine.",
+        )
+    decided = conforming(
+        await get_ok(client, settings, sender, f"{APPEALS}/{made['id']}"), schemas.AppealOut
+    )
+    assert (decided["status"], decided["reasoning"]) == (
+        "overturned",
+        "The fee was the client's; the offer was genuine.",
+    )
+    assert decided["decided_at"] is not None
+    after = conforming(await get_ok(client, settings, sender, DECISIONS), schemas.DecisionListOut)
+    reversal, original = after["decisions"]
+    assert (reversal["kind"], reversal["appealable"], reversal["appeal"]) == (
+        "restored",
+        False,
+        None,
+    )
+    assert (original["id"], original["overturned"], original["appeal"]["status"]) == (
+        decision["id"],
+        "overturned",
+        "overturned",
+    )
+    assert original["overturned_at"] is not None
+    again = await appeal(client, settings, sender, decision["id"], "One more time.")
+    assert again.status_code == 409, again.text
 
 
 async def test_an_appeal_after_the_window_is_gone(
