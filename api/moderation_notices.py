@@ -40,11 +40,11 @@ class ModerationNoticesController(Controller):
     @get(
         "/decisions",
         summary="Moderation decisions about the caller",
-        description="Newest first: each restriction of the caller's messages or account (a "
-        "message removed, a warning, a suspension) and each reversal of one, with its "
-        "statement of reasons as it was sent, the rule it applied, whether the caller can "
-        "appeal it now and until when, and the caller's appeal if they made one. A decision "
-        "that an appeal reversed is marked `overturned`. Nothing says who reported.",
+        description="Newest first (the latest 200): each restriction of the caller's messages "
+        "or account (a message removed, a warning, a suspension) and each reversal of one, "
+        "with its statement of reasons as it was sent, the rule it applied, whether the caller "
+        "can appeal it now and until when, and the caller's appeal if they made one. A "
+        "decision that an appeal reversed is marked `overturned`. Nothing says who reported.",
         responses=error_responses(401, 403),
     )
     async def list_decisions(
@@ -55,11 +55,12 @@ class ModerationNoticesController(Controller):
     @get(
         "/reports",
         summary="The caller's reports and their outcomes",
-        description="Newest first: each message the caller reported, with what they said, and "
-        "its status: `received` (the receipt), `under_review`, then `action_taken` (with the "
-        "rule applied) or `no_violation`, and the moderators' note to reporters if any. Never "
-        "what the sanction was, nor anything about the other person's account. The caller "
-        "can appeal a `no_violation` outcome (`appealable`, `appealable_until`).",
+        description="Newest first (the latest 200): each message the caller reported, with "
+        "what they said, and its status: `received` (the receipt), `under_review`, then "
+        "`action_taken` (with the rule applied) or `no_violation`, and the moderators' note to "
+        "reporters if any. Never what the sanction was, nor anything about the other person's "
+        "account. The caller can appeal a `no_violation` outcome (`appealable`, "
+        "`appealable_until`).",
         responses=error_responses(401, 403),
     )
     async def list_reports(
