@@ -47,7 +47,7 @@ from portal.services.messaging import (
     SentMessage,
 )
 from portal.services.threads import ThreadDetail, ThreadPage, ThreadView, UnreadSummary
-from portal.services.validation import NOTE_PATTERN, ONE_LINE_PATTERN
+from portal.services.validation import NOTE_PATTERN
 
 REMOVED_BODY = "[removed by a moderator]"
 PURGED_BODY = "[deleted under the retention policy]"
@@ -70,6 +70,12 @@ DsaCategory = Literal[DSA_CATEGORIES]  # type: ignore[valid-type]
 AppealBasis = Literal[APPEAL_BASES]  # type: ignore[valid-type]
 AppealStatus = Literal[APPEAL_STATUSES]  # type: ignore[valid-type]
 
+# The control characters a note refuses (NOTE_PATTERN is "^[^<them>]*<end of text>").
+_NOTE_CONTROLS = NOTE_PATTERN.removeprefix("^[^").removesuffix(r"]*(?![\s\S])")
+# An appeal's text: a note (paragraphs are fine) with a character that is not white space.
+APPEAL_TEXT_PATTERN = (
+    rf"^[^{_NOTE_CONTROLS}]*[^\s{_NOTE_CONTROLS}\ufeff][^{_NOTE_CONTROLS}]*(?![\s\S])"
+)
 
 BlockNote = Annotated[str, Meta(max_length=blocks.MAX_NOTE_LENGTH, pattern=NOTE_PATTERN)]
 Body = Annotated[
@@ -364,9 +370,9 @@ class AppealIn(Struct, forbid_unknown_fields=True):
         Meta(
             min_length=1,
             max_length=appeals.MAX_APPEAL_LENGTH,
-            pattern=ONE_LINE_PATTERN,
+            pattern=APPEAL_TEXT_PATTERN,
             description=f"Why the decision is wrong: 1 to {appeals.MAX_APPEAL_LENGTH:,} "
-            "characters, not blank, one line without control characters.",
+            "characters, not blank, without control characters other than tab and line breaks.",
         ),
     ]
 

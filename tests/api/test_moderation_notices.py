@@ -5,6 +5,7 @@ side ever sees the other's identity."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,9 +16,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
 from api import schemas
+from portal.errors import InvalidInput
 from portal.models import Appeal, AuditEvent, FlagReport, StaffUser, User
 from portal.models.base import utcnow
 from portal.services import appeals, moderation
+from portal.services.suspensions import required_text
 from portal.settings import Settings
 from tests.api.helpers import auth, make_pair, make_user, send_ok
 from tests.portal.moderation_support import staff
@@ -189,7 +192,7 @@ async def test_appeals_once_by_the_person_decided_about_within_the_window(
     unknown = await appeal(client, settings, sender, str(uuid.uuid4()), "Please look again.")
     assert unknown.status_code == 404, unknown.text
 
-    text = "It was a genuine offer: the fee is the client's, not mine."
+    text = "It was a genuine offer.\n\nThe fee is the client's, not mine."
     filed = await appeal(client, settings, sender, decision["id"], text)
     assert filed.status_code == 201, filed.text
     made = filed.json()
@@ -311,7 +314,7 @@ async def test_appeal_input_is_checked(
     sender, _, message, _ = await reported_scam(app, client, settings)
     await remove(app, message["id"], await moderator(app))
     [decision] = (await get_ok(client, settings, sender, DECISIONS)).json()["decisions"]
-    for text in ("", "   ", "x" * 2001, "bell\x07", 42):
+    for text in ("", "   \n\t ", "x" * 2001, "bell\x07", 42):
         refused = await appeal(client, settings, sender, decision["id"], text)
         assert refused.status_code == 400, (text, refused.text)
         assert refused.json()["field"] == "text", refused.text
@@ -403,3 +406,19 @@ async def test_a_notice_of_illegal_content_needs_good_faith(
 
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def test_the_appeal_text_pattern_is_the_services_rule() -> None:
+    """The published pattern accepts exactly the texts the appeals service takes (derived from
+    the note pattern, so a change there that breaks the derivation shows here)."""
+    pattern = re.compile(schemas.APPEAL_TEXT_PATTERN)
+    samples = ["a", " a ", "Line one.\n\nLine two.", "\ttabbed", "", " ", "\n\t \r\n", "\u3000"]
+    samples += ["bell\x07", "nul\x00", "esc\x1b[31m", "c1\x85", "\x0b", "é ✓"]
+    for text in samples:
+        try:
+            required_text("text", text, max_length=appeals.MAX_APPEAL_LENGTH)
+        except InvalidInput:
+            taken = False
+        else:
+            taken = True
+        assert (pattern.search(text) is not None) == taken, repr(text)
