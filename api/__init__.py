@@ -9,6 +9,7 @@ from api.auth import JWTAuthenticationMiddleware
 from api.email_tracking import email_opened
 from api.errors import JSONRequest
 from api.messages import MessagesController
+from api.moderation_notices import ModerationNoticesController
 from api.provisioning import ProvisioningController
 from portal.settings import Settings
 
@@ -19,7 +20,12 @@ UNAUTHENTICATED_PATHS = [r"^/api/v1/email/"]
 def create_api_router(settings: Settings) -> Router:
     return Router(
         path="/api/v1",
-        route_handlers=[ProvisioningController, email_opened, MessagesController],
+        route_handlers=[
+            ProvisioningController,
+            email_opened,
+            MessagesController,
+            ModerationNoticesController,
+        ],
         middleware=[DefineMiddleware(JWTAuthenticationMiddleware, exclude=UNAUTHENTICATED_PATHS)],
         security=[{"BearerToken": []}],
         request_class=JSONRequest,

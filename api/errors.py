@@ -41,6 +41,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.responses import ErrorCode
+from api.schemas import APPEAL_TEXT_PATTERN
 from portal.database import RETRY_AFTER_BUSY_SECONDS, unavailable_retry_after
 from portal.errors import PortalError
 from portal.log_text import loggable
@@ -85,6 +86,8 @@ _MEANINGS = {
     IDEMPOTENCY_KEY_PATTERN: "must be 1 to 255 printable ASCII characters without spaces",
     ONE_LINE_PATTERN: "must be one line of text, not blank, without control characters",
     NOTE_PATTERN: "must not contain NUL or other control characters (tab and line breaks are fine)",
+    APPEAL_TEXT_PATTERN: "must not be blank or contain NUL or other control characters (tab and "
+    "line breaks are fine)",
 }
 _PATTERN_MESSAGE = re.compile(
     r"^Expected `str` matching regex (?P<pattern>'.*')(?P<rest>.*)$", re.S
@@ -99,6 +102,7 @@ _STATUS_CODES = {
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
     409: ErrorCode.CONFLICT,
+    410: ErrorCode.GONE,
     413: ErrorCode.TOO_LARGE,
     415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
     422: ErrorCode.UNPROCESSABLE,

@@ -390,7 +390,14 @@ class MessagesController(Controller):
         "report per reporter and message; flagging again updates the caller's report (the "
         "reason, and the note if given). The answer's `is_flagged`/`flagged_reason` are the "
         "caller's own report; the sender is never shown that, or why, they were reported. "
-        "404 for a message the caller no longer sees because they deleted its thread.",
+        "404 for a message the caller no longer sees because they deleted its thread.\n\n"
+        "A notice that the content is illegal (DSA Art. 16) adds `legal_ground`, the law it "
+        "breaks, with `good_faith=true`, the reporter's statement that the notice is made in "
+        "good faith (400 naming `good_faith` without it). Flagging again keeps the report's "
+        "legal ground unless a new one is given.\n\n"
+        "`report` is the caller's receipt: the report's id and what its status now is "
+        "(`received` for a new report). Its outcome, once moderators decide, is in "
+        "`GET /api/v1/moderation/reports`.",
         responses=error_responses(400, 401, 403, 404),
     )
     async def flag_message(
@@ -403,9 +410,33 @@ class MessagesController(Controller):
             str | None,
             QueryParameter(max_length=flags.MAX_NOTE_LENGTH, pattern=schemas.NOTE_PATTERN),
         ] = None,
-    ) -> schemas.MessageOut:
-        flagged = await flags.flag_message(db_session, user, message_id, reason=reason, note=note)
-        return schemas.message_out(flagged.message, flagged.report.reason)
+        legal_ground: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=flags.MAX_LEGAL_GROUND_LENGTH,
+                pattern=schemas.NOTE_PATTERN,
+                description="A notice of illegal content: the law the message breaks "
+                "(requires `good_faith=true`).",
+            ),
+        ] = None,
+        good_faith: Annotated[
+            bool | None,
+            QueryParameter(
+                description="The reporter's statement that the notice is made in good faith; "
+                "required true with `legal_ground`."
+            ),
+        ] = None,
+    ) -> schemas.FlaggedMessageOut:
+        flagged = await flags.flag_message(
+            db_session,
+            user,
+            message_id,
+            reason=reason,
+            note=note,
+            legal_ground=legal_ground,
+            good_faith=good_faith,
+        )
+        return schemas.flagged_message_out(flagged)
 
 
 async def _send_once(

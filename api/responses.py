@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     CONFLICT = "conflict"
+    GONE = "gone"
     HELD_CONTENT = "held_content"
     ALREADY_DECIDED = "already_decided"
     IDEMPOTENCY_KEY_IN_PROGRESS = "idempotency_key_in_progress"
@@ -58,6 +59,7 @@ CODES_BY_STATUS: dict[int, tuple[ErrorCode, ...]] = {
         ErrorCode.HELD_CONTENT,
         ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS,
     ),
+    410: (ErrorCode.GONE,),
     413: (ErrorCode.TOO_LARGE,),
     415: (ErrorCode.UNSUPPORTED_MEDIA_TYPE,),
     422: (ErrorCode.UNPROCESSABLE, ErrorCode.IDEMPOTENCY_KEY_REUSED),
@@ -112,6 +114,7 @@ _DESCRIPTIONS = {
     403: "Not allowed",
     404: "No such thing",
     409: "Conflict",
+    410: "No longer possible (an appeal after its window)",
     413: "Too large",
     415: "The body is not `application/json` (UTF-8)",
     422: "Idempotency key reused with a different request",

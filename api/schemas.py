@@ -15,11 +15,21 @@ import msgspec
 from msgspec import Meta, Struct
 
 from portal.models import MessageBlock, User
+from portal.models.decisions import (
+    APPEAL_BASES,
+    APPEAL_STATUSES,
+    DECISION_KINDS,
+    DECISION_SOURCES,
+    DSA_CATEGORIES,
+    OVERTURNS,
+    POLICY_GROUNDS,
+)
 from portal.models.messaging import BLOCK_REASONS, BODY_FORMATS, MESSAGE_TYPES
 from portal.models.moderation import FLAG_REASONS
 from portal.models.people import USER_ROLES
 from portal.models.rows import MessageRow, ParticipantRow, ReceiptRow
-from portal.services import blocks
+from portal.services import appeals, blocks, notices
+from portal.services.flags import Flagged
 from portal.services.messaging import (
     ATTACHMENT_CONTENT_TYPES,
     ATTACHMENT_URL_PATTERN,
@@ -51,6 +61,21 @@ ContentType = Literal[ATTACHMENT_CONTENT_TYPES]  # type: ignore[valid-type]
 Role = Literal[USER_ROLES]  # type: ignore[valid-type]
 BlockReason = Literal[BLOCK_REASONS]  # type: ignore[valid-type]
 FlagReason = Literal[FLAG_REASONS]  # type: ignore[valid-type]
+ReportStatus = Literal["received", "under_review", "action_taken", "no_violation"]
+DecisionKind = Literal[DECISION_KINDS]  # type: ignore[valid-type]
+DecisionSource = Literal[DECISION_SOURCES]  # type: ignore[valid-type]
+Overturned = Literal[OVERTURNS]  # type: ignore[valid-type]
+PolicyGround = Literal[POLICY_GROUNDS]  # type: ignore[valid-type]
+DsaCategory = Literal[DSA_CATEGORIES]  # type: ignore[valid-type]
+AppealBasis = Literal[APPEAL_BASES]  # type: ignore[valid-type]
+AppealStatus = Literal[APPEAL_STATUSES]  # type: ignore[valid-type]
+
+# The control characters a note refuses (NOTE_PATTERN is "^[^<them>]*<end of text>").
+_NOTE_CONTROLS = NOTE_PATTERN.removeprefix("^[^").removesuffix(r"]*(?![\s\S])")
+# An appeal's text: a note (paragraphs are fine) with a character that is not white space.
+APPEAL_TEXT_PATTERN = (
+    rf"^[^{_NOTE_CONTROLS}]*[^\s{_NOTE_CONTROLS}\ufeff][^{_NOTE_CONTROLS}]*(?![\s\S])"
+)
 
 BlockNote = Annotated[str, Meta(max_length=blocks.MAX_NOTE_LENGTH, pattern=NOTE_PATTERN)]
 Body = Annotated[
@@ -188,6 +213,170 @@ class MessageOut(Struct):
     is_purged: bool = False
 
 
+class ReportReceiptOut(Struct):
+    """The reporter's receipt for their report: its id and what its status now is."""
+
+    id: uuid.UUID
+    status: Annotated[
+        ReportStatus,
+        Meta(
+            description="`received` until moderators decide (`under_review` while it is "
+            "escalated), then `action_taken` or `no_violation`."
+        ),
+    ]
+    reported_at: datetime
+    legal_ground: str | None
+    good_faith: bool | None
+
+
+class FlaggedMessageOut(MessageOut, kw_only=True):
+    """The flagged message as the reporter sees it, with their report's receipt."""
+
+    report: ReportReceiptOut
+
+
+class PolicyOut(Struct):
+    """The rule a decision cited, as it read in the version cited."""
+
+    key: str
+    title: str
+    ground: Annotated[
+        PolicyGround,
+        Meta(description="`terms_of_service` (a clause of the terms) or `illegal_content`."),
+    ]
+    ground_reference: Annotated[
+        str, Meta(description="The clause of the terms, or the law the content breaks.")
+    ]
+    category: Annotated[
+        DsaCategory, Meta(description="The DSA Transparency Database's statement category.")
+    ]
+    version: int
+
+
+class AppealOut(Struct):
+    """An appeal (DSA Art. 20) and, once decided, its outcome and the reasoning."""
+
+    id: uuid.UUID
+    decision_id: uuid.UUID
+    basis: Annotated[
+        AppealBasis,
+        Meta(
+            description="`sanctioned_user`: the decision was about the caller; `reporter`: "
+            "the caller reported the message and no violation was found."
+        ),
+    ]
+    text: str
+    status: Annotated[
+        AppealStatus,
+        Meta(
+            description="`open` until decided; then `upheld`, `overturned` or "
+            "`partially_overturned`."
+        ),
+    ]
+    filed_at: datetime
+    decided_at: datetime | None
+    reasoning: Annotated[str, Meta(description="Why the appeal was decided so.")] | None
+
+
+class DecisionOut(Struct):
+    """A decision about the caller, with its statement of reasons as it was sent to them."""
+
+    id: uuid.UUID
+    kind: Annotated[
+        DecisionKind,
+        Meta(
+            description="What was decided: `removed`, `warned`, `suspended`, or the reversal "
+            "of an earlier decision (`restored`, `warning_withdrawn`, `suspension_lifted`, "
+            "`suspension_shortened`)."
+        ),
+    ]
+    decided_at: datetime
+    statement: Annotated[str, Meta(description="The statement of reasons, in plain language.")]
+    explanation: str
+    policy: PolicyOut | None
+    restricted_until: (
+        Annotated[datetime, Meta(description="A suspension's end; null if it has none.")] | None
+    )
+    message_id: uuid.UUID | None
+    thread_id: uuid.UUID | None
+    source: Annotated[
+        DecisionSource,
+        Meta(
+            description="`notice`: reviewed after a report (never saying who reported); "
+            "`own_initiative`: staff's own review."
+        ),
+    ]
+    overturned: Annotated[Overturned, Meta(description="Set once an appeal reversed it.")] | None
+    overturned_at: datetime | None
+    appealable: Annotated[bool, Meta(description="Whether the caller can appeal it now.")]
+    appealable_until: (
+        Annotated[datetime, Meta(description="The end of the window for an appeal.")] | None
+    )
+    appeal: AppealOut | None
+
+
+class DecisionListOut(Struct):
+    decisions: list[DecisionOut]
+    total: int
+
+
+class ReportOut(Struct):
+    """One of the caller's reports and its outcome: never the sanction's details, nor anything
+    about the other person's account."""
+
+    id: uuid.UUID
+    message_id: uuid.UUID
+    thread_id: uuid.UUID
+    reason: FlagReason
+    note: str | None
+    legal_ground: str | None
+    good_faith: bool | None
+    reported_at: datetime
+    status: Annotated[
+        ReportStatus,
+        Meta(
+            description="`received`, `under_review` (escalated), then `action_taken` or "
+            "`no_violation`."
+        ),
+    ]
+    decided_at: datetime | None
+    policy_title: (
+        Annotated[str, Meta(description="The rule applied, when action was taken.")] | None
+    )
+    public_note: Annotated[str, Meta(description="A note from the moderators.")] | None
+    decision_id: uuid.UUID | None
+    appealable: Annotated[
+        bool, Meta(description="Whether the caller can appeal the outcome now (no violation).")
+    ]
+    appealable_until: datetime | None
+    appeal: AppealOut | None
+
+
+class ReportListOut(Struct):
+    reports: list[ReportOut]
+    total: int
+
+
+class AppealIn(Struct, forbid_unknown_fields=True):
+    decision_id: Annotated[
+        uuid.UUID,
+        Meta(
+            description="A decision about the caller, or the outcome of the caller's report "
+            "where no violation was found."
+        ),
+    ]
+    text: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=appeals.MAX_APPEAL_LENGTH,
+            pattern=APPEAL_TEXT_PATTERN,
+            description=f"Why the decision is wrong: 1 to {appeals.MAX_APPEAL_LENGTH:,} "
+            "characters, not blank, without control characters other than tab and line breaks.",
+        ),
+    ]
+
+
 class SendMessageOut(Struct):
     message: MessageOut
     thread: ThreadOut
@@ -300,6 +489,96 @@ def message_out(message: MessageRow, own_report: str | None = None) -> MessageOu
         created_at=message.created_at,
         is_purged=purged,
     )
+
+
+def flagged_message_out(flagged: Flagged) -> FlaggedMessageOut:
+    shown = message_out(flagged.message, flagged.report.reason)
+    report = flagged.report
+    return FlaggedMessageOut(
+        **{name: getattr(shown, name) for name in shown.__struct_fields__},
+        report=ReportReceiptOut(
+            id=report.id,
+            status=flagged.status,  # type: ignore[arg-type]
+            reported_at=report.created_at,
+            legal_ground=report.legal_ground,
+            good_faith=report.good_faith,
+        ),
+    )
+
+
+def policy_out(policy: notices.PolicyCited | None) -> PolicyOut | None:
+    if policy is None:
+        return None
+    return PolicyOut(
+        key=policy.key,
+        title=policy.title,
+        ground=policy.ground,
+        ground_reference=policy.ground_reference,
+        category=policy.category,
+        version=policy.version,
+    )
+
+
+def appeal_out(appeal: notices.AppealNotice) -> AppealOut:
+    return AppealOut(
+        id=appeal.id,
+        decision_id=appeal.decision_id,
+        basis=appeal.basis,
+        text=appeal.text,
+        status=appeal.status,
+        filed_at=appeal.filed_at,
+        decided_at=appeal.decided_at,
+        reasoning=appeal.reasoning,
+    )
+
+
+def decision_out(notice: notices.DecisionNotice) -> DecisionOut:
+    return DecisionOut(
+        id=notice.id,
+        kind=notice.kind,
+        decided_at=notice.decided_at,
+        statement=notice.statement,
+        explanation=notice.explanation,
+        policy=policy_out(notice.policy),
+        restricted_until=notice.restricted_until,
+        message_id=notice.message_id,
+        thread_id=notice.thread_id,
+        source=notice.source,
+        overturned=notice.overturned,
+        overturned_at=notice.overturned_at,
+        appealable=notice.appealable,
+        appealable_until=notice.appealable_until,
+        appeal=appeal_out(notice.appeal) if notice.appeal else None,
+    )
+
+
+def decision_list_out(found: list[notices.DecisionNotice]) -> DecisionListOut:
+    return DecisionListOut(decisions=[decision_out(n) for n in found], total=len(found))
+
+
+def report_out(notice: notices.ReportNotice) -> ReportOut:
+    return ReportOut(
+        id=notice.id,
+        message_id=notice.message_id,
+        thread_id=notice.thread_id,
+        reason=notice.reason,
+        note=notice.note,
+        legal_ground=notice.legal_ground,
+        good_faith=notice.good_faith,
+        reported_at=notice.reported_at,
+        status=notice.status,  # type: ignore[arg-type]
+        decided_at=notice.decided_at,
+        policy_title=notice.policy_title,
+        public_note=notice.public_note,
+        decision_id=notice.decision_id,
+        appealable=notice.appealable,
+        appealable_until=notice.appealable_until,
+        appeal=appeal_out(notice.appeal) if notice.appeal else None,
+    )
+
+
+def report_list_out(found: list[notices.ReportNotice]) -> ReportListOut:
+    return ReportListOut(reports=[report_out(n) for n in found], total=len(found))
 
 
 def sent_out(sent: SentMessage) -> SendMessageOut:

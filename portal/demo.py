@@ -15,11 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor
 from portal.errors import RateLimited
-from portal.models import MessageThread, StaffUser, User
+from portal.models import FlagReport, MessageThread, StaffUser, User
+from portal.services.appeals import file_appeal
 from portal.services.applications import upsert_application
 from portal.services.blocks import block_user
 from portal.services.flags import flag_message
 from portal.services.messaging import MessageDraft, mark_read, send_message
+from portal.services.moderation import Grounds, warn_sender
+from portal.services.notices import decisions_about
 from portal.services.staff import create_staff
 from portal.services.users import create_user
 from portal.settings import Settings
@@ -112,6 +115,32 @@ async def _say(
         settings=settings,
     )
     return sent.message.id
+
+
+async def _decided_and_appealed(session: AsyncSession, people: dict[str, User]) -> None:
+    """Morgan warns Katherine for her reported message, citing the harassment policy, and
+    Katherine appeals: the appeal waits in /mod/appeals for someone other than Morgan."""
+    katherine = people[PEOPLE[4][0]]
+    moderator = await session.scalar(select(StaffUser).where(StaffUser.email == STAFF[0][0]))
+    reported = await session.scalar(
+        select(FlagReport.message_id).where(FlagReport.reason == "harassment").limit(1)
+    )
+    if moderator is None or reported is None:
+        return
+    await warn_sender(
+        session,
+        reported,
+        actor=moderator,
+        note="First hostile message; a warning is enough.",
+        grounds=Grounds(policy="harassment", public_note="We have asked them to stay civil."),
+    )
+    [decision, *_] = await decisions_about(session, katherine)
+    await file_appeal(
+        session,
+        katherine,
+        decision.id,
+        "I was asking a fair question about the job ad.\nI did not mean to be rude.",
+    )
 
 
 async def seed_demo(session: AsyncSession, settings: Settings) -> DemoResult:
@@ -228,5 +257,6 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> DemoResult:
                     display_name=name,
                     actor=Actor.system(),
                 )
+        await _decided_and_appealed(session, people)
     await session.commit()
     return DemoResult(created=created is None, token_user=ada, people=people)

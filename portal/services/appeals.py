@@ -35,6 +35,7 @@ from portal.services.suspensions import (
     MAX_REASON_LENGTH,
     apply_suspension,
     lock_user,
+    required_text,
     suspended_now,
     suspension_days,
 )
@@ -77,7 +78,7 @@ async def file_appeal(
 ) -> Appeal:
     """The caller's appeal of ``decision_id``. Forbidden when it is not theirs to appeal,
     Conflict for a second appeal or a decision already overturned, Gone past its window."""
-    text = validation.text("text", text, max_length=MAX_APPEAL_LENGTH)
+    text = required_text("text", text, max_length=MAX_APPEAL_LENGTH)  # paragraphs are fine
     when = now_or_utcnow(now)
     async with write_transaction(session):
         decision = await session.get(ModerationDecision, decision_id)
@@ -138,7 +139,7 @@ def _checked_outcome(
     outcome: str, reasoning: str, days: int | None, action: str | None
 ) -> tuple[str, int | None]:
     validation.one_of("outcome", outcome, APPEAL_OUTCOMES)
-    validation.text("reasoning", reasoning, max_length=MAX_REASON_LENGTH)
+    required_text("reasoning", reasoning, max_length=MAX_REASON_LENGTH)
     if outcome == "partially_overturned":
         if days is None:
             raise InvalidInput("days", "a partial overturn gives the suspension's new length")

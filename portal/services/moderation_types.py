@@ -216,6 +216,8 @@ DECISION_ACTIONS: Final = (
     "user.warned",
     "user.suspended",
     "user.suspension_lifted",
+    "appeal.decided",
+    "message.restored",
 )
 
 

@@ -55,10 +55,6 @@ _SUBJECT: Final = {
     "suspension_lifted": "Your account's suspension has been lifted",
     "suspension_shortened": "Your account's suspension has been shortened",
 }
-_GROUND: Final = {
-    "terms_of_service": "our Terms of Service",
-    "illegal_content": "the law",
-}
 
 
 @dataclass(frozen=True)
@@ -188,8 +184,10 @@ def _statement(
             else "We reviewed it on our own initiative."
         )
         lines.append(
-            f"The rule applied: {decision.policy_title} ({decision.ground_reference}), "
-            f"a rule of {_GROUND.get(decision.ground or '', 'the platform')}."
+            f"The rule applied: {decision.policy_title}. The content is illegal under "
+            f"{decision.ground_reference}."
+            if decision.ground == "illegal_content"
+            else f"The rule applied: {decision.policy_title} ({decision.ground_reference})."
         )
     elif reversed_kind is not None:
         lines.append(f"This reverses an earlier decision ({reversed_kind.replace('_', ' ')}).")

@@ -36,6 +36,10 @@ OPERATION_IDS = {
     ("PATCH", "/api/v1/messages/threads/{thread_id}/archive"): "archive_thread",
     ("DELETE", "/api/v1/messages/threads/{thread_id}"): "delete_thread",
     ("POST", "/api/v1/messages/{message_id}/flag"): "flag_message",
+    ("GET", "/api/v1/moderation/decisions"): "list_decisions",
+    ("GET", "/api/v1/moderation/reports"): "list_reports",
+    ("POST", "/api/v1/moderation/appeals"): "file_appeal",
+    ("GET", "/api/v1/moderation/appeals/{appeal_id}"): "get_appeal",
     ("PUT", "/api/v1/users/{user_id}"): "put_user",
     ("PUT", "/api/v1/applications/{application_id}"): "put_application",
 }
@@ -159,6 +163,21 @@ async def test_the_document_generates_a_client_without_warnings_that_works(
         assert isinstance(to_self, models.ValidationErrorBody), to_self
         assert to_self.code == models.ErrorCode.VALIDATION_FAILED
         assert to_self.field == "recipient_id"
+        # The moderation notices parse too: an empty list, and an appeal of nothing.
+        list_decisions = importlib.import_module(
+            "messaging_portal_api_client.api.moderation.list_decisions"
+        )
+        file_appeal = importlib.import_module(
+            "messaging_portal_api_client.api.moderation.file_appeal"
+        )
+        decisions = await list_decisions.asyncio(client=typed)
+        assert isinstance(decisions, models.DecisionListOut), decisions
+        assert (decisions.decisions, decisions.total) == ([], 0)
+        no_decision = await file_appeal.asyncio(
+            client=typed, body=models.AppealIn(decision_id=uuid.uuid4(), text="Please look again.")
+        )
+        assert isinstance(no_decision, models.ErrorBody), no_decision
+        assert no_decision.code == models.ErrorCode.NOT_FOUND
         await typed.get_async_httpx_client().aclose()
     finally:
         sys.path.remove(str(tmp_path / "client"))

@@ -189,7 +189,7 @@ async def test_a_suspension_shortened_on_appeal_ends_earlier(
     session: AsyncSession, settings: Settings
 ) -> None:
     first, second = await staff(session, "moderator"), await staff(session, "moderator")
-    employer, candidate, message = await _world(session, settings)
+    employer, _, message = await _world(session, settings)
     await moderation.suspend_sender(
         session, message.id, actor=first, reason="fee", days=30, grounds=SCAM, now=T0
     )

@@ -31,7 +31,14 @@ from portal.errors import AlreadyDecided, Forbidden, PortalError
 from portal.models import Message, RateLimitViolation, StaffUser
 from portal.models.base import new_id, utcnow
 from portal.permissions import Capability, Who, may, may_decide, may_release_claim
-from portal.services import moderation, panel_exports, rate_limit, suspensions
+from portal.services import (
+    appeals,
+    moderation,
+    notices,
+    panel_exports,
+    rate_limit,
+    suspensions,
+)
 from portal.services import staff as staff_service
 from portal.services.applications import upsert_application
 from portal.services.compliance import checkpoints, holds, reports, retention, staff_activity
@@ -270,6 +277,26 @@ async def _suspended(world: World) -> Any:
     return target
 
 
+async def _appeal(world: World) -> Any:
+    """An open appeal against a removal another staff member decided."""
+    decider = await staff(world.session, "admin")
+    employer, candidate = (
+        await user(world.session, "employer"),
+        await user(world.session, "candidate"),
+    )
+    message = await send(world.session, world.settings, employer, candidate, "pay a fee")
+    await report(world.session, message, candidate, "scam")
+    await moderation.remove_message(
+        world.session,
+        message.id,
+        actor=decider,
+        reason="fee",
+        grounds=moderation.Grounds(policy="scam"),
+    )
+    [notice] = await notices.decisions_about(world.session, employer)
+    return await appeals.file_appeal(world.session, employer, notice.id, "I disagree")
+
+
 async def _pair(world: World) -> tuple[uuid.UUID, uuid.UUID]:
     employer, candidate = (
         await user(world.session, "employer"),
@@ -431,6 +458,17 @@ CASES: tuple[Case, ...] = (
             ),
         ),
         _may(Capability.MODERATE_USERS),
+        staff_only=True,
+    ),
+    Case(
+        "decide_appeal",
+        simple(
+            _appeal,
+            lambda w, who, a: appeals.decide_appeal(
+                w.session, a.id, actor=who, outcome="upheld", reasoning="it stands"
+            ),
+        ),
+        _may(Capability.DECIDE_APPEAL),
         staff_only=True,
     ),
     # staff accounts

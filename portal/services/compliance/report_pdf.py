@@ -39,7 +39,16 @@ FONT_DIRECTORY = Path("/usr/share/fonts/truetype/dejavu")
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
 FONT_PACKAGE = "fonts-dejavu-core"
 MAX_BODY_CHARACTERS = 2000
-STAFF_ACTIONS_PREFIXES = ("message.removed", "user.", "report.", "flag.", "hold.", "thread.deleted")
+STAFF_ACTIONS_PREFIXES = (
+    "message.removed",
+    "message.restored",
+    "appeal.",
+    "user.",
+    "report.",
+    "flag.",
+    "hold.",
+    "thread.deleted",
+)
 # Shown as <U+XXXX> wherever they appear: they are invisible, or reorder the text around them.
 VISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
