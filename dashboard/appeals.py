@@ -134,8 +134,7 @@ async def decide(
             appeal_id,
             actor=staff,
             outcome=outcome,
-            # one paragraph: the service takes the reasoning as one line
-            reasoning=" ".join(values["reasoning"].splitlines()),
+            reasoning=values["reasoning"],
             days=_length(outcome, values),
             action=(values["action"] or None) if outcome == "overturned" else None,
             grounds=statements.Grounds(

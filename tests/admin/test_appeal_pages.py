@@ -150,7 +150,7 @@ async def test_the_decider_is_refused_and_another_moderator_overturns(
         assert again.status_code == 409 and "already" in again.text
 
         shown = (await client.get(path)).text
-        assert "It was a quotation of their message." in shown
+        assert "It was a quotation\nof their message." in shown  # as written, paragraphs kept
         assert "restored" in shown and 'id="appeal-form"' not in shown
         user_page = (await client.get(f"/mod/users/{world.sender.id}")).text
         assert 'class="tag overturned-tag"' in user_page

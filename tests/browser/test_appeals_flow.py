@@ -127,3 +127,17 @@ def test_decide_a_report_by_keyboard_then_an_appeal_by_another_moderator(
     assert "Scams and advance-fee fraud" in overturned.locator(".statement").inner_text()
     assert "restored" in decisions.inner_text()
     page.screenshot(path=str(ARTIFACTS / "user-decisions.png"), full_page=True)
+
+    # an administrator edits the policy from /mod/policies: version 2, offered from now on
+    admin = live.run(_staff, "admin", "Ada Policies")
+    page = browsing.new_page()
+    sign_in(page, live, admin, then="/mod/policies")
+    page.click("a[aria-label='Edit scam']")
+    page.wait_for_url(re.compile(r".*/mod/policies/[0-9a-f-]+"))
+    page.fill("#edit-policy input[name=title]", "Scams, advance fees and deposits")
+    page.screenshot(path=str(ARTIFACTS / "policies.png"), full_page=True)
+    page.click("#edit-policy button[type=submit]")
+    page.wait_for_url(re.compile(r".*/mod/policies\?done=updated$"))
+    row = page.locator("tr", has=page.locator("td.mono", has_text="scam"))
+    assert "Scams, advance fees and deposits" in row.inner_text()
+    assert live.run(_policy_keys)["scam"].version == 2
