@@ -2,8 +2,9 @@
 keyboard citing a policy (its number key fills the explanation to the sender, r and Enter
 remove), the sender appeals, the same moderator is shown that another must decide, a second
 moderator overturns it from the appeal queue, and the user page shows the decision overturned
-with its statement and the appeal. Screenshots of the appeal queue, the appeal and the user page
-go to var/test-artifacts/."""
+with its statement and the appeal; an administrator edits the policy; a reporter's appeal of a
+dismissal is overturned with a warning citing a policy picked by its number key. Screenshots of
+the appeal queue, the appeals and the user page go to var/test-artifacts/."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.database import read_transaction
 from portal.models import Appeal, Message, ModerationDecision, Policy, User
-from portal.services import appeals
+from portal.services import appeals, moderation
 from tests.browser.conftest import ARTIFACTS, Browsing, LiveServer
 from tests.browser.test_dashboard import _reported, _staff, sign_in
 
@@ -141,3 +142,51 @@ def test_decide_a_report_by_keyboard_then_an_appeal_by_another_moderator(
     row = page.locator("tr", has=page.locator("td.mono", has_text="scam"))
     assert "Scams, advance fees and deposits" in row.inner_text()
     assert live.run(_policy_keys)["scam"].version == 2
+
+
+async def _dismissed_and_appealed(
+    session: AsyncSession, message_id: uuid.UUID, reporter_id: uuid.UUID, moderator: Any
+) -> tuple[Any, uuid.UUID]:
+    await moderation.dismiss(session, message_id, actor=moderator, public_note="No rule broken.")
+    [dismissal] = await _decisions(session, message_id)
+    async with read_transaction(session):
+        reporter = await session.get(User, reporter_id)
+    assert reporter is not None
+    appeal = await appeals.file_appeal(
+        session, reporter, dismissal.id, "He called me names in the second line."
+    )
+    return appeal, dismissal.id
+
+
+def test_a_reporters_appeal_of_a_dismissal_warns_the_sender_citing_a_policy(
+    live_server: LiveServer, browsing: Browsing
+) -> None:
+    live = live_server
+    first = live.run(_staff, "moderator", "Dana Dismiss")
+    second = live.run(_staff, "moderator", "Remy Review")
+    item = live.run(_reported, live.settings, "You people are all lazy", ("harassment",))
+    appeal, dismissal_id = live.run(
+        _dismissed_and_appealed, item.message.id, item.recipient.id, first
+    )
+    catalogue = live.run(_policy_keys)
+    harassment_key = str(list(catalogue).index("harassment") + 1)
+
+    page = browsing.new_page()
+    sign_in(page, live, second, then=f"/mod/appeals/{appeal.id}")
+    assert "a reporter appeals a dismissal" in page.locator("h1").inner_text()
+    page.keyboard.press(harassment_key)  # the policy's number key works here too
+    explanation = page.locator("#appeal-form textarea[name=explanation]")
+    assert explanation.input_value() == catalogue["harassment"].explanation
+    page.check("#appeal-form input[name=outcome][value=overturned]")
+    page.check("#appeal-form input[name=action][value=warn]")
+    page.fill("#appeal-reasoning", "Calling a candidate lazy is an insult.\nWe warned the sender.")
+    page.screenshot(path=str(ARTIFACTS / "appeal-reporter.png"), full_page=True)
+    page.click("#decide-appeal-btn")
+    page.wait_for_url(re.compile(r".*/mod/appeals\?done=decided$"))
+    decisions = live.run(_decisions, item.message.id)
+    assert [(d.kind, d.policy_key) for d in decisions] == [
+        ("dismissed", None),
+        ("warned", "harassment"),
+    ]
+    assert decisions[1].reverses_id == dismissal_id and decisions[1].decided_by_id == second.id
+    assert live.run(_state, appeal.id, item.message.id) == ("overturned", False)
