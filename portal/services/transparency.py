@@ -453,16 +453,26 @@ class DecisionFacts:
     account_role: str | None
 
 
-def _restriction_words(facts: DecisionFacts) -> str:
+def _restriction_words(facts: DecisionFacts, policy: str) -> str:
     if facts.kind == "removed":
-        return "A message sent on the platform was removed"
+        return f"A message sent on the platform was removed because it breached {policy}."
     if facts.kind == "warned":
-        return "The sender of a message on the platform was warned; the message was not removed"
-    account = "The account that sent a message" if facts.had_message else "An account"
+        return (
+            f"The sender of a message on the platform was warned because the message breached "
+            f"{policy}; the message itself was not removed."
+        )
     length = suspension_days(facts.days, facts.created_at, facts.restricted_until)
-    if length is None:
-        return f"{account} was suspended indefinitely (until the suspension is lifted)"
-    return f"{account} was suspended for {length} {'day' if length == 1 else 'days'}"
+    span = (
+        "indefinitely (until the suspension is lifted)"
+        if length is None
+        else f"for {length} {'day' if length == 1 else 'days'}"
+    )
+    if facts.had_message:
+        return (
+            f"The account that sent a message was suspended {span} because the message "
+            f"breached {policy}."
+        )
+    return f"An account was suspended {span} because its conduct breached {policy}."
 
 
 def decision_facts(facts: DecisionFacts) -> str:
@@ -478,8 +488,7 @@ def decision_facts(facts: DecisionFacts) -> str:
         if facts.automated
         else "No automated means were used to detect the content or to take the decision."
     )
-    text = f"{_restriction_words(facts)} because it breached {policy}. {source} {means}"
-    return text[:FACTS_LIMIT]
+    return f"{_restriction_words(facts, policy)} {source} {means}"[:FACTS_LIMIT]
 
 
 def _day(value: datetime) -> str:
