@@ -26,8 +26,9 @@ from portal.models import AuditEvent, ModerationDecision
 from portal.models.base import new_id
 from portal.services import transparency
 from portal.services.transparency import Period, build_report, default_period, parse_period
-from portal.settings import Settings
+from portal.settings import Settings, get_settings
 from tests.portal.test_cli import assert_one_line_error, cli_env, run
+from tests.portal.test_cli_operator import production
 from tests.portal.transparency_world import (
     LEGAL_GROUND,
     PERIOD,
@@ -36,7 +37,7 @@ from tests.portal.transparency_world import (
     expected_figures,
 )
 
-__all__ = ["cli_env"]  # the fixture, imported for these tests
+__all__ = ["cli_env", "production"]  # the fixtures, imported for these tests
 
 REFERENCE = json.loads(
     (Path(__file__).parent.parent / "reference" / "dsa-transparency-database.json").read_text()
@@ -448,11 +449,7 @@ async def test_exports_need_the_export_capability(
     ):
         with pytest.raises(Forbidden, match="compliance or admin"):
             await export()
-    async with read_transaction(session):
-        events = await session.scalars(
-            select(AuditEvent).where(AuditEvent.action.like("transparency%"))
-        )
-        assert events.all() == []
+    assert await transparency_events(session) == []
 
 
 # --- the console ------------------------------------------------------------------------------
@@ -490,14 +487,7 @@ async def test_the_commands_write_their_files_and_refuse_bad_input(
     for statement in statements_of(json.loads(text)):
         validate_statement(statement)
 
-    async with read_transaction(session):
-        events = (
-            await session.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.action.like("transparency%"))
-                .order_by(AuditEvent.occurred_at)
-            )
-        ).all()
+    events = await transparency_events(session)
     assert [(e.action, e.actor_type, e.details.get("format")) for e in events] == [
         ("transparency_report.exported", "staff", "json"),
         ("transparency_report.exported", "staff", "csv"),
@@ -526,12 +516,41 @@ async def test_the_commands_write_their_files_and_refuse_bad_input(
         )
     assert not refused.exists()
     assert not (tmp_path / "refused.json.part").exists()
-    async with read_transaction(session):
-        count = len(
-            (
-                await session.scalars(
-                    select(AuditEvent).where(AuditEvent.action.like("transparency%"))
-                )
-            ).all()
+    assert len(await transparency_events(session)) == 3  # nothing refused was recorded
+
+
+async def test_production_needs_a_named_operator(
+    production: None,
+    session: AsyncSession,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = await build_transparency_world(session, settings)
+    out = tmp_path / "out.json"
+    period = ("--from", "2026-01-01", "--to", "2026-06-30", "-o", str(out))
+    for command in ("report", "statements"):
+        assert_one_line_error(
+            await cli("transparency", command, *period),
+            "--as EMAIL or PORTAL_OPERATOR",
+            "PORTAL_ENV=production",
         )
-    assert count == 3  # nothing refused was recorded
+        assert not out.exists()
+    assert await transparency_events(session) == []
+    monkeypatch.setenv("PORTAL_OPERATOR", world.officer.email)
+    get_settings.cache_clear()
+    written = await cli("transparency", "statements", *period)
+    assert written.exit_code == 0, written.stderr
+    events = await transparency_events(session)
+    assert [(e.actor_type, e.actor_id) for e in events] == [("staff", world.officer.id)]
+
+
+async def transparency_events(session: AsyncSession) -> list[AuditEvent]:
+    async with read_transaction(session):
+        return list(
+            await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action.like("transparency%"))
+                .order_by(AuditEvent.occurred_at)
+            )
+        )
