@@ -303,7 +303,10 @@ async def _appeal_figures(session: AsyncSession, period: Period) -> dict[str, An
             session,
             ModerationDecision.overturned,
             ModerationDecision.overturned.is_not(None),
-            period.holds(ModerationDecision.overturned_at),
+            # when it was overturned (a row without that time counts by its own)
+            period.holds(
+                func.coalesce(ModerationDecision.overturned_at, ModerationDecision.created_at)
+            ),
         )
     )
     return {

@@ -90,6 +90,11 @@ async def test_the_page_shows_the_figures_of_the_period(
         for value in set(world.personal) - shown:
             assert value.lower() not in html.lower(), value
 
+        empty = (await client.get(PAGE, params={"from": "2020-01-01", "to": "2020-01-31"})).text
+        assert figure(empty, "reports.received") == "0"
+        assert figure(empty, "decisions.median_seconds_from_report") == "—"
+        assert figure(empty, "appeals.median_seconds_to_decide") == "—"
+
         # without a period: the last full calendar half-year, in the form
         default = default_period()
         page = (await client.get(PAGE)).text

@@ -214,6 +214,14 @@ def test_periods_name_the_field_at_fault() -> None:
         parse_period("2026-07-01", "2026-06-30", first_name="--from", last_name="--to")
 
 
+def test_a_suspension_length_without_days_is_its_span_rounded_up() -> None:
+    taken = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    assert transparency.suspension_days(7, taken, taken + timedelta(days=7)) == 7
+    assert transparency.suspension_days(None, taken, taken + timedelta(hours=36)) == 2
+    assert transparency.suspension_days(None, taken, taken + timedelta(minutes=5)) == 1
+    assert transparency.suspension_days(None, taken, None) is None  # indefinite
+
+
 def test_the_default_period_is_the_last_full_half_year() -> None:
     assert default_period(date(2026, 12, 6)) == PERIOD
     assert default_period(date(2026, 7, 1)) == PERIOD
