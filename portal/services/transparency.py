@@ -129,6 +129,8 @@ def parse_period(
     start, end = parse_day(first_name, first), parse_day(last_name, last)
     if end < start:
         raise InvalidInput(last_name, f"{end} is before {first_name} {start}")
+    if end == date.max:  # the period ends at midnight after its last day
+        raise InvalidInput(last_name, f"{end} is past the last day a period can end")
     return Period(start, end)
 
 

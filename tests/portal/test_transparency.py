@@ -205,6 +205,7 @@ def test_periods_name_the_field_at_fault() -> None:
         ("", "2026-06-30", "from", "a date is required"),
         ("2026-01-01", None, "to", "a date is required"),
         ("2026-07-01", "2026-06-30", "to", "is before from 2026-07-01"),
+        ("2026-07-01", "9999-12-31", "to", "is past the last day"),
     ]:
         with pytest.raises(InvalidInput) as refused:
             parse_period(first, last)
