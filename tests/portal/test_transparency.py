@@ -450,14 +450,19 @@ async def test_exports_need_the_export_capability(
     session: AsyncSession, settings: Settings
 ) -> None:
     world = await build_transparency_world(session, settings)
-    for export in (
-        lambda: export_statements_text(session, PERIOD, Actor.staff(world.moderator.id)),
-        lambda: transparency.export_report(
-            lambda: _Borrowed(session), PERIOD, "json", actor=world.moderator
-        ),
-    ):
+    refused = (
+        Actor.staff(world.moderator.id),
+        world.moderator,
+        Actor.user(world.people[0].id),
+        Actor.service(),
+    )
+    for actor in refused:
         with pytest.raises(Forbidden, match="compliance or admin"):
-            await export()
+            await export_statements_text(session, PERIOD, actor)
+        with pytest.raises(Forbidden, match="compliance or admin"):
+            await transparency.export_report(
+                lambda: _Borrowed(session), PERIOD, "json", actor=actor
+            )
     assert await transparency_events(session) == []
 
 
