@@ -8,6 +8,7 @@ from dashboard import appeals, decisions, overview, policies, queue, reports, si
 from dashboard.compliance import compliance_router
 from dashboard.pages import HTML_EXCEPTION_HANDLERS
 from dashboard.staff_accounts import staff_router
+from dashboard.transparency import transparency_router
 
 
 def dashboard_router() -> Router:
@@ -30,6 +31,7 @@ def dashboard_router() -> Router:
             overview.overview,
             staff_router,
             compliance_router,
+            transparency_router,
         ],
         exception_handlers=HTML_EXCEPTION_HANDLERS,
         include_in_schema=False,

@@ -180,9 +180,12 @@ async def _claim_next(
         settle: tuple[Outcome, str] | None = None
         if not settings.smtp.configured:
             settle = (Outcome.SKIPPED, NO_SMTP_REASON)
-        elif message is None or message.is_deleted or message.is_removed:
+        # a moderation notice ("notice") is its own content: nothing about a message to check
+        elif row.kind == "message" and (
+            message is None or message.is_deleted or message.is_removed
+        ):
             settle = (Outcome.SKIPPED, "the message is no longer there to read")
-        elif message.is_read:
+        elif row.kind == "message" and message is not None and message.is_read:
             settle = (Outcome.SKIPPED, "the recipient read the message before the email went out")
         elif row.status == "sending" and row.attempts >= settings.email_max_attempts:
             settle = (Outcome.FAILED, "the last delivery attempt was interrupted")

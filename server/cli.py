@@ -35,6 +35,8 @@ from portal.tokens import TokenError
 if TYPE_CHECKING:
     from litestar import Litestar
 
+    from portal.services.transparency import Period
+
 T = TypeVar("T")
 DEFAULT_VERIFY_MAX_BYTES = 1024**3
 
@@ -800,6 +802,77 @@ def hold_list(include_lifted: bool) -> None:
             f"{item.id}\t{item.scope}\t{target}\t{item.case_reference}\t"
             f"placed {item.placed_at:%Y-%m-%d}\t{state}\t{item.reason}"
         )
+
+
+@main.group()
+def transparency() -> None:
+    """The DSA transparency report (Art. 15) and statements of reasons (Art. 24(5))."""
+
+
+def _transparency_period(start: str, end: str) -> Period:
+    from portal.services.transparency import parse_period
+
+    return parse_period(start, end, first_name="--from", last_name="--to")
+
+
+@transparency.command("report")
+@click.option("--from", "start", required=True, metavar="YYYY-MM-DD", help="First day (UTC).")
+@click.option("--to", "end", required=True, metavar="YYYY-MM-DD", help="Last day, included.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True
+)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File.")
+@act_as(Capability.EXPORT)
+@handles_errors
+def transparency_report(start: str, end: str, fmt: str, output: str, as_email: str | None) -> None:
+    """Write the Art. 15 figures of a period (both days included) to a file."""
+    from portal.services.transparency import export_report
+
+    period = _transparency_period(start, end)
+
+    async def run() -> int:
+        engine = create_engine(settings().database_url)
+        try:
+            sessions = create_sessionmaker(engine)
+            async with sessions() as session:
+                actor = await _operator(session, as_email, Capability.EXPORT)
+            export = await export_report(sessions, period, fmt, actor=actor)
+            return await _save(export.chunks, Path(output))
+        finally:
+            await engine.dispose()
+
+    size = asyncio.run(run())
+    click.echo(f"wrote {output} ({size} bytes, {fmt}), {period.first} to {period.last}")
+
+
+@transparency.command("statements")
+@click.option("--from", "start", required=True, metavar="YYYY-MM-DD", help="First day (UTC).")
+@click.option("--to", "end", required=True, metavar="YYYY-MM-DD", help="Last day, included.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File.")
+@act_as(Capability.EXPORT)
+@handles_errors
+def transparency_statements(start: str, end: str, output: str, as_email: str | None) -> None:
+    """Write a period's statements of reasons as Transparency Database API bodies (JSON:
+    batches of at most 100, each the body of one POST /api/v1/statements)."""
+    from portal.services.transparency import export_statements
+
+    period = _transparency_period(start, end)
+
+    async def run() -> tuple[int, int]:
+        engine = create_engine(settings().database_url)
+        try:
+            sessions = create_sessionmaker(engine)
+            async with sessions() as session:
+                actor = await _operator(session, as_email, Capability.EXPORT)
+            export = await export_statements(sessions, period, actor=actor)
+            return export.count, await _save(export.chunks, Path(output))
+        finally:
+            await engine.dispose()
+
+    count, size = asyncio.run(run())
+    click.echo(
+        f"wrote {output} ({size} bytes), {count} statements, {period.first} to {period.last}"
+    )
 
 
 @main.group()

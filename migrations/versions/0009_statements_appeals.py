@@ -4,7 +4,8 @@
 them later; each edit moves the version on). ``moderation_decisions`` holds every decision about a
 person with the statement of reasons sent to them; ``appeals`` the complaints against them.
 ``flag_reports`` gains the decision that closed each report (the reporter's outcome) and the
-fields of a notice of illegal content.
+fields of a notice of illegal content; ``email_outbox`` says whether an email is a message's
+notification or a moderation notice.
 
 Revision ID: 0009
 Revises: 0008
@@ -284,6 +285,11 @@ def upgrade() -> None:
             ondelete="SET NULL",
         )
 
+    op.add_column(
+        "email_outbox",
+        sa.Column("kind", sa.String(length=16), server_default="message", nullable=False),
+    )
+
     now = utcnow()
     op.bulk_insert(
         policies,
@@ -302,6 +308,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE email_outbox DROP COLUMN kind")
     with op.batch_alter_table("flag_reports", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_flag_reports_decision_id_moderation_decisions"), type_="foreignkey"

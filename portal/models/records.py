@@ -70,6 +70,9 @@ class EmailOutbox(IdMixin, TimestampsMixin, Base):
     message_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("messages.id", ondelete="SET NULL")
     )
+    # "message": a new message's notification (skipped once the message is read or gone);
+    # "notice": a moderation notice, whose text is the email itself.
+    kind: Mapped[str] = mapped_column(String(16), default="message", server_default="message")
     recipient_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )

@@ -127,6 +127,7 @@ async def queue_notice(
     outbox = EmailOutbox(
         id=new_id(),
         message_id=None,
+        kind="notice",
         recipient_id=recipient.id,
         to_address=recipient.email,
         subject=content.subject,
