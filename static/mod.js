@@ -146,11 +146,17 @@
   }
 
   // The policy a restriction cites: number keys 1..9 choose one of the page's first picker
-  // (data-policy-keys); choosing one fills its form's explanation with the policy's text,
-  // unless the moderator wrote their own there.
+  // (data-policy-keys), or on the queue the bulk removal's; choosing one fills its form's
+  // explanation with the policy's text, unless the moderator wrote their own there.
   function choosePolicy(key) {
     if (!/^[1-9]$/.test(key)) return false;
     var picker = document.querySelector("fieldset[data-policy-keys]");
+    var bulk = document.getElementById("bulk-policy");
+    if (!picker && bulk) {
+      if (Number(key) >= bulk.options.length) return false;
+      bulk.selectedIndex = Number(key); // the first option is "no policy"
+      return true;
+    }
     if (!picker) return false;
     var radio = picker.querySelectorAll("input[type=radio][name=policy]")[Number(key) - 1];
     if (!radio || radio.disabled) return false;
