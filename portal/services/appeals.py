@@ -461,6 +461,7 @@ class AppealItem:
     policy_title: str | None
     decided_by_id: uuid.UUID | None
     original_decider_name: str | None
+    appellant_id: uuid.UUID
     appellant_name: str
 
 
@@ -506,6 +507,7 @@ async def appeal_queue(
             policy_title=decision.policy_title,
             decided_by_id=decision.decided_by_id,
             original_decider_name=staff_name(decider),
+            appellant_id=appeal.appellant_id,
             appellant_name=name,
         )
         for appeal, decision, name, decider in rows

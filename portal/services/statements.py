@@ -39,6 +39,8 @@ AUTOMATED_MEANS: Final = (
 # What each kind of decision did, to the person it is about.
 _DONE: Final = {
     "removed": "Your message was removed: the other person can no longer read it.",
+    # a dismissal's record (shown to staff; its reporters are told with outcome_paragraphs)
+    "dismissed": "No violation was found: the reported message stays and no action was taken.",
     "warned": "You received a warning. Your message and your account are not restricted.",
     "suspended": "Your account was suspended: you cannot send messages while it lasts.",
     "restored": "Your message was restored: the other person can read it again.",
@@ -151,12 +153,17 @@ def _when(moment: datetime | None) -> str:
     return f"{moment:%d %B %Y, %H:%M} UTC" if moment else ""
 
 
-async def _about_message(session: AsyncSession, message: Message | None) -> str | None:
+async def _about_message(
+    session: AsyncSession, message: Message | None, *, sender: bool = True
+) -> str | None:
     if message is None:
         return None
     job = await session.scalar(
         select(MessageThread.subject).where(MessageThread.id == message.thread_id)
     )
+    if not sender:
+        where = f' in the conversation about "{job}"' if job else ""
+        return f"It concerns the message reported, sent on {_when(message.created_at)}{where}."
     where = f' in your conversation about "{job}"' if job else ""
     return f"It concerns the message you sent on {_when(message.created_at)}{where}."
 
@@ -191,7 +198,8 @@ def _statement(
         )
     elif reversed_kind is not None:
         lines.append(f"This reverses an earlier decision ({reversed_kind.replace('_', ' ')}).")
-    lines.append(f"Why: {decision.explanation}")
+    if decision.explanation:
+        lines.append(f"Why: {decision.explanation}")
     lines.append(AUTOMATED_MEANS)
     if decision.appealable_until is not None and appeal_months is not None:
         lines.append(
@@ -262,7 +270,7 @@ async def issue(
         reverses.overturned_at = when
     decision.statement = _statement(
         decision,
-        about=await _about_message(session, message),
+        about=await _about_message(session, message, sender=kind != "dismissed"),
         reversed_kind=reverses.kind if reverses else None,
         appeal_months=settings.appeal_window_months,
     )

@@ -203,12 +203,13 @@ async def test_report_decision_appeal_and_overturn_end_to_end(
         )
         restored = await session.get(Message, message_id, populate_existing=True)
     assert restored is not None and not restored.is_removed
+    # the restoration is recorded in the appeal decision's transaction, just before it
     steps = [
         "message.flagged",
         "message.removed",
         "appeal.filed",
-        "appeal.decided",
         "message.restored",
+        "appeal.decided",
     ]
     assert [a for a in actions if a in steps] == steps
     export = await stream_report(
@@ -221,9 +222,9 @@ async def test_report_decision_appeal_and_overturn_end_to_end(
     data = b"".join([chunk async for chunk in export.chunks])
     assert verify_export(data).unproven_messages == 0
     report = json.loads(data)["report"]
-    exported = [e["action"] for e in report["events"]]
+    exported = [e["action"] for e in report["chain"]["events"]]
     assert [a for a in exported if a in steps] == steps
-    statement_events = [e for e in report["events"] if e["action"] == "message.removed"]
+    statement_events = [e for e in report["chain"]["events"] if e["action"] == "message.removed"]
     assert "Scams and advance-fee fraud" in statement_events[0]["details"]["statement"]
     [message] = [m for m in report["messages"] if m["id"] == message_id]
     assert message["removed"] is None
