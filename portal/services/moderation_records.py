@@ -31,6 +31,7 @@ from portal.models import (
     Message,
     MessageBlock,
     MessageThread,
+    ModerationDecision,
     ModeratorNote,
     RateLimitViolation,
     StaffUser,
@@ -254,6 +255,15 @@ async def report_view(
         user, counts = await _user_with_counts(session, message.sender_id)
         earlier = await _timeline(session, message.sender_id, limit=50)
         notes = await _notes(session, ModeratorNote.message_id == message_id)
+        overturned = await session.scalar(
+            select(ModerationDecision.overturned)
+            .where(
+                ModerationDecision.message_id == message_id,
+                ModerationDecision.overturned.is_not(None),
+            )
+            .order_by(ModerationDecision.created_at.desc())
+            .limit(1)
+        )
     state = item_state(reports)
     return ReportView(
         message=ThreadMessage(
@@ -304,6 +314,7 @@ async def report_view(
         ),
         earlier_decisions=earlier,
         notes=notes,
+        overturned=overturned,
     )
 
 

@@ -148,6 +148,8 @@ class ReportView:
     sender: SenderSummary
     earlier_decisions: list[DecisionRecord]  # on this sender, newest first
     notes: list[NoteView]  # on this message, newest first
+    # "overturned" | "partially_overturned" when an appeal reversed the decision on it
+    overturned: str | None = None
 
 
 @dataclass(frozen=True)

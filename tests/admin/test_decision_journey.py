@@ -168,6 +168,8 @@ async def test_report_decision_appeal_and_overturn_end_to_end(
             },
         )
         assert overturned.status_code == 303, overturned.text
+        report_page = await client.get(f"/mod/reports/{message_id}")
+        assert "overturned on appeal" in report_page.text  # marked where it was decided
         client.cookies.clear()
         mails = await _mail(app, settings, handler)
         [told] = [m for m in mails if employer.email in m]
