@@ -97,3 +97,8 @@ async def test_exports_take_memory_that_does_not_grow_with_the_thread(
         extra = sizes[longer] - sizes[shorter]
         assert peaks[longer] - peaks[shorter] < extra // 2, (fmt, peaks, sizes)
         assert peaks[longer] < LIMIT_BYTES
+    # the same thread in both formats: a header, then one CSV row per event of the JSON
+    data, table = [
+        await asyncio.to_thread((tmp_path / f"warm-up.{fmt}").read_bytes) for fmt in MESSAGES
+    ]
+    assert table.count(b"\r\n") == verify_export(data).events + 1
