@@ -64,11 +64,17 @@ run: install
 	@echo "Serving on http://$(HOST):$(PORT)  (API /api/v1, docs /schema, dashboard /mod, admin /admin)"
 	$(BIN)/portal serve --host $(HOST) --port $(PORT)
 
+# mypy runs beside pytest (whose processes leave part of the two cores idle while they wait on
+# PostgreSQL and the browser); its report follows pytest's, and either failing fails the target.
 test: install-test poppler
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
-	$(BIN)/pytest
+	@mkdir -p var
+	@$(BIN)/mypy > var/mypy.log 2>&1 & mypy=$$!; \
+		$(BIN)/pytest; tests=$$?; \
+		wait $$mypy; typed=$$?; \
+		echo "$(BIN)/mypy"; cat var/mypy.log; \
+		test $$tests -eq 0 && test $$typed -eq 0
 
 # The PDF audit report test renders pages with Debian's poppler-utils (the app itself needs none).
 poppler:

@@ -3,7 +3,9 @@ PostgreSQL.
 
 The migrations run once per backend into a template (a SQLite file, a PostgreSQL template
 database); each test then gets a copy, so tests are isolated and the schema always comes from the
-migrations, never from ``create_all``.
+migrations, never from ``create_all``. On PostgreSQL the copies are recycled (``PostgresPool``):
+a test's database is emptied back to the template's rows for the next test, unless the test
+changed its schema, grants or settings, in which case it is dropped and another copy is made.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from portal import migrate
+from portal import migrate, passwords
 from portal.database import create_engine, create_sessionmaker
 from portal.settings import Settings, SmtpSettings
 from server.app import create_app, database_state, readiness_engine_for
@@ -46,6 +48,11 @@ hypothesis_settings.register_profile("ci", print_blob=True)
 hypothesis_settings.register_profile("dev", max_examples=20)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
 
+
+# Staff passwords are hashed with argon2id's cheapest parameters (about 0.1 ms instead of 100 ms
+# each): a test that needs the real cost (tests/admin/test_sign_in_attacks.py) hashes with
+# PasswordHasher() itself.
+passwords.use_cheap_hashing()
 
 # A test that never touches the database checks the same thing on both backends: it runs once.
 no_database = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -148,16 +155,178 @@ def owner_database_url(
         shutil.copyfile(template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    template_name: str = request.getfixturevalue("postgres_template")
-    dropper: ThreadPoolExecutor = request.getfixturevalue("postgres_dropper")
-    name = f"portal_test_{uuid.uuid4().hex[:12]}"
-    with _postgres_admin() as admin:
-        create_from_template(admin, name, template_name)
+    pool: PostgresPool = request.getfixturevalue("postgres_pool")
+    name = pool.acquire()
     try:
         yield _with_database(POSTGRES_URL, name)
     finally:
-        # Dropped while the next test runs; the session waits for all drops at the end.
-        dropper.submit(_drop_database, name)
+        pool.release(name)
+
+
+# What a test could change in its database besides rows: relations, columns, defaults,
+# constraints, indexes, triggers (and whether they are enabled), functions, policies, grants,
+# owners, the database's own settings. Equal before and after a test: only rows changed.
+_SCHEMA_FINGERPRINT = """
+WITH ns AS (
+    SELECT oid FROM pg_namespace
+    WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+      AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%'
+), rel AS (SELECT oid FROM pg_class WHERE relnamespace IN (SELECT oid FROM ns))
+SELECT md5(string_agg(line, E'\\n' ORDER BY line)) FROM (
+    SELECT concat_ws(':', 'n', nspname, nspowner::regrole, nspacl) FROM pg_namespace
+    WHERE oid IN (SELECT oid FROM ns)
+    UNION ALL
+    SELECT concat_ws(':', 'c', oid::regclass, relkind, relowner::regrole, relacl, reloptions,
+                     relpersistence, relrowsecurity, relforcerowsecurity, relreplident)
+    FROM pg_class WHERE oid IN (SELECT oid FROM rel)
+    UNION ALL
+    SELECT concat_ws(':', 'a', a.attrelid::regclass, a.attname, format_type(a.atttypid,
+                     a.atttypmod), a.attnotnull, a.attidentity, a.attgenerated, a.attacl,
+                     pg_get_expr(d.adbin, d.adrelid))
+    FROM pg_attribute a LEFT JOIN pg_attrdef d ON (d.adrelid, d.adnum) = (a.attrelid, a.attnum)
+    WHERE a.attrelid IN (SELECT oid FROM rel) AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT concat_ws(':', 'k', conrelid::regclass, conname, pg_get_constraintdef(oid))
+    FROM pg_constraint WHERE connamespace IN (SELECT oid FROM ns)
+    UNION ALL
+    SELECT concat_ws(':', 'i', pg_get_indexdef(indexrelid)) FROM pg_index
+    WHERE indrelid IN (SELECT oid FROM rel)
+    UNION ALL
+    SELECT concat_ws(':', 't', tgrelid::regclass, tgname, tgenabled, pg_get_triggerdef(oid))
+    FROM pg_trigger WHERE tgrelid IN (SELECT oid FROM rel)
+    UNION ALL
+    SELECT concat_ws(':', 'r', ev_class::regclass, rulename, ev_enabled, md5(ev_action))
+    FROM pg_rewrite WHERE ev_class IN (SELECT oid FROM rel)
+    UNION ALL
+    SELECT concat_ws(':', 'p', polrelid::regclass, polname, polcmd, polpermissive, polroles,
+                     pg_get_expr(polqual, polrelid), pg_get_expr(polwithcheck, polrelid))
+    FROM pg_policy WHERE polrelid IN (SELECT oid FROM rel)
+    UNION ALL
+    SELECT concat_ws(':', 'f', oid::regprocedure, proowner::regrole, proacl, prosecdef,
+                     proconfig, md5(prosrc))
+    FROM pg_proc WHERE pronamespace IN (SELECT oid FROM ns)
+    UNION ALL
+    SELECT concat_ws(':', 'y', oid::regtype, typowner::regrole, typacl) FROM pg_type
+    WHERE typnamespace IN (SELECT oid FROM ns) AND typrelid = 0
+    UNION ALL
+    SELECT concat_ws(':', 'e', enumtypid::regtype, enumlabel, enumsortorder) FROM pg_enum
+    UNION ALL
+    SELECT concat_ws(':', 'x', extname, extversion) FROM pg_extension
+    UNION ALL
+    SELECT concat_ws(':', 'v', evtname, evtevent, evtenabled) FROM pg_event_trigger
+    UNION ALL
+    SELECT concat_ws(':', 'g', defaclrole::regrole, defaclnamespace, defaclobjtype, defaclacl)
+    FROM pg_default_acl
+    UNION ALL
+    SELECT concat_ws(':', 'd', datdba::regrole, datacl, datconnlimit, datallowconn)
+    FROM pg_database WHERE datname = current_database()
+    UNION ALL
+    SELECT concat_ws(':', 's', setrole, setconfig) FROM pg_db_role_setting
+    WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+) AS catalog(line)
+"""
+
+_USER_TABLES = """
+SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+ORDER BY 1
+"""
+
+
+class PostgresPool:
+    """This process's copies of the PostgreSQL template, recycled between tests.
+
+    Making a copy for every test (``CREATE DATABASE ... TEMPLATE``, then a ``DROP DATABASE``
+    that forces a checkpoint) cost about 0.2 s of setup and more of the server's time and disk
+    per test; emptying the rows a test left costs a few milliseconds. A copy goes back to the
+    pool only when its catalog (``_SCHEMA_FINGERPRINT``) is as it was made — a test that dropped
+    a trigger, changed a grant or a setting leaves a copy that is dropped instead — and no
+    connection to it outlives the test (they are ended first, as DROP ... WITH (FORCE) does).
+    Emptying deletes every row with triggers off (``session_replication_role = replica``: the
+    append-only and hold triggers, and the foreign keys' order) and copies back the rows the
+    migrations wrote (``alembic_version``); a copy that has grown past ``MAX_BYTES`` (the dead
+    rows of big tests) is replaced by a new one, so tests see a database like a fresh copy."""
+
+    MAX_BYTES = 32 * 1024 * 1024
+
+    def __init__(self, template: str, dropper: ThreadPoolExecutor) -> None:
+        self.template = template
+        self.dropper = dropper
+        self.idle: list[str] = []
+        self.fingerprints: dict[str, str] = {}
+        with psycopg.connect(_libpq(_with_database(POSTGRES_URL, template))) as connection:
+            self.tables = [row[0] for row in connection.execute(_USER_TABLES)]
+            self.seed: dict[str, bytes] = {}
+            for table in self.tables:
+                if connection.execute(f"SELECT EXISTS (SELECT FROM {table})").fetchone() != (
+                    False,
+                ):
+                    with connection.cursor().copy(f"COPY {table} TO STDOUT") as copy:
+                        self.seed[table] = b"".join(bytes(block) for block in copy)
+
+    def acquire(self) -> str:
+        if self.idle:
+            return self.idle.pop()
+        name = f"portal_test_{uuid.uuid4().hex[:12]}"
+        with _postgres_admin() as admin:
+            create_from_template(admin, name, self.template)
+        with psycopg.connect(_libpq(_with_database(POSTGRES_URL, name))) as connection:
+            self.fingerprints[name] = self._fingerprint(connection)
+        return name
+
+    def release(self, name: str) -> None:
+        if not self._emptied(name):
+            self.fingerprints.pop(name, None)
+            # Dropped while the next test runs; the session waits for all drops at the end.
+            self.dropper.submit(_drop_database, name)
+            return
+        self.idle.append(name)
+
+    def close(self) -> None:
+        for name in self.idle:
+            self.dropper.submit(_drop_database, name)
+        self.idle.clear()
+
+    @staticmethod
+    def _fingerprint(connection: psycopg.Connection) -> str:
+        row = connection.execute(_SCHEMA_FINGERPRINT).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    def _emptied(self, name: str) -> bool:
+        """Empties the database back to the template's rows; False if it cannot be reused."""
+        url = _libpq(_with_database(POSTGRES_URL, name))
+        with psycopg.connect(url, autocommit=True, connect_timeout=3) as connection:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            prepared = connection.execute(
+                "SELECT EXISTS (SELECT FROM pg_prepared_xacts WHERE database = current_database())"
+            ).fetchone()
+            if prepared != (False,) or self._fingerprint(connection) != self.fingerprints[name]:
+                return False
+            size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
+            if size is None or size[0] > self.MAX_BYTES:
+                return False
+            with connection.transaction():
+                connection.execute("SET LOCAL session_replication_role = replica")
+                connection.execute("".join(f"DELETE FROM {table};" for table in self.tables))
+                for table, rows in self.seed.items():
+                    with connection.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+                        copy.write(rows)
+        return True
+
+
+@pytest.fixture(scope="session")
+def postgres_pool(
+    postgres_template: str, postgres_dropper: ThreadPoolExecutor
+) -> Iterator[PostgresPool]:
+    pool = PostgresPool(postgres_template, postgres_dropper)
+    yield pool
+    pool.close()
 
 
 def _drop_database(name: str) -> None:

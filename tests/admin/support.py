@@ -8,7 +8,7 @@ from typing import Any
 from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, cast, func, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.database import read_transaction
@@ -76,13 +76,20 @@ async def make_world(
 
 
 async def snapshot(session: AsyncSession) -> dict[str, tuple[Any, ...]]:
-    """Rows and latest update of every table, to prove a request changed nothing."""
-    state: dict[str, tuple[Any, ...]] = {}
+    """Rows and latest update of every table, to prove a request changed nothing (one
+    statement: tests take thousands of snapshots)."""
+    counts = union_all(
+        *(
+            select(
+                literal(table.name).label("name"),
+                func.count().label("rows"),
+                func.max(table.c.updated_at).label("updated")
+                if "updated_at" in table.c
+                else cast(null(), DateTime(timezone=True)).label("updated"),
+            ).select_from(table)
+            for table in Base.metadata.sorted_tables
+        )
+    )
     async with read_transaction(session):
-        for table in Base.metadata.sorted_tables:
-            columns = [func.count()]
-            if "updated_at" in table.c:
-                columns.append(func.max(table.c.updated_at))
-            row = (await session.execute(select(*columns).select_from(table))).one()
-            state[table.name] = tuple(row)
-    return state
+        rows = (await session.execute(select(counts.subquery()))).all()
+    return {name: (count, updated) for name, count, updated in rows}

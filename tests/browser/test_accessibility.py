@@ -70,8 +70,13 @@ async def _first_ids(session: AsyncSession) -> tuple[uuid.UUID, uuid.UUID]:
     return appeal_id, policy_id
 
 
-def _check(page: Any, where: str, found: dict[str, list[dict[str, Any]]]) -> None:
-    page.wait_for_load_state("networkidle")
+def _check(
+    page: Any, where: str, found: dict[str, list[dict[str, Any]]], *, settle: bool = False
+) -> None:
+    """Runs axe over the page as shown now: loaded (``goto`` waits for the load event: styles,
+    scripts, frames), or, after an htmx swap (``settle``), once no request is in flight for
+    half a second."""
+    page.wait_for_load_state("networkidle" if settle else "load")
     violations = serious_violations(page)
     if violations:
         found[where] = violations
@@ -121,6 +126,7 @@ def test_no_staff_page_has_a_serious_accessibility_violation(
 
     page.goto(f"{live.url}/mod")
     page.keyboard.press("?")
+    page.locator("#keys-help").wait_for()
     _check(page, "/mod with the keyboard help open", found)
     page.keyboard.press("Escape")
 
@@ -130,7 +136,7 @@ def test_no_staff_page_has_a_serious_accessibility_violation(
     page.keyboard.type("abuse")
     page.keyboard.press("Enter")  # decided: the next report, swapped in by htmx
     page.wait_for_url(re.compile(r".*done=removed"))
-    _check(page, "a report after a decision", found)
+    _check(page, "a report after a decision", found, settle=True)
 
     _assert_none(found)
 
