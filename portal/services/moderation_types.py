@@ -177,6 +177,7 @@ class SenderSummary:
     violations: int
     suspended: bool
     suspended_until: datetime | None
+    other_open_reports: int = 0  # open or claimed reports on the sender's other messages
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ class UserCounts:
     violations: int
     removals: int
     suspensions: int
+    open_reports_against: int = 0  # open or claimed
 
 
 @dataclass(frozen=True)

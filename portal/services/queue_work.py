@@ -12,6 +12,7 @@ Every assignment is audited (``moderation.assigned``), and so is saving or delet
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -53,7 +54,7 @@ class Assignee:
     role: str
 
 
-def view_query(filters: dict[str, object]) -> str:
+def view_query(filters: Mapping[str, object]) -> str:
     """The canonical query string of a filter set, each filter checked; unset ones left out."""
     values: dict[str, str] = {}
     for name in VIEW_FILTERS:
@@ -98,7 +99,7 @@ async def save_view(
     *,
     actor: StaffUser,
     name: str,
-    filters: dict[str, object],
+    filters: Mapping[str, object],
     now: datetime | None = None,
 ) -> SavedView:
     """Saves ``filters`` as the actor's view ``name``; a view of the same name is replaced."""
