@@ -528,8 +528,8 @@ async def sender_groups(
     agg = (
         select(
             Message.sender_id.label("sender_id"),
-            func.count(distinct(FlagReport.message_id)).label("items"),
-            func.count().label("reports"),
+            func.count(distinct(FlagReport.message_id)).label("item_count"),
+            func.count().label("report_count"),
             func.count(distinct(FlagReport.reporter_id)).label("reporter_count"),
             func.min(FlagReport.created_at).label("first_reported_at"),
         )
@@ -541,7 +541,7 @@ async def sender_groups(
 
     def ordering(c: Any) -> list[Any]:
         if order == "priority":
-            return [c.reports.desc(), c.items.desc(), c.first_reported_at, c.sender_id]
+            return [c.report_count.desc(), c.item_count.desc(), c.first_reported_at, c.sender_id]
         return [c.first_reported_at, c.sender_id]
 
     agg_columns = agg.selected_columns
@@ -569,8 +569,8 @@ async def sender_groups(
         SenderGroup(
             sender_id=row.sender_id,
             sender_name=row.display_name,
-            items=row.items,
-            reports=row.reports,
+            items=row.item_count,
+            reports=row.report_count,
             reporter_count=row.reporter_count,
             reporter_names=reporters.get(row.sender_id, []),
             reasons=dict(
