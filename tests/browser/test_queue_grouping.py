@@ -85,13 +85,13 @@ def test_group_by_sender_and_act_on_all_30_reports(
         world.spammer.id
     )  # the flood heads the grouped queue
     assert "30" in row.locator("td.num").first.inner_text()
-    page.screenshot(path=str(ARTIFACTS / "queue-grouped.png"), full_page=True)
 
     row.locator("summary").click()
     form = row.locator("form.act-all-form")
     form.locator("select[name=policy]").select_option("spam")
     form.locator("input[name=reason]").fill("Spam run: 30 copies of the same offer")
     form.locator("select[name=days]").select_option("7")
+    page.screenshot(path=str(ARTIFACTS / "queue-grouped.png"), full_page=True)
     form.locator("button[value=remove_and_suspend]").click()
     notice = page.locator("#act-result")
     notice.wait_for()
@@ -100,4 +100,12 @@ def test_group_by_sender_and_act_on_all_30_reports(
     page.locator("#queue-total", has_text="3 senders").wait_for()
     page.screenshot(path=str(ARTIFACTS / "queue-grouped-acted.png"), full_page=True)
     assert live.run(_outcome, world.spammer.id) == (30, 30, 1, True)
+    # back to one row per message: the threat first, its priority explained, its age on target
+    page.click("#group-items")
+    page.wait_for_url(re.compile(r".*/mod\?status=open"))
+    first = page.locator("#queue-rows tr[data-message-id]").first
+    assert "harassment" in first.locator("td.reasons").inner_text()
+    assert "most severe: harassment" in (first.locator("td.pri").get_attribute("title") or "")
+    assert "/ 1h" in first.locator("td.age").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "queue-items-priority.png"), full_page=True)
     assert browsing.foreign_requests() == []
