@@ -16,6 +16,7 @@ from portal.database import read_transaction
 from portal.models import AuditEvent, Message, StaffUser, User
 from portal.models.base import utcnow
 from portal.settings import Settings
+from tests.browser.accessibility import serious_violations
 from tests.browser.conftest import ARTIFACTS, Browsing, LiveServer
 from tests.browser.test_dashboard import sign_in
 from tests.portal.moderation_support import report, send, staff, user
@@ -26,13 +27,14 @@ from tests.portal.queue_support import flood
 class Flooded:
     moderator: StaffUser
     spammer: User
+    first_spam: uuid.UUID
 
 
 async def _flooded_queue(session: AsyncSession, settings: Settings) -> Flooded:
     moderator = await staff(session, "moderator", "Mona Moderator")
     spammer = await user(session, "employer", "Sam Spammer")
     target = await user(session, "candidate", "Cody Candidate")
-    await flood(session, settings, spammer, target, 30, at=utcnow() - timedelta(hours=30))
+    spam = await flood(session, settings, spammer, target, 30, at=utcnow() - timedelta(hours=30))
     # a few other senders, for a queue that looks like a working day
     for name, reason, body in (
         ("Bea Bully", "harassment", "I know where you live"),
@@ -44,7 +46,7 @@ async def _flooded_queue(session: AsyncSession, settings: Settings) -> Flooded:
         await report(session, message, target, reason, at=utcnow() - timedelta(hours=2))
         witness = await user(session, "candidate", f"Witness of {name.split()[0]}")
         await report(session, message, witness, reason, at=utcnow() - timedelta(hours=1))
-    return Flooded(moderator, spammer)
+    return Flooded(moderator, spammer, spam[0].id)
 
 
 async def _outcome(session: AsyncSession, sender_id: uuid.UUID) -> tuple[int, int, int, bool]:
@@ -77,6 +79,13 @@ def test_group_by_sender_and_act_on_all_30_reports(
     page = browsing.new_page()
     page.set_viewport_size({"width": 1280, "height": 800})
     sign_in(page, live, world.moderator)
+    # a spam message's report page says how much else is open against its sender
+    page.goto(f"{live.url}/mod/reports/{world.first_spam}")
+    other = page.locator("#other-open-reports")
+    assert other.inner_text() == "29 other open reports against this sender"
+    other.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "report-sender-open-reports.png"))
+    page.goto(f"{live.url}/mod")
     page.click("#group-sender")
     page.wait_for_url(re.compile(r".*group=sender"))
     page.locator("#queue-total", has_text="4 senders").wait_for()
@@ -92,6 +101,7 @@ def test_group_by_sender_and_act_on_all_30_reports(
     form.locator("input[name=reason]").fill("Spam run: 30 copies of the same offer")
     form.locator("select[name=days]").select_option("7")
     page.screenshot(path=str(ARTIFACTS / "queue-grouped.png"), full_page=True)
+    assert serious_violations(page) == []
     form.locator("button[value=remove_and_suspend]").click()
     notice = page.locator("#act-result")
     notice.wait_for()
@@ -107,5 +117,7 @@ def test_group_by_sender_and_act_on_all_30_reports(
     assert "harassment" in first.locator("td.reasons").inner_text()
     assert "most severe: harassment" in (first.locator("td.pri").get_attribute("title") or "")
     assert "/ 1h" in first.locator("td.age").inner_text()
+    first.locator("details.assign summary").click()
     page.screenshot(path=str(ARTIFACTS / "queue-items-priority.png"), full_page=True)
+    assert serious_violations(page) == []
     assert browsing.foreign_requests() == []
