@@ -3,6 +3,7 @@ priority's order of severity and its explanation, response targets, saved views,
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -169,9 +170,7 @@ async def test_dismiss_all_and_the_rules_of_act_on_all(
             grounds=moderation.Grounds(policy="spam"),
         )
     with pytest.raises(NotFound):
-        await sender_actions.act_on_all(
-            session, target.id.__class__(int=1), "dismiss", actor=moderator
-        )
+        await sender_actions.act_on_all(session, uuid.UUID(int=1), "dismiss", actor=moderator)
     assert await audit_count(session, "message.removed") == 0
 
     other = await user(session, "employer")
