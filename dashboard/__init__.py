@@ -23,6 +23,7 @@ def dashboard_router() -> Router:
             queue.next_report,
             queue.bulk_page,
             queue.bulk,
+            *queue.QUEUE_WORK_HANDLERS,
             reports.report,
             users.user,
             *decisions.DECISION_HANDLERS,

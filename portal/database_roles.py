@@ -91,6 +91,7 @@ RUNTIME_GRANTS: dict[str, Grant] = {
     "moderation_decisions": grant("SELECT", "INSERT", update_only=("overturned", "overturned_at")),
     "moderator_notes": READ_WRITE,
     "policies": READ_WRITE,
+    "queue_views": grant("SELECT", "INSERT", "UPDATE", "DELETE"),  # a moderator's own views
     "rate_limit_violations": READ_WRITE,
     "staff_sign_in_windows": READ_WRITE,
     "staff_users": READ_WRITE,

@@ -465,6 +465,18 @@ class Settings:
         "(DSA Art. 20: never less than 6)",
         minimum=6,
     )
+    queue_target_hours: int = setting(
+        "QUEUE_TARGET_HOURS",
+        24,
+        "how long a reported item may wait in the moderation queue before it is marked overdue",
+        minimum=1,
+    )
+    queue_urgent_target_hours: int = setting(
+        "QUEUE_URGENT_TARGET_HOURS",
+        1,
+        "the same for an item reported for harassment or threats",
+        minimum=1,
+    )
     retention_allow_short: bool = setting(
         "RETENTION_ALLOW_SHORT", False, "allows a retention period under 365 days: for tests only"
     )

@@ -6,6 +6,7 @@ from portal.models.holds import LegalHold
 from portal.models.messaging import Message, MessageBlock, MessageThread
 from portal.models.moderation import FlagReport, ModeratorNote, RateLimitViolation
 from portal.models.people import Application, User
+from portal.models.queue_views import QueueView
 from portal.models.records import AuditChainHead, AuditEvent, EmailOutbox, IdempotencyKey
 from portal.models.staff import StaffSignInWindow, StaffUser
 
@@ -25,6 +26,7 @@ __all__ = [
     "ModerationDecision",
     "ModeratorNote",
     "Policy",
+    "QueueView",
     "RateLimitViolation",
     "StaffSignInWindow",
     "StaffUser",

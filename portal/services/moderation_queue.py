@@ -46,9 +46,13 @@ from portal.services.moderation_types import (
     QUEUE_STATUSES,
     SEVERITY,
     UNDECIDED,
+    URGENT_REASONS,
     QueueCounts,
     QueueItem,
     QueuePage,
+    ResponseTargets,
+    SenderGroup,
+    SenderGroupPage,
     now_or_utcnow,
 )
 
@@ -59,6 +63,14 @@ _STATUS_FILTERS: Final = {
     "escalated": ("escalated",),
     "decided": DECIDED,
 }
+# The weights of the priority (see queue_page)
+W_REPORTER: Final = 10
+W_MAX_SEVERITY: Final = 20
+W_SUM_SEVERITY: Final = 2
+W_REMOVAL: Final = 8
+W_SUSPENSION: Final = 12
+W_VIOLATION: Final = 2
+MAX_VIOLATIONS_COUNTED: Final = 10
 
 
 def _excerpt(body: str, body_format: str) -> str:
@@ -140,18 +152,30 @@ def _queue_select(
     items = agg.subquery("items")
     removals, suspensions, violations = _sender_figures()
     n_violations = func.coalesce(violations.c.n, 0)
+    n_removals = func.coalesce(removals.c.n, 0)
+    n_suspensions = func.coalesce(suspensions.c.n, 0)
+    counted_violations = case(
+        (n_violations > MAX_VIOLATIONS_COUNTED, MAX_VIOLATIONS_COUNTED), else_=n_violations
+    )
     priority = (
-        10 * items.c.reporter_count
-        + 10 * items.c.max_severity
-        + 2 * items.c.sum_severity
-        + 8 * func.coalesce(removals.c.n, 0)
-        + 12 * func.coalesce(suspensions.c.n, 0)
-        + 2 * case((n_violations > 10, 10), else_=n_violations)
+        W_REPORTER * items.c.reporter_count
+        + W_MAX_SEVERITY * items.c.max_severity
+        + W_SUM_SEVERITY * items.c.sum_severity
+        + W_REMOVAL * n_removals
+        + W_SUSPENSION * n_suspensions
+        + W_VIOLATION * counted_violations
     ).label("priority")
     # Narrow rows: what the order needs. The page's display columns (names, body) are joined
     # only to the rows of the page, not to every item of the queue.
     return (
-        select(items, priority, Message.sender_id)
+        select(
+            items,
+            priority,
+            Message.sender_id,
+            n_removals.label("sender_removals"),
+            n_suspensions.label("sender_suspensions"),
+            counted_violations.label("sender_violations"),
+        )
         .select_from(items)
         .join(Message, Message.id == items.c.message_id)
         .outerjoin(removals, removals.c.user_id == Message.sender_id)
@@ -213,6 +237,7 @@ async def queue_page(
     page: int = 1,
     per_page: int = 50,
     now: datetime | None = None,
+    targets: ResponseTargets | None = None,
 ) -> QueuePage:
     """One page of the queue, one item per reported message.
 
@@ -221,10 +246,12 @@ async def queue_page(
     items first reported at most that many days ago. ``order``: ``priority`` (highest first, then
     oldest) or ``age`` (oldest first; ``decided``: most recently decided first).
 
-    Priority = 10 × distinct reporters + 10 × the highest severity among the reports (3 for
-    harassment, discrimination, scam; 2 for inappropriate_content; 1 for spam and other)
-    + 2 × the sum of severities + 8 × the sender's removed messages + 12 × the sender's
-    suspensions + 2 × the sender's rate-limit violations (at most 10 counted).
+    Priority = 10 × distinct reporters + 20 × the highest severity among the reports (6 for
+    harassment and threats, 5 for discrimination, 3 for scam, 2 for inappropriate_content, 1 for
+    spam and other) + 2 × the sum of severities + 8 × the sender's removed messages + 12 × the
+    sender's suspensions + 2 × the sender's rate-limit violations (at most 10 counted). Each
+    item says what its priority is made of (``priority_parts``), and when it is due
+    (``targets``: the first report + the target of its most urgent reason).
 
     Two SQL statements whatever the size of the queue (three when ``page`` is past the end):
     the page of items with their total (a window count), then the reports of those items.
@@ -261,7 +288,8 @@ async def queue_page(
         reports = await reports_of_items(
             session, [row.message_id for row in rows], _STATUS_FILTERS[status]
         )
-    items = [_queue_item(row, reports.get(row.message_id, [])) for row in rows]
+    targets = targets or ResponseTargets()
+    items = [_queue_item(row, reports.get(row.message_id, []), targets) for row in rows]
     return QueuePage(items=items, total=total, page=page, per_page=per_page)
 
 
@@ -368,9 +396,36 @@ def item_state(reports: list[_ReportRow]) -> _ItemState:
     return _ItemState(r.status, None, None, r.decided_by_name, r.decision, r.decided_at)
 
 
-def _queue_item(row: Any, reports: list[_ReportRow]) -> QueueItem:
+def priority_parts(row: Any, reasons: Counter[str]) -> tuple[tuple[str, int], ...]:
+    """What an item's priority is made of, in words and points (the terms that are not 0)."""
+    worst = max(reasons, key=lambda r: SEVERITY.get(r, 1), default=None)
+    parts = [
+        (
+            f"{row.reporter_count} reporter{'s' if row.reporter_count != 1 else ''}",
+            W_REPORTER * row.reporter_count,
+        ),
+        (f"most severe: {(worst or 'other').replace('_', ' ')}", W_MAX_SEVERITY * row.max_severity),
+        ("severity of all reports", W_SUM_SEVERITY * row.sum_severity),
+        (f"sender's {row.sender_removals} removed messages", W_REMOVAL * row.sender_removals),
+        (f"sender's {row.sender_suspensions} suspensions", W_SUSPENSION * row.sender_suspensions),
+        (
+            f"sender's {row.sender_violations} rate-limit violations",
+            W_VIOLATION * row.sender_violations,
+        ),
+    ]
+    return tuple((what, int(points)) for what, points in parts if points)
+
+
+def target_hours(reasons: Counter[str] | dict[str, int], targets: ResponseTargets) -> int:
+    """The response target of an item with these reasons."""
+    urgent = any(reason in URGENT_REASONS for reason in reasons)
+    return targets.urgent_hours if urgent else targets.hours
+
+
+def _queue_item(row: Any, reports: list[_ReportRow], targets: ResponseTargets) -> QueueItem:
     reasons = Counter(r.reason for r in reports)
     state = item_state(reports)
+    hours = target_hours(reasons, targets)
     return QueueItem(
         message_id=row.message_id,
         thread_id=row.thread_id,
@@ -391,6 +446,9 @@ def _queue_item(row: Any, reports: list[_ReportRow]) -> QueueItem:
         decided_by_name=state.decided_by_name,
         decision=state.decision,
         message_removed=row.is_removed,
+        priority_parts=priority_parts(row, reasons),
+        due_at=row.first_reported_at + timedelta(hours=hours),
+        target_hours=hours,
     )
 
 
@@ -432,3 +490,162 @@ async def next_item(
     async with read_transaction(session):
         row = (await session.execute(query)).first()
     return None if row is None else row.message_id
+
+
+async def sender_groups(
+    session: AsyncSession,
+    *,
+    viewer: StaffUser,
+    reason: str | None = None,
+    status: str = "open",
+    max_age_days: int | None = None,
+    order: str = "priority",
+    page: int = 1,
+    per_page: int = 50,
+    now: datetime | None = None,
+) -> SenderGroupPage:
+    """The queue grouped by sender: one row per sender of reported messages with how many items
+    and reports (in ``status``, of ``reason``, first reported within ``max_age_days``), the
+    reasons, the reporters (how many, and the first three by name) and the oldest report.
+
+    ``order``: ``priority`` puts the senders with the most reports first (a flood at the top),
+    then the longest waiting; ``age`` the longest waiting first.
+
+    Three SQL statements whatever the size of the queue (four when ``page`` is past the end):
+    the page of senders with their total, the reasons of those senders, their first reporters.
+    """
+    _check_queue_args(status, order, reason, page, per_page)
+    if max_age_days is not None and not 0 <= max_age_days <= MAX_AGE_DAYS:
+        raise InvalidInput("max_age_days", f"must be between 0 and {MAX_AGE_DAYS}")
+    now = now_or_utcnow(now)
+    conditions: list[ColumnElement[bool]] = [FlagReport.status.in_(_STATUS_FILTERS[status])]
+    if status == "mine":
+        conditions.append(FlagReport.assigned_to_id == viewer.id)
+    if reason is not None:
+        conditions.append(FlagReport.reason == reason)
+    if max_age_days is not None:
+        conditions.append(FlagReport.created_at >= now - timedelta(days=max_age_days))
+    agg = (
+        select(
+            Message.sender_id.label("sender_id"),
+            func.count(distinct(FlagReport.message_id)).label("item_count"),
+            func.count().label("report_count"),
+            func.count(distinct(FlagReport.reporter_id)).label("reporter_count"),
+            func.min(FlagReport.created_at).label("first_reported_at"),
+        )
+        .select_from(FlagReport)
+        .join(Message, Message.id == FlagReport.message_id)
+        .where(*conditions)
+        .group_by(Message.sender_id)
+    )
+
+    def ordering(c: Any) -> list[Any]:
+        if order == "priority":
+            return [c.report_count.desc(), c.item_count.desc(), c.first_reported_at, c.sender_id]
+        return [c.first_reported_at, c.sender_id]
+
+    agg_columns = agg.selected_columns
+    ranked = (
+        agg.add_columns(func.count().over().label("total"))
+        .order_by(*ordering(agg_columns))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .subquery("ranked")
+    )
+    page_query = (
+        select(ranked, User.display_name, User.is_suspended, User.suspended_until)
+        .join(User, User.id == ranked.c.sender_id)
+        .order_by(*ordering(ranked.c))
+    )
+    async with read_transaction(session):
+        rows = (await session.execute(page_query)).all()
+        if rows:
+            total = rows[0].total
+        else:
+            total = await session.scalar(select(func.count()).select_from(agg.subquery())) or 0
+        senders = [row.sender_id for row in rows]
+        reasons, reporters = await _group_details(session, senders, conditions)
+    groups = [
+        SenderGroup(
+            sender_id=row.sender_id,
+            sender_name=row.display_name,
+            items=row.item_count,
+            reports=row.report_count,
+            reporter_count=row.reporter_count,
+            reporter_names=reporters.get(row.sender_id, []),
+            reasons=dict(
+                sorted(reasons.get(row.sender_id, {}).items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
+            first_reported_at=row.first_reported_at,
+            suspended=row.is_suspended
+            and (row.suspended_until is None or row.suspended_until > now),
+        )
+        for row in rows
+    ]
+    return SenderGroupPage(groups=groups, total=total, page=page, per_page=per_page)
+
+
+GROUP_REPORTER_NAMES: Final = 3
+
+
+async def _group_details(
+    session: AsyncSession, senders: list[uuid.UUID], conditions: list[ColumnElement[bool]]
+) -> tuple[dict[uuid.UUID, dict[str, int]], dict[uuid.UUID, list[str]]]:
+    """The reasons (with their report counts) and the first few reporters of these senders'
+    reports that meet ``conditions``: two queries."""
+    if not senders:
+        return {}, {}
+    reasons: dict[uuid.UUID, dict[str, int]] = {}
+    reason_query = (
+        select(Message.sender_id, FlagReport.reason, func.count())
+        .select_from(FlagReport)
+        .join(Message, Message.id == FlagReport.message_id)
+        .where(Message.sender_id.in_(senders), *conditions)
+        .group_by(Message.sender_id, FlagReport.reason)
+    )
+    for sender_id, reason, n in (await session.execute(reason_query)).all():
+        reasons.setdefault(sender_id, {})[reason] = n
+    per_reporter = (
+        select(
+            Message.sender_id.label("sender_id"),
+            FlagReport.reporter_id.label("reporter_id"),
+            func.min(FlagReport.created_at).label("first_at"),
+        )
+        .select_from(FlagReport)
+        .join(Message, Message.id == FlagReport.message_id)
+        .where(Message.sender_id.in_(senders), *conditions)
+        .group_by(Message.sender_id, FlagReport.reporter_id)
+        .subquery("per_reporter")
+    )
+    numbered = select(
+        per_reporter,
+        func.row_number()
+        .over(
+            partition_by=per_reporter.c.sender_id,
+            order_by=(per_reporter.c.first_at, per_reporter.c.reporter_id),
+        )
+        .label("n"),
+    ).subquery("numbered")
+    reporter_query = (
+        select(numbered.c.sender_id, User.display_name)
+        .join(User, User.id == numbered.c.reporter_id)
+        .where(numbered.c.n <= GROUP_REPORTER_NAMES)
+        .order_by(numbered.c.sender_id, numbered.c.n)
+    )
+    reporters: dict[uuid.UUID, list[str]] = {}
+    for sender_id, name in (await session.execute(reporter_query)).all():
+        reporters.setdefault(sender_id, []).append(name)
+    return reasons, reporters
+
+
+async def open_items_of_sender(session: AsyncSession, sender_id: uuid.UUID) -> list[uuid.UUID]:
+    """The sender's messages with an open or claimed report, oldest report first."""
+    query = (
+        select(FlagReport.message_id)
+        .join(Message, Message.id == FlagReport.message_id)
+        .where(Message.sender_id == sender_id, FlagReport.status.in_(OPEN))
+        .group_by(FlagReport.message_id)
+        .order_by(func.min(FlagReport.created_at), FlagReport.message_id)
+    )
+    async with read_transaction(session):
+        return list((await session.scalars(query)).all())

@@ -114,6 +114,12 @@ def _sender_summary_query(user_id: uuid.UUID) -> Select[Any]:
             .where(Message.sender_id == user_id)
         ),
         count(
+            select(func.count())
+            .select_from(FlagReport)
+            .join(Message, Message.id == FlagReport.message_id)
+            .where(Message.sender_id == user_id, FlagReport.status.in_(OPEN))
+        ),
+        count(
             select(func.count()).select_from(FlagReport).where(FlagReport.reporter_id == user_id)
         ),
         count(
@@ -145,10 +151,11 @@ async def _user_with_counts(session: AsyncSession, user_id: uuid.UUID) -> tuple[
     row = (await session.execute(_sender_summary_query(user_id))).one_or_none()
     if row is None:
         raise NotFound(f"user {user_id} does not exist")
-    user, sent, against, made, blocks, violations, removals, suspensions = row
+    user, sent, against, open_against, made, blocks, violations, removals, suspensions = row
     return user, UserCounts(
         sent=sent,
         reports_against=against,
+        open_reports_against=open_against,
         reports_made=made,
         blocks_against=blocks,
         violations=violations,
@@ -306,6 +313,8 @@ async def report_view(
             role=user.role,
             sent=counts.sent,
             reports_against=counts.reports_against,
+            other_open_reports=counts.open_reports_against
+            - sum(1 for r in reports if r.status in OPEN),
             removals=counts.removals,
             suspensions=counts.suspensions,
             violations=counts.violations,

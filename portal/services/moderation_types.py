@@ -13,15 +13,18 @@ from portal.models.base import utcnow
 QUEUE_STATUSES: Final = ("open", "mine", "escalated", "decided")
 QUEUE_ORDERS: Final = ("priority", "age")
 BULK_ACTIONS: Final = ("dismiss", "remove", "escalate")
-# Severity of a report reason, for the queue's priority.
+# Severity of a report reason, for the queue's priority: threats and harassment first, then
+# discrimination, above scams, then inappropriate content, spam and the rest.
 SEVERITY: Final = {
-    "harassment": 3,
-    "discrimination": 3,
+    "harassment": 6,
+    "discrimination": 5,
     "scam": 3,
     "inappropriate_content": 2,
     "spam": 1,
     "other": 1,
 }
+# Reasons whose items are due within the short response target (threats of violence).
+URGENT_REASONS: Final = ("harassment",)
 MAX_NOTE_LENGTH: Final = 4000
 EXCERPT_LENGTH: Final = 200
 
@@ -47,6 +50,53 @@ class QueueItem:
     decided_by_name: str | None
     decision: str | None  # dismissed | removed | warned | suspended | escalated
     message_removed: bool = False
+    # What the priority is made of, as (what, points) pairs: reporters, severity, the record
+    priority_parts: tuple[tuple[str, int], ...] = ()
+    due_at: datetime | None = None  # first report + the response target of its reasons
+    target_hours: int | None = None
+
+    @property
+    def priority_why(self) -> str:
+        return " + ".join(f"{what}: {points}" for what, points in self.priority_parts)
+
+    def overdue(self, now: datetime) -> bool:
+        return self.due_at is not None and self.status in ("open", "claimed") and now > self.due_at
+
+
+@dataclass(frozen=True)
+class ResponseTargets:
+    """How long an open item may wait: ``urgent_hours`` when a report's reason is urgent
+    (URGENT_REASONS), ``hours`` otherwise (settings: queue_target_hours...)."""
+
+    hours: int = 24
+    urgent_hours: int = 1
+
+
+@dataclass(frozen=True)
+class SenderGroup:
+    """One sender's open work in the queue: their reported messages and reports together."""
+
+    sender_id: uuid.UUID
+    sender_name: str
+    items: int  # reported messages
+    reports: int
+    reporter_count: int  # distinct reporters
+    reporter_names: list[str]  # a few of them, earliest first
+    reasons: dict[str, int]  # reason -> reports, most frequent first
+    first_reported_at: datetime
+    suspended: bool
+
+
+@dataclass(frozen=True)
+class SenderGroupPage:
+    groups: list[SenderGroup]
+    total: int  # senders
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
 
 
 @dataclass(frozen=True)
@@ -127,6 +177,7 @@ class SenderSummary:
     violations: int
     suspended: bool
     suspended_until: datetime | None
+    other_open_reports: int = 0  # open or claimed reports on the sender's other messages
 
 
 @dataclass(frozen=True)
@@ -175,6 +226,7 @@ class UserCounts:
     violations: int
     removals: int
     suspensions: int
+    open_reports_against: int = 0  # open or claimed
 
 
 @dataclass(frozen=True)

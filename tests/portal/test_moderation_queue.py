@@ -56,8 +56,13 @@ async def test_one_item_per_message_collapses_its_reports(
     assert item.first_reported_at == now - timedelta(hours=4)
     assert item.last_reported_at == now - timedelta(hours=1)
     assert item.status == "open" and item.claimed_by_id is None and item.decision is None
-    # 10 × 4 reporters + 10 × 3 (scam) + 2 × (3 + 3 + 3 + 1); no earlier record
-    assert item.priority == 40 + 30 + 20
+    # 10 × 4 reporters + 20 × 6 (harassment, the most severe) + 2 × (3 + 3 + 6 + 1); no record
+    assert item.priority == 40 + 120 + 26
+    assert item.priority_parts == (
+        ("4 reporters", 40),
+        ("most severe: harassment", 120),
+        ("severity of all reports", 26),
+    )
 
 
 async def test_priority_weighs_reporters_severity_and_the_senders_record(
@@ -101,10 +106,16 @@ async def test_priority_weighs_reporters_severity_and_the_senders_record(
 
     page = await moderation_queue.queue_page(session, viewer=moderator)
     by_id = {item.message_id: item for item in page.items}
-    assert by_id[spam.id].priority == 10 + 10 + 2
-    assert by_id[harassment.id].priority == 10 + 30 + 6
-    assert by_id[from_repeat.id].priority == 10 + 10 + 2 + 8 + 12 + 20
-    assert [i.message_id for i in page.items] == [from_repeat.id, harassment.id, spam.id]
+    assert by_id[spam.id].priority == 10 + 20 + 2
+    assert by_id[harassment.id].priority == 10 + 120 + 12
+    assert by_id[from_repeat.id].priority == 10 + 20 + 2 + 8 + 12 + 20
+    # a threat outranks a repeat spammer's spam, which outranks a first-time spammer's
+    assert [i.message_id for i in page.items] == [harassment.id, from_repeat.id, spam.id]
+    assert by_id[from_repeat.id].priority_why == (
+        "1 reporter: 10 + most severe: spam: 20 + severity of all reports: 2 + "
+        "sender's 1 removed messages: 8 + sender's 1 suspensions: 12 + "
+        "sender's 10 rate-limit violations: 20"
+    )
 
     by_age = await moderation_queue.queue_page(session, viewer=moderator, order="age")
     assert by_age.items[0].message_id == spam.id
