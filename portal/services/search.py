@@ -203,6 +203,21 @@ def messages_query(
         conditions.append(Message.id == as_id)
     if not conditions:
         return None
+    # The matches first, then the latest of them: left to choose, PostgreSQL walks every
+    # message newest first and computes each one's tsvector, since it cannot tell how many a
+    # word (or prefix) matches; the index finds them all at once instead.
+    matched = (
+        select(Message.id, Message.created_at)
+        .where(or_(*conditions))
+        .cte("matched")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    latest = (
+        select(matched.c.id)
+        .order_by(matched.c.created_at.desc(), matched.c.id.desc())
+        .limit(limit + 1)
+        .subquery("latest")
+    )
     sender = aliased(User, name="sender")
     recipient = aliased(User, name="recipient")
     reported = exists().where(FlagReport.message_id == Message.id)
@@ -221,9 +236,9 @@ def messages_query(
             Message.is_deleted,
             reported.label("reported"),
         )
+        .join(latest, latest.c.id == Message.id)
         .join(sender, sender.id == Message.sender_id)
         .join(recipient, recipient.id == Message.recipient_id)
-        .where(or_(*conditions))
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit + 1)
     )
