@@ -3,10 +3,11 @@ messages by their text (or id). One page of results, each section capped.
 
 A message matches when it holds every word of the query: on PostgreSQL in full text
 (``to_tsvector('simple', body)``, the GIN index of migration 0011), each word as a prefix; on
-SQLite each word with a LIKE. Names and emails hold the whole query (case-insensitive) on both. User input never reaches a pattern
-unescaped: ``%`` and ``_`` match themselves.
+SQLite each word with a LIKE. Names and emails hold the whole query (case-insensitive) on both.
+User input never reaches a pattern unescaped: ``%`` and ``_`` match themselves.
 
-Three statements whatever the database holds (users, threads, messages), each limited.
+Three statements whatever the database holds (users, threads, messages), each limited. Message
+matches are taken from the index first, then the latest of them (see ``messages_query``).
 """
 
 from __future__ import annotations
@@ -196,9 +197,9 @@ def messages_query(
     dialect: str, query: str, as_id: uuid.UUID | None, limit: int
 ) -> Select[Any] | None:
     conditions: list[ColumnElement[bool]] = []
-    matched = _text_match(dialect, query)
-    if matched is not None:
-        conditions.append(and_(matched, Message.purged_at.is_(None)))
+    words = _text_match(dialect, query)
+    if words is not None:
+        conditions.append(and_(words, Message.purged_at.is_(None)))
     if as_id is not None:
         conditions.append(Message.id == as_id)
     if not conditions:

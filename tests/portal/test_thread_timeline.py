@@ -100,9 +100,10 @@ async def test_a_staff_read_is_recorded_once_an_hour(
     assert await audit_count(session, READ_ACTION) == 3
     async with read_transaction(session):
         event = await session.scalar(
-            select(AuditEvent).where(AuditEvent.action == READ_ACTION).order_by(
-                AuditEvent.occurred_at
-            ).limit(1)
+            select(AuditEvent)
+            .where(AuditEvent.action == READ_ACTION)
+            .order_by(AuditEvent.occurred_at)
+            .limit(1)
         )
     assert event is not None
     assert (event.actor_type, event.actor_id, event.chain_key, event.subject_id) == (
