@@ -88,3 +88,26 @@ def test_find_a_person_and_a_message_then_read_the_thread(
     page.screenshot(path=str(ARTIFACTS / "thread-timeline.png"), full_page=True)
     _no_serious_violations(page, "/mod/threads/…")
     assert browsing.foreign_requests() == []
+
+
+def test_a_hold_takes_a_person_by_name_from_the_picker(
+    live_server: LiveServer, browsing: Browsing
+) -> None:
+    live = live_server
+    world: Conversation = live.run(_conversation, live.settings)
+    officer = live.run(staff, "compliance", "Cleo Compliance")
+    page = browsing.new_page()
+    sign_in(page, live, officer, then="/mod/compliance/holds")
+    page.locator("input[type=text][name=user_id]").fill("quarterm")  # htmx asks as one types
+    choice = page.locator(f'#user_id-choices input[type=radio][value="{world.sender.id}"]')
+    choice.wait_for()
+    choice.check()
+    page.fill("input[name=case_reference]", "EEOC-77")
+    page.fill("input[name=reason]", "Charge filed")
+    page.screenshot(path=str(ARTIFACTS / "hold-picker.png"), full_page=True)
+    _no_serious_violations(page, "/mod/compliance/holds with the picker open")
+    page.click("#hold-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*done=placed.*"))
+    row = page.locator("table.holds tr", has_text="EEOC-77")
+    row.wait_for()
+    assert "every thread of Erin Quartermain" in row.inner_text()
