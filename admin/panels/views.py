@@ -863,21 +863,19 @@ class LegalHoldPanel(PanelView, model=LegalHold):
 
 
 def _person(kind: str, name: str, email: str) -> Any:
-    """A person an event names: their name and email (a link for a user), then the id."""
+    """A person an event names: their name and email, then the kind and id (plain text: a link
+    inside the cell's text would be told apart by its colour alone)."""
 
     def format_(row: Any, _attr: Any) -> Any:
         person_id = getattr(row, f"{kind}_id")
+        person_type = getattr(row, f"{kind}_type")
         if person_id is None:
-            return getattr(row, f"{kind}_type")
-        label = getattr(row, name)
-        shown: Any = label or getattr(row, f"{kind}_type")
-        if label and getattr(row, f"{kind}_type") == "user":
-            shown = row_link("user", person_id, label)
+            return person_type
         address = getattr(row, email)
-        return Markup('{}{}<br><small class="text-muted">{} {}</small>').format(
-            shown,
-            Markup(" &lt;{}&gt;").format(address) if address else "",
-            getattr(row, f"{kind}_type"),
+        return Markup("{}{}<br><small>{} {}</small>").format(
+            getattr(row, name) or person_type,
+            f" <{address}>" if address else "",
+            person_type,
             person_id,
         )
 
