@@ -872,7 +872,7 @@ def _person(kind: str, name: str, email: str) -> Any:
         if person_id is None:
             return person_type
         address = getattr(row, email)
-        return Markup("{}{}<br><small>{} {}</small>").format(
+        return Markup('<span class="portal-person">{}{}<br><small>{} {}</small></span>').format(
             getattr(row, name) or person_type,
             f" <{address}>" if address else "",
             person_type,
@@ -889,15 +889,14 @@ class AuditEventPanel(PanelView, model=AuditEntry):
     read_capability = Capability.READ_COMPLIANCE
     evidence = True
     expressions = AUDIT_EXPRESSIONS
-    # Who acted and on whom, by name and email beside the id; the chain key's column is short
-    # so that the last one (the position) is never clipped.
+    # Who acted and on whom, by name and email beside the id; the chain and the position share
+    # the last column, so that the table fits its card and nothing is clipped.
     column_list: ClassVar[list[Any]] = [
         AuditEntry.occurred_at,
         AuditEntry.action,
         AuditEntry.actor_name,
         AuditEntry.subject_name,
         AuditEntry.position,
-        AuditEntry.chain_key,
     ]
     column_details_list: ClassVar[list[Any]] = [
         AuditEntry.id,
@@ -917,12 +916,15 @@ class AuditEventPanel(PanelView, model=AuditEntry):
         AuditEntry.actor_name: "Actor",
         AuditEntry.subject_name: "Subject",
         AuditEntry.chain_key: "Chain",
+        AuditEntry.position: "Chain, position",
     }
     column_formatters: ClassVar[dict[Any, Any]] = {
         AuditEntry.occurred_at: lambda m, a: m.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
         AuditEntry.actor_name: _person("actor", "actor_name", "actor_email"),
         AuditEntry.subject_name: _person("subject", "subject_name", "subject_email"),
-        AuditEntry.chain_key: lambda m, a: excerpt(m.chain_key, 20),
+        AuditEntry.position: lambda m, a: Markup(
+            '<span class="portal-person">{}<br><small>#{}</small></span>'
+        ).format(m.chain_key, m.position),
     }
     column_formatters_detail: ClassVar[dict[Any, Any]] = {
         AuditEntry.actor_name: _person("actor", "actor_name", "actor_email"),

@@ -111,3 +111,14 @@ def test_a_hold_takes_a_person_by_name_from_the_picker(
     row = page.locator("table.holds tr", has_text="EEOC-77")
     row.wait_for()
     assert "every thread of Erin Quartermain" in row.inner_text()
+    # the audit event panel names who placed it, and its last column is not clipped
+    page.goto(f"{live.url}/admin/audit-event/list")
+    placed = page.locator("table tbody tr", has_text="hold.placed").first
+    placed.wait_for()
+    assert "Cleo Compliance" in placed.inner_text() and officer.email in placed.inner_text()
+    last = page.locator("table thead th").last.bounding_box()
+    card = page.locator("table").locator("xpath=ancestor::div[contains(@class, 'card')][1]")
+    frame = card.bounding_box()
+    assert last is not None and frame is not None
+    assert last["x"] + last["width"] <= frame["x"] + frame["width"]
+    page.screenshot(path=str(ARTIFACTS / "audit-events-panel.png"), full_page=True)
