@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from litestar import Router
 
-from dashboard import appeals, decisions, overview, policies, queue, reports, sign_in, users
+from dashboard import (
+    appeals,
+    decisions,
+    overview,
+    policies,
+    queue,
+    reports,
+    search,
+    sign_in,
+    threads,
+    users,
+)
 from dashboard.compliance import compliance_router
 from dashboard.pages import HTML_EXCEPTION_HANDLERS
 from dashboard.staff_accounts import staff_router
@@ -26,6 +37,8 @@ def dashboard_router() -> Router:
             *queue.QUEUE_WORK_HANDLERS,
             reports.report,
             users.user,
+            *search.SEARCH_HANDLERS,
+            *threads.THREAD_HANDLERS,
             *decisions.DECISION_HANDLERS,
             *appeals.APPEAL_HANDLERS,
             *policies.POLICY_HANDLERS,

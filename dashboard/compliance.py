@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import field, optional_field, read_form, render, see_other
 from dashboard.queue import nav_counts, signed_in
+from dashboard.search import picker_choices
 from dashboard.staff_auth import requires
 from portal.database import request_sessions
 from portal.errors import Conflict, InvalidInput, NotFound, PortalError
@@ -35,6 +36,7 @@ from portal.services.compliance.reports import FORMATS as REPORT_FORMATS
 from portal.services.compliance.reports import stream_report
 from portal.services.compliance.staff_activity import FORMATS as ACTIVITY_FORMATS
 from portal.services.compliance.staff_activity import export_staff_activity
+from portal.services.search import SearchResults
 from portal.settings import Settings
 
 DONE: Final = {"placed": "hold placed", "lifted": "hold lifted"}
@@ -56,6 +58,28 @@ def parse_id(name: str, value: str | None) -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         raise InvalidInput(name, "is not a valid id (a UUID)") from None
+
+
+# The hold form's fields that take a person or a thread by name (the picker's kind of each).
+PICKED: Final = {"thread_id": "thread", "user_id": "user", "employer_id": "user"}
+
+
+def picked_id(name: str, values: list[str]) -> uuid.UUID | str | None:
+    """A picker field's value: the id picked (the last id among its values: the typed text and
+    the radio picked share the name), else the text typed (a name to look up), else None."""
+    texts = [value.strip() for value in values if value and value.strip()]
+    for value in reversed(texts):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            continue
+    if texts and PICKED.get(name) is None:
+        raise InvalidInput(name, "is not a valid id (a UUID)")
+    return texts[0] if texts else None
+
+
+async def choices_for(db_session: AsyncSession, kind: str, text: str) -> SearchResults:
+    return await picker_choices(db_session, kind, text, shown=20)
 
 
 def parse_day(name: str, value: str) -> date:
@@ -113,12 +137,14 @@ async def _index_page(
     error: str | None = None,
     status_code: int = 200,
     form: dict[str, str] | None = None,
+    thread_choices: SearchResults | None = None,
 ) -> Response[Any]:
     staff = await signed_in(request)
     today = datetime.now(UTC).date()
     context = {
         "nav": "compliance",
         "error": error,
+        "thread_choices": thread_choices,
         "form": {"from": str(today - timedelta(days=30)), "to": str(today), **(form or {})},
         "activity_formats": ACTIVITY_FORMATS,
         "standing": sum(h.active for h in await summaries.hold_views(db_session)),
@@ -133,12 +159,24 @@ async def index(
     db_session: NamedDependency[AsyncSession],
     thread: FromQuery[str | None] = None,
 ) -> Response[Any]:
-    """The compliance page; ``?thread=ID`` (the lookup form) opens that thread's page."""
+    """The compliance page; ``?thread=ID`` (the lookup form) opens that thread's page, and
+    ``?thread=NAME`` lists the threads that name finds (subject or either person) to pick."""
     if thread is not None:
+        picked = picked_id("thread_id", request.query_params.getall("thread", []))
+        if isinstance(picked, str):
+            choices = await choices_for(db_session, "thread", picked)
+            return await _index_page(
+                request,
+                db_session,
+                error=None if choices.threads else f"No thread matches “{picked}”.",
+                status_code=200 if choices.threads else 404,
+                form={"thread": picked},
+                thread_choices=choices,
+            )
         try:
-            thread_id = parse_id("thread", thread.strip())
+            thread_id = picked
             if thread_id is None:
-                raise InvalidInput("thread", "enter a thread id")
+                raise InvalidInput("thread", "enter a thread id, a subject or a person's name")
             await summaries.thread_summary(db_session, thread_id)
         except (InvalidInput, NotFound) as exc:
             return await _index_page(
@@ -246,12 +284,15 @@ async def _holds_page(
     status_code: int = 200,
     form: dict[str, str] | None = None,
     lifting: uuid.UUID | None = None,
+    choices: dict[str, SearchResults] | None = None,
 ) -> Response[Any]:
     staff = await signed_in(request)
     holds = await summaries.hold_views(db_session)
     context = {
         "nav": "compliance",
         "holds": holds,
+        "choices": choices or {},
+        "picked": PICKED,
         "standing": sum(h.active for h in holds),
         "done": DONE.get(done or ""),
         "error": error,
@@ -272,10 +313,9 @@ async def holds_page(
 
 
 def _hold_target(form: FormMultiDict) -> dict[str, Any]:
+    """The hold's target: ids, or names still to pick (strings) for the picker fields."""
     return {
-        "thread_id": parse_id("thread_id", field(form, "thread_id")),
-        "user_id": parse_id("user_id", field(form, "user_id")),
-        "employer_id": parse_id("employer_id", field(form, "employer_id")),
+        **{name: picked_id(name, form.getall(name, [])) for name in PICKED},
         "requisition_id": optional_field(form, "requisition_id"),
     }
 
@@ -288,12 +328,29 @@ async def place_hold(
     form = await read_form(request)
     values = {name: field(form, name) for name in HOLD_FIELDS}
     try:
+        target = _hold_target(form)
+        names = {name: value for name, value in target.items() if isinstance(value, str)}
+        names.pop("requisition_id", None)
+        if names:  # a name typed without a script's picker: list whom it finds, to pick
+            values.update(names)
+            choices = {
+                name: await choices_for(db_session, PICKED[name], text)
+                for name, text in names.items()
+            }
+            return await _holds_page(
+                request,
+                db_session,
+                error="Pick whom or which thread you mean, then place the hold.",
+                status_code=200,
+                form=values,
+                choices=choices,
+            )
         hold = await hold_service.place_hold(
             db_session,
             actor=staff,
             reason=values["reason"],
             case_reference=values["case_reference"],
-            **_hold_target(form),
+            **target,
         )
     except PortalError as exc:
         return await _holds_page(

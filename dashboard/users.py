@@ -15,7 +15,7 @@ from dashboard.pages import render
 from dashboard.queue import decision_page_context, signed_in
 from dashboard.staff_auth import requires
 from portal.models import StaffUser
-from portal.permissions import Capability, may_read_compliance
+from portal.permissions import Capability
 from portal.services import decision_records, moderation_records
 from portal.services.compliance import summaries
 
@@ -35,9 +35,8 @@ async def user_page(
 ) -> Response[Any]:
     """``form``: the values of a refused form, under its decision word (as on a report's page)."""
     history = await moderation_records.user_history(db_session, user_id)
-    threads = None
-    if may_read_compliance(staff):  # their threads, with audit report downloads
-        threads = await summaries.threads_of_user(db_session, user_id)
+    # their threads, each linking its timeline (and, for compliance, its audit report)
+    threads = await summaries.threads_of_user(db_session, user_id)
     context = {
         "user": history,
         "decided": await decision_records.user_decisions(db_session, user_id),

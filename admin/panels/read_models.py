@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, SQLColumnExpression, case, distinct, func,
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, query_expression
 
 from portal.models import (
+    AuditEvent,
     FlagReport,
     Message,
     MessageBlock,
@@ -212,4 +213,52 @@ THREAD_EXPRESSIONS: Final[Expressions] = {
     "employer_name": lambda: _name_of(ThreadEntry.employer_id),
     "candidate_name": lambda: _name_of(ThreadEntry.candidate_id),
     "audit_report": lambda: ThreadEntry.id,
+}
+
+
+class AuditEntry(ReadModel):
+    """An audit event with the names and emails of the staff member or user who acted and of
+    the one acted on (as they are now; the event keeps the ids)."""
+
+    __table__ = AuditEvent.__table__
+    if TYPE_CHECKING:  # the table's columns, as AuditEvent types them
+        id: Mapped[uuid.UUID]
+        occurred_at: Mapped[datetime]
+        actor_type: Mapped[str]
+        actor_id: Mapped[uuid.UUID | None]
+        action: Mapped[str]
+        subject_type: Mapped[str]
+        subject_id: Mapped[uuid.UUID | None]
+        thread_id: Mapped[uuid.UUID | None]
+        details: Mapped[dict[str, Any]]
+        chain_key: Mapped[str]
+        position: Mapped[int]
+        prev_hash: Mapped[str]
+        hash: Mapped[str]
+
+    actor_name: Mapped[str | None] = query_expression()
+    actor_email: Mapped[str | None] = query_expression()
+    subject_name: Mapped[str | None] = query_expression()
+    subject_email: Mapped[str | None] = query_expression()
+
+
+def _person(
+    kind: SQLColumnExpression[str], person_id: SQLColumnExpression[Any], email: bool
+) -> Any:
+    """The name (or email) of the staff member or user ``kind``/``person_id`` names, else null."""
+    staff, user = aliased(StaffUser), aliased(User)
+    staff_value = staff.email if email else func.coalesce(staff.display_name, staff.email)
+    user_value = user.email if email else user.display_name
+    return case(
+        (kind == "staff", select(staff_value).where(staff.id == person_id).scalar_subquery()),
+        (kind == "user", select(user_value).where(user.id == person_id).scalar_subquery()),
+        else_=None,
+    )
+
+
+AUDIT_EXPRESSIONS: Final[Expressions] = {
+    "actor_name": lambda: _person(AuditEntry.actor_type, AuditEntry.actor_id, email=False),
+    "actor_email": lambda: _person(AuditEntry.actor_type, AuditEntry.actor_id, email=True),
+    "subject_name": lambda: _person(AuditEntry.subject_type, AuditEntry.subject_id, email=False),
+    "subject_email": lambda: _person(AuditEntry.subject_type, AuditEntry.subject_id, email=True),
 }

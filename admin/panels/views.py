@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
+from markupsafe import Markup
 from sqladmin.filters import BooleanFilter, StaticValuesFilter
 from sqlalchemy import Select
 from starlette.requests import Request
@@ -23,10 +24,12 @@ from admin.panels.base import (
     tag,
 )
 from admin.panels.read_models import (
+    AUDIT_EXPRESSIONS,
     BLOCK_EXPRESSIONS,
     RECENT_BLOCK_DAYS,
     THREAD_EXPRESSIONS,
     VIOLATION_EXPRESSIONS,
+    AuditEntry,
     BlockEntry,
     FlaggedMessage,
     ThreadEntry,
@@ -37,7 +40,6 @@ from portal import permissions
 from portal.errors import Forbidden, NotFound
 from portal.models import (
     Application,
-    AuditEvent,
     EmailOutbox,
     FlagReport,
     LegalHold,
@@ -860,30 +862,79 @@ class LegalHoldPanel(PanelView, model=LegalHold):
     )
 
 
-class AuditEventPanel(PanelView, model=AuditEvent):
+def _person(kind: str, name: str, email: str) -> Any:
+    """A person an event names: their name and email, then the kind and id (plain text: a link
+    inside the cell's text would be told apart by its colour alone)."""
+
+    def format_(row: Any, _attr: Any) -> Any:
+        person_id = getattr(row, f"{kind}_id")
+        person_type = getattr(row, f"{kind}_type")
+        if person_id is None:
+            return person_type
+        address = getattr(row, email)
+        return Markup('<span class="portal-person">{}{}<br><small>{} {}</small></span>').format(
+            getattr(row, name) or person_type,
+            f" <{address}>" if address else "",
+            person_type,
+            person_id,
+        )
+
+    return format_
+
+
+class AuditEventPanel(PanelView, model=AuditEntry):
     name = "Audit event"
+    slug = "audit-event"
     icon = "fa-solid fa-link"
     read_capability = Capability.READ_COMPLIANCE
     evidence = True
+    expressions = AUDIT_EXPRESSIONS
+    # Who acted and on whom, by name and email beside the id; the chain and the position share
+    # the last column, so that the table fits its card and nothing is clipped.
     column_list: ClassVar[list[Any]] = [
-        AuditEvent.occurred_at,
-        AuditEvent.action,
-        AuditEvent.actor_type,
-        AuditEvent.actor_id,
-        AuditEvent.subject_type,
-        AuditEvent.subject_id,
-        AuditEvent.chain_key,
-        AuditEvent.position,
+        AuditEntry.occurred_at,
+        AuditEntry.action,
+        AuditEntry.actor_name,
+        AuditEntry.subject_name,
+        AuditEntry.position,
     ]
-    column_formatters: ClassVar[dict[Any, Any]] = {
-        AuditEvent.occurred_at: lambda m, a: m.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
-        AuditEvent.chain_key: lambda m, a: excerpt(m.chain_key, 20),
+    column_details_list: ClassVar[list[Any]] = [
+        AuditEntry.id,
+        AuditEntry.occurred_at,
+        AuditEntry.action,
+        AuditEntry.actor_name,
+        AuditEntry.subject_type,
+        AuditEntry.subject_name,
+        AuditEntry.thread_id,
+        AuditEntry.details,
+        AuditEntry.chain_key,
+        AuditEntry.position,
+        AuditEntry.prev_hash,
+        AuditEntry.hash,
+    ]
+    column_labels: ClassVar[dict[Any, str]] = {
+        AuditEntry.actor_name: "Actor",
+        AuditEntry.subject_name: "Subject",
+        AuditEntry.chain_key: "Chain",
+        AuditEntry.position: "Chain, position",
     }
-    column_searchable_list: ClassVar[list[Any]] = [AuditEvent.action, AuditEvent.chain_key]
-    column_sortable_list: ClassVar[list[Any]] = [AuditEvent.occurred_at, AuditEvent.action]
-    column_default_sort: ClassVar[Any] = [(AuditEvent.occurred_at, True)]
+    column_formatters: ClassVar[dict[Any, Any]] = {
+        AuditEntry.occurred_at: lambda m, a: m.occurred_at.strftime("%Y-%m-%d %H:%M:%S"),
+        AuditEntry.actor_name: _person("actor", "actor_name", "actor_email"),
+        AuditEntry.subject_name: _person("subject", "subject_name", "subject_email"),
+        AuditEntry.position: lambda m, a: Markup(
+            '<span class="portal-person">{}<br><small>#{}</small></span>'
+        ).format(m.chain_key, m.position),
+    }
+    column_formatters_detail: ClassVar[dict[Any, Any]] = {
+        AuditEntry.actor_name: _person("actor", "actor_name", "actor_email"),
+        AuditEntry.subject_name: _person("subject", "subject_name", "subject_email"),
+    }
+    column_searchable_list: ClassVar[list[Any]] = [AuditEntry.action, AuditEntry.chain_key]
+    column_sortable_list: ClassVar[list[Any]] = [AuditEntry.occurred_at, AuditEntry.action]
+    column_default_sort: ClassVar[Any] = [(AuditEntry.occurred_at, True)]
     column_filters: ClassVar[list[Any]] = [
-        StaticValuesFilter(AuditEvent.actor_type, _choices(ACTOR_TYPES), title="Actor"),
+        StaticValuesFilter(AuditEntry.actor_type, _choices(ACTOR_TYPES), title="Actor"),
     ]
 
 

@@ -6,7 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, CreatedMixin, IdMixin, TimestampsMixin, one_of, utcnow
@@ -131,3 +140,12 @@ class MessageBlock(IdMixin, CreatedMixin, Base):
     )
     reason: Mapped[str] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+# Staff search of message text (portal.services.search; migration 0011): PostgreSQL only, where
+# the search is full-text; SQLite searches with LIKE and has no such index.
+Index(
+    "ix_messages_body_search",
+    func.to_tsvector(text("'simple'::regconfig"), Message.body),
+    postgresql_using="gin",
+).ddl_if(dialect="postgresql")

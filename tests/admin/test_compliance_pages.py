@@ -194,7 +194,7 @@ async def test_report_download_errors_name_the_problem_and_change_nothing(
         )
         assert unknown.status_code == 404 and f"thread {UNKNOWN} does not exist" in unknown.text
         lookups = {
-            "not-an-id": (400, "thread: is not a valid id"),
+            "not-an-id": (404, "No thread matches “not-an-id”"),
             " ": (400, "thread: enter a thread id"),
             UNKNOWN: (404, f"thread {UNKNOWN} does not exist"),
         }
@@ -327,8 +327,9 @@ async def test_hold_form_errors_name_the_field_and_change_nothing(
             400,
             "scope:",
         ),
-        ({**ok, "thread_id": "123"}, 400, "thread_id: is not a valid id"),
-        ({**ok, "user_id": "nope"}, 400, "user_id: is not a valid id"),
+        # a name (not an id) lists whom it finds, to pick: nothing is placed yet
+        ({**ok, "thread_id": "123"}, 200, "Pick whom or which thread you mean"),
+        ({**ok, "user_id": "nope"}, 200, "Pick whom or which thread you mean"),
         ({**ok, "thread_id": UNKNOWN}, 404, f"thread {UNKNOWN} does not exist"),
         ({**ok, "user_id": UNKNOWN}, 404, f"user {UNKNOWN} does not exist"),
         ({**ok, "employer_id": str(world.sender.id)}, 400, "requisition_id: a requisition hold"),

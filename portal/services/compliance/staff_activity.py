@@ -1,12 +1,16 @@
-"""Every staff action in a period (sign-ins, decisions, edits, exports, holds, and what was done
-at the console), as CSV or JSON for the compliance and admin roles. The export is itself
-audited."""
+"""Every staff action in a period (sign-ins, decisions, edits, exports, holds, threads read, and
+what was done at the console), as CSV or JSON for the compliance and admin roles. The export is
+itself audited.
+
+Beside each id stand the name and email of whom it names (the staff member who acted; the user
+or staff member it was done to), as they are at the export: two lookups per batch of events."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +22,7 @@ from portal import permissions
 from portal.audit import event_fields, record_event
 from portal.database import SessionSource, read_transaction, write_transaction
 from portal.errors import InvalidInput
-from portal.models import AuditEvent
+from portal.models import AuditEvent, StaffUser, User
 from portal.permissions import Capability, Who
 from portal.services.compliance.chain import canonical, timestamp
 from portal.services.compliance.reports import encode_streaming
@@ -30,9 +34,13 @@ BATCH = 1000
 CSV_COLUMNS = (
     "occurred_at",
     "actor_id",
+    "actor_name",
+    "actor_email",
     "action",
     "subject_type",
     "subject_id",
+    "subject_name",
+    "subject_email",
     "thread_id",
     "details",
     "chain",
@@ -51,6 +59,45 @@ def staff_action() -> ColumnElement[bool]:
             AuditEvent.details["operator"].as_string().is_not(None),
         ),
     )
+
+
+Named = dict[uuid.UUID, tuple[str | None, str | None]]
+
+
+async def people_named(session: AsyncSession, events: Sequence[AuditEvent]) -> tuple[Named, Named]:
+    """The staff members and the users ``events`` name (actors, subjects): id to (name, email)."""
+    staff_ids = {e.actor_id for e in events if e.actor_type == "staff" and e.actor_id}
+    staff_ids |= {e.subject_id for e in events if e.subject_type == "staff" and e.subject_id}
+    user_ids = {e.subject_id for e in events if e.subject_type == "user" and e.subject_id}
+    staff: Named = {}
+    users: Named = {}
+    if staff_ids:
+        rows = await session.execute(
+            select(StaffUser.id, StaffUser.display_name, StaffUser.email).where(
+                StaffUser.id.in_(staff_ids)
+            )
+        )
+        staff = {row.id: (row.display_name or row.email, row.email) for row in rows}
+    if user_ids:
+        rows = await session.execute(
+            select(User.id, User.display_name, User.email).where(User.id.in_(user_ids))
+        )
+        users = {row.id: (row.display_name, row.email) for row in rows}
+    return staff, users
+
+
+def names_of(event: AuditEvent, staff: Named, users: Named) -> dict[str, str | None]:
+    nobody: tuple[str | None, str | None] = (None, None)
+    actor = staff.get(event.actor_id, nobody) if event.actor_id else nobody
+    subject = nobody
+    if event.subject_id is not None and event.subject_type in ("staff", "user"):
+        subject = (staff if event.subject_type == "staff" else users).get(event.subject_id, nobody)
+    return {
+        "actor_name": actor[0],
+        "actor_email": actor[1],
+        "subject_name": subject[0],
+        "subject_email": subject[1],
+    }
 
 
 @dataclass(frozen=True)
@@ -97,8 +144,9 @@ async def export_staff_activity(
             ).all()
             if not batch:
                 return
+            staff, users = await people_named(session, batch)
             for event in batch:
-                yield {**event_fields(event), "hash": event.hash}
+                yield {**event_fields(event), **names_of(event, staff, users), "hash": event.hash}
             after = (batch[-1].occurred_at, batch[-1].id)
             session.expunge_all()
 
