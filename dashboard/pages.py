@@ -8,6 +8,7 @@ fragment (``HX-Target``) gets just that partial.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,19 @@ from litestar.exceptions import (
     NotFoundException,
     PermissionDeniedException,
 )
+from litestar.middleware.session.client_side import ClientSideSessionBackend
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
+from litestar.response.base import ASGIResponse
 from litestar.template.base import csrf_token
 from litestar.template.config import TemplateConfig
+from litestar.types import Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup
 
-from dashboard.staff_auth import login_url, staff_of
+from dashboard.staff_auth import current_staff, login_url, session_config, staff_of
 from portal import permissions
+from portal.database import request_session_scope
 from portal.errors import InvalidInput, PortalError
 from portal.services.suspensions import SUSPENSION_DAYS
 from portal.settings import PROJECT_ROOT
@@ -197,3 +203,67 @@ HTML_EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotFoundException: html_error_handler,
     PortalError: html_error_handler,
 }
+
+
+# --- a /mod URL no route answers --------------------------------------------------------------
+
+CSRF_COOKIE = "portal_csrf"  # server/app.py's CSRFConfig names it
+
+
+def is_dashboard_path(path: str) -> bool:
+    return path == "/mod" or path.startswith("/mod/")
+
+
+class _UnroutedAnswer(ASGIResponse):
+    """The dashboard's 404 page for a URL under /mod that matched no route.
+
+    Litestar answers such a request before any route's middleware runs: no staff session is
+    read, no database session is open, no CSRF token is set. Exception handlers are synchronous,
+    so this response does that work when it is sent: it reads the session cookie, finds who is
+    signed in (through the request's database session, opened and closed here) and renders the
+    error page in the dashboard's frame, or, signed out, a plain page with a sign-in link."""
+
+    def __init__(self, request: Request[Any, Any, Any]) -> None:
+        super().__init__(body=b"")
+        self._request = request
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = scope["litestar_app"]
+        state = app.state
+        token = self._request.cookies.get(CSRF_COOKIE)
+        if token:
+            ScopeState.from_scope(scope).csrf_token = token
+        # the session as the cookie holds it, read only: a page that exists for nobody writes
+        # no cookie (the session's "seen" moves on at the next real page)
+        backend = ClientSideSessionBackend(session_config(state.settings))
+        scope["session"] = await backend.load_from_connection(self._request)
+        opened: dict[str, Any] = scope  # type: ignore[assignment]
+        async with request_session_scope(opened, state.engine, state.sessionmaker):
+            request: Request[Any, Any, Any] = app.request_class(scope, receive, send)
+            with suppress(PermissionDeniedException):  # a post without its token: signed out
+                await current_staff(request)
+            response = render(
+                request,
+                "mod/error.html",
+                {
+                    "status_code": 404,
+                    "detail": f"There is no page at {request.url.path}.",
+                    "sign_in": login_url(None),
+                },
+                status_code=404,
+            )
+            await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
+
+class _UnroutedPage(Response[Any]):
+    def __init__(self, request: Request[Any, Any, Any]) -> None:
+        super().__init__(content=b"", status_code=404)
+        self._request = request
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        return _UnroutedAnswer(self._request)
+
+
+def unrouted_not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
+    """The answer to a /mod URL no route matched (the app's 404 handler asks for it)."""
+    return _UnroutedPage(request)

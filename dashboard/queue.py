@@ -12,6 +12,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dashboard import bulk_notice
 from dashboard.pages import field, hx_target, optional_field, read_form, render, see_other
 from dashboard.staff_auth import current_staff, requires
 from portal.errors import InvalidInput
@@ -153,6 +154,7 @@ async def queue(
     if hx_target(request) == "queue-rows":  # a filter changed: the rows, and the total
         return render(request, "mod/_queue_rows.html", {**context, "partial": True})
     context["counts"] = await nav_counts(db_session, staff)
+    context.update(bulk_notice.recall(request))  # a bulk decision's result, after its redirect
     return render(request, "mod/queue.html", context)
 
 
@@ -222,16 +224,5 @@ async def bulk(
             public_note=optional_field(form, "public_note"),
         ),
     )
-    page = await moderation_queue.queue_page(db_session, viewer=staff, per_page=PER_PAGE)
-    context = {
-        "queue": page,
-        "filters": queue_filters(None, "open", None, "priority", 1),
-        "reasons": FLAG_REASONS,
-        "statuses": moderation_types.QUEUE_STATUSES,
-        "ages": AGE_FILTERS,
-        "policies": await policies.list_policies(db_session, active_only=True),
-        "bulk": result,
-        "bulk_action": action,
-        "counts": await nav_counts(db_session, staff),
-    }
-    return render(request, "mod/queue.html", context, headers={"HX-Push-Url": "/mod"})
+    bulk_notice.remember(request, action, result)  # shown once by the queue it redirects to
+    return see_other("/mod")
