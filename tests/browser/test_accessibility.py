@@ -219,7 +219,9 @@ def test_no_admin_page_has_a_serious_accessibility_violation(
         _check(page, details, found)
     assert not without_details, f"no record to open in {without_details}"
     assert create and edit, (create, edit)
-    for path in (create, edit, "/admin/nowhere/list", "/admin/no/such/page"):
+    searchable = next(p.identity for p in PANELS if p.column_searchable_list)
+    searched = f"/admin/{searchable}/list?search=a"  # with the search's reset button shown
+    for path in (create, edit, searched, "/admin/nowhere/list", "/admin/no/such/page"):
         page.goto(live.url + path)
         _check(page, path, found)
 
