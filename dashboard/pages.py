@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from litestar import Request, Response
 from litestar.datastructures import FormMultiDict
 from litestar.exceptions import (
+    MethodNotAllowedException,
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
@@ -223,9 +224,11 @@ class _UnroutedAnswer(ASGIResponse):
     signed in (through the request's database session, opened and closed here) and renders the
     error page in the dashboard's frame, or, signed out, a plain page with a sign-in link."""
 
-    def __init__(self, request: Request[Any, Any, Any]) -> None:
+    def __init__(self, request: Request[Any, Any, Any], status_code: int, detail: str) -> None:
         super().__init__(body=b"")
         self._request = request
+        self._status_code = status_code
+        self._detail = detail
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = scope["litestar_app"]
@@ -246,24 +249,37 @@ class _UnroutedAnswer(ASGIResponse):
                 request,
                 "mod/error.html",
                 {
-                    "status_code": 404,
-                    "detail": f"There is no page at {request.url.path}.",
+                    "status_code": self._status_code,
+                    "detail": self._detail,
                     "sign_in": login_url(None),
                 },
-                status_code=404,
+                status_code=self._status_code,
             )
             await response.to_asgi_response(app=None, request=request)(scope, receive, send)
 
 
 class _UnroutedPage(Response[Any]):
-    def __init__(self, request: Request[Any, Any, Any]) -> None:
-        super().__init__(content=b"", status_code=404)
+    def __init__(self, request: Request[Any, Any, Any], status_code: int, detail: str) -> None:
+        super().__init__(content=b"", status_code=status_code)
         self._request = request
+        self._status = status_code
+        self._detail = detail
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
-        return _UnroutedAnswer(self._request)
+        return _UnroutedAnswer(self._request, self._status, self._detail)
 
 
 def unrouted_not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
     """The answer to a /mod URL no route matched (the app's 404 handler asks for it)."""
-    return _UnroutedPage(request)
+    return _UnroutedPage(request, 404, f"There is no page at {request.url.path}.")
+
+
+def unrouted_wrong_method(
+    request: Request[Any, Any, Any], exc: MethodNotAllowedException
+) -> Response[Any]:
+    """A /mod address visited with a method it does not take (a form's address, opened)."""
+    allowed = (exc.headers or {}).get("allow", "")
+    detail = f"{request.url.path} is not a page to open: it takes a form ({allowed})."
+    if request.method != "GET":
+        detail = f"{request.url.path} does not take {request.method}."
+    return _UnroutedPage(request, 405, detail)

@@ -38,6 +38,10 @@ async def test_an_unknown_dashboard_url_is_an_html_page_in_the_frame(
             assert "Mona Moderator" in response.text and "Back to the queue" in response.text
             assert f"There is no page at {path}." in response.text
             assert "error-sign-in" not in response.text
+        # a form's address opened: the page says so, in the frame
+        opened = await client.get("/mod/logout")
+        assert opened.status_code == 405 and 'class="topbar"' in opened.text
+        assert "Not a page" in opened.text and "/mod/logout is not a page to open" in opened.text
         # a post without its CSRF token to nowhere: still the page, as signed out
         posted = await client.post("/mod/nowhere", data={"x": "1"})
         assert posted.status_code == 404
@@ -48,6 +52,8 @@ async def test_an_unknown_dashboard_url_is_an_html_page_in_the_frame(
             assert response.status_code == 404, path
             assert response.headers["content-type"].startswith("application/json"), path
             assert response.json()["status_code"] == 404
+        wrong = await client.delete("/api/v1/messages/threads")
+        assert wrong.status_code == 405 and wrong.json()["status_code"] == 405
 
 
 async def test_the_dashboard_and_the_records_link_to_each_other(
