@@ -216,7 +216,7 @@ def is_dashboard_path(path: str) -> bool:
 
 
 class _UnroutedAnswer(ASGIResponse):
-    """The dashboard's 404 page for a URL under /mod that matched no route.
+    """The dashboard's error page (404, 405) for a URL under /mod that matched no route.
 
     Litestar answers such a request before any route's middleware runs: no staff session is
     read, no database session is open, no CSRF token is set. Exception handlers are synchronous,
@@ -224,11 +224,18 @@ class _UnroutedAnswer(ASGIResponse):
     signed in (through the request's database session, opened and closed here) and renders the
     error page in the dashboard's frame, or, signed out, a plain page with a sign-in link."""
 
-    def __init__(self, request: Request[Any, Any, Any], status_code: int, detail: str) -> None:
+    def __init__(
+        self,
+        request: Request[Any, Any, Any],
+        status_code: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(body=b"")
         self._request = request
         self._status_code = status_code
         self._detail = detail
+        self._headers = headers or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = scope["litestar_app"]
@@ -254,19 +261,26 @@ class _UnroutedAnswer(ASGIResponse):
                     "sign_in": login_url(None),
                 },
                 status_code=self._status_code,
+                headers=self._headers,
             )
             await response.to_asgi_response(app=None, request=request)(scope, receive, send)
 
 
 class _UnroutedPage(Response[Any]):
-    def __init__(self, request: Request[Any, Any, Any], status_code: int, detail: str) -> None:
+    """What the exception handler returns: :class:`_UnroutedAnswer`, once it is sent."""
+
+    def __init__(
+        self,
+        request: Request[Any, Any, Any],
+        status_code: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(content=b"", status_code=status_code)
-        self._request = request
-        self._status = status_code
-        self._detail = detail
+        self._answer = _UnroutedAnswer(request, status_code, detail, headers)
 
     def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
-        return _UnroutedAnswer(self._request, self._status, self._detail)
+        return self._answer
 
 
 def unrouted_not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
@@ -279,7 +293,7 @@ def unrouted_wrong_method(
 ) -> Response[Any]:
     """A /mod address visited with a method it does not take (a form's address, opened)."""
     allowed = (exc.headers or {}).get("allow", "")
-    detail = f"{request.url.path} is not a page to open: it takes a form ({allowed})."
+    detail = f"{request.url.path} is not a page to open: a form sends to it."
     if request.method != "GET":
         detail = f"{request.url.path} does not take {request.method}."
-    return _UnroutedPage(request, 405, detail)
+    return _UnroutedPage(request, 405, detail, {"allow": allowed} if allowed else None)

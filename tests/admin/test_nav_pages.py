@@ -42,6 +42,10 @@ async def test_an_unknown_dashboard_url_is_an_html_page_in_the_frame(
         opened = await client.get("/mod/logout")
         assert opened.status_code == 405 and 'class="topbar"' in opened.text
         assert "Not a page" in opened.text and "/mod/logout is not a page to open" in opened.text
+        assert "POST" in opened.headers["allow"]
+        hostile = await client.get("/mod/%3Cb%3Ehi%3C%2Fb%3E")  # the path shown, escaped
+        assert hostile.status_code == 404 and "<b>hi</b>" not in hostile.text
+        assert "&lt;b&gt;hi&lt;/b&gt;" in hostile.text
         # a post without its CSRF token to nowhere: still the page, as signed out
         posted = await client.post("/mod/nowhere", data={"x": "1"})
         assert posted.status_code == 404
