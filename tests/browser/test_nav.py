@@ -38,6 +38,10 @@ def test_the_dashboard_the_records_and_their_404s(
     page.click("#navbar-menu a[href$='/flagged-message/list']")
     page.wait_for_url(f"{live.url}/admin/flagged-message/list")
     assert page.locator("#back-to-dashboard").is_visible()
+    # a page of its own, not the dashboard's with the records swapped in by htmx
+    sheets = page.evaluate("() => [...document.styleSheets].map((s) => s.href || '')")
+    assert any(href.endswith("/static/admin.css") for href in sheets), sheets
+    assert not any(href.endswith("/static/mod.css") for href in sheets), sheets
     page.screenshot(path=str(ARTIFACTS / "nav-admin-list.png"))
 
     response = page.goto(f"{live.url}/admin/no-such-panel/list")
