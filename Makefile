@@ -58,6 +58,9 @@ fonts:
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null; } || \
 		echo "fonts-dejavu-core could not be installed: PDF audit reports will fail until it is" >&2
 
+# `make run PORT=8080` (and HOST): the address the demo's banner prints and the app calls its
+# own (PORTAL_BASE_URL), unless PORTAL_BASE_URL is set already.
+run: export PORTAL_BASE_URL := $(or $(PORTAL_BASE_URL),http://$(HOST):$(PORT))
 run: install
 	$(BIN)/portal db upgrade
 	$(BIN)/portal demo

@@ -127,7 +127,11 @@ class PortalAdmin(Admin):
             authorization_backend=RoleAuthorization(),
         )
         self.templates.env.globals.update(
-            csrf_token=_csrf_token, product=PRODUCT, staff_of=staff_of_request
+            csrf_token=_csrf_token,
+            product=PRODUCT,
+            staff_of=staff_of_request,
+            # the Litestar app's URLs (the dashboard, the static files) by route name
+            portal_url=litestar_app.route_reverse,
         )
         self.templates.env.globals.update(permissions.TEMPLATE_GLOBALS)
         routes = []

@@ -8,6 +8,7 @@ fragment (``HX-Target``) gets just that partial.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,18 +17,24 @@ from urllib.parse import urlsplit
 from litestar import Request, Response
 from litestar.datastructures import FormMultiDict
 from litestar.exceptions import (
+    MethodNotAllowedException,
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
 )
+from litestar.middleware.session.client_side import ClientSideSessionBackend
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
+from litestar.response.base import ASGIResponse
 from litestar.template.base import csrf_token
 from litestar.template.config import TemplateConfig
+from litestar.types import Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup
 
-from dashboard.staff_auth import login_url, staff_of
+from dashboard.staff_auth import current_staff, login_url, session_config, staff_of
 from portal import permissions
+from portal.database import request_session_scope
 from portal.errors import InvalidInput, PortalError
 from portal.services.suspensions import SUSPENSION_DAYS
 from portal.settings import PROJECT_ROOT
@@ -197,3 +204,96 @@ HTML_EXCEPTION_HANDLERS: dict[Any, Any] = {
     NotFoundException: html_error_handler,
     PortalError: html_error_handler,
 }
+
+
+# --- a /mod URL no route answers --------------------------------------------------------------
+
+CSRF_COOKIE = "portal_csrf"  # server/app.py's CSRFConfig names it
+
+
+def is_dashboard_path(path: str) -> bool:
+    return path == "/mod" or path.startswith("/mod/")
+
+
+class _UnroutedAnswer(ASGIResponse):
+    """The dashboard's error page (404, 405) for a URL under /mod that matched no route.
+
+    Litestar answers such a request before any route's middleware runs: no staff session is
+    read, no database session is open, no CSRF token is set. Exception handlers are synchronous,
+    so this response does that work when it is sent: it reads the session cookie, finds who is
+    signed in (through the request's database session, opened and closed here) and renders the
+    error page in the dashboard's frame, or, signed out, a plain page with a sign-in link."""
+
+    def __init__(
+        self,
+        request: Request[Any, Any, Any],
+        status_code: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(body=b"")
+        self._request = request
+        self._status_code = status_code
+        self._detail = detail
+        self._headers = headers or {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = scope["litestar_app"]
+        state = app.state
+        token = self._request.cookies.get(CSRF_COOKIE)
+        if token:
+            ScopeState.from_scope(scope).csrf_token = token
+        # the session as the cookie holds it, read only: a page that exists for nobody writes
+        # no cookie (the session's "seen" moves on at the next real page)
+        backend = ClientSideSessionBackend(session_config(state.settings))
+        scope["session"] = await backend.load_from_connection(self._request)
+        opened: dict[str, Any] = scope  # type: ignore[assignment]
+        async with request_session_scope(opened, state.engine, state.sessionmaker):
+            request: Request[Any, Any, Any] = app.request_class(scope, receive, send)
+            with suppress(PermissionDeniedException):  # a post without its token: signed out
+                await current_staff(request)
+            response = render(
+                request,
+                "mod/error.html",
+                {
+                    "status_code": self._status_code,
+                    "detail": self._detail,
+                    "sign_in": login_url(None),
+                },
+                status_code=self._status_code,
+                headers=self._headers,
+            )
+            await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
+
+class _UnroutedPage(Response[Any]):
+    """What the exception handler returns: :class:`_UnroutedAnswer`, once it is sent."""
+
+    def __init__(
+        self,
+        request: Request[Any, Any, Any],
+        status_code: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(content=b"", status_code=status_code)
+        self._answer = _UnroutedAnswer(request, status_code, detail, headers)
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        return self._answer
+
+
+def unrouted_not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
+    """The answer to a /mod URL no route matched (the app's 404 handler asks for it)."""
+    return _UnroutedPage(request, 404, f"There is no page at {request.url.path}.")
+
+
+def unrouted_wrong_method(
+    request: Request[Any, Any, Any], exc: MethodNotAllowedException
+) -> Response[Any]:
+    """A /mod address visited with a method it does not take (a form's address, opened)."""
+    allowed = (exc.headers or {}).get("allow", "")
+    detail = f"{request.url.path} is not a page to open: a form sends to it."
+    if request.method != "GET":
+        detail = f"{request.url.path} does not take {request.method}."
+    return _UnroutedPage(request, 405, detail, {"allow": allowed} if allowed else None)

@@ -14,6 +14,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dashboard import bulk_notice
 from dashboard.pages import (
     field,
     hx_target,
@@ -233,6 +234,7 @@ async def queue(
         return render(request, "mod/_queue_rows.html", {**context, "partial": True})
     context["views"] = await queue_work.list_views(db_session, viewer=staff)
     context["counts"] = await nav_counts(db_session, staff)
+    context.update(bulk_notice.recall(request))  # a bulk decision's result, after its redirect
     return render(request, "mod/queue.html", context)
 
 
@@ -302,25 +304,8 @@ async def bulk(
             public_note=optional_field(form, "public_note"),
         ),
     )
-    page = await moderation_queue.queue_page(
-        db_session, viewer=staff, per_page=PER_PAGE, targets=response_targets(request)
-    )
-    context = {
-        "queue": page,
-        "filters": queue_filters(None, "open", None, "priority", 1),
-        "filters_query": filters_query,
-        "now": datetime.now(UTC),
-        "views": await queue_work.list_views(db_session, viewer=staff),
-        "assignees": await queue_work.assignees(db_session),
-        "reasons": FLAG_REASONS,
-        "statuses": moderation_types.QUEUE_STATUSES,
-        "ages": AGE_FILTERS,
-        "policies": await policies.list_policies(db_session, active_only=True),
-        "bulk": result,
-        "bulk_action": action,
-        "counts": await nav_counts(db_session, staff),
-    }
-    return render(request, "mod/queue.html", context, headers={"HX-Push-Url": "/mod"})
+    bulk_notice.remember(request, action, result)  # shown once by the queue it redirects to
+    return see_other("/mod")
 
 
 @post(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor
 from portal.errors import RateLimited
-from portal.models import FlagReport, MessageThread, StaffUser, User
+from portal.models import FlagReport, Message, MessageThread, StaffUser, User
 from portal.services.appeals import file_appeal
 from portal.services.applications import upsert_application
 from portal.services.blocks import block_user
@@ -43,6 +43,47 @@ PEOPLE = (
     ("katherine@candidates.example", "Katherine Johnson", "candidate"),
     ("linus@candidates.example", "Linus Pauling", "candidate"),
 )
+
+# The moderation queue's share of the demo: three more senders, seven reported messages each,
+# every reason among them, so grouping by sender, bulk decisions, the filters and the priority
+# order all have something to show. Seven each keeps every sender under the demo's daily limit.
+QUEUE_SENDERS = (
+    ("jobs@fastcash.example", "FastCash Careers", "employer"),
+    ("talent@rudeco.example", "RudeCo Talent", "employer"),
+    ("boris@candidates.example", "Boris Badenov", "candidate"),
+)
+_ALAN, _KATHERINE, _LINUS = PEOPLE[3][0], PEOPLE[4][0], PEOPLE[5][0]
+_ADA, _GRACE = PEOPLE[0][0], PEOPLE[1][0]
+# sender -> (recipient, body, reason, the reporter's note)
+QUEUE_REPORTS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    QUEUE_SENDERS[0][0]: (
+        (_ALAN, "Send $150 for your starter kit and the job is yours.", "scam", "Fee up front."),
+        (_KATHERINE, "Guaranteed $9,000/month! Reply YES now!!!", "spam", "Bulk pitch."),
+        (_LINUS, "Pay the $75 background-check fee to this wallet.", "scam", "Crypto wallet."),
+        (_ALAN, "Last chance: click fastcash.example/win to claim.", "spam", "A link farm."),
+        (_KATHERINE, "Buy our course ($499) before the interview.", "scam", ""),
+        (_LINUS, "Work from home!!! Millions made it, so can you!!!", "spam", ""),
+        (_ALAN, "Your bank details, please, to set up the payroll today.", "scam", "Phishing."),
+    ),
+    QUEUE_SENDERS[1][0]: (
+        (_ALAN, "I know where you live. Take the offer or else.", "harassment", "A threat."),
+        (_KATHERINE, "We don't hire people of your background.", "discrimination", ""),
+        (_LINUS, "Send a photo in swimwear with your application.", "inappropriate_content", ""),
+        (_ALAN, "Only an idiot would turn this down.", "harassment", "Insulting."),
+        (_KATHERINE, "Women never last in this team anyway.", "discrimination", "Sexist."),
+        (_LINUS, "Here is my personal number, call me at night.", "other", "Feels off."),
+        (_ALAN, "Answer me. I will keep writing until you do.", "harassment", "Repeated."),
+    ),
+    QUEUE_SENDERS[2][0]: (
+        (_ADA, "Hire me or I'll post your home address online.", "harassment", "A threat."),
+        (_GRACE, "Your recruiters are all [slur] anyway.", "discrimination", ""),
+        (_ADA, "(an explicit image)", "inappropriate_content", "Explicit."),
+        (_GRACE, "Check out my crypto channel for easy gains!", "spam", "Self-promotion."),
+        (_ADA, "Give me the job and I'll give you a cut of my salary.", "other", "A bribe."),
+        (_GRACE, "You are all useless. Useless!", "harassment", ""),
+        (_ADA, "Visit boris.example to buy my CV template.", "spam", ""),
+    ),
+}
 
 
 @dataclass
@@ -123,7 +164,10 @@ async def _decided_and_appealed(session: AsyncSession, people: dict[str, User]) 
     katherine = people[PEOPLE[4][0]]
     moderator = await session.scalar(select(StaffUser).where(StaffUser.email == STAFF[0][0]))
     reported = await session.scalar(
-        select(FlagReport.message_id).where(FlagReport.reason == "harassment").limit(1)
+        select(FlagReport.message_id)
+        .join(Message, Message.id == FlagReport.message_id)
+        .where(FlagReport.reason == "harassment", Message.sender_id == katherine.id)
+        .limit(1)
     )
     if moderator is None or reported is None:
         return
@@ -141,6 +185,21 @@ async def _decided_and_appealed(session: AsyncSession, people: dict[str, User]) 
         decision.id,
         "I was asking a fair question about the job ad.\nI did not mean to be rude.",
     )
+
+
+async def _queue(session: AsyncSession, settings: Settings, people: dict[str, User]) -> None:
+    """Each queue sender's reported messages, written once (its first pair has no thread yet)."""
+    for email, name, role in QUEUE_SENDERS:
+        sender = await _person(session, email, name, role)
+        reports = QUEUE_REPORTS[email]
+        first = people[reports[0][0]]
+        pair = (sender, first) if role == "employer" else (first, sender)
+        if await _has_thread(session, *pair):
+            continue
+        for recipient_email, body, reason, note in reports:
+            recipient = people[recipient_email]
+            message = await _say(session, settings, sender, recipient, body)
+            await flag_message(session, recipient, message, reason=reason, note=note or None)
 
 
 async def seed_demo(session: AsyncSession, settings: Settings) -> DemoResult:
@@ -244,6 +303,8 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> DemoResult:
                     alan,
                     f"Opportunity #{number}: work from home, no experience needed!",
                 )
+
+    await _queue(session, settings, people)
 
     if created is None:
         for email, role, name in STAFF:

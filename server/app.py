@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import replace
+from typing import Any
 
-from litestar import Litestar, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
@@ -166,11 +172,30 @@ def create_app(
     )
     from api.openapi import StrictStructSchemaPlugin, operation_id
     from dashboard import dashboard_router
-    from dashboard.pages import template_config
+    from dashboard.pages import (
+        is_dashboard_path,
+        template_config,
+        unrouted_not_found,
+        unrouted_wrong_method,
+    )
     from dashboard.staff_auth import session_config, set_rotated_csrf_cookie
     from server.api_docs import LocalSwaggerRenderPlugin
     from server.security_headers import add_security_headers
     from server.static_files import static_routers
+
+    def page_or_api_not_found(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+        """A /mod URL no route answers gets the dashboard's page; everything else the API's."""
+        if isinstance(exc, NotFoundException) and is_dashboard_path(request.url.path):
+            return unrouted_not_found(request, exc)
+        return not_found_handler(request, exc)
+
+    def page_or_api_http_error(
+        request: Request[Any, Any, Any], exc: HTTPException
+    ) -> Response[Any]:
+        """A /mod address opened with a method it does not take gets the dashboard's page."""
+        if isinstance(exc, MethodNotAllowedException) and is_dashboard_path(request.url.path):
+            return unrouted_wrong_method(request, exc)
+        return http_error_handler(request, exc)
 
     settings = settings or get_settings()
     owned: list[AsyncEngine] = []
@@ -204,8 +229,8 @@ def create_app(
         exception_handlers={
             PortalError: portal_error_handler,
             ValidationException: validation_error_handler,
-            HTTPException: http_error_handler,
-            HTTP_404_NOT_FOUND: not_found_handler,
+            HTTPException: page_or_api_http_error,
+            HTTP_404_NOT_FOUND: page_or_api_not_found,
             HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
             **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),
         },

@@ -1,9 +1,10 @@
 """Every staff page, checked by axe-core in Chromium: no critical or serious violation.
 
-The pages are walked as the people who use them: signed out (sign-in), as an admin over the
-dashboard (queue, a report with its notes and decisions, a user with a statement unfolded, the
-overview, staff accounts, the compliance pages, the appeals queue and an appeal, the policies,
-an error page, the keyboard help open, a report right after a decision),
+The pages are walked as the people who use them: signed out (sign-in, the 404 page), as an admin
+over every page of the dashboard, read from the app's routes (``dashboard_pages``: a new page is
+checked without touching this file; one that needs an id gets it from the seeded world, by its
+path parameter's name), the error pages, a user with a statement unfolded, the keyboard help
+open, a report right after a decision,
 and over SQLAdmin's /admin as an admin sees it: the panels are the ones the admin app registers
 (``PANELS``), so a new panel is checked without touching this file: the index, every panel's
 list, a details page, a create and an edit form, and the sign-in page a signed-out visit is sent
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
+from litestar import Litestar
+from litestar.routes import HTTPRoute
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +27,7 @@ from portal.database import read_transaction
 from portal.models import Appeal, ModerationDecision, Policy
 from portal.services import appeals, moderation
 from portal.settings import Settings
+from server.app import create_app
 from tests.admin.panel_support import PanelWorld, make_panel_world
 from tests.browser.accessibility import serious_violations
 from tests.browser.conftest import FRONT_END_ONLY, Browsing, LiveServer
@@ -73,10 +78,10 @@ async def _first_ids(session: AsyncSession) -> tuple[uuid.UUID, uuid.UUID]:
 def _check(
     page: Any, where: str, found: dict[str, list[dict[str, Any]]], *, settle: bool = False
 ) -> None:
-    """Runs axe over the page as shown now: loaded (``goto`` waits for the load event: styles,
-    scripts, frames), or, after an htmx swap (``settle``), once no request is in flight for
-    half a second."""
-    page.wait_for_load_state("networkidle" if settle else "load")
+    """``page.goto`` has waited for the load (no page fetches anything on load); after a click or
+    a key that makes htmx fetch, ``settle`` waits for the network to go quiet."""
+    if settle:
+        page.wait_for_load_state("networkidle")
     violations = serious_violations(page)
     if violations:
         found[where] = violations
@@ -85,6 +90,29 @@ def _check(
 def _assert_none(found: dict[str, list[dict[str, Any]]]) -> None:
     summary = {where: {(v["id"], tuple(v["nodes"])) for v in vs} for where, vs in found.items()}
     assert found == {}, "\n".join(f"{w}: {sorted(s)}" for w, s in summary.items())
+
+
+# The dashboard's GET routes that are not pages of their own: the top bar's counts (a fragment
+# htmx polls into every page) and the name picker's suggestions (a fragment the compliance forms
+# swap in; checked open inside those forms). Every other GET route under /mod is visited.
+NOT_PAGES = frozenset({"mod.counts", "mod.search.suggest"})
+
+
+def dashboard_pages(app: Litestar, ids: Mapping[str, uuid.UUID]) -> list[str]:
+    """Every page under /mod, read from the app's routes (a new page is checked without touching
+    this file), its path parameters filled from ``ids`` (by parameter name)."""
+    paths: list[str] = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path_format.startswith("/mod"):
+            continue
+        handlers = [h for h in route.route_handlers if "GET" in h.http_methods]
+        if not handlers or all(h.name in NOT_PAGES for h in handlers):
+            continue
+        missing = set(route.path_parameters) - set(ids)
+        assert not missing, f"{route.path}: give this test an id for {sorted(missing)}"
+        values = {name: ids[name] for name in route.path_parameters}
+        paths.append(route.path_format.format(**values))
+    return sorted(set(paths))
 
 
 def test_no_staff_page_has_a_serious_accessibility_violation(
@@ -96,33 +124,38 @@ def test_no_staff_page_has_a_serious_accessibility_violation(
     found: dict[str, list[dict[str, Any]]] = {}
     page = browsing.new_page()
 
-    page.goto(f"{live.url}/mod/login")
-    _check(page, "/mod/login", found)
+    for path in ("/mod/login", "/mod/nowhere"):  # signed out: the sign-in page, the 404 page
+        page.goto(live.url + path)
+        _check(page, f"{path} signed out", found)
     sign_in(page, live, base.admin)
     appeal_id, policy_id = live.run(_first_ids)
-    dashboard = [
-        "/mod",
+    ids = {
+        "message_id": base.message.id,
+        "user_id": base.sender.id,
+        "appeal_id": appeal_id,  # with the decide form: the admin took no decision
+        "policy_id": policy_id,
+        "thread_id": world.thread_id,
+        "hold_id": world.hold_id,
+    }
+    pages = dashboard_pages(create_app(live.settings), ids)
+    assert {"/mod", "/mod/overview", f"/mod/reports/{base.message.id}"} <= set(pages)
+    extra = [
         "/mod?status=decided&order=age",
-        f"/mod/reports/{base.message.id}",
-        f"/mod/users/{base.sender.id}",
-        "/mod/overview",
-        "/mod/staff",
-        "/mod/compliance",
-        f"/mod/compliance/threads/{world.thread_id}",
-        "/mod/compliance/holds",
-        "/mod/appeals",
-        f"/mod/appeals/{appeal_id}",  # with the decide form: the admin took no decision
-        "/mod/policies",
-        f"/mod/policies/{policy_id}",
-        "/mod/reports/00000000-0000-7000-8000-000000000000",  # the error page
+        "/mod/reports/00000000-0000-7000-8000-000000000000",  # the error page of a route
+        "/mod/nowhere/at/all",  # the 404 of no route, in the dashboard's frame
     ]
-    for path in dashboard:
+    seen: set[str] = set()
+    for path in pages + extra:
         page.goto(live.url + path)
+        shown = page.url.removeprefix(live.url)
+        if shown in seen:  # a route that redirects to a page already checked (/mod/next)
+            continue
+        seen.add(shown)
         _check(page, path, found)
 
     page.goto(f"{live.url}/mod/users/{base.sender.id}")
     page.locator("#user-decisions summary").first.click()  # a statement of reasons unfolded
-    _check(page, "a user with a statement open", found)
+    _check(page, "a user with a statement open", found, settle=True)
 
     page.goto(f"{live.url}/mod")
     page.keyboard.press("?")
@@ -144,6 +177,9 @@ def test_no_staff_page_has_a_serious_accessibility_violation(
 def test_no_admin_page_has_a_serious_accessibility_violation(
     live_server: LiveServer, browsing: Browsing
 ) -> None:
+    """The index, every panel's list and one of its records' details (the world has a row in
+    every table), a create and an edit form, the 404 page, and the sign-in page a signed-out
+    visit is sent to."""
     live = live_server
     world: PanelWorld = live.run(_world, live.settings)
     found: dict[str, list[dict[str, Any]]] = {}
@@ -168,17 +204,26 @@ def test_no_admin_page_has_a_serious_accessibility_violation(
         href = links.first.get_attribute("href") if links.count() else None
         return None if href is None else href.removeprefix(live.url)
 
-    details = create = edit = None
+    create = edit = None
+    without_details = []
     for panel in PANELS:
         path = f"/admin/{panel.identity}/list"
         page.goto(live.url + path)
         _check(page, path, found)
-        details = details or first_link("details")
+        details = first_link("details")
         edit = edit or (first_link("edit") if panel.can_edit else None)
         if create is None and panel.can_create:
             create = f"/admin/{panel.identity}/create"
-    assert details and create and edit, (details, create, edit)
-    for path in (details, create, edit):
+        if details is None:
+            without_details.append(panel.identity)
+            continue
+        page.goto(live.url + details)
+        _check(page, details, found)
+    assert not without_details, f"no record to open in {without_details}"
+    assert create and edit, (create, edit)
+    searchable = next(p.identity for p in PANELS if p.column_searchable_list)
+    searched = f"/admin/{searchable}/list?search=a"  # with the search's reset button shown
+    for path in (create, edit, searched, "/admin/nowhere/list", "/admin/no/such/page"):
         page.goto(live.url + path)
         _check(page, path, found)
 
