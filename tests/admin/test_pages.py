@@ -104,7 +104,7 @@ async def test_bulk_names_what_it_skipped(
     world = await make_world(session, settings)
     second = await send(session, settings, world.sender, world.recipient, "again")
     await report(session, second, world.recipient, "spam")
-    await moderation.escalate(session, second.id, actor=world.admin)
+    await moderation.escalate(session, second.id, actor=world.admin, note="legal")
     async with AsyncTestClient(app=app) as client:
         await sign_in(client, world.moderator)
         token = client.cookies["portal_csrf"]
