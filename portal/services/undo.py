@@ -33,10 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import permissions
 from portal.audit import Actor, record_event
-from portal.database import lock_row, read_transaction, session_settings, write_transaction
+from portal.database import lock_row, read_transaction, write_transaction
 from portal.errors import Conflict, Forbidden, NotFound
 from portal.models import AuditEvent, FlagReport, Message, ModerationDecision, StaffUser, User
-from portal.services import notifications, statements
+from portal.services import statements
 from portal.services.moderation_types import now_or_utcnow
 from portal.services.suspensions import lock_user
 
@@ -279,10 +279,11 @@ async def undo(
                 internal_note="undone",
                 message=message,
                 reverses=decision,
-                notify=still is None,
+                # an earlier suspension is back: say so, not "lifted"
+                opening=f"The latest suspension of your account was reversed. {still}"
+                if still is not None
+                else None,
             )
-            if user is not None and still is not None:  # an earlier suspension is back: say so, not "lifted"
-                await _tell_earlier_suspension(session, reversal, user, still)
         else:  # a dismissal: its reporters' reports are open again; nobody else was told
             decision.overturned = "overturned"
             decision.overturned_at = when
@@ -314,21 +315,3 @@ async def undo(
             occurred_at=when,
         )
         return Undone(decision.id, decision.kind, message.id, reversal.id if reversal else None)
-
-
-async def _tell_earlier_suspension(
-    session: AsyncSession, reversal: ModerationDecision, user: User, still: str
-) -> None:
-    """The reversal's statement, when the undone suspension had replaced one still in force."""
-    lines = reversal.statement.split("\n")
-    lines[0] = "The latest suspension of your account was reversed."
-    lines.insert(1, still)
-    reversal.statement = "\n".join(lines)
-    await notifications.queue_notice(
-        session,
-        recipient=user,
-        subject="A suspension of your account was reversed",
-        paragraphs=lines,
-        settings=session_settings(session),
-        thread_id=reversal.thread_id,
-    )
