@@ -29,9 +29,9 @@ from dashboard.staff_auth import requires
 from dashboard.users import PATH as USER_PATH
 from dashboard.users import user_page
 from portal.errors import AlreadyDecided, Conflict, InvalidInput
-from portal.models import StaffUser
+from portal.models import ModerationDecision, StaffUser
 from portal.permissions import Capability
-from portal.services import moderation, suspensions
+from portal.services import moderation, moderation_queue, suspensions, undo
 
 Values = Mapping[str, str]
 Call = Callable[[AsyncSession, uuid.UUID, StaffUser, Values], Awaitable[object]]
@@ -77,6 +77,8 @@ class Decision:
     done: str  # shown once it is done: "Done: <done>."
     may: Capability  # who may post it (the service checks the item's stage too)
     then_next: bool = False  # open the next item of the queue afterwards
+    # offer to undo it on the page that opens next (``?undo=<decision id>``, portal.services.undo)
+    undoable: bool = False
 
     @property
     def route(self) -> str:
@@ -85,6 +87,13 @@ class Decision:
 
 # The fields of a restriction's statement: the policy cited, the explanation, the public note.
 GROUNDS: Final = ("policy", "explanation", "public_note")
+
+
+def _decision_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput("decision_id", "must be a decision id") from None
 
 
 def grounds(values: Values) -> moderation.Grounds:
@@ -123,6 +132,7 @@ DECISIONS: Final = (
         "dismissed",
         Capability.DECIDE,
         then_next=True,
+        undoable=True,
     ),
     Decision(
         REPORT,
@@ -134,6 +144,7 @@ DECISIONS: Final = (
         "removed",
         Capability.DECIDE,
         then_next=True,
+        undoable=True,
     ),
     Decision(
         REPORT,
@@ -145,6 +156,7 @@ DECISIONS: Final = (
         "warned",
         Capability.DECIDE,
         then_next=True,
+        undoable=True,
     ),
     Decision(
         REPORT,
@@ -161,6 +173,7 @@ DECISIONS: Final = (
         "suspended",
         Capability.DECIDE,
         then_next=True,
+        undoable=True,
     ),
     Decision(
         REPORT,
@@ -170,6 +183,25 @@ DECISIONS: Final = (
         "escalated",
         Capability.ESCALATE,
         then_next=True,
+    ),
+    Decision(
+        REPORT,
+        "send_back",
+        ("note",),
+        lambda db, mid, staff, v: moderation.send_back(db, mid, actor=staff, note=v["note"]),
+        "sent_back",
+        Capability.DECIDE_ESCALATED,
+        then_next=True,
+    ),
+    Decision(
+        REPORT,
+        "undo",
+        ("decision_id",),
+        lambda db, mid, staff, v: undo.undo(
+            db, _decision_id(v["decision_id"]), actor=staff, message_id=mid
+        ),
+        "undone",
+        Capability.DECIDE,
     ),
     Decision(
         REPORT,
@@ -227,7 +259,7 @@ async def decide(
     form = await read_form(request)
     values = {name: field(form, name) for name in decision.fields}
     try:
-        await decision.call(db_session, subject_id, staff, values)
+        result = await decision.call(db_session, subject_id, staff, values)
     except AlreadyDecided as exc:
         return await decision.subject.page(
             request, db_session, staff, subject_id, error=exc.detail, status_code=409
@@ -242,6 +274,15 @@ async def decide(
             status_code=exc.status_code,
             form={decision.done: values},
         )
+    if decision.undoable and isinstance(result, ModerationDecision):
+        # the next item, offering to undo this one there; with none left, this item again
+        following_id = await moderation_queue.next_item(
+            db_session, viewer=staff, after_message_id=subject_id
+        )
+        page = request.app.route_reverse(
+            decision.subject.route, **{decision.subject.parameter: following_id or subject_id}
+        )
+        return see_other(f"{page}?done={decision.done}&undo={result.id}")
     if decision.then_next:
         following = request.app.route_reverse("mod.next")
         return see_other(f"{following}?after={subject_id}&done={decision.done}")

@@ -73,10 +73,23 @@ class UndoOffer:
     message_id: uuid.UUID
     expires_at: datetime
     seconds_left: float
+    summary: str  # what was done, e.g. "suspended Sam Sender for 7 days"
 
     @property
     def what(self) -> str:
         return _WORDS[self.kind]
+
+
+def _summary(decision: ModerationDecision, name: str) -> str:
+    if decision.kind == "dismissed":
+        return f"dismissed the reports on {name}'s message"
+    if decision.kind == "removed":
+        return f"removed {name}'s message"
+    if decision.kind == "warned":
+        return f"warned {name}"
+    if decision.days is None:
+        return f"suspended {name} indefinitely"
+    return f"suspended {name} for {decision.days} day{'' if decision.days == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,11 @@ async def offer(
     undoable kind on a reported message, not overturned, and within the window."""
     async with read_transaction(session):
         decision = await session.get(ModerationDecision, decision_id)
+        person = (
+            await session.get(User, decision.user_id)
+            if decision is not None and decision.user_id is not None
+            else None
+        )
     if (
         decision is None
         or decision.kind not in _EVENTS
@@ -113,7 +131,15 @@ async def offer(
     left = (_deadline(decision) - now_or_utcnow(now)).total_seconds()
     if left <= 0:
         return None
-    return UndoOffer(decision.id, decision.kind, decision.message_id, _deadline(decision), left)
+    name = person.display_name if person is not None else "a former user"
+    return UndoOffer(
+        decision.id,
+        decision.kind,
+        decision.message_id,
+        _deadline(decision),
+        left,
+        _summary(decision, name),
+    )
 
 
 async def _decision_event(session: AsyncSession, decision: ModerationDecision) -> AuditEvent:
@@ -237,13 +263,20 @@ async def undo(
     decision_id: uuid.UUID,
     *,
     actor: StaffUser,
+    message_id: uuid.UUID | None = None,
     now: datetime | None = None,
 ) -> Undone:
-    """Undoes ``decision_id`` (see the module). NotFound for an unknown decision."""
+    """Undoes ``decision_id`` (see the module), on ``message_id`` when given. NotFound for an
+    unknown decision or one on another message."""
     permissions.require(actor, permissions.Capability.DECIDE)
     async with write_transaction(session):
         decision = await session.get(ModerationDecision, decision_id, populate_existing=True)
-        if decision is None or decision.kind not in _EVENTS or decision.message_id is None:
+        if (
+            decision is None
+            or decision.kind not in _EVENTS
+            or decision.message_id is None
+            or message_id not in (None, decision.message_id)
+        ):
             raise NotFound(f"no decision {decision_id} to undo")
         if decision.decided_by_id != actor.id:
             raise Forbidden("only the staff member who took a decision may undo it")
