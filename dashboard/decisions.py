@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import field, read_form, see_other, suspension_days
 from dashboard.queue import signed_in
+from dashboard.reports import OWN_DONE
 from dashboard.reports import PATH as REPORT_PATH
 from dashboard.reports import report_page
 from dashboard.staff_auth import requires
@@ -274,7 +275,8 @@ async def decide(
             status_code=exc.status_code,
             form={decision.done: values},
         )
-    if decision.undoable and isinstance(result, ModerationDecision):
+    offers_undo = decision.undoable and isinstance(result, ModerationDecision)
+    if decision.then_next and (offers_undo or decision.done in OWN_DONE):
         # the next item, offering to undo this one there; with none left, this item again
         following_id = await moderation_queue.next_item(
             db_session, viewer=staff, after_message_id=subject_id
@@ -282,7 +284,8 @@ async def decide(
         page = request.app.route_reverse(
             decision.subject.route, **{decision.subject.parameter: following_id or subject_id}
         )
-        return see_other(f"{page}?done={decision.done}&undo={result.id}")
+        offer = f"&undo={result.id}" if isinstance(result, ModerationDecision) else ""
+        return see_other(f"{page}?done={decision.done}{offer}")
     if decision.then_next:
         following = request.app.route_reverse("mod.next")
         return see_other(f"{following}?after={subject_id}&done={decision.done}")
