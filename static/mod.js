@@ -145,7 +145,6 @@
       case "w": return restrict("#warn-btn");
       case "x": return askToConfirm("#remove-btn");
       case "s": return askForDays();
-      case "z": return click("#undo-btn");
     }
     return false;
   }
@@ -316,6 +315,12 @@
     }
     if (event.key === "Enter" && typing(event) && enterInField(event)) {
       event.preventDefault();
+      return;
+    }
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey &&
+        (event.key === "z" || event.key === "Z") && !typing(event)) {
+      // Ctrl+Z outside a field: undo the decision just taken, while its notice offers it
+      if (click("#undo-btn")) event.preventDefault();
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;

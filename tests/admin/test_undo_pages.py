@@ -35,7 +35,7 @@ async def test_remove_then_undo_from_the_next_page(
         assert removed.status_code == 303
         page = await client.get(removed.headers["location"])
         assert page.url.path == f"/mod/reports/{other.id}"  # the next item, offering the undo
-        assert f"Done: you removed {world.sender.display_name}" in page.text
+        assert f"Done: removed {world.sender.display_name}" in page.text
         assert UNDO_FORM.findall(page.text) == [str(world.message.id)]
         [decision_id] = DECISION_ID.findall(page.text)
         assert 'data-seconds-left="' in page.text
