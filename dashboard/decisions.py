@@ -23,9 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import field, read_form, see_other, suspension_days
 from dashboard.queue import signed_in
-from dashboard.reports import OWN_DONE
+from dashboard.reports import OWN_DONE, report_page
 from dashboard.reports import PATH as REPORT_PATH
-from dashboard.reports import report_page
 from dashboard.staff_auth import requires
 from dashboard.users import PATH as USER_PATH
 from dashboard.users import user_page
@@ -310,4 +309,26 @@ def _handler(decision: Decision) -> HTTPRouteHandler:
     )(handler)
 
 
-DECISION_HANDLERS: Final = [_handler(decision) for decision in DECISIONS]
+@post(
+    "/mod/bulk/undo",
+    name="mod.bulk.undo",
+    guards=[requires(Capability.DECIDE)],
+    include_in_schema=False,
+)
+async def bulk_undo(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Response[Any]:
+    """Undoes a bulk dismissal just taken (each item on its own); back to the queue, where the
+    items are open again. Those refused (too late, changed since) stay as they are."""
+    staff = await signed_in(request)
+    form = await read_form(request)
+    ids = [_decision_id(str(value)) for value in form.getall("decision_id", [])]
+    if not ids:
+        raise InvalidInput("decision_id", "name at least one decision")
+    if len(ids) > 500:
+        raise InvalidInput("decision_id", "at most 500 decisions at once")
+    await undo.undo_many(db_session, ids, actor=staff)
+    return see_other(request.app.route_reverse("mod.queue"))
+
+
+DECISION_HANDLERS: Final = [_handler(decision) for decision in DECISIONS] + [bulk_undo]

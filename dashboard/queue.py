@@ -20,6 +20,7 @@ from portal.models.moderation import FLAG_REASONS
 from portal.permissions import Capability, may_decide
 from portal.services import appeals, moderation, moderation_queue, moderation_types, policies
 from portal.services.suspensions import SUSPENSION_DAYS
+from portal.services.undo import bulk_offer  # keys helper (issue 18)
 
 AGE_FILTERS = (1, 7, 30)
 PER_PAGE = 50
@@ -232,6 +233,12 @@ async def bulk(
         "policies": await policies.list_policies(db_session, active_only=True),
         "bulk": result,
         "bulk_action": action,
+        # keys helper (issue 18): a bulk dismissal's undo, for 10 seconds
+        "bulk_undo": (
+            await bulk_offer(db_session, result.decided, viewer=staff)
+            if action == "dismiss"
+            else None
+        ),
         "counts": await nav_counts(db_session, staff),
     }
     return render(request, "mod/queue.html", context, headers={"HX-Push-Url": "/mod"})

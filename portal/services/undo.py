@@ -348,3 +348,67 @@ async def undo(
             occurred_at=when,
         )
         return Undone(decision.id, decision.kind, message.id, reversal.id if reversal else None)
+
+
+@dataclass(frozen=True)
+class BulkUndoOffer:
+    """The undo of a bulk dismissal: each item's dismissal, undone each on its own."""
+
+    decision_ids: tuple[uuid.UUID, ...]
+    seconds_left: float
+
+
+async def bulk_offer(
+    session: AsyncSession,
+    message_ids: list[uuid.UUID],
+    *,
+    viewer: StaffUser,
+    now: datetime | None = None,
+) -> BulkUndoOffer | None:
+    """The undo to offer after ``viewer`` dismissed ``message_ids`` in bulk: their dismissals
+    still within the window; None when there are none."""
+    if not message_ids:
+        return None
+    when = now_or_utcnow(now)
+    async with read_transaction(session):
+        found = await session.scalars(
+            select(ModerationDecision).where(
+                ModerationDecision.message_id.in_(message_ids),
+                ModerationDecision.kind == "dismissed",
+                ModerationDecision.decided_by_id == viewer.id,
+                ModerationDecision.overturned.is_(None),
+                ModerationDecision.created_at > when - timedelta(seconds=UNDO_SECONDS),
+            )
+        )
+        decisions = list(found.all())
+    if not decisions:
+        return None
+    left = min((_deadline(d) - when).total_seconds() for d in decisions)
+    return BulkUndoOffer(tuple(d.id for d in decisions), left)
+
+
+@dataclass
+class BulkUndone:
+    undone: list[uuid.UUID]
+    refused: list[tuple[uuid.UUID, str]]  # decision id, why
+
+
+async def undo_many(
+    session: AsyncSession,
+    decision_ids: list[uuid.UUID],
+    *,
+    actor: StaffUser,
+    now: datetime | None = None,
+) -> BulkUndone:
+    """Undoes each decision on its own (its own transaction and ``moderation.undone``); those
+    refused are named with why."""
+    permissions.require(actor, permissions.Capability.DECIDE)
+    result = BulkUndone([], [])
+    for decision_id in dict.fromkeys(decision_ids):
+        try:
+            await undo(session, decision_id, actor=actor, now=now)
+        except (Conflict, Forbidden, NotFound) as exc:
+            result.refused.append((decision_id, exc.detail))
+        else:
+            result.undone.append(decision_id)
+    return result

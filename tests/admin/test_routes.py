@@ -122,6 +122,7 @@ def routes(world: World, target: StaffUser, targets: Targets) -> list[Route]:
             {"reason": "x", "days": "1", "policy": "spam"},
         ),
         Route("POST", "/mod/bulk", READ, {"action": "dismiss", "message_id": str(m)}),
+        Route("POST", "/mod/bulk/undo", READ, {"decision_id": str(m)}),
         Route(
             "POST",
             f"/mod/users/{u}/suspend",

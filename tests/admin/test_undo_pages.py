@@ -112,3 +112,24 @@ async def test_escalating_asks_for_a_reason_and_compliance_sends_back(
         page = await client.get(f"/mod/reports/{world.message.id}")
         assert "Sent back to moderation: plain insult" in page.text
         assert 'id="remove-btn"' in page.text
+
+
+async def test_a_bulk_dismissal_offers_its_undo_on_the_queue(
+    app: Litestar, session: AsyncSession, settings: Settings
+) -> None:
+    world = await make_world(session, settings)
+    other = await send(session, settings, world.sender, world.recipient, "second one")
+    await report(session, other, world.recipient, "spam")
+    ids = [str(world.message.id), str(other.id)]
+    async with AsyncTestClient(app=app) as client:
+        await sign_in(client, world.moderator)
+        page = await post_form(client, "/mod/bulk", {"action": "dismiss", "message_id": ids})
+        assert page.status_code == 200
+        assert 'action="/mod/bulk/undo"' in page.text and "Undo all 2" in page.text
+        decision_ids = DECISION_ID.findall(page.text)
+        assert len(decision_ids) == 2
+        undone = await post_form(client, "/mod/bulk/undo", {"decision_id": decision_ids})
+        assert undone.status_code == 303 and undone.headers["location"] == "/mod"
+    for message_id in (world.message.id, other.id):
+        assert {r.status for r in await report_rows(session, message_id)} == {"open"}
+    assert await audit_count(session, "moderation.undone") == 2

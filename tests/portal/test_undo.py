@@ -327,3 +327,30 @@ async def test_escalating_needs_a_reason(session: AsyncSession, settings: Settin
         await moderation.bulk_decide(session, [message.id], "escalate", actor=moderator)
     assert bulk.value.field == "reason"
     assert {r.status for r in await report_rows(session, message.id)} == {"open"}
+
+
+async def test_a_bulk_dismissal_is_undone_item_by_item(
+    session: AsyncSession, settings: Settings
+) -> None:
+    me = await staff(session, "moderator")
+    other = await staff(session, "moderator")
+    first, _ = await _reported(session, settings)
+    second, _ = await _reported(session, settings)
+    at = utcnow()
+    result = await moderation.bulk_decide(
+        session, [first.id, second.id], "dismiss", actor=me, now=at
+    )
+    assert sorted(result.decided) == sorted([first.id, second.id])
+    assert await undo.bulk_offer(session, result.decided, viewer=other, now=at) is None
+    offer = await undo.bulk_offer(session, result.decided, viewer=me, now=at)
+    assert offer is not None and len(offer.decision_ids) == 2
+    # one of them was decided again meanwhile (undone, then removed): refused, named
+    [one] = [d for d in offer.decision_ids if d != offer.decision_ids[0]]
+    await undo.undo(session, one, actor=me, now=at)
+    done = await undo.undo_many(
+        session, list(offer.decision_ids), actor=me, now=at + timedelta(seconds=2)
+    )
+    assert done.undone == [offer.decision_ids[0]]
+    assert [d for d, _ in done.refused] == [one]
+    for message in (first, second):
+        assert {r.status for r in await report_rows(session, message.id)} == {"open"}
