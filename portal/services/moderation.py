@@ -507,6 +507,15 @@ async def send_back(
             created_at=when,
         )
         session.add(written)
+        await record_event(  # the note, as every note is recorded
+            session,
+            actor=Actor.staff(actor.id),
+            action="moderation.note_added",
+            subject_type="message",
+            subject_id=message_id,
+            thread_id=message.thread_id,
+            details={"note_id": str(written.id), "body": written.body},
+        )
         await record_event(
             session,
             actor=Actor.staff(actor.id),

@@ -194,6 +194,6 @@ def test_escalate_with_a_reason_and_send_back(live_server: LiveServer, browsing:
     assert "Sent back to moderation" in page.locator(".flash.ok").inner_text()
     assert _statuses(live, item.message.id) == {"open"}
     actions = live.run(_actions, item.message.id)
-    assert actions[-2:] == ["moderation.escalated", "moderation.sent_back"]
+    assert actions[-3:] == ["moderation.escalated", "moderation.note_added", "moderation.sent_back"]
     assert "Sent back to moderation: not criminal" in page.locator(".note-item").inner_text()
     page.context.close()

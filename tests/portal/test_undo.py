@@ -3,15 +3,17 @@ with a reason: what each puts back exactly, what it records, and what it refuses
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from portal.database import read_transaction
+from portal.audit import Actor
+from portal.database import create_sessionmaker, read_transaction
 from portal.errors import AlreadyDecided, Conflict, Forbidden, InvalidInput
 from portal.models import (
     AuditEvent,
@@ -23,7 +25,10 @@ from portal.models import (
 )
 from portal.models.base import utcnow
 from portal.services import moderation, suspensions, undo
+from portal.services.compliance.reports import stream_report
+from portal.services.compliance.verify import verify_export
 from portal.settings import Settings
+from tests.independent_verifier.audit_verifier import verify as independent
 from tests.portal.moderation_support import report, report_rows, send, staff, user
 
 SPAM = moderation.Grounds(policy="spam")
@@ -354,3 +359,34 @@ async def test_a_bulk_dismissal_is_undone_item_by_item(
     assert [d for d, _ in done.refused] == [one]
     for message in (first, second):
         assert {r.status for r in await report_rows(session, message.id)} == {"open"}
+
+
+async def test_an_undone_decision_and_a_sent_back_item_still_verify_in_the_audit_report(
+    session: AsyncSession, engine: AsyncEngine, settings: Settings
+) -> None:
+    """The report's flags show what the database holds (open again, undecided); the chain's
+    moderation.undone and moderation.sent_back say why, for both verifiers."""
+    moderator = await staff(session, "moderator")
+    officer = await staff(session, "compliance")
+    message, _ = await _reported(session, settings)
+    decision = await moderation.remove_message(
+        session, message.id, actor=moderator, reason="r", grounds=SPAM
+    )
+    assert decision is not None
+    await undo.undo(session, decision.id, actor=moderator)
+    await moderation.escalate(session, message.id, actor=moderator, note="legal?")
+    await moderation.send_back(session, message.id, actor=officer, note="no")
+    report = await stream_report(
+        create_sessionmaker(engine),
+        message.thread_id,
+        "json",
+        actor=Actor.staff(officer.id),
+        settings=settings,
+    )
+    data = b"".join([chunk async for chunk in report.chunks])
+    verify_export(data)
+    independent(data)
+    flags = json.loads(data)["report"]["flags"]
+    assert {(f["status"], f["decision"], f["decided_by_id"]) for f in flags} == {
+        ("open", None, None)
+    }
