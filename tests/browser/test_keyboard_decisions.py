@@ -122,6 +122,7 @@ def test_warn_suspend_remove_and_undo_by_keyboard(
     assert prompt.inner_text().startswith("Suspend for how long?")
     page.keyboard.press("7")  # a length, not the seventh policy
     assert prompt.inner_text().startswith("Suspend the sender for 7 days?")
+    page.screenshot(path=str(ARTIFACTS / "suspend-prompt.png"))
     assert live.run(_decisions, second.message.id) == []  # nothing yet: it asks first
     page.keyboard.press("y")
     third = items[_lands(page, "suspended")]
