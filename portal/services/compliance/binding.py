@@ -369,7 +369,8 @@ def _check_flags(report: dict[str, Any], facts: _Facts) -> None:
         notes = [e["details"]["note"] for e in reported if e["details"].get("note") is not None]
         if "note" in first["details"]:
             _same(f"{where}: note", flag.get("note"), notes[-1] if notes else None)
-        decision = (facts.decisions.get(flag_id) or [None])[-1]
+        in_force = facts.decisions.get(flag_id)
+        decision = in_force[-1] if in_force else None
         if decision is None:
             if flag.get("decision") is not None or flag.get("decided_by_id") is not None:
                 raise BindingFailed(f"{where}: shown decided, but no decision in the chain")
