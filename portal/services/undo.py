@@ -209,6 +209,8 @@ async def _restore_message(
 ) -> None:
     if not message.is_removed or message.removed_at != decision.created_at:
         raise Conflict("the message changed since it was removed: it cannot be undone")
+    if prior["is_removed"]:  # removed before by another decision: that one stands
+        raise Conflict("the message had been removed before this decision: it cannot be undone")
     message.is_removed = bool(prior["is_removed"])
     message.removed_at = _moment(prior["removed_at"])
     message.removed_reason = prior["removed_reason"]
