@@ -23,15 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.pages import field, read_form, see_other, suspension_days
 from dashboard.queue import signed_in
+from dashboard.reports import OWN_DONE, report_page
 from dashboard.reports import PATH as REPORT_PATH
-from dashboard.reports import report_page
 from dashboard.staff_auth import requires
 from dashboard.users import PATH as USER_PATH
 from dashboard.users import user_page
 from portal.errors import AlreadyDecided, Conflict, InvalidInput
-from portal.models import StaffUser
+from portal.models import ModerationDecision, StaffUser
 from portal.permissions import Capability
-from portal.services import moderation, suspensions
+from portal.services import moderation, moderation_queue, suspensions, undo
 
 Values = Mapping[str, str]
 Call = Callable[[AsyncSession, uuid.UUID, StaffUser, Values], Awaitable[object]]
@@ -77,6 +77,8 @@ class Decision:
     done: str  # shown once it is done: "Done: <done>."
     may: Capability  # who may post it (the service checks the item's stage too)
     then_next: bool = False  # open the next item of the queue afterwards
+    # offer to undo it on the page that opens next (``?undo=<decision id>``, portal.services.undo)
+    undoable: bool = False
 
     @property
     def route(self) -> str:
@@ -85,6 +87,13 @@ class Decision:
 
 # The fields of a restriction's statement: the policy cited, the explanation, the public note.
 GROUNDS: Final = ("policy", "explanation", "public_note")
+
+
+def _decision_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput("decision_id", "must be a decision id") from None
 
 
 def grounds(values: Values) -> moderation.Grounds:
@@ -123,6 +132,7 @@ DECISIONS: Final = (
         "dismissed",
         Capability.DECIDE,
         then_next=True,
+        undoable=True,
     ),
     Decision(
         REPORT,
@@ -134,6 +144,7 @@ DECISIONS: Final = (
         "removed",
         Capability.DECIDE,
         then_next=True,
+        undoable=True,
     ),
     Decision(
         REPORT,
@@ -145,6 +156,7 @@ DECISIONS: Final = (
         "warned",
         Capability.DECIDE,
         then_next=True,
+        undoable=True,
     ),
     Decision(
         REPORT,
@@ -161,6 +173,7 @@ DECISIONS: Final = (
         "suspended",
         Capability.DECIDE,
         then_next=True,
+        undoable=True,
     ),
     Decision(
         REPORT,
@@ -170,6 +183,25 @@ DECISIONS: Final = (
         "escalated",
         Capability.ESCALATE,
         then_next=True,
+    ),
+    Decision(
+        REPORT,
+        "send_back",
+        ("note",),
+        lambda db, mid, staff, v: moderation.send_back(db, mid, actor=staff, note=v["note"]),
+        "sent_back",
+        Capability.DECIDE_ESCALATED,
+        then_next=True,
+    ),
+    Decision(
+        REPORT,
+        "undo",
+        ("decision_id",),
+        lambda db, mid, staff, v: undo.undo(
+            db, _decision_id(v["decision_id"]), actor=staff, message_id=mid
+        ),
+        "undone",
+        Capability.DECIDE,
     ),
     Decision(
         REPORT,
@@ -227,7 +259,7 @@ async def decide(
     form = await read_form(request)
     values = {name: field(form, name) for name in decision.fields}
     try:
-        await decision.call(db_session, subject_id, staff, values)
+        result = await decision.call(db_session, subject_id, staff, values)
     except AlreadyDecided as exc:
         return await decision.subject.page(
             request, db_session, staff, subject_id, error=exc.detail, status_code=409
@@ -242,6 +274,17 @@ async def decide(
             status_code=exc.status_code,
             form={decision.done: values},
         )
+    offers_undo = decision.undoable and isinstance(result, ModerationDecision)
+    if decision.then_next and (offers_undo or decision.done in OWN_DONE):
+        # the next item, offering to undo this one there; with none left, this item again
+        following_id = await moderation_queue.next_item(
+            db_session, viewer=staff, after_message_id=subject_id
+        )
+        page = request.app.route_reverse(
+            decision.subject.route, **{decision.subject.parameter: following_id or subject_id}
+        )
+        offer = f"&undo={result.id}" if isinstance(result, ModerationDecision) else ""
+        return see_other(f"{page}?done={decision.done}{offer}")
     if decision.then_next:
         following = request.app.route_reverse("mod.next")
         return see_other(f"{following}?after={subject_id}&done={decision.done}")
@@ -266,4 +309,26 @@ def _handler(decision: Decision) -> HTTPRouteHandler:
     )(handler)
 
 
-DECISION_HANDLERS: Final = [_handler(decision) for decision in DECISIONS]
+@post(
+    "/mod/bulk/undo",
+    name="mod.bulk.undo",
+    guards=[requires(Capability.DECIDE)],
+    include_in_schema=False,
+)
+async def bulk_undo(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Response[Any]:
+    """Undoes a bulk dismissal just taken (each item on its own); back to the queue, where the
+    items are open again. Those refused (too late, changed since) stay as they are."""
+    staff = await signed_in(request)
+    form = await read_form(request)
+    ids = [_decision_id(str(value)) for value in form.getall("decision_id", [])]
+    if not ids:
+        raise InvalidInput("decision_id", "name at least one decision")
+    if len(ids) > 500:
+        raise InvalidInput("decision_id", "at most 500 decisions at once")
+    await undo.undo_many(db_session, ids, actor=staff)
+    return see_other(request.app.route_reverse("mod.queue"))
+
+
+DECISION_HANDLERS: Final = [_handler(decision) for decision in DECISIONS] + [bulk_undo]

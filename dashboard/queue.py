@@ -39,6 +39,7 @@ from portal.services import (
     sender_actions,
 )
 from portal.services.suspensions import SUSPENSION_DAYS
+from portal.services.undo import bulk_offer  # keys helper (issue 18)
 
 AGE_FILTERS = (1, 7, 30)
 PER_PAGE = 50
@@ -234,7 +235,10 @@ async def queue(
         return render(request, "mod/_queue_rows.html", {**context, "partial": True})
     context["views"] = await queue_work.list_views(db_session, viewer=staff)
     context["counts"] = await nav_counts(db_session, staff)
-    context.update(bulk_notice.recall(request))  # a bulk decision's result, after its redirect
+    notice = bulk_notice.recall(request)  # a bulk decision's result, after its redirect
+    context.update(notice)
+    if notice.get("bulk_action") == "dismiss":  # its undo, for the rest of its 10 seconds
+        context["bulk_undo"] = await bulk_offer(db_session, None, viewer=staff)
     return render(request, "mod/queue.html", context)
 
 

@@ -16,6 +16,10 @@ from dashboard.staff_auth import requires
 from portal.models import StaffUser
 from portal.permissions import Capability
 from portal.services import moderation_records
+from portal.services import undo as undoing
+
+# the words of this page's own decisions (dashboard.decisions) the queue does not know
+OWN_DONE = ("undone", "sent_back")
 
 PATH = "/mod/reports/{message_id:uuid}"
 
@@ -30,14 +34,21 @@ async def report_page(
     status_code: int = 200,
     done: FromQuery[str | None] = None,
     form: dict[str, dict[str, str]] | None = None,
+    undo_id: uuid.UUID | None = None,
 ) -> Response[Any]:
     """``form``: the values of the one form whose submission failed on this item, under its
-    decision word ("removed", "suspended", ...), to show in that form only."""
+    decision word ("removed", "suspended", ...), to show in that form only. ``undo_id``: the
+    decision just taken, whose undo the page offers while it may be undone."""
     view = await moderation_records.report_view(db_session, message_id)
     context = {
         "view": view,
         **await decision_page_context(db_session, staff, error=error, done=done, form=form),
+        "undo_offer": (
+            await undoing.offer(db_session, undo_id, viewer=staff) if undo_id is not None else None
+        ),
     }
+    if done in OWN_DONE:
+        context["done"] = done
     return render(request, "mod/report.html", context, status_code=status_code)
 
 
@@ -47,6 +58,7 @@ async def report(
     db_session: NamedDependency[AsyncSession],
     message_id: FromPath[uuid.UUID],
     done: FromQuery[str | None] = None,
+    undo: FromQuery[uuid.UUID | None] = None,
 ) -> Response[Any]:
     staff = await signed_in(request)
-    return await report_page(request, db_session, staff, message_id, done=done)
+    return await report_page(request, db_session, staff, message_id, done=done, undo_id=undo)

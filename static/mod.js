@@ -137,12 +137,142 @@
       case "k": window.location.assign("/mod"); return true;
       case "c": return click("#claim-btn");
       case "d": return click("#dismiss-btn");
-      case "e": return click("#escalate-btn");
+      case "e": return focus("#escalate-note"); // escalating says why: type it, then Enter
+      case "b": return focus("#send-back-note"); // compliance: send back, with a note
       case "r": return focus("#internal-note");
       case "n": return focus("#note-body");
       case "u": return click("#sender-link");
+      case "w": return restrict("#warn-btn");
+      case "x": return askToConfirm("#remove-btn");
+      case "s": return askForDays();
     }
     return false;
+  }
+
+  // --- restrictions by key: warn at once; remove and suspend ask for one confirming key ------
+  // A prompt under the restriction buttons says what the next key does. While it is shown, that
+  // key is for the prompt only (a number picks a suspension's length, not a policy); any other
+  // key, or Esc, cancels it and does nothing else.
+
+  var DAYS = { "1": "1", "3": "3", "7": "7", "m": "30", "i": "indefinite" };
+  var pending = null; // null | {days: true} | {button: selector}
+
+  function prompt(text) {
+    var box = document.getElementById("key-prompt");
+    if (!box) return false;
+    box.textContent = text || "";
+    box.hidden = !text;
+    return true;
+  }
+
+  function cancelPrompt() {
+    pending = null;
+    prompt("");
+  }
+
+  // The restriction form must be complete (a policy and the internal note) before anything is
+  // asked or sent; otherwise the browser says what is missing and focuses it.
+  function ready(button) {
+    var form = button && button.form;
+    if (!form || button.disabled) return false;
+    if (!form.checkValidity()) { form.reportValidity(); return false; }
+    return true;
+  }
+
+  function restrict(selector) {
+    var button = document.querySelector(selector);
+    if (!ready(button)) return !!button;
+    button.click(); // a click, as by mouse: htmx then posts to the button's formaction
+    return true;
+  }
+
+  function askToConfirm(selector) {
+    var button = document.querySelector(selector);
+    if (!button) return false;
+    if (!ready(button)) return true;
+    pending = { button: selector };
+    var what = selector === "#suspend-btn"
+      ? "Suspend the sender " + daysText() + "?"
+      : "Remove this message?";
+    prompt(what + " Press Enter or y to confirm, Esc to cancel.");
+    return true;
+  }
+
+  function daysText() {
+    var select = document.getElementById("suspend-days");
+    var value = select ? select.value : "";
+    if (value === "indefinite") return "indefinitely";
+    return "for " + value + (value === "1" ? " day" : " days");
+  }
+
+  function askForDays() {
+    var button = document.querySelector("#suspend-btn");
+    if (!button) return false;
+    if (!ready(button)) return true;
+    pending = { days: true };
+    prompt("Suspend for how long? 1 · 3 · 7 days, m = 30 days, i = indefinitely (Esc cancels).");
+    return true;
+  }
+
+  function promptKey(key) {
+    var now = pending;
+    cancelPrompt();
+    if (key === "Escape") return;
+    if (now.days) {
+      var select = document.getElementById("suspend-days");
+      if (select && DAYS[key]) { select.value = DAYS[key]; askToConfirm("#suspend-btn"); }
+      return;
+    }
+    if (now.button && (key === "Enter" || key === "y")) {
+      var button = document.querySelector(now.button);
+      if (button && ready(button)) button.click();
+    }
+  }
+
+  // Enter (or Ctrl+Enter) in a field of the restriction form asks to confirm the removal (its
+  // first button) instead of removing at once; Ctrl+Enter in another form's field (the notes,
+  // the escalation's and the send-back's reasons) submits that form.
+  function enterInField(event) {
+    var field = event.target;
+    var form = field && field.form;
+    if (!form || event.key !== "Enter" || event.isComposing) return false;
+    if (form.id === "restrict-form") {
+      if (field.tagName === "TEXTAREA" && !event.ctrlKey && !event.metaKey) return false;
+      if (field.tagName === "SELECT") return false;
+      field.blur();
+      askToConfirm("#remove-btn");
+      return true;
+    }
+    if ((event.ctrlKey || event.metaKey) && isField(field) && form.id !== "bulk-form") {
+      field.blur();
+      form.requestSubmit();
+      return true;
+    }
+    return false;
+  }
+
+  // The undo of the decision just taken: offered for the seconds the server says are left.
+  function countDownUndo() {
+    var notice = document.getElementById("undo-notice");
+    if (!notice) return;
+    var left = Number(notice.dataset.secondsLeft || "0");
+    var label = document.getElementById("undo-left");
+    var end = Date.now() + left * 1000;
+    function tick() {
+      var now = document.getElementById("undo-notice");
+      if (now !== notice) return; // the page changed
+      var seconds = Math.ceil((end - Date.now()) / 1000);
+      if (seconds <= 0) {
+        var button = document.getElementById("undo-btn");
+        if (button) button.remove();
+        if (label) label.textContent = "";
+        notice.classList.add("expired");
+        return;
+      }
+      if (label) label.textContent = seconds + " s";
+      window.setTimeout(tick, 250);
+    }
+    tick();
   }
 
   // The policy a restriction cites: number keys 1..9 choose one of the page's first picker
@@ -177,19 +307,34 @@
   }
 
   document.addEventListener("keydown", function (event) {
-    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
     if (loading > 0 && Date.now() - loadingSince < LOADING_AT_MOST) {
       // the page these keys were meant for is being replaced: they would act on the old one
       event.preventDefault();
       event.stopPropagation();
       return;
     }
+    if (event.key === "Enter" && typing(event) && enterInField(event)) {
+      event.preventDefault();
+      return;
+    }
+    if ((event.ctrlKey || event.metaKey) && !event.altKey && !event.shiftKey &&
+        (event.key === "z" || event.key === "Z") && !typing(event)) {
+      // Ctrl+Z outside a field: undo the decision just taken, while its notice offers it
+      if (click("#undo-btn")) event.preventDefault();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
     if (event.key === "Escape") {
       toggleHelp(false);
+      if (pending) cancelPrompt();
       if (typing(event)) document.activeElement.blur();
       return;
     }
-    if (typing(event)) return;
+    if (typing(event)) { if (pending) cancelPrompt(); return; }
+    if (pending) {
+      if (event.key !== "Shift") { promptKey(event.key); event.preventDefault(); }
+      return;
+    }
     if (event.key === "?") { toggleHelp(); event.preventDefault(); return; }
     var handled = false;
     if (choosePolicy(event.key)) handled = true;
@@ -247,7 +392,9 @@
     var target = event.detail && event.detail.target;
     if (!replacesPage(target)) return;
     current = null; // the highlighted row belonged to the page that is gone: start from the top
+    cancelPrompt();
     updateSelection();
+    countDownUndo();
     if (target === document.body || !document.activeElement || document.activeElement === document.body) {
       var heading = pageHeading();
       if (heading) heading.focus({ preventScroll: true });
@@ -269,6 +416,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     resetForms();
     pageHeading();
+    countDownUndo();
     // "n" on the queue opens a report at its note field; only that once, not on a later reload
     if (window.location.hash === "#note-body") {
       history.replaceState(history.state, "", window.location.pathname + window.location.search);

@@ -140,11 +140,13 @@ async def _decide(
     subject_user: bool = False,
     grounds: Grounds | None = None,
     internal_note: str | None = None,
-) -> None:
+) -> ModerationDecision | None:
     """Decides every actionable report of ``message_id`` and records one audit event (``action``;
     None when ``effect`` records it), in one transaction with the message locked. Unless it
     escalates, the decision's statement is written and its reporters are told the outcome; a
-    restriction (``decision`` in RESTRICTIONS) must cite a policy."""
+    restriction (``decision`` in RESTRICTIONS) must cite a policy. The event keeps the reports'
+    state before (``prior_reports``) for an undo (``portal.services.undo``); returns the
+    decision's record (None for an escalation)."""
     permissions.require(actor, permissions.Capability.DECIDE)
     grounds = (grounds or Grounds()).checked()
     async with write_transaction(session):
@@ -152,6 +154,7 @@ async def _decide(
         reports = await _current_reports(session, message_id)
         targets = await _actionable(session, actor, reports, escalating=status == "escalated")
         when = now_or_utcnow(now)
+        details["prior_reports"] = [report_state(r) for r in targets]
         citation = (
             await statements.cite(
                 session,
@@ -185,7 +188,7 @@ async def _decide(
         if recorded is not None:
             await statements.tell_reporters(session, targets, recorded)
         if action is None:
-            return
+            return recorded
         event_details: dict[str, object] = {
             "decision": decision,
             "report_ids": [str(r.id) for r in targets],
@@ -203,6 +206,21 @@ async def _decide(
             thread_id=message.thread_id,
             details=event_details,
         )
+        return recorded
+
+
+def report_state(report: FlagReport) -> dict[str, object]:
+    """What a decision changes of a report, as it was: an undo puts it back."""
+    return {
+        "id": str(report.id),
+        "status": report.status,
+        "assigned_to_id": str(report.assigned_to_id) if report.assigned_to_id else None,
+        "decision": report.decision,
+        "decided_by_id": str(report.decided_by_id) if report.decided_by_id else None,
+        "decided_at": report.decided_at,
+        "decision_id": str(report.decision_id) if report.decision_id else None,
+        "updated_at": report.updated_at,
+    }
 
 
 async def claim(
@@ -276,11 +294,11 @@ async def dismiss(
     note: str | None = None,
     public_note: str | None = None,
     now: datetime | None = None,
-) -> None:
+) -> ModerationDecision | None:
     """No action needed: the item's reports are closed as dismissed, and each reporter is told
     no violation was found (with ``public_note``)."""
     note = validation.optional_note("note", note, max_length=MAX_NOTE_LENGTH)
-    await _decide(
+    return await _decide(
         session,
         message_id,
         actor=actor,
@@ -302,7 +320,7 @@ async def remove_message(
     reason: str,
     grounds: Grounds | None = None,
     now: datetime | None = None,
-) -> None:
+) -> ModerationDecision | None:
     """Withholds the message's body from its readers (kept for the audit trail), citing
     ``grounds.policy``; ``reason`` is the internal note."""
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
@@ -311,13 +329,19 @@ async def remove_message(
     async def withhold(
         message: Message, when: datetime, _reports: list[FlagReport], _: object
     ) -> None:
+        details["prior_message"] = {
+            "is_removed": message.is_removed,
+            "removed_at": message.removed_at,
+            "removed_reason": message.removed_reason,
+            "updated_at": message.updated_at,
+        }
         message.is_removed = True
         message.removed_at = when
         message.removed_reason = reason
         message.updated_at = when
         details["removed_at"] = when  # the event binds the report's removal time
 
-    await _decide(
+    return await _decide(
         session,
         message_id,
         actor=actor,
@@ -340,11 +364,11 @@ async def warn_sender(
     note: str,
     grounds: Grounds | None = None,
     now: datetime | None = None,
-) -> None:
+) -> ModerationDecision | None:
     """Warns the sender, citing ``grounds.policy`` (on their timeline, with its statement);
     the message stays. ``note`` is the internal note."""
     note = required_text("note", note, max_length=MAX_NOTE_LENGTH)
-    await _decide(
+    return await _decide(
         session,
         message_id,
         actor=actor,
@@ -368,12 +392,13 @@ async def suspend_sender(
     days: int | None,
     grounds: Grounds | None = None,
     now: datetime | None = None,
-) -> None:
+) -> ModerationDecision | None:
     """Suspends the sender for ``days`` (1, 3, 7, 30) or indefinitely (None), citing
     ``grounds.policy``. The one audit event is the suspension's ``user.suspended``, naming the
     message and reports."""
     reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
     days = suspension_days(days)
+    details: dict[str, object] = {}  # _decide adds the reports' prior state
 
     async def suspend(
         message: Message,
@@ -383,6 +408,12 @@ async def suspend_sender(
     ) -> ModerationDecision:
         assert citation is not None  # a suspension is a restriction: _decide cited its policy
         sender = await lock_user(session, message.sender_id)
+        prior_user = {
+            "is_suspended": sender.is_suspended,
+            "suspended_at": sender.suspended_at,
+            "suspended_until": sender.suspended_until,
+            "suspended_reason": sender.suspended_reason,
+        }
         return await apply_suspension(
             session,
             sender,
@@ -396,10 +427,12 @@ async def suspend_sender(
             details={
                 "message_id": str(message.id),
                 "report_ids": [str(r.id) for r in reports],
+                **details,
+                "prior_user": prior_user,
             },
         )
 
-    await _decide(
+    return await _decide(
         session,
         message_id,
         actor=actor,
@@ -407,7 +440,7 @@ async def suspend_sender(
         status="actioned",
         decision="suspended",
         action=None,
-        details={},
+        details=details,
         effect=suspend,
         grounds=grounds,
         internal_note=reason,
@@ -422,8 +455,8 @@ async def escalate(
     note: str | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Hands the item to compliance."""
-    note = validation.optional_note("note", note, max_length=MAX_NOTE_LENGTH)
+    """Hands the item to compliance, saying why (``note`` is required)."""
+    note = required_text("note", note, max_length=MAX_NOTE_LENGTH)
     await _decide(
         session,
         message_id,
@@ -434,6 +467,69 @@ async def escalate(
         action="moderation.escalated",
         details={"note": note},
     )
+
+
+async def send_back(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    *,
+    actor: StaffUser,
+    note: str,
+    now: datetime | None = None,
+) -> None:
+    """Compliance hands an escalated item back to moderation: its escalated reports are open
+    again (unclaimed, undecided), ``note`` (required) says why and is kept as a moderator note
+    on the message, and ``moderation.sent_back`` is recorded. AlreadyDecided when nothing of the
+    item is escalated (any more)."""
+    permissions.require(actor, permissions.Capability.DECIDE_ESCALATED)
+    note = required_text("note", note, max_length=MAX_NOTE_LENGTH)
+    async with write_transaction(session):
+        message = await _lock_message(session, message_id)
+        reports = await _current_reports(session, message_id)
+        escalated = [r for r in reports if r.status == "escalated"]
+        if not escalated:
+            raise await _already_decided(session, reports)
+        when = now_or_utcnow(now)
+        prior = [report_state(r) for r in escalated]
+        for report in escalated:
+            report.status = "open"
+            report.assigned_to_id = None
+            report.decision = None
+            report.decided_by_id = None
+            report.decided_at = None
+            report.updated_at = when
+        written = ModeratorNote(
+            id=new_id(),
+            author_id=actor.id,
+            message_id=message_id,
+            user_id=None,
+            body=f"Sent back to moderation: {note}",
+            created_at=when,
+        )
+        session.add(written)
+        await record_event(  # the note, as every note is recorded
+            session,
+            actor=Actor.staff(actor.id),
+            action="moderation.note_added",
+            subject_type="message",
+            subject_id=message_id,
+            thread_id=message.thread_id,
+            details={"note_id": str(written.id), "body": written.body},
+        )
+        await record_event(
+            session,
+            actor=Actor.staff(actor.id),
+            action="moderation.sent_back",
+            subject_type="message",
+            subject_id=message_id,
+            thread_id=message.thread_id,
+            details={
+                "note": note,
+                "note_id": str(written.id),
+                "report_ids": [str(r.id) for r in escalated],
+                "prior_reports": prior,
+            },
+        )
 
 
 async def add_note(
@@ -499,6 +595,8 @@ async def bulk_decide(
         reason = required_text("reason", reason, max_length=MAX_REASON_LENGTH)
         if not (grounds.policy or "").strip():
             raise InvalidInput("policy", "a restriction must cite a policy")
+    elif action == "escalate":  # escalating says why
+        reason = required_text("reason", reason, max_length=MAX_NOTE_LENGTH)
     else:
         reason = validation.optional_note("reason", reason, max_length=MAX_NOTE_LENGTH)
     if not message_ids:

@@ -174,8 +174,9 @@ def _statement(
     about: str | None,
     reversed_kind: str | None,
     appeal_months: int | None,
+    opening: str | None = None,
 ) -> str:
-    lines = [_DONE.get(decision.kind, "")]
+    lines = [opening or _DONE.get(decision.kind, "")]
     if decision.kind == "suspended" or decision.kind == "suspension_shortened":
         lines.append(
             f"It ends on {_when(decision.restricted_until)}."
@@ -229,10 +230,12 @@ async def issue(
     reverses: ModerationDecision | None = None,
     appealable: bool = True,
     notify: bool = True,
+    opening: str | None = None,
 ) -> ModerationDecision:
     """Writes the decision with its statement of reasons and queues its email to the person it
     is about (not for a dismissal: they were never told of the report; not with ``notify``
-    False, when the caller tells them in its own notice). Inside the decision's
+    False, when the caller tells them in its own notice; ``opening`` replaces the kind's first
+    line of the statement, what was done). Inside the decision's
     transaction; the caller's audit event adds :func:`audit_details`."""
     settings = session_settings(session)
     if kind in RESTRICTIONS and citation is None:
@@ -273,6 +276,7 @@ async def issue(
         about=await _about_message(session, message, sender=kind != "dismissed"),
         reversed_kind=reverses.kind if reverses else None,
         appeal_months=settings.appeal_window_months,
+        opening=opening,
     )
     session.add(decision)
     if notify and kind != "dismissed" and user_id is not None:

@@ -84,7 +84,7 @@ async def test_a_bulk_decision_redirects_so_a_reload_decides_nothing(
     world = await make_world(session, settings)
     second = await send(session, settings, world.sender, world.recipient, "again")
     await report(session, second, world.recipient, "spam")
-    await moderation.escalate(session, second.id, actor=world.admin)
+    await moderation.escalate(session, second.id, actor=world.admin, note="for counsel")
     async with AsyncTestClient(app=app) as client:
         await sign_in(client, world.moderator)
         response = await post_form(

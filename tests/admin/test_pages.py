@@ -38,13 +38,15 @@ async def test_a_decision_opens_the_next_item(
         )
         assert response.status_code == 303
         page = await client.get(response.headers["location"])
-        assert str(page.url).endswith(f"/mod/reports/{other.id}?done=dismissed")
-        assert "Done: dismissed." in page.text
-        # nothing left: the queue, saying so
+        assert page.url.path == f"/mod/reports/{other.id}"
+        assert page.url.params["done"] == "dismissed" and page.url.params["undo"]
+        assert "Done: dismissed the reports on" in page.text
+        assert "That was the previous item" in page.text
+        # nothing left: the item just decided, saying so (with its undo)
         response = await post_form(client, f"/mod/reports/{other.id}/dismiss")
         page = await client.get(response.headers["location"])
-        assert page.url.path == "/mod"
-        assert "The queue is empty" in page.text
+        assert page.url.path == f"/mod/reports/{other.id}"
+        assert "The queue is empty" in page.text and 'id="undo-btn"' in page.text
         missing = await client.get("/mod/reports/00000000-0000-7000-8000-000000000000")
         assert missing.status_code == 404 and "Not found" in missing.text
     assert {r.status for r in await report_rows(session, world.message.id)} == {"dismissed"}
@@ -104,7 +106,7 @@ async def test_bulk_names_what_it_skipped(
     world = await make_world(session, settings)
     second = await send(session, settings, world.sender, world.recipient, "again")
     await report(session, second, world.recipient, "spam")
-    await moderation.escalate(session, second.id, actor=world.admin)
+    await moderation.escalate(session, second.id, actor=world.admin, note="legal")
     async with AsyncTestClient(app=app) as client:
         await sign_in(client, world.moderator)
         token = client.cookies["portal_csrf"]

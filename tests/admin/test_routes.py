@@ -110,6 +110,8 @@ def routes(world: World, target: StaffUser, targets: Targets) -> list[Route]:
         Route("POST", f"/mod/reports/{m}/unclaim", MODERATE),
         Route("POST", f"/mod/reports/{m}/warn", READ, {"reason": "be civil", "policy": "spam"}),
         Route("POST", f"/mod/reports/{m}/escalate", MODERATE, {"note": "legal"}),
+        Route("POST", f"/mod/reports/{m}/send_back", COMPLIANCE, {"note": "look again"}),
+        Route("POST", f"/mod/reports/{m}/undo", READ, {"decision_id": str(m)}),
         # every role may decide (compliance only escalated items, which the service checks)
         Route("POST", f"/mod/reports/{m}/dismiss", READ),
         Route("POST", f"/mod/reports/{m}/remove", READ, {"reason": "x", "policy": "spam"}),
@@ -120,6 +122,7 @@ def routes(world: World, target: StaffUser, targets: Targets) -> list[Route]:
             {"reason": "x", "days": "1", "policy": "spam"},
         ),
         Route("POST", "/mod/bulk", READ, {"action": "dismiss", "message_id": str(m)}),
+        Route("POST", "/mod/bulk/undo", READ, {"decision_id": str(m)}),
         Route(
             "POST",
             f"/mod/users/{u}/suspend",

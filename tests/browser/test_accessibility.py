@@ -167,7 +167,8 @@ def test_no_staff_page_has_a_serious_accessibility_violation(
     page.keyboard.press("2")  # a policy
     page.keyboard.press("r")
     page.keyboard.type("abuse")
-    page.keyboard.press("Enter")  # decided: the next report, swapped in by htmx
+    page.keyboard.press("Enter")  # asks to confirm the removal
+    page.keyboard.press("Enter")  # confirmed: the next report (with the undo), by htmx
     page.wait_for_url(re.compile(r".*done=removed"))
     _check(page, "a report after a decision", found, settle=True)
 

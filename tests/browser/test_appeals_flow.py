@@ -86,8 +86,9 @@ def test_decide_a_report_by_keyboard_then_an_appeal_by_another_moderator(
     page.keyboard.press("r")
     page.keyboard.type("advance fee, second report this month")
     page.screenshot(path=str(ARTIFACTS / "report-policy.png"), full_page=True)
-    page.keyboard.press("Enter")  # removes, and opens the next item: none, the queue
-    page.wait_for_url(re.compile(r".*/mod\?done=removed$"))
+    page.keyboard.press("Enter")  # asks to confirm the removal
+    page.keyboard.press("y")  # removes; no next item: this one again, with its undo
+    page.wait_for_url(re.compile(rf".*/mod/reports/{item.message.id}\?done=removed&undo=.+$"))
     [removed] = live.run(_decisions, item.message.id)
     assert (removed.kind, removed.policy_key) == ("removed", "scam")
     assert removed.decided_by_id == first.id

@@ -38,7 +38,7 @@ REPORT_FIELDS = (
     "#dismiss-public-note",
     "#note-body",
 )
-SHORTCUTS = "jkcdexrnu?o19"  # every key the dashboard binds, typed as text
+SHORTCUTS = "jkcdexrnuwsbmiy?o19"  # every key the dashboard binds, typed as text
 
 FOCUS = """() => {
   const a = document.activeElement;
@@ -160,8 +160,13 @@ def test_enter_in_a_reason_field_decides_once_and_the_next_report_starts_clean(
     page.keyboard.type("Spam")
     if button:
         page.focus(button)
-    page.keyboard.press("Enter")  # decide, and the next report opens
-    page.wait_for_url(re.compile(rf".*/mod/reports/{second.message.id}\?done={done}$"))
+    page.keyboard.press("Enter")  # decide (a removal asks first), and the next report opens
+    if not button:
+        assert page.locator("#key-prompt").inner_text().startswith("Remove this message?")
+        page.keyboard.press("Enter")  # the confirming key
+    page.wait_for_url(
+        re.compile(rf".*/mod/reports/{second.message.id}\?done={done}&undo=[0-9a-f-]+$")
+    )
     page.locator(f".report-grid[data-message-id='{second.message.id}']").wait_for()
     _settled(page)
     focus_on_arrival = _focus(page)
@@ -179,7 +184,7 @@ def test_enter_in_a_reason_field_decides_once_and_the_next_report_starts_clean(
     assert _statuses(live, second.message.id) == {"open"}
     assert live.run(_suspended, first.sender.id) == (form == "suspend")
     assert not live.run(_suspended, second.sender.id)
-    assert page.url.endswith(f"/mod/reports/{second.message.id}?done={done}")
+    assert re.search(rf"/mod/reports/{second.message.id}\?done={done}&undo=[0-9a-f-]+$", page.url)
     assert fields_on_arrival == dict.fromkeys(REPORT_FIELDS, "")
     assert focus_on_arrival["tag"] == "H1", focus_on_arrival
     for selector in REPORT_FIELDS:
@@ -350,7 +355,8 @@ def test_keys_wait_while_a_decision_is_on_its_way(
     page.keyboard.press("1")
     page.keyboard.press("r")
     page.keyboard.type("Spam")
-    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # asks to confirm the removal
+    page.keyboard.press("Enter")  # confirms
     for _ in range(100):
         if held:
             break
@@ -363,7 +369,8 @@ def test_keys_wait_while_a_decision_is_on_its_way(
     page.wait_for_timeout(300)
     held[0].continue_()
     page.wait_for_url(
-        re.compile(rf".*/mod/reports/{second.message.id}\?done=removed$"), timeout=10_000
+        re.compile(rf".*/mod/reports/{second.message.id}\?done=removed&undo=[0-9a-f-]+$"),
+        timeout=10_000,
     )
     _settled(page)
 

@@ -293,14 +293,21 @@ def _bindings(report: dict[str, Any], events: list[dict[str, Any]]) -> int:  # s
     flags = report.get("flags")
     need(isinstance(flags, list) and all(isinstance(f, dict) for f in flags), "flags")
     per_report: dict[Any, list[dict[str, Any]]] = {}
-    decisions: dict[Any, dict[str, Any]] = {}
+    in_force: dict[Any, list[dict[str, Any]]] = {}  # undone decisions and send-backs drop out
     for event in events:
         details = event["details"]
         if event["action"] == "message.flagged" and "report_id" in details:
             per_report.setdefault(details["report_id"], []).append(event)
-        if "decision" in details and isinstance(details.get("report_ids"), list):
+        if isinstance(details.get("report_ids"), list):
             for report_id in details["report_ids"]:
-                decisions[report_id] = event
+                kept = in_force.setdefault(report_id, [])
+                if "decision" in details:
+                    kept.append(event)
+                elif event["action"] == "moderation.undone":
+                    kept[:] = [e for e in kept if e["id"] != details.get("undone_event_id")]
+                elif event["action"] == "moderation.sent_back":
+                    kept.clear()
+    decisions = {key: kept[-1] for key, kept in in_force.items() if kept}
     need(set(per_report) <= {f.get("id") for f in flags}, "every recorded flag report listed")
     for flag in flags:
         recorded = per_report.get(flag.get("id"))

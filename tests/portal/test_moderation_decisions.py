@@ -165,7 +165,7 @@ async def test_a_second_decision_names_the_first_and_changes_nothing(
             grounds=moderation.Grounds(policy="spam"),
         ),
         moderation.dismiss(session, message.id, actor=second),
-        moderation.escalate(session, message.id, actor=second),
+        moderation.escalate(session, message.id, actor=second, note="x"),
         moderation.claim(session, message.id, actor=second),
     ):
         with pytest.raises(AlreadyDecided) as caught:
@@ -222,7 +222,7 @@ async def test_role_rules(session: AsyncSession, settings: Settings) -> None:
     with pytest.raises(Forbidden):
         await moderation.dismiss(session, message.id, actor=compliance)
     with pytest.raises(Forbidden):
-        await moderation.escalate(session, message.id, actor=compliance)
+        await moderation.escalate(session, message.id, actor=compliance, note="legal")
     with pytest.raises(Forbidden):
         await moderation.claim(session, message.id, actor=compliance)
     with pytest.raises(Forbidden):
@@ -244,7 +244,7 @@ async def test_role_rules(session: AsyncSession, settings: Settings) -> None:
     assert {r.status for r in await report_rows(session, message.id)} == {"actioned"}
 
     again, _, _ = await _reported(session, settings)
-    await moderation.escalate(session, again.id, actor=moderator)
+    await moderation.escalate(session, again.id, actor=moderator, note="legal")
     await moderation.dismiss(session, again.id, actor=admin)
     assert {r.decided_by_id for r in await report_rows(session, again.id)} == {admin.id}
 
@@ -265,6 +265,7 @@ async def test_role_rules(session: AsyncSession, settings: Settings) -> None:
         ("warn_sender", {"note": ""}, "note"),
         ("dismiss", {"note": "x" * 4001}, "note"),
         ("escalate", {"note": "\x00"}, "note"),
+        ("escalate", {"note": "  "}, "note"),  # escalating says why
     ],
 )
 async def test_bad_reasons_are_refused_and_change_nothing(

@@ -230,7 +230,7 @@ async def test_next_item_skips_the_current_one_and_others_claims(
     assert await moderation_queue.next_item(session, viewer=me, after_message_id=high.id) == low.id
     assert await moderation_queue.next_item(session, viewer=other) == taken.id
     assert await moderation_queue.next_item(session, viewer=compliance) is None
-    await moderation.escalate(session, low.id, actor=me)
+    await moderation.escalate(session, low.id, actor=me, note="legal")
     assert await moderation_queue.next_item(session, viewer=compliance) == low.id
 
 

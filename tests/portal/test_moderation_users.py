@@ -181,7 +181,7 @@ async def test_overview_counts_todays_figures(session: AsyncSession, settings: S
     await report(session, messages[1], candidate, "spam")
     await report(session, messages[2], candidate, "spam")
     await report(session, messages[3], candidate, "spam")
-    await moderation.escalate(session, messages[2].id, actor=moderator)
+    await moderation.escalate(session, messages[2].id, actor=moderator, note="legal")
     await moderation.dismiss(session, messages[3].id, actor=moderator)
     async with write_transaction(session):
         session.add(

@@ -203,7 +203,7 @@ async def _reported(world: World, status: str = "open") -> Message:
     message = await send(world.session, world.settings, employer, candidate, "reported")
     await report(world.session, message, candidate, "harassment")
     if status == "escalated":
-        await moderation.escalate(world.session, message.id, actor=world.holder)
+        await moderation.escalate(world.session, message.id, actor=world.holder, note="legal")
     elif status == "claimed":
         await moderation.claim(world.session, message.id, actor=world.holder)
     return message
@@ -387,12 +387,21 @@ CASES: tuple[Case, ...] = (
         )
         for status in ("open", "claimed", "escalated")
     ),
-    decision("escalate", "open", escalating=True),
-    decision("escalate", "escalated", escalating=True),
+    decision("escalate", "open", escalating=True, note="legal"),
+    decision("escalate", "escalated", escalating=True, note="legal"),
     Case(
         "claim",
         on_item("open", lambda w, who, m: moderation.claim(w.session, m.id, actor=who)),
         _may(Capability.CLAIM),
+        staff_only=True,
+    ),
+    Case(
+        "send_back",
+        on_item(
+            "escalated",
+            lambda w, who, m: moderation.send_back(w.session, m.id, actor=who, note="look again"),
+        ),
+        _may(Capability.DECIDE_ESCALATED),
         staff_only=True,
     ),
     Case(

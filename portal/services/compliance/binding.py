@@ -56,7 +56,9 @@ class _Facts:
         self.purges: dict[str, Event] = {}
         self.first_flag: dict[str, Event] = {}
         self.flag_events: dict[str, list[Event]] = {}
-        self.decisions: dict[str, Event] = {}
+        # each flag's decisions in force, in order (an undo takes its decision off again; a
+        # send back to moderation clears them): the last is the flag's decision
+        self.decisions: dict[str, list[Event]] = {}
         self.deletions: list[Event] = []
         self.holds_placed: dict[str, Event] = {}
         self.holds_lifted: dict[str, Event] = {}
@@ -102,9 +104,15 @@ class _Facts:
             self.holds_lifted[_id(subject, where)] = event
         elif action == "moderation.note_added" and "note_id" in details:
             self.notes[_text(details["note_id"], where)] = event
-        if "decision" in details and isinstance(details.get("report_ids"), list):
+        if isinstance(details.get("report_ids"), list):
             for report_id in details["report_ids"]:
-                self.decisions[_text(report_id, where)] = event
+                history = self.decisions.setdefault(_text(report_id, where), [])
+                if "decision" in details:
+                    history.append(event)
+                elif action == "moderation.undone":  # the decision it undid is off again
+                    history[:] = [e for e in history if e["id"] != details.get("undone_event_id")]
+                elif action == "moderation.sent_back":  # open again, undecided
+                    history.clear()
 
 
 def _check_thread(report: dict[str, Any], thread: dict[str, Any], facts: _Facts) -> None:
@@ -361,7 +369,8 @@ def _check_flags(report: dict[str, Any], facts: _Facts) -> None:
         notes = [e["details"]["note"] for e in reported if e["details"].get("note") is not None]
         if "note" in first["details"]:
             _same(f"{where}: note", flag.get("note"), notes[-1] if notes else None)
-        decision = facts.decisions.get(flag_id)
+        in_force = facts.decisions.get(flag_id)
+        decision = in_force[-1] if in_force else None
         if decision is None:
             if flag.get("decision") is not None or flag.get("decided_by_id") is not None:
                 raise BindingFailed(f"{where}: shown decided, but no decision in the chain")
