@@ -28,7 +28,7 @@ from portal.models.base import new_id
 from portal.models.decisions import APPEAL_STATUSES, RESTRICTIONS
 from portal.models.rows import MessageRow
 from portal.principals import Participant
-from portal.services import notifications, statements, validation
+from portal.services import moderation, notifications, statements, validation
 from portal.services.moderation_types import now_or_utcnow
 from portal.services.staff import staff_name
 from portal.services.suspensions import (
@@ -156,19 +156,8 @@ async def _restore_message(
         return None
     message = await lock_row(session, Message, decision.message_id, what="message", key_share=True)
     if message.is_removed:
-        message.is_removed = False
-        message.removed_at = None
-        message.removed_reason = None
-        message.updated_at = when
-        await record_event(
-            session,
-            actor=Actor.staff(actor.id),
-            action="message.restored",
-            subject_type="message",
-            subject_id=message.id,
-            thread_id=message.thread_id,
-            details={"decision_id": str(decision.id), "restored_at": when},
-            occurred_at=when,
+        await moderation.restore_removed(
+            session, message, actor=actor, decision_id=decision.id, when=when
         )
     return message
 

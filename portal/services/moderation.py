@@ -223,6 +223,33 @@ def report_state(report: FlagReport) -> dict[str, object]:
     }
 
 
+async def restore_removed(
+    session: AsyncSession,
+    message: Message,
+    *,
+    actor: StaffUser,
+    decision_id: uuid.UUID,
+    when: datetime,
+    **details: object,
+) -> None:
+    """Shows a removed (locked) message to its readers again — an appeal's reversal, an undo —
+    recorded as ``message.restored``, which the audit report reads as the removal undone."""
+    message.is_removed = False
+    message.removed_at = None
+    message.removed_reason = None
+    message.updated_at = when
+    await record_event(
+        session,
+        actor=Actor.staff(actor.id),
+        action="message.restored",
+        subject_type="message",
+        subject_id=message.id,
+        thread_id=message.thread_id,
+        details={"decision_id": str(decision_id), "restored_at": when, **details},
+        occurred_at=when,
+    )
+
+
 async def claim(
     session: AsyncSession, message_id: uuid.UUID, *, actor: StaffUser, now: datetime | None = None
 ) -> None:

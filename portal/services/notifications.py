@@ -18,7 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import Actor, record_event
 from portal.database import on_commit, read_transaction, write_transaction
-from portal.email_content import new_message_email, notice_email, open_tracking_url, thread_url
+from portal.email_content import (
+    NotificationEmail,
+    new_message_email,
+    notice_email,
+    open_tracking_url,
+    thread_url,
+)
 from portal.log_text import loggable
 from portal.models import EmailOutbox, Message
 from portal.models.base import new_id, utcnow
@@ -82,27 +88,16 @@ async def queue_offline_notification(
         thread_link=thread_url(settings, message.thread_id),
         tracking_link=open_tracking_url(settings, open_tracking_token(settings, outbox_id)),
     )
-    outbox = EmailOutbox(
-        id=outbox_id,
+    return await _store(
+        session,
+        recipient,
+        content,
+        settings,
+        now=now,
+        outbox_id=outbox_id,
         message_id=message.id,
-        recipient_id=recipient.id,
-        to_address=recipient.email,
-        subject=content.subject,
-        body_text=content.body_text,
-        body_html=content.body_html,
-        status="pending" if settings.smtp.configured else "skipped",
-        attempts=0,
-        next_attempt_at=now,
+        thread_id=message.thread_id,
     )
-    session.add(outbox)
-    if not settings.smtp.configured:
-        # the log is the mail transport here: written once the send has committed, never for a
-        # send that is rolled back
-        on_commit(session, lambda: log_skipped_email(outbox, NO_SMTP_REASON))
-        await record_email_event(
-            session, "email.skipped", outbox, thread_id=message.thread_id, reason=NO_SMTP_REASON
-        )
-    return outbox
 
 
 async def queue_notice(
@@ -124,10 +119,30 @@ async def queue_notice(
     content = notice_email(
         subject=subject, recipient_name=recipient.display_name, paragraphs=paragraphs
     )
+    return await _store(
+        session, recipient, content, settings, now=now, kind="notice", thread_id=thread_id
+    )
+
+
+async def _store(
+    session: AsyncSession,
+    recipient: UserRow,
+    content: NotificationEmail,
+    settings: Settings,
+    *,
+    now: datetime,
+    thread_id: uuid.UUID | None,
+    outbox_id: uuid.UUID | None = None,
+    message_id: uuid.UUID | None = None,
+    kind: str = "message",
+) -> EmailOutbox:
+    """The outbox row of one email, in the caller's transaction. With no SMTP server configured
+    it is stored already ``skipped`` and the email goes to the log once the change commits (the
+    log is the mail transport then, never for a change that is rolled back)."""
     outbox = EmailOutbox(
-        id=new_id(),
-        message_id=None,
-        kind="notice",
+        id=outbox_id or new_id(),
+        message_id=message_id,
+        kind=kind,
         recipient_id=recipient.id,
         to_address=recipient.email,
         subject=content.subject,

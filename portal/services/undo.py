@@ -36,7 +36,7 @@ from portal.audit import Actor, record_event
 from portal.database import lock_row, read_transaction, write_transaction
 from portal.errors import Conflict, Forbidden, NotFound
 from portal.models import AuditEvent, FlagReport, Message, ModerationDecision, StaffUser, User
-from portal.services import statements
+from portal.services import moderation, statements
 from portal.services.moderation_types import now_or_utcnow
 from portal.services.suspensions import lock_user
 
@@ -211,21 +211,10 @@ async def _restore_message(
         raise Conflict("the message changed since it was removed: it cannot be undone")
     if prior["is_removed"]:  # removed before by another decision: that one stands
         raise Conflict("the message had been removed before this decision: it cannot be undone")
-    message.is_removed = bool(prior["is_removed"])
-    message.removed_at = _moment(prior["removed_at"])
-    message.removed_reason = prior["removed_reason"]
-    message.updated_at = when
-    if not message.is_removed:
-        await record_event(
-            session,
-            actor=Actor.staff(actor.id),
-            action="message.restored",
-            subject_type="message",
-            subject_id=message.id,
-            thread_id=message.thread_id,
-            details={"decision_id": str(decision.id), "restored_at": when, "undo": True},
-            occurred_at=when,
-        )
+    # not removed before (refused above): restored is exactly the prior state
+    await moderation.restore_removed(
+        session, message, actor=actor, decision_id=decision.id, when=when, undo=True
+    )
 
 
 async def _restore_suspension(
