@@ -8,7 +8,7 @@ open, a report right after a decision,
 and over SQLAdmin's /admin as an admin sees it: the panels are the ones the admin app registers
 (``PANELS``), so a new panel is checked without touching this file: the index, every panel's
 list, a details page, a create and an edit form, and the sign-in page a signed-out visit is sent
-to."""
+to. On both databases, as the issue's browser tests are (the pages hold each database's data)."""
 
 from __future__ import annotations
 
@@ -30,11 +30,9 @@ from portal.settings import Settings
 from server.app import create_app
 from tests.admin.panel_support import PanelWorld, make_panel_world
 from tests.browser.accessibility import serious_violations
-from tests.browser.conftest import FRONT_END_ONLY, Browsing, LiveServer
+from tests.browser.conftest import Browsing, LiveServer
 from tests.browser.test_dashboard import sign_in
 from tests.portal.moderation_support import report, send, user
-
-pytestmark = FRONT_END_ONLY
 
 
 async def _world(session: AsyncSession, settings: Settings) -> PanelWorld:
