@@ -63,7 +63,11 @@ async def test_report_verify_and_check(
     assert list(csv.reader(io.StringIO((tmp_path / "report.csv").read_text())))[1][0] == "0"
 
     exported = list(
-        await session.scalars(select(AuditEvent).where(AuditEvent.action == "report.exported"))
+        await session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "report.exported")
+            .order_by(AuditEvent.occurred_at, AuditEvent.id)
+        )
     )
     assert [(e.actor_type, e.details["format"]) for e in exported] == [
         ("staff", "json"),
