@@ -256,10 +256,7 @@ async def _remedy_dismissal(
         decision.overturned, decision.overturned_at = "overturned", when
     else:
         if kind == "removed":
-            message.is_removed = True
-            message.removed_at = when
-            message.removed_reason = internal
-            message.updated_at = when
+            moderation.withhold_body(message, reason=internal, when=when)
         new = await statements.issue(
             session,
             kind=kind,

@@ -223,6 +223,15 @@ def report_state(report: FlagReport) -> dict[str, object]:
     }
 
 
+def withhold_body(message: Message, *, reason: str, when: datetime) -> None:
+    """Withholds a (locked) message's body from its readers, kept for the audit trail; the
+    caller records ``message.removed`` with ``removed_at`` = ``when``."""
+    message.is_removed = True
+    message.removed_at = when
+    message.removed_reason = reason
+    message.updated_at = when
+
+
 async def restore_removed(
     session: AsyncSession,
     message: Message,
@@ -362,10 +371,7 @@ async def remove_message(
             "removed_reason": message.removed_reason,
             "updated_at": message.updated_at,
         }
-        message.is_removed = True
-        message.removed_at = when
-        message.removed_reason = reason
-        message.updated_at = when
+        withhold_body(message, reason=reason, when=when)
         details["removed_at"] = when  # the event binds the report's removal time
 
     return await _decide(
