@@ -244,8 +244,9 @@ class PostgresPool:
     pool only when its catalog (``_SCHEMA_FINGERPRINT``) is as it was made — a test that dropped
     a trigger, changed a grant or a setting leaves a copy that is dropped instead — and no
     connection to it outlives the test (they are ended first, as DROP ... WITH (FORCE) does).
-    Emptying truncates every table with triggers off (``session_replication_role = replica``:
-    the append-only and hold triggers) and copies back the rows the
+    Emptying deletes every row with triggers off (``session_replication_role = replica``:
+    the append-only and hold triggers), vacuums the tables back to no pages (a copy that keeps
+    a page is dropped instead) and copies back the rows the
     migrations wrote (``alembic_version``); a copy that has grown past ``MAX_BYTES`` (the dead
     rows of big tests) is replaced by a new one, so tests see a database like a fresh copy."""
 
@@ -258,6 +259,9 @@ class PostgresPool:
         self.fingerprints: dict[str, str] = {}
         with psycopg.connect(_libpq(_with_database(POSTGRES_URL, template))) as connection:
             self.tables = [row[0] for row in connection.execute(_USER_TABLES)]
+            self._with_pages = " UNION ALL ".join(
+                f"SELECT '{table}' WHERE pg_relation_size('{table}') > 0" for table in self.tables
+            )
             self.seed: dict[str, bytes] = {}
             for table in self.tables:
                 if connection.execute(f"SELECT EXISTS (SELECT FROM {table})").fetchone() != (
@@ -311,11 +315,21 @@ class PostgresPool:
             size = connection.execute("SELECT pg_database_size(current_database())").fetchone()
             if size is None or size[0] > self.MAX_BYTES:
                 return False
+            # DELETE then VACUUM, not TRUNCATE: the same empty heaps (VACUUM gives back the
+            # pages of a table it finds all dead, so rows come back in the order they are
+            # written, as on a fresh copy) for a hundredth of the cost (TRUNCATE makes new
+            # files for every table and index: 60 ms on a quiet machine, 300-600 ms under load).
             with connection.transaction():
                 connection.execute("SET LOCAL session_replication_role = replica")
-                # TRUNCATE, not DELETE: new empty heaps, so rows come back in the order they are
-                # written (a query without ORDER BY reads as on a fresh copy)
-                connection.execute(f"TRUNCATE {', '.join(self.tables)}")
+                connection.execute("; ".join(f"DELETE FROM {table}" for table in self.tables))
+            # Only the tables that were written to have pages to give back.
+            written = [row[0] for row in connection.execute(self._with_pages)]
+            if written:
+                connection.execute(f"VACUUM (PROCESS_TOAST FALSE) {', '.join(written)}")
+                if connection.execute(self._with_pages).fetchone() is not None:
+                    return False
+            with connection.transaction():
+                connection.execute("SET LOCAL session_replication_role = replica")
                 for table, rows in self.seed.items():
                     with connection.cursor().copy(f"COPY {table} FROM STDIN") as copy:
                         copy.write(rows)

@@ -5,9 +5,11 @@ all of them), and under 64 MB.
 
 The threads are long enough for several batches (``report_data.BATCH``) and for files bigger
 than the part of a finished export kept in memory (``spooled.IN_MEMORY_BYTES``), so that both
-exports of a format spill to disk alike. A first export of a short thread warms what an export
-builds once per process (compiled statements, imports), which neither measured export then pays.
-This checks what one 10,000-message export of each format did, in under half its time."""
+exports of a format spill to disk alike. Those bounds (and the chain check's batch) are made a
+fifth of the app's here, and the threads a fifth too: what grows with the thread would show as
+well, at a fifth of the time under tracemalloc. A first export of a short thread warms what an
+export builds once per process (compiled statements, imports), which neither measured export then pays.
+"""
 
 from __future__ import annotations
 
@@ -17,21 +19,23 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bench.pdf_export import append_chained_messages
 from portal.audit import Actor
 from portal.database import create_sessionmaker
+from portal.services.compliance import integrity, report_data, spooled
 from portal.services.compliance.reports import stream_report
-from portal.services.compliance.spooled import IN_MEMORY_BYTES
 from portal.services.compliance.verify import verify_export
 from portal.settings import Settings
 from tests.people import person
 from tests.portal.compliance_world import send
 
 # The shorter thread of each format (the longer has twice as many): about 2 KB a message in JSON,
-# 0.5 KB in CSV, so that each file is bigger than IN_MEMORY_BYTES.
-MESSAGES = {"json": 1_000, "csv": 2_500}
+# 0.5 KB in CSV, so that each file is bigger than IN_MEMORY_BYTES (a fifth of the app's).
+SCALE = 5
+MESSAGES = {"json": 1_000 // SCALE, "csv": 2_500 // SCALE}
 LIMIT_BYTES = 64 * 1024 * 1024
 
 
@@ -68,8 +72,16 @@ async def measure(
 
 
 async def test_exports_take_memory_that_does_not_grow_with_the_thread(
-    session: AsyncSession, engine: AsyncEngine, settings: Settings, backend: str, tmp_path: Path
+    session: AsyncSession,
+    engine: AsyncEngine,
+    settings: Settings,
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(spooled, "IN_MEMORY_BYTES", spooled.IN_MEMORY_BYTES // SCALE)
+    for batched in (report_data, integrity):
+        monkeypatch.setattr(batched, "BATCH", batched.BATCH // SCALE)
     warm_up = await long_thread(session, settings, 10)
     for fmt, shorter in MESSAGES.items():
         longer = 2 * shorter
@@ -93,7 +105,7 @@ async def test_exports_take_memory_that_does_not_grow_with_the_thread(
             assert events >= count
             if fmt == "csv":
                 assert count <= events < count + 10  # one row per event
-        assert sizes[shorter] > IN_MEMORY_BYTES  # both files spilled to disk
+        assert sizes[shorter] > spooled.IN_MEMORY_BYTES  # both files spilled to disk
         extra = sizes[longer] - sizes[shorter]
         assert peaks[longer] - peaks[shorter] < extra // 2, (fmt, peaks, sizes)
         assert peaks[longer] < LIMIT_BYTES

@@ -230,7 +230,9 @@ async def test_a_change_racing_the_first_send_is_recorded_on_the_new_thread(
 
 
 async def lock_waits(session: AsyncSession) -> int:
-    """Sessions of this test's database waiting for a lock (the server is shared)."""
+    """Sessions of this test's database waiting for a lock (the server is shared). Read afresh
+    each time: within a transaction PostgreSQL answers from the snapshot of its first read."""
+    await session.execute(text("SELECT pg_stat_clear_snapshot()"))
     statement = text(
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE datname = current_database() AND wait_event_type = 'Lock'"

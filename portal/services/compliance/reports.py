@@ -24,7 +24,7 @@ from portal.database import SessionSource, snapshot_transaction, write_transacti
 from portal.errors import InvalidInput, NotFound
 from portal.models import MessageThread
 from portal.permissions import Capability, Who
-from portal.services.compliance import report_pdf
+from portal.services.compliance import report_data, report_pdf
 from portal.services.compliance.chain import canonical, timestamp
 from portal.services.compliance.report_data import REPORT_FORMAT, Head, ReportSource
 from portal.services.compliance.signing import load_private_key, sign
@@ -220,7 +220,7 @@ async def csv_chunks(source: ReportSource, settings: Settings) -> AsyncIterator[
         }
         writer.writerow(csv_row(values.get(name) for name in CSV_COLUMNS))
         count += 1
-        if count % 500 == 0:
+        if count % report_data.BATCH == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
