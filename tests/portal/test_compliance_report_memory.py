@@ -8,8 +8,8 @@ than the part of a finished export kept in memory (``spooled.IN_MEMORY_BYTES``),
 exports of a format spill to disk alike. Those bounds (and the chain check's batch) are made a
 fifth of the app's here, and the threads a fifth too: what grows with the thread would show as
 well, at a fifth of the time under tracemalloc. A first export of a short thread warms what an
-export builds once per process (compiled statements, imports), which neither measured export then pays.
-"""
+export builds once per process (compiled statements, imports), which neither measured export
+then pays."""
 
 from __future__ import annotations
 
