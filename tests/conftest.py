@@ -469,15 +469,19 @@ def empty_database_url(
 
 
 @pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(trylast=True)  # after pytest's own ordering by fixture scope
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (--dist loadgroup) a browser module's tests on one backend share a
-    worker, so that their module-scoped server and browser start once."""
+    worker, so that their module-scoped server and browser start once. Those groups, the
+    longest units of work, are handed out first: the many short tests then even out the end of
+    the run, instead of one worker finishing a long group while the other waits."""
     for item in items:
         module = item.nodeid.split("::", 1)[0]
         if module.startswith("tests/browser/"):
             callspec = getattr(item, "callspec", None)
             backend = callspec.params.get("live_database", "") if callspec else ""
             item.add_marker(pytest.mark.xdist_group(f"{module}:{backend}"))
+    items.sort(key=lambda item: not item.nodeid.startswith("tests/browser/"))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
