@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
+from litestar.params import FromQuery
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -353,8 +354,8 @@ def _csv(chart: Chart) -> Response[bytes]:
 async def overview(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
-    chart: str | None = None,
-    format: str | None = None,
+    chart: FromQuery[str | None] = None,
+    format: FromQuery[str | None] = None,
 ) -> Response[Any]:
     staff = await signed_in(request)
     made = overview_charts(await trends.trends(db_session, staff))

@@ -348,7 +348,9 @@ async def _moderators(session: AsyncSession, start: datetime) -> list[ModeratorF
                 )
                 .group_by(ModerationDecision.decided_by_id)
             )
-        ).tuples()
+        )
+        .tuples()
+        .all()
     )
     handled: dict[uuid.UUID, list[float]] = defaultdict(list)
     for staff_id, made, decided in (
@@ -389,7 +391,9 @@ async def _moderators(session: AsyncSession, start: datetime) -> list[ModeratorF
                     StaffUser.id.in_(ids)
                 )
             )
-        ).tuples()
+        )
+        .tuples()
+        .all()
     )
     figures = [
         ModeratorFigures(
