@@ -87,7 +87,7 @@ def _x_labels(labels: Sequence[str], step: float, every: int) -> list[str]:
     for i, text in enumerate(labels):
         if i % every and i != len(labels) - 1:
             continue
-        if i != len(labels) - 1 and len(labels) - 1 - i < every / 2:
+        if i != len(labels) - 1 and (len(labels) - 1 - i) * step < 90:
             continue  # too close to the last label
         x = LEFT + (i + 0.5) * step
         anchor = "start" if i == 0 else "end" if i == len(labels) - 1 else "middle"
@@ -108,9 +108,9 @@ def stacked_columns(
     """A column per label, its series stacked (values of None count as 0)."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     totals = [sum(s.values[i] or 0 for s in series) for i in range(len(labels))]
-    top = nice_ceiling(max(totals, default=0))
+    top = max(2.0, nice_ceiling(max(totals, default=0)))  # whole numbers on the axis
     step = plot_w / max(1, len(labels))
-    body = _y_axis(top, lambda v: _fmt(v), plot_h)
+    body = _y_axis(top, _fmt, plot_h)
     for i in range(len(labels)):
         base = 0.0
         for colour, s in zip(itertools.cycle(PALETTE), series, strict=False):
@@ -136,14 +136,17 @@ def lines(
     *,
     unit: Callable[[float], str] = _fmt,
     label_every: int = 15,
+    first_colour: int = 0,
 ) -> Markup:
-    """A line per series over the labels; a gap where a value is None."""
+    """A line per series over the labels; a gap where a value is None. Colours are taken from
+    the palette from ``first_colour`` on (so that two charts sharing a legend differ)."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     values = [v for s in series for v in s.values if v is not None]
     top = nice_ceiling(max(values, default=0))
     step = plot_w / max(1, len(labels))
     body = _y_axis(top, unit, plot_h)
-    for colour, s in zip(itertools.cycle(PALETTE), series, strict=False):
+    colours = itertools.islice(itertools.cycle(PALETTE), first_colour, None)
+    for colour, s in zip(colours, series, strict=False):
         points: list[list[str]] = [[]]
         for i, value in enumerate(s.values):
             if value is None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from litestar import Request, Response, get
@@ -25,6 +27,8 @@ from portal.services import appeals, moderation_records, trends
 from portal.services.csv_cells import csv_row
 from portal.services.trends import Trends
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>")
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -40,8 +44,17 @@ class Chart:
     raw: list[list[Any]]
 
     @property
+    def panels(self) -> list[tuple[str, Markup]]:
+        """Each drawing with its title (shown above it when the chart has several)."""
+        return [(str(_TITLE.search(svg).group(1)), svg) for svg in self.svgs]  # type: ignore[union-attr]
+
+    @property
     def long(self) -> bool:
         return len(self.rows) > 14
+
+
+def _tick(day: date) -> str:
+    return f"{day:%b} {day.day}"
 
 
 def _hours(seconds: float) -> str:
@@ -63,6 +76,7 @@ def _rounded(value: float | None) -> int | None:
 def _reports_chart(t: Trends) -> Chart:
     r = t.reports
     days = [d.isoformat() for d in r.days]
+    ticks = [_tick(d) for d in r.days]
     series = [Series(reason.replace("_", " "), r.counts[reason]) for reason in r.reasons]
     total = sum(r.totals())
     busiest = max(range(len(days)), key=lambda i: r.totals()[i]) if total else None
@@ -77,7 +91,11 @@ def _reports_chart(t: Trends) -> Chart:
         "reports",
         "Reports per day by reason",
         summary,
-        [charts.stacked_columns("Reports per day by reason", summary, days, series)],
+        [
+            charts.stacked_columns(
+                "Reports per day by reason", summary, ticks, series, label_every=30
+            )
+        ],
         charts.legend(series),
         header,
         rows,
@@ -98,15 +116,21 @@ def _queue_chart(t: Trends) -> Chart:
         "Open queue",
         summary,
         [
-            charts.lines("Open reports at the end of each day", summary, days, series),
+            charts.lines(
+                "Open reports at the end of each day",
+                summary,
+                [_tick(d) for d in q.days],
+                series,
+                label_every=30,
+            ),
             charts.bars(
-                "Oldest open report per stage, in hours",
+                "Oldest open report per stage",
                 "; ".join(f"{s.stage}: {_shown(s.oldest_age_seconds)}" for s in q.stages),
                 [
                     (s.stage, None if s.oldest_age_seconds is None else s.oldest_age_seconds)
                     for s in q.stages
                 ],
-                unit=_hours,
+                unit=lambda v: duration(round(v)),
             ),
         ],
         None,
@@ -118,7 +142,7 @@ def _queue_chart(t: Trends) -> Chart:
 
 
 def _times_chart(t: Trends) -> Chart:
-    weeks = [w.week.isoformat() for w in t.weeks]
+    weeks = [_tick(w.week) for w in t.weeks]
 
     def hours(values: list[float | None]) -> list[float | None]:
         return [None if v is None else v / 3600 for v in values]
@@ -143,7 +167,13 @@ def _times_chart(t: Trends) -> Chart:
                 "Time to first action, hours", summary, weeks, first, unit=unit, label_every=4
             ),
             charts.lines(
-                "Handling time, hours", summary, weeks, handling, unit=unit, label_every=4
+                "Handling time, hours",
+                summary,
+                weeks,
+                handling,
+                unit=unit,
+                label_every=4,
+                first_colour=2,
             ),
         ],
         charts.legend([*first, *handling]),
@@ -184,7 +214,8 @@ def _kinds_chart(t: Trends) -> Chart:
     items = [(kind.replace("_", " "), float(n)) for kind, n in t.decisions_by_kind.items()]
     total = sum(t.decisions_by_kind.values())
     summary = f"{total} decisions in {trends.WINDOW_DAYS} days"
-    rows = [[kind, n] for kind, n in t.decisions_by_kind.items()]
+    raw = [[kind, n] for kind, n in t.decisions_by_kind.items()]
+    rows = [[kind.replace("_", " "), n] for kind, n in t.decisions_by_kind.items()]
     return Chart(
         "decisions",
         "Decisions by kind",
@@ -193,7 +224,7 @@ def _kinds_chart(t: Trends) -> Chart:
         None,
         ["kind", "decisions"],
         rows,
-        rows,
+        raw,
     )
 
 
