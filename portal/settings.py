@@ -535,6 +535,15 @@ class Settings:
         kind="hosts",
         shown_default="`127.0.0.1`, `localhost` and the host of `PORTAL_BASE_URL`",
     )
+    # Prometheus scrapes /metrics with this bearer token (issue 20); unset, /metrics is a 404.
+    metrics_token: str | None = setting(
+        "METRICS_TOKEN",
+        None,
+        "the bearer token `/metrics` requires (Prometheus' `authorization: credentials`); unset: "
+        "`/metrics` answers 404. `portal serve` keeps its workers' metrics in "
+        "`PROMETHEUS_MULTIPROC_DIR` (default `var/metrics/`, emptied at start)",
+        from_file=True,
+    )
     # Development secrets made up in memory by this load (no file under var_dir holds them yet):
     # `write_development_secrets` keeps them. Not a setting.
     unsaved_secrets: tuple[str, ...] = ()
