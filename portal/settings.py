@@ -68,7 +68,8 @@ class Declared:
         if not path:
             return None
         try:
-            return Path(path).read_text()
+            # a secret file's final newline (``echo … > file``) is not part of the secret
+            return Path(path).read_text().rstrip("\r\n")
         except OSError as exc:
             raise SettingsError(
                 f"{self.variable}_FILE: cannot read {path}: {exc.strerror}"
@@ -381,6 +382,7 @@ class Settings:
         "",
         "shared secret for HS* tokens, at least 32 characters; required in production",
         shown_default="`var/jwt-secret` (written by `portal db upgrade`)",
+        from_file=True,
     )
     jwt_public_key: str | None = setting(
         "JWT_PUBLIC_KEY",
@@ -403,6 +405,7 @@ class Settings:
         "",
         "signs staff sessions and email tracking links; required in production",
         shown_default="`var/session-secret` (written by `portal db upgrade`)",
+        from_file=True,
     )
     base_url: str = setting(
         "BASE_URL",
