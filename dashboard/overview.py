@@ -46,7 +46,7 @@ class Chart:
     @property
     def panels(self) -> list[tuple[str, Markup]]:
         """Each drawing with its title (shown above it when the chart has several)."""
-        return [(str(_TITLE.search(svg).group(1)), svg) for svg in self.svgs]  # type: ignore[union-attr]
+        return [(Markup(_TITLE.search(svg).group(1)), svg) for svg in self.svgs]  # type: ignore[union-attr]
 
     @property
     def long(self) -> bool:

@@ -99,6 +99,15 @@ POOL_OVERFLOW = Gauge(
     multiprocess_mode="livesum",
 )
 
+# TODO(issue 19, real-time streams): the event stream handler incs this when a stream opens
+# and decs it when it closes (audience: "user" or "staff").
+EVENT_STREAMS = Gauge(
+    "portal_event_streams_open",
+    "Server-sent event streams open, by audience, over the live processes",
+    ["audience"],
+    multiprocess_mode="livesum",
+)
+
 _OBSERVED = "portal_metrics_observed"
 
 
