@@ -66,7 +66,15 @@ def _percent(share: float) -> str:
 
 
 def _shown(seconds: float | None) -> str:
-    return duration(None if seconds is None else round(seconds))
+    """A span in its two largest units (``1h 30m``, ``2d 3h``), for the tables."""
+    if seconds is None:
+        return "—"
+    whole = round(seconds)
+    for size, unit, smaller, small_unit in ((86400, "d", 3600, "h"), (3600, "h", 60, "m")):
+        if whole >= size:
+            rest = (whole % size) // smaller
+            return f"{whole // size}{unit} {rest}{small_unit}" if rest else f"{whole // size}{unit}"
+    return duration(whole)
 
 
 def _rounded(value: float | None) -> int | None:
