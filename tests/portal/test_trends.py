@@ -10,13 +10,15 @@ from datetime import date, datetime, timedelta
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from portal.models.base import utcnow
 from portal.services import trends
+from portal.services.service_figures import queue_snapshot
 from portal.settings import Settings
 from tests.admin.support import sign_in
 from tests.portal.trends_world import NOW, build
+from tests.statements import statements
 
 HOUR = 3600
 
@@ -138,3 +140,19 @@ async def test_the_overview_page_shows_the_charts_and_their_csv(
     assert 'id="chart-moderators"' not in seen and "Ada Lindqvist" not in seen
     refused = await client.get("/mod/overview?chart=moderators&format=csv")
     assert refused.status_code == 404
+
+
+async def test_the_trends_and_the_scrape_take_fixed_statements(
+    session: AsyncSession, settings: Settings, engine: AsyncEngine
+) -> None:
+    """However many reports, decisions and appeals: the same statements (no query per row)."""
+    counts = []
+    for _ in range(2):  # a second world doubles every figure
+        world = await build(session, settings, now=NOW)
+        with statements(engine) as seen:
+            await trends.trends(session, world.admin, now=NOW)
+        with statements(engine) as scraped:
+            await queue_snapshot(session, now=NOW)
+        counts.append((len(seen), len(scraped)))
+    assert counts[0] == counts[1]
+    assert sum("flag_reports" in s for s in scraped) == 1  # the queue and appeals: one statement
