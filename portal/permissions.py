@@ -62,6 +62,7 @@ class Capability(StrEnum):
     PROVISION = "provision users and applications"
     DECIDE_APPEAL = "decide appeals"
     MANAGE_POLICIES = "edit the policies decisions cite"
+    READ_STAFF_FIGURES = "see each moderator's figures"
 
 
 _EVERY_ROLE: Final = frozenset(STAFF_ROLES)
@@ -91,6 +92,7 @@ GRANTS: Final[Mapping[Capability, frozenset[str]]] = {
     # an appeal goes to someone other than who decided (the service checks that too)
     Capability.DECIDE_APPEAL: _MODERATORS,
     Capability.MANAGE_POLICIES: _ADMINS,
+    Capability.READ_STAFF_FIGURES: _ADMINS,
 }
 assert set(GRANTS) == set(Capability)
 

@@ -68,7 +68,8 @@ class Declared:
         if not path:
             return None
         try:
-            return Path(path).read_text()
+            # a secret file's final newline (``echo … > file``) is not part of the secret
+            return Path(path).read_text().rstrip("\r\n")
         except OSError as exc:
             raise SettingsError(
                 f"{self.variable}_FILE: cannot read {path}: {exc.strerror}"
@@ -381,6 +382,7 @@ class Settings:
         "",
         "shared secret for HS* tokens, at least 32 characters; required in production",
         shown_default="`var/jwt-secret` (written by `portal db upgrade`)",
+        from_file=True,
     )
     jwt_public_key: str | None = setting(
         "JWT_PUBLIC_KEY",
@@ -403,6 +405,7 @@ class Settings:
         "",
         "signs staff sessions and email tracking links; required in production",
         shown_default="`var/session-secret` (written by `portal db upgrade`)",
+        from_file=True,
     )
     base_url: str = setting(
         "BASE_URL",
@@ -534,6 +537,15 @@ class Settings:
         "for probes by pod IP)",
         kind="hosts",
         shown_default="`127.0.0.1`, `localhost` and the host of `PORTAL_BASE_URL`",
+    )
+    # Prometheus scrapes /metrics with this bearer token (issue 20); unset, /metrics is a 404.
+    metrics_token: str | None = setting(
+        "METRICS_TOKEN",
+        None,
+        "the bearer token `/metrics` requires (Prometheus' `authorization: credentials`); unset: "
+        "`/metrics` answers 404. `portal serve` keeps its workers' metrics in "
+        "`PROMETHEUS_MULTIPROC_DIR` (default `var/metrics/`, emptied at start)",
+        from_file=True,
     )
     # Development secrets made up in memory by this load (no file under var_dir holds them yet):
     # `write_development_secrets` keeps them. Not a setting.

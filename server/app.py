@@ -180,6 +180,13 @@ def create_app(
     )
     from dashboard.staff_auth import session_config, set_rotated_csrf_cookie
     from server.api_docs import LocalSwaggerRenderPlugin
+    from server.metrics import (
+        mark_process_dead,
+        metrics,
+        observe_moderation,
+        prometheus_middleware,
+        watch_pool,
+    )
     from server.security_headers import add_security_headers
     from server.static_files import static_routers
 
@@ -212,6 +219,9 @@ def create_app(
         for made in owned:
             await made.dispose()
 
+    watch_pool(engine, settings)
+    observe_moderation()
+
     return Litestar(
         route_handlers=[
             health_live,
@@ -221,6 +231,7 @@ def create_app(
             dashboard_router(),
             *static_routers(),
             admin_panels,
+            metrics,
         ],
         dependencies={
             "db_session": Provide(provide_db_session),
@@ -236,7 +247,7 @@ def create_app(
         },
         before_send=[add_request_id_header, add_security_headers, set_rotated_csrf_cookie],
         state=State(database_state(settings, engine, readiness_engine)),
-        on_shutdown=[dispose_engine],
+        on_shutdown=[dispose_engine, mark_process_dead],
         lifespan=[
             lambda app: delivery_loop_running(app.state.settings, app.state.sessionmaker),
             lambda app: checkpoint_loop_running(app.state.settings, app.state.sessionmaker),
@@ -275,6 +286,7 @@ def create_app(
             exclude=["^/api/"],
         ),
         middleware=[
+            prometheus_middleware(),
             DefineMiddleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts),
             DefineMiddleware(
                 RequestTimeoutMiddleware, timeout_seconds=settings.request_timeout_ms / 1000

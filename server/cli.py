@@ -357,6 +357,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
     config = settings()  # a configuration problem is one line here, not a traceback in every worker
     log_to_stderr()
+    prepare_metrics_directory(config)
     for name in config.unsaved_secrets:
         # Made up in memory (no `portal db upgrade` kept one): every worker gets this process's.
         os.environ[f"PORTAL_{name.upper()}"] = getattr(config, name)
@@ -374,6 +375,18 @@ def serve(host: str, port: int, workers: int) -> None:
         loop=_fastest("uvloop", fallback="asyncio"),
         http=_fastest("httptools", fallback="h11"),
     )
+
+
+def prepare_metrics_directory(config: Settings) -> Path:
+    """The directory where every worker keeps its Prometheus samples (``/metrics`` adds them
+    up): ``PROMETHEUS_MULTIPROC_DIR`` when set, else ``var/metrics``; emptied of an earlier run's
+    files, and named in the environment before any worker imports prometheus_client."""
+    directory = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or config.var_dir / "metrics")
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
 
 
 def create_served_app() -> Litestar:

@@ -81,6 +81,7 @@ EXPECTED: dict[Capability, set[str]] = {
     Capability.PROVISION: {A, CONSOLE, SYSTEM, SERVICE},
     Capability.DECIDE_APPEAL: {M, A},
     Capability.MANAGE_POLICIES: {A},
+    Capability.READ_STAFF_FIGURES: {A},
 }
 PURE_ACTORS: dict[str, Who] = {
     M: _staff(M),
