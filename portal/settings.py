@@ -535,6 +535,14 @@ class Settings:
         kind="hosts",
         shown_default="`127.0.0.1`, `localhost` and the host of `PORTAL_BASE_URL`",
     )
+    retaliation_watch_days: int = setting(
+        "RETALIATION_WATCH_DAYS",
+        180,
+        "how long after a candidate's discrimination or harassment report (or its being upheld) "
+        "the employer's adverse actions towards that candidate go to compliance (Title VII "
+        "§704(a))",
+        minimum=1,
+    )
     # Development secrets made up in memory by this load (no file under var_dir holds them yet):
     # `write_development_secrets` keeps them. Not a setting.
     unsaved_secrets: tuple[str, ...] = ()

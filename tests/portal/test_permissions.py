@@ -81,6 +81,7 @@ EXPECTED: dict[Capability, set[str]] = {
     Capability.PROVISION: {A, CONSOLE, SYSTEM, SERVICE},
     Capability.DECIDE_APPEAL: {M, A},
     Capability.MANAGE_POLICIES: {A},
+    Capability.REVIEW_RETALIATION: {C, A},
 }
 PURE_ACTORS: dict[str, Who] = {
     M: _staff(M),
