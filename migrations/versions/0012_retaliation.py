@@ -10,11 +10,15 @@ rules (``portal_legal_hold_for`` and the SQLite triggers of 0005 and 0007) cover
 The columns are added, not rebuilt: a rebuild of legal_holds on SQLite trips over the triggers
 that name it; SQLite takes the CHECK constraints as column constraints of the added column.
 
+A hold row still changes only when it is lifted (0007), with one exception: a standing EEOC
+charge hold's final disposition date may be recorded (or corrected) once it is known. The
+charge's own facts never change.
+
 Revision ID: 0012_retaliation
 Revises: 0011
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from advanced_alchemy.types import GUID, DateTimeUTC
@@ -38,6 +42,69 @@ CHARGE_COLUMNS = (
     ("charge_filed_on", sa.Date()),
     ("final_disposition_on", sa.Date()),
 )
+
+
+HOLD_TRIGGER = "legal_holds_lift_once"
+# As in 0007: what a hold row never changes once placed.
+HOLD_FIXED_COLUMNS = (
+    "id",
+    "scope",
+    "thread_id",
+    "user_id",
+    "employer_id",
+    "requisition_id",
+    "reason",
+    "case_reference",
+    "placed_by_type",
+    "placed_by_id",
+    "placed_at",
+)
+CHARGE_FIXED_COLUMNS = (
+    "hold_type",
+    "charge_number",
+    "charge_agency",
+    "charging_party_id",
+    "charge_filed_on",
+)
+LIFT_COLUMNS = ("lifted_by_type", "lifted_by_id", "lifted_reason")
+
+
+def _changed(columns: Sequence[str], distinct: str) -> str:
+    return " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in columns)
+
+
+def _old_rule(distinct: str) -> str:
+    """0007's: refused unless it lifts a standing hold and changes nothing else."""
+    fixed = _changed(HOLD_FIXED_COLUMNS, distinct)
+    return f"OLD.lifted_at IS NOT NULL OR NEW.lifted_at IS NULL OR {fixed}"
+
+
+def _new_rule(distinct: str) -> str:
+    """Refused unless it lifts a standing hold, or records a standing EEOC charge hold's final
+    disposition date; the hold's and the charge's facts never change."""
+    fixed = _changed((*HOLD_FIXED_COLUMNS, *CHARGE_FIXED_COLUMNS), distinct)
+    not_a_disposition = (
+        f"OLD.hold_type <> 'eeoc_charge' OR NEW.final_disposition_on IS NULL"
+        f" OR {_changed(LIFT_COLUMNS, distinct)}"
+    )
+    return (
+        f"OLD.lifted_at IS NOT NULL OR {fixed} OR (NEW.lifted_at IS NULL AND ({not_a_disposition}))"
+    )
+
+
+def _replace_hold_trigger(rule: Callable[[str], str]) -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP TRIGGER {HOLD_TRIGGER} ON legal_holds")
+        op.execute(f"""
+            CREATE TRIGGER {HOLD_TRIGGER} BEFORE UPDATE ON legal_holds FOR EACH ROW
+            WHEN ({rule("IS DISTINCT FROM")})
+            EXECUTE FUNCTION portal_{HOLD_TRIGGER}()""")
+    else:
+        op.execute(f"DROP TRIGGER {HOLD_TRIGGER}")
+        op.execute(f"""
+            CREATE TRIGGER {HOLD_TRIGGER} BEFORE UPDATE ON legal_holds
+            WHEN {rule("IS NOT")}
+            BEGIN SELECT RAISE(ABORT, 'refused: a legal hold is only ever lifted, once'); END""")
 
 
 def upgrade() -> None:
@@ -114,9 +181,11 @@ def upgrade() -> None:
             f" NOT NULL CONSTRAINT ck_legal_holds_hold_type CHECK ({HOLD_TYPE_CHECK})"
             f" CONSTRAINT ck_legal_holds_charge_basis CHECK ({CHARGE_BASIS_CHECK})"
         )
+    _replace_hold_trigger(_new_rule)
 
 
 def downgrade() -> None:
+    _replace_hold_trigger(_old_rule)
     if op.get_bind().dialect.name == "postgresql":
         op.drop_constraint("ck_legal_holds_charge_basis", "legal_holds", type_="check")
         op.drop_constraint("ck_legal_holds_hold_type", "legal_holds", type_="check")
