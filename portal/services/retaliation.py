@@ -357,6 +357,18 @@ async def held_reports(
     return {item.held_report_id: item for item in items if item.held_report_id is not None}
 
 
+async def held_messages(session: AsyncSession, message_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Of ``message_ids``, those with a report held for compliance review."""
+    if not message_ids:
+        return set()
+    rows = await session.scalars(
+        select(FlagReport.message_id)
+        .join(RetaliationItem, RetaliationItem.held_report_id == FlagReport.id)
+        .where(FlagReport.message_id.in_(list(message_ids)), RetaliationItem.released_at.is_(None))
+    )
+    return set(rows)
+
+
 async def ensure_not_held(session: AsyncSession, reports: Sequence[FlagReport]) -> None:
     """:class:`HeldForReview` when any of ``reports`` waits for compliance's review."""
     if await held_reports(session, [r.id for r in reports]):

@@ -21,7 +21,7 @@ from portal.errors import Forbidden
 from portal.models import AuditEvent, FlagReport, User
 from portal.models.retaliation import RetaliationItem, RetaliationWatch
 from portal.principals import EndUser
-from portal.services import blocks, moderation, retaliation, threads
+from portal.services import blocks, moderation, retaliation, sender_actions, threads
 from portal.services.applications import upsert_application
 from portal.services.flags import flag_message
 from portal.settings import Settings
@@ -251,6 +251,20 @@ async def test_a_counter_report_is_held_until_compliance_releases_it(
                 reason="spam",
                 grounds=moderation.Grounds(policy="spam"),
             )
+    # "Act on all" would suspend the candidate on the strength of the held report.
+    with pytest.raises(retaliation.HeldForReview):
+        await sender_actions.act_on_all(
+            session,
+            candidate.id,
+            "remove_and_suspend",
+            actor=moderator,
+            reason="spam",
+            grounds=moderation.Grounds(policy="spam"),
+            days=7,
+        )
+    async with read_transaction(session):
+        suspended = await session.scalar(select(User.is_suspended).where(User.id == candidate.id))
+    assert suspended is False
     [report] = await report_rows(session, reply.id)
     assert report.status == "open" and report.decided_at is None
 
