@@ -174,9 +174,7 @@ async def _decide(
             report.updated_at = when
         recorded = await effect(message, when, targets, citation) if effect is not None else None
         if status == "actioned":
-            await retaliation.on_reports_upheld(
-                session, message, targets, actor=Actor.staff(actor.id)
-            )
+            await retaliation.on_reports_upheld(session, message, targets, decided_by=actor.id)
         if recorded is None and status != "escalated":
             recorded = await statements.issue(
                 session,

@@ -81,6 +81,7 @@ async def _open_watch(
     trigger: str,
     actor: Actor,
     when: datetime,
+    upheld_by: uuid.UUID | None = None,
 ) -> RetaliationWatch:
     days = session_settings(session).retaliation_watch_days
     watch = RetaliationWatch(
@@ -112,6 +113,7 @@ async def _open_watch(
             "message_id": str(message.id),
             "reason": report.reason,
             "expires_at": watch.expires_at,
+            "upheld_by": str(upheld_by) if upheld_by else None,
         },
     )
     return watch
@@ -176,10 +178,13 @@ async def on_report(
 
 
 async def on_reports_upheld(
-    session: AsyncSession, message: Message, reports: Iterable[FlagReport], *, actor: Actor
+    session: AsyncSession, message: Message, reports: Iterable[FlagReport], *, decided_by: uuid.UUID
 ) -> None:
     """In the transaction of a decision that acts on ``reports`` (the message removed, its
-    sender warned or suspended): each protected report among them opens a watch from now."""
+    sender warned or suspended): each protected report among them opens a watch from now.
+
+    Recorded as the system's (naming the staff member in ``upheld_by``): the watch follows from
+    the decision, it is not something the moderator did, nor is it in their activity."""
     thread: MessageThread | None = None
     for report in reports:
         if report.reason not in PROTECTED_REASONS:
@@ -194,8 +199,9 @@ async def on_reports_upheld(
                 message=message,
                 thread=thread,
                 trigger="upheld",
-                actor=actor,
+                actor=Actor.system(),
                 when=utcnow(),
+                upheld_by=decided_by,
             )
 
 
