@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import permissions
@@ -361,6 +361,15 @@ async def held_reports(
         )
     )
     return {item.held_report_id: item for item in items if item.held_report_id is not None}
+
+
+def held_message_ids() -> Select[tuple[uuid.UUID]]:
+    """SQL: the messages with a report held for compliance review (for the queue's "next")."""
+    return (
+        select(FlagReport.message_id)
+        .join(RetaliationItem, RetaliationItem.held_report_id == FlagReport.id)
+        .where(RetaliationItem.released_at.is_(None))
+    )
 
 
 async def held_messages(session: AsyncSession, message_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

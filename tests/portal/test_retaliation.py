@@ -21,7 +21,14 @@ from portal.errors import Forbidden
 from portal.models import AuditEvent, FlagReport, User
 from portal.models.retaliation import RetaliationItem, RetaliationWatch
 from portal.principals import EndUser
-from portal.services import blocks, moderation, retaliation, sender_actions, threads
+from portal.services import (
+    blocks,
+    moderation,
+    moderation_queue,
+    retaliation,
+    sender_actions,
+    threads,
+)
 from portal.services.applications import upsert_application
 from portal.services.flags import flag_message
 from portal.settings import Settings
@@ -276,10 +283,20 @@ async def test_a_counter_report_is_held_until_compliance_releases_it(
     views = await retaliation.list_items(session, actor=officer)
     assert [v.item.id for v in views] == [item.id] and views[0].held
 
+    # "Next item" never lands on it.
+    # (after the candidate's own report, the only other item)
+    assert (
+        await moderation_queue.next_item(session, viewer=moderator, after_message_id=message.id)
+        is None
+    )
     reviewed = await retaliation.review_item(
         session, item.id, actor=officer, note="no retaliatory motive: a real spam flood"
     )
     assert reviewed.status == "reviewed" and reviewed.released_at is not None
+    released = await moderation_queue.next_item(
+        session, viewer=moderator, after_message_id=message.id
+    )
+    assert released == reply.id
     await moderation.dismiss(session, reply.id, actor=moderator)
     async with read_transaction(session):
         decided = await session.get(FlagReport, counter.report.id, populate_existing=True)

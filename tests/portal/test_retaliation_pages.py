@@ -64,6 +64,9 @@ async def test_only_compliance_roles_see_and_review_the_queue(
         assert "Cody Candidate" not in refused.text
         assert (await post_form(client, review, {"note": "fine"})).status_code == 403
         assert await snapshot(session) == before
+        async with read_transaction(session):
+            untouched = await session.get(RetaliationItem, item.id, populate_existing=True)
+        assert untouched is not None and untouched.status == "open"
         queue = await client.get("/mod")
         assert PAGE not in queue.text
         # The held report's page tells the moderator why it cannot be decided, and offers no
