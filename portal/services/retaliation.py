@@ -64,9 +64,10 @@ class ThreadPair(Protocol):
 
 
 class HeldForReview(Forbidden):
-    """A decision refused because a report is held for compliance's retaliation review."""
+    """A decision refused because a report is held for compliance's retaliation review.
 
-    code = "held_for_retaliation_review"
+    Its code is Forbidden's own: the API's error codes are public, and nothing of the watch
+    may show there; only staff ever meet this refusal."""
 
 
 # --- opening watches ------------------------------------------------------------------------
