@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import Actor
 from portal.database import read_transaction, write_transaction
 from portal.errors import Forbidden
-from portal.models import AuditEvent, FlagReport, User
+from portal.models import AuditEvent, FlagReport, ModerationDecision, User
 from portal.models.retaliation import RetaliationItem, RetaliationWatch
 from portal.principals import EndUser
 from portal.services import (
+    appeals,
     blocks,
     moderation,
     moderation_queue,
@@ -336,3 +337,38 @@ async def test_an_employer_reported_by_an_employer_is_not_watched(
     await flag_message(session, _participant(employer), reply.id, reason="harassment")
     assert await _watches(session) == []
     assert await _items(session) == []
+
+
+async def test_an_appeal_that_overturns_a_dismissal_upholds_the_report(
+    session: AsyncSession, settings: Settings
+) -> None:
+    employer, candidate = await user(session, "employer"), await user(session, "candidate")
+    first, second = await staff(session, "moderator"), await staff(session, "admin")
+    message = await send(session, settings, employer, candidate, "We want someone younger")
+    await flag_message(session, _participant(candidate), message.id, reason="discrimination")
+    await moderation.dismiss(session, message.id, actor=first)
+    async with read_transaction(session):
+        dismissal = await session.scalar(
+            select(ModerationDecision).where(ModerationDecision.message_id == message.id)
+        )
+    assert dismissal is not None
+    appeal = await appeals.file_appeal(
+        session, _participant(candidate), dismissal.id, "It is age discrimination"
+    )
+    await appeals.decide_appeal(
+        session,
+        appeal.id,
+        actor=second,
+        outcome="overturned",
+        reasoning="Age is a protected characteristic.",
+        action="warn",
+        grounds=moderation.Grounds(policy="discrimination"),
+    )
+    watches = await _watches(session)
+    assert [w.trigger for w in watches] == ["report", "upheld"]
+    [opened] = [
+        e
+        for e in await _actions(session, "retaliation.watch_opened")
+        if e.details["trigger"] == "upheld"
+    ]
+    assert opened.actor_type == "system" and opened.details["upheld_by"] == str(second.id)
