@@ -125,6 +125,9 @@ def upgrade() -> None:
             "trigger IN ('report', 'upheld')", name=op.f("ck_retaliation_watches_trigger")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_retaliation_watches")),
+        sa.UniqueConstraint(
+            "report_id", "trigger", name=op.f("uq_retaliation_watches_report_id_trigger")
+        ),
     )
     op.create_index(
         "ix_retaliation_watches_employer_id_candidate_id_expires_at",
@@ -162,7 +165,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_retaliation_items_status_action_at", "retaliation_items", ["status", "action_at"]
     )
-    op.create_index("ix_retaliation_items_held_report_id", "retaliation_items", ["held_report_id"])
+    op.create_index(
+        "ix_retaliation_items_held_report_id",
+        "retaliation_items",
+        ["held_report_id"],
+        unique=True,
+    )
 
     for name, type_ in CHARGE_COLUMNS:
         op.add_column("legal_holds", sa.Column(name, type_, nullable=True))

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import CheckConstraint, Index, String, Text
+from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.models.base import Base, IdMixin, one_of
@@ -35,6 +35,8 @@ class RetaliationWatch(IdMixin, Base):
     __tablename__ = "retaliation_watches"
     __table_args__ = (
         CheckConstraint(one_of("trigger", WATCH_TRIGGERS), name="trigger"),
+        # One watch per protected report and trigger, also under concurrent flags.
+        UniqueConstraint("report_id", "trigger"),
         Index(
             "ix_retaliation_watches_employer_id_candidate_id_expires_at",
             "employer_id",
@@ -67,7 +69,8 @@ class RetaliationItem(IdMixin, Base):
         CheckConstraint(one_of("action", ADVERSE_ACTIONS), name="action"),
         CheckConstraint(one_of("status", ITEM_STATUSES), name="status"),
         Index("ix_retaliation_items_status_action_at", "status", "action_at"),
-        Index("ix_retaliation_items_held_report_id", "held_report_id"),
+        # A counter-report is held by one item, also under concurrent flags.
+        Index("ix_retaliation_items_held_report_id", "held_report_id", unique=True),
     )
 
     watch_id: Mapped[uuid.UUID] = mapped_column(index=True)

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import permissions
 from portal.audit import Actor, record_event
-from portal.database import read_transaction, session_settings, write_transaction
+from portal.database import get_or_insert, read_transaction, session_settings, write_transaction
 from portal.errors import Conflict, Forbidden, NotFound
 from portal.models import FlagReport, Message, MessageThread, User
 from portal.models.base import utcnow
@@ -85,21 +85,25 @@ async def _open_watch(
     upheld_by: uuid.UUID | None = None,
 ) -> RetaliationWatch:
     days = session_settings(session).retaliation_watch_days
-    watch = RetaliationWatch(
-        employer_id=thread.employer_id,
-        candidate_id=thread.candidate_id,
-        trigger=trigger,
-        report_id=report.id,
-        message_id=message.id,
-        thread_id=thread.id,
-        reason=report.reason,
-        # The protected activity: the report now, or (upheld) when it was first made.
-        reported_at=when if trigger == "report" else report.created_at,
-        opened_at=when,
-        expires_at=when + timedelta(days=days),
+    watch, created = await get_or_insert(
+        session,
+        find=lambda: _watch_for_report(session, report.id, trigger),
+        make=lambda: RetaliationWatch(
+            employer_id=thread.employer_id,
+            candidate_id=thread.candidate_id,
+            trigger=trigger,
+            report_id=report.id,
+            message_id=message.id,
+            thread_id=thread.id,
+            reason=report.reason,
+            # The protected activity: the report now, or (upheld) when it was first made.
+            reported_at=when if trigger == "report" else report.created_at,
+            opened_at=when,
+            expires_at=when + timedelta(days=days),
+        ),
     )
-    session.add(watch)
-    await session.flush()
+    if not created:  # one watch per report and trigger
+        return watch
     await record_event(
         session,
         actor=actor,
@@ -147,23 +151,17 @@ async def on_report(
     the candidate opens an item and is held for compliance."""
     when = utcnow()
     if _is_protected(report, message, thread):
-        if await _watch_for_report(session, report.id, "report") is None:
-            await _open_watch(
-                session,
-                report=report,
-                message=message,
-                thread=thread,
-                trigger="report",
-                actor=Actor.user(report.reporter_id),
-                when=when,
-            )
+        await _open_watch(
+            session,
+            report=report,
+            message=message,
+            thread=thread,
+            trigger="report",
+            actor=Actor.user(report.reporter_id),
+            when=when,
+        )
         return
     if report.reporter_id != thread.employer_id or message.sender_id != thread.candidate_id:
-        return
-    already = await session.scalar(
-        select(RetaliationItem.id).where(RetaliationItem.held_report_id == report.id).limit(1)
-    )
-    if already is not None:
         return
     await _adverse_action(
         session,
@@ -193,17 +191,16 @@ async def on_reports_upheld(
         thread = thread or await session.get(MessageThread, message.thread_id)
         if thread is None or not _is_protected(report, message, thread):
             continue
-        if await _watch_for_report(session, report.id, "upheld") is None:
-            await _open_watch(
-                session,
-                report=report,
-                message=message,
-                thread=thread,
-                trigger="upheld",
-                actor=Actor.system(),
-                when=utcnow(),
-                upheld_by=decided_by,
-            )
+        await _open_watch(
+            session,
+            report=report,
+            message=message,
+            thread=thread,
+            trigger="upheld",
+            actor=Actor.system(),
+            when=utcnow(),
+            upheld_by=decided_by,
+        )
 
 
 # --- adverse actions ------------------------------------------------------------------------
@@ -248,20 +245,31 @@ async def _adverse_action(
     watch = await standing_watch(session, employer_id, candidate_id, when)
     if watch is None:
         return None
-    item = RetaliationItem(
-        watch_id=watch.id,
-        employer_id=employer_id,
-        candidate_id=candidate_id,
-        action=action,
-        action_at=when,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        days_since_report=(when - watch.reported_at).days,
-        held_report_id=held_report_id,
-        status="open",
-    )
-    session.add(item)
-    await session.flush()
+
+    def make() -> RetaliationItem:
+        return RetaliationItem(
+            watch_id=watch.id,
+            employer_id=employer_id,
+            candidate_id=candidate_id,
+            action=action,
+            action_at=when,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            days_since_report=(when - watch.reported_at).days,
+            held_report_id=held_report_id,
+            status="open",
+        )
+
+    if held_report_id is None:
+        item = make()
+        session.add(item)
+        await session.flush()
+    else:  # a counter-report is held once, whatever else flags it meanwhile
+        item, created = await get_or_insert(
+            session, find=lambda: _item_holding(session, held_report_id), make=make
+        )
+        if not created:
+            return item
     await record_event(
         session,
         actor=actor,
@@ -280,6 +288,13 @@ async def _adverse_action(
             "days_since_report": item.days_since_report,
             "held_report_id": str(held_report_id) if held_report_id else None,
         },
+    )
+    return item
+
+
+async def _item_holding(session: AsyncSession, report_id: uuid.UUID) -> RetaliationItem | None:
+    item: RetaliationItem | None = await session.scalar(
+        select(RetaliationItem).where(RetaliationItem.held_report_id == report_id)
     )
     return item
 
