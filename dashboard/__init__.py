@@ -18,6 +18,7 @@ from dashboard import (
 )
 from dashboard.compliance import compliance_router
 from dashboard.pages import HTML_EXCEPTION_HANDLERS
+from dashboard.retaliation import retaliation_router
 from dashboard.staff_accounts import staff_router
 from dashboard.transparency import transparency_router
 
@@ -46,6 +47,7 @@ def dashboard_router() -> Router:
             staff_router,
             compliance_router,
             transparency_router,
+            retaliation_router,
         ],
         exception_handlers=HTML_EXCEPTION_HANDLERS,
         include_in_schema=False,

@@ -29,6 +29,7 @@ from dashboard.search import picker_choices
 from dashboard.staff_auth import requires
 from portal.database import request_sessions
 from portal.errors import Conflict, InvalidInput, NotFound, PortalError
+from portal.models.holds import HOLD_TYPES
 from portal.permissions import Capability
 from portal.services.compliance import holds as hold_service
 from portal.services.compliance import summaries
@@ -39,7 +40,11 @@ from portal.services.compliance.staff_activity import export_staff_activity
 from portal.services.search import SearchResults
 from portal.settings import Settings
 
-DONE: Final = {"placed": "hold placed", "lifted": "hold lifted"}
+DONE: Final = {
+    "placed": "hold placed",
+    "lifted": "hold lifted",
+    "disposition": "final disposition recorded",
+}
 HOLD_FIELDS: Final = (
     "thread_id",
     "user_id",
@@ -47,6 +52,12 @@ HOLD_FIELDS: Final = (
     "requisition_id",
     "reason",
     "case_reference",
+    "hold_type",
+    "charge_number",
+    "charge_agency",
+    "charging_party_id",
+    "charge_filed_on",
+    "final_disposition_on",
 )
 
 
@@ -61,7 +72,12 @@ def parse_id(name: str, value: str | None) -> uuid.UUID | None:
 
 
 # The hold form's fields that take a person or a thread by name (the picker's kind of each).
-PICKED: Final = {"thread_id": "thread", "user_id": "user", "employer_id": "user"}
+PICKED: Final = {
+    "thread_id": "thread",
+    "user_id": "user",
+    "employer_id": "user",
+    "charging_party_id": "user",
+}
 
 
 def picked_id(name: str, values: list[str]) -> uuid.UUID | str | None:
@@ -320,6 +336,26 @@ def _hold_target(form: FormMultiDict) -> dict[str, Any]:
     }
 
 
+def _charge(form: FormMultiDict, charging_party: object) -> hold_service.Charge | None:
+    """The EEOC charge the form names when its basis is ``eeoc_charge``; None for litigation."""
+    if _choice("hold_type", field(form, "hold_type") or "litigation", HOLD_TYPES) == "litigation":
+        return None
+    if not isinstance(charging_party, uuid.UUID):
+        raise InvalidInput("charging_party_id", "name the charging party (a candidate)")
+    if not field(form, "charge_filed_on"):
+        raise InvalidInput("charge_filed_on", "give the date the charge was filed")
+    disposition = field(form, "final_disposition_on")
+    return hold_service.Charge(
+        charge_number=field(form, "charge_number"),
+        agency=field(form, "charge_agency"),
+        charging_party_id=charging_party,
+        filed_on=parse_day("charge_filed_on", field(form, "charge_filed_on")),
+        final_disposition_on=(
+            parse_day("final_disposition_on", disposition) if disposition else None
+        ),
+    )
+
+
 @post("/holds", name="mod.compliance.place_hold")
 async def place_hold(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
@@ -345,11 +381,13 @@ async def place_hold(
                 form=values,
                 choices=choices,
             )
+        charge = _charge(form, target.pop("charging_party_id"))
         hold = await hold_service.place_hold(
             db_session,
             actor=staff,
             reason=values["reason"],
             case_reference=values["case_reference"],
+            charge=charge,
             **target,
         )
     except PortalError as exc:
@@ -382,6 +420,28 @@ async def lift_hold(
     return see_other(f"/mod/compliance/holds?done=lifted#hold-{hold_id}")
 
 
+@post("/holds/{hold_id:uuid}/disposition", name="mod.compliance.hold_disposition")
+async def record_disposition(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    hold_id: FromPath[uuid.UUID],
+) -> Response[Any]:
+    staff = await signed_in(request)
+    form = await read_form(request)
+    try:
+        day = parse_day("final_disposition_on", field(form, "final_disposition_on"))
+        await hold_service.record_final_disposition(db_session, hold_id, day, actor=staff)
+    except PortalError as exc:
+        return await _holds_page(
+            request,
+            db_session,
+            error=exc.detail,
+            status_code=exc.status_code,
+            lifting=hold_id,
+        )
+    return see_other(f"/mod/compliance/holds?done=disposition#hold-{hold_id}")
+
+
 compliance_router = Router(
     path="/mod/compliance",
     guards=[requires(Capability.READ_COMPLIANCE)],
@@ -393,6 +453,7 @@ compliance_router = Router(
         holds_page,
         place_hold,
         lift_hold,
+        record_disposition,
     ],
     include_in_schema=False,
 )

@@ -15,7 +15,7 @@ from dashboard.queue import decision_page_context, signed_in
 from dashboard.staff_auth import requires
 from portal.models import StaffUser
 from portal.permissions import Capability
-from portal.services import moderation_records
+from portal.services import moderation_records, retaliation
 from portal.services import undo as undoing
 
 # the words of this page's own decisions (dashboard.decisions) the queue does not know
@@ -40,8 +40,12 @@ async def report_page(
     decision word ("removed", "suspended", ...), to show in that form only. ``undo_id``: the
     decision just taken, whose undo the page offers while it may be undone."""
     view = await moderation_records.report_view(db_session, message_id)
+    held = await retaliation.held_reports(db_session, [r.id for r in view.reports])
     context = {
         "view": view,
+        # Why no one may decide it yet (the service refuses too): a counter-report held for
+        # compliance's retaliation review.
+        "retaliation_hold": retaliation.HELD_EXPLANATION if held else None,
         **await decision_page_context(db_session, staff, error=error, done=done, form=form),
         "undo_offer": (
             await undoing.offer(db_session, undo_id, viewer=staff) if undo_id is not None else None

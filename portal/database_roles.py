@@ -70,7 +70,14 @@ RUNTIME_GRANTS: dict[str, Grant] = {
     "legal_holds": grant(
         "SELECT",
         "INSERT",
-        update_only=("lifted_at", "lifted_by_type", "lifted_by_id", "lifted_reason"),
+        # An EEOC charge hold's final disposition is recorded once known (0012_retaliation).
+        update_only=(
+            "lifted_at",
+            "lifted_by_type",
+            "lifted_by_id",
+            "lifted_reason",
+            "final_disposition_on",
+        ),
     ),
     # Unblocking deletes the row; blocking again locks it (FOR UPDATE needs UPDATE).
     "message_blocklist": grant("SELECT", "INSERT", "UPDATE", "DELETE"),
@@ -93,6 +100,14 @@ RUNTIME_GRANTS: dict[str, Grant] = {
     "policies": READ_WRITE,
     "queue_views": grant("SELECT", "INSERT", "UPDATE", "DELETE"),  # a moderator's own views
     "rate_limit_violations": READ_WRITE,
+    # A compliance review closes an item (and releases a held counter-report); what the
+    # employer did, and when, never changes. A watch is never changed at all.
+    "retaliation_items": grant(
+        "SELECT",
+        "INSERT",
+        update_only=("status", "reviewed_by_id", "reviewed_at", "review_note", "released_at"),
+    ),
+    "retaliation_watches": grant("SELECT", "INSERT"),
     "staff_sign_in_windows": READ_WRITE,
     "staff_users": READ_WRITE,
     "users": READ_WRITE,

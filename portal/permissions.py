@@ -63,6 +63,7 @@ class Capability(StrEnum):
     DECIDE_APPEAL = "decide appeals"
     MANAGE_POLICIES = "edit the policies decisions cite"
     READ_STAFF_FIGURES = "see each moderator's figures"
+    REVIEW_RETALIATION = "review the retaliation watch"
 
 
 _EVERY_ROLE: Final = frozenset(STAFF_ROLES)
@@ -93,6 +94,8 @@ GRANTS: Final[Mapping[Capability, frozenset[str]]] = {
     Capability.DECIDE_APPEAL: _MODERATORS,
     Capability.MANAGE_POLICIES: _ADMINS,
     Capability.READ_STAFF_FIGURES: _ADMINS,
+    # Compliance only: what the watch holds is never the moderators' (Title VII §704(a)).
+    Capability.REVIEW_RETALIATION: _COMPLIANCE,
 }
 assert set(GRANTS) == set(Capability)
 
@@ -238,6 +241,10 @@ def may_manage_staff(who: Who) -> bool:
     return may(who, Capability.MANAGE_STAFF)
 
 
+def may_review_retaliation(who: Who) -> bool:
+    return may(who, Capability.REVIEW_RETALIATION)
+
+
 # For templates: the predicates by name (``may_decide(staff, view.status)``).
 TEMPLATE_GLOBALS: Final = {
     "may": may,
@@ -254,4 +261,5 @@ TEMPLATE_GLOBALS: Final = {
     "may_place_hold": may_place_hold,
     "may_lift_hold": may_lift_hold,
     "may_manage_staff": may_manage_staff,
+    "may_review_retaliation": may_review_retaliation,
 }

@@ -547,6 +547,14 @@ class Settings:
         "`PROMETHEUS_MULTIPROC_DIR` (default `var/metrics/`, emptied at start)",
         from_file=True,
     )
+    retaliation_watch_days: int = setting(
+        "RETALIATION_WATCH_DAYS",
+        180,
+        "how long after a candidate's discrimination or harassment report (or its being upheld) "
+        "the employer's adverse actions towards that candidate go to compliance (Title VII "
+        "§704(a))",
+        minimum=1,
+    )
     # Development secrets made up in memory by this load (no file under var_dir holds them yet):
     # `write_development_secrets` keeps them. Not a setting.
     unsaved_secrets: tuple[str, ...] = ()

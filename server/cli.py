@@ -925,9 +925,14 @@ def retention_purge(dry_run: bool, as_email: str | None) -> None:
         plan = await plan_purge(session, days)
         with click.progressbar(length=len(plan.threads), label="purging", file=sys.stderr) as bar:
             result = await purge_expired(session, days, actor=actor, progress=bar.update)
+        released = (
+            f"; {len(result.released_holds)} EEOC charge holds released (final disposition passed)"
+            if result.released_holds
+            else ""
+        )
         return (
             f"purged {result.messages} messages in {result.threads} threads; "
-            f"{len(result.held_threads)} held threads kept"
+            f"{len(result.held_threads)} held threads kept{released}"
         )
 
     click.echo(run_with_session(work))

@@ -8,6 +8,7 @@ from portal.models.moderation import FlagReport, ModeratorNote, RateLimitViolati
 from portal.models.people import Application, User
 from portal.models.queue_views import QueueView
 from portal.models.records import AuditChainHead, AuditEvent, EmailOutbox, IdempotencyKey
+from portal.models.retaliation import RetaliationItem, RetaliationWatch
 from portal.models.staff import StaffSignInWindow, StaffUser
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "Policy",
     "QueueView",
     "RateLimitViolation",
+    "RetaliationItem",
+    "RetaliationWatch",
     "StaffSignInWindow",
     "StaffUser",
     "User",

@@ -28,7 +28,7 @@ from portal.models.base import new_id
 from portal.models.decisions import APPEAL_STATUSES, RESTRICTIONS
 from portal.models.rows import MessageRow
 from portal.principals import Participant
-from portal.services import moderation, notifications, statements, validation
+from portal.services import moderation, notifications, retaliation, statements, validation
 from portal.services.moderation_types import now_or_utcnow
 from portal.services.staff import staff_name
 from portal.services.suspensions import (
@@ -294,6 +294,8 @@ async def _remedy_dismissal(
         report.decided_by_id = actor.id
         report.decided_at = when
         report.updated_at = when
+    # Upheld at last: a candidate's protected report opens a retaliation watch from now.
+    await retaliation.on_reports_upheld(session, message, reports, decided_by=actor.id)
     return new
 
 

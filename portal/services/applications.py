@@ -16,7 +16,7 @@ from portal.models import Application, MessageThread, User
 from portal.models.base import new_id, utcnow
 from portal.models.people import APPLICATION_STATUSES
 from portal.permissions import Capability, Who
-from portal.services import validation
+from portal.services import retaliation, validation
 from portal.services.compliance.chain import chain_key
 from portal.services.compliance.holds import ensure_requisition_not_held
 
@@ -105,6 +105,17 @@ async def upsert_application(
         await session.flush()
         if changes and not created:
             await _record_on_threads(session, application, actor)
+        if "status" in changes and not created:
+            # An adverse personnel action during a retaliation watch goes to compliance, in
+            # this transaction.
+            await retaliation.on_application_status(
+                session,
+                application_id=application.id,
+                employer_id=employer_id,
+                candidate_id=candidate_id,
+                status=application.status,
+                actor=actor,
+            )
         if created or changes:
             await record_event(
                 session,

@@ -14,7 +14,7 @@ from portal.errors import InvalidInput, NotFound
 from portal.models import MessageBlock, User
 from portal.models.messaging import BLOCK_REASONS
 from portal.principals import Participant
-from portal.services import validation
+from portal.services import retaliation, validation
 
 MAX_NOTE_LENGTH = 1000
 
@@ -61,7 +61,8 @@ async def block_user(
     if blocked_id == user.id:
         raise InvalidInput("user_id", "you cannot block yourself")
     async with write_transaction(session):
-        if await session.get(User, blocked_id) is None:
+        blocked = await session.get(User, blocked_id)
+        if blocked is None:
             raise NotFound(f"user {blocked_id} does not exist")
         block, created = await get_or_insert(
             session,
@@ -72,6 +73,13 @@ async def block_user(
         )
         if created:
             details: dict[str, object] = {"reason": reason}
+            await retaliation.on_block(
+                session,
+                blocker_id=user.id,
+                blocker_role=user.role,
+                blocked=blocked,
+                block_id=block.id,
+            )
         else:
             previous_reason = block.reason
             wanted = {"reason": reason} if note is None else {"reason": reason, "note": note}

@@ -28,7 +28,7 @@ from portal.models.base import utcnow
 from portal.models.moderation import FLAG_REASONS
 from portal.models.rows import MessageRow
 from portal.principals import Participant
-from portal.services import statements, validation
+from portal.services import retaliation, statements, validation
 from portal.services.threads import access_message
 
 MAX_NOTE_LENGTH = 2000
@@ -139,6 +139,9 @@ async def flag_message(
                 "flagged_at": now if flagged.rowcount == 1 else None,
             },
         )
+        # In this transaction: the report and what it means for a retaliation watch stand or
+        # fall together. Nothing of the watch reaches the reporter or the reported.
+        await retaliation.on_report(session, report, message, thread)
         decision = (
             await session.get(ModerationDecision, report.decision_id)
             if report.decision_id is not None

@@ -46,7 +46,7 @@ from portal.models import (
 )
 from portal.models.base import new_id
 from portal.models.decisions import RESTRICTIONS
-from portal.services import statements, validation
+from portal.services import retaliation, statements, validation
 from portal.services.moderation_records import note_view
 from portal.services.moderation_types import (
     BULK_ACTIONS,
@@ -153,6 +153,7 @@ async def _decide(
         message = await _lock_message(session, message_id)
         reports = await _current_reports(session, message_id)
         targets = await _actionable(session, actor, reports, escalating=status == "escalated")
+        await retaliation.ensure_not_held(session, targets)
         when = now_or_utcnow(now)
         details["prior_reports"] = [report_state(r) for r in targets]
         citation = (
@@ -172,6 +173,8 @@ async def _decide(
             report.decided_at = when
             report.updated_at = when
         recorded = await effect(message, when, targets, citation) if effect is not None else None
+        if status == "actioned":
+            await retaliation.on_reports_upheld(session, message, targets, decided_by=actor.id)
         if recorded is None and status != "escalated":
             recorded = await statements.issue(
                 session,

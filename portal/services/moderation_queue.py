@@ -37,7 +37,7 @@ from portal.models import (
 )
 from portal.models.moderation import FLAG_REASONS
 from portal.permissions import may_decide
-from portal.services import validation
+from portal.services import retaliation, validation
 from portal.services.moderation_types import (
     DECIDED,
     EXCERPT_LENGTH,
@@ -486,6 +486,8 @@ async def next_item(
         statuses=statuses, viewer=viewer, exclude=after_message_id, not_claimed_by_others=True
     )
     columns = query.selected_columns
+    # Never to an item held for compliance's retaliation review: nobody may decide it yet.
+    query = query.where(columns.message_id.not_in(retaliation.held_message_ids()))
     query = query.order_by(columns.claimed_by_viewer.desc(), *_ordering(columns)).limit(1)
     async with read_transaction(session):
         row = (await session.execute(query)).first()

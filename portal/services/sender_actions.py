@@ -21,7 +21,7 @@ from portal import permissions
 from portal.database import read_transaction
 from portal.errors import AlreadyDecided, Forbidden, InvalidInput, NotFound
 from portal.models import Message, StaffUser, User
-from portal.services import moderation, moderation_queue, suspensions, validation
+from portal.services import moderation, moderation_queue, retaliation, suspensions, validation
 from portal.services.moderation_types import MAX_NOTE_LENGTH, SkippedItem
 
 SENDER_ACTIONS: Final = ("remove_and_suspend", "dismiss")
@@ -89,6 +89,15 @@ async def act_on_all(
             )
     if len(targets) > MAX_ITEMS:
         raise InvalidInput("message_ids", f"at most {MAX_ITEMS} items at once")
+    if action == "remove_and_suspend":
+        async with read_transaction(session):
+            held = await retaliation.held_messages(session, [t for t in targets if t in theirs])
+        if held:
+            # The suspension would rest on a report compliance has not reviewed yet.
+            raise retaliation.HeldForReview(
+                f"{len(held)} of these items are {retaliation.HELD_EXPLANATION}; "
+                "act on the others one by one, or wait for the review"
+            )
     result = SenderActionResult(sender_id=sender_id, action=action)
     for message_id in targets:
         if message_id not in theirs:

@@ -45,6 +45,7 @@ from portal.models.base import utcnow
 from portal.models.rows import MessageRow, ParticipantRow, ThreadAccessRow, ThreadRow
 from portal.prepared import Prepared
 from portal.principals import Participant
+from portal.services import retaliation
 
 DEFAULT_THREAD_PAGE_SIZE = 20
 DEFAULT_MESSAGE_PAGE_SIZE = 50
@@ -604,3 +605,4 @@ async def delete_thread(session: AsyncSession, user: Participant, thread_id: uui
             thread_id=thread_id,
             details={"role": role, "deleted_for_both": for_both, "deleted_at": now},
         )
+        await retaliation.on_thread_deleted(session, thread, deleted_by=user.id)

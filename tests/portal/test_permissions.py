@@ -82,6 +82,7 @@ EXPECTED: dict[Capability, set[str]] = {
     Capability.DECIDE_APPEAL: {M, A},
     Capability.MANAGE_POLICIES: {A},
     Capability.READ_STAFF_FIGURES: {A},
+    Capability.REVIEW_RETALIATION: {C, A},
 }
 PURE_ACTORS: dict[str, Who] = {
     M: _staff(M),

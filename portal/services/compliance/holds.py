@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +22,21 @@ from portal.services import validation
 
 MAX_REASON_LENGTH = 2000
 MAX_CASE_REFERENCE_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Charge:
+    """The basis of an ``eeoc_charge`` hold: a charge of discrimination filed with the EEOC (or
+    a state or local agency) by ``charging_party_id`` against the hold's employer. The hold
+    keeps the charging party's threads with the employer and every candidate's threads for the
+    requisition until ``final_disposition_on`` has passed (29 CFR 1602.14); the date may be
+    recorded later (:func:`record_final_disposition`)."""
+
+    charge_number: str
+    agency: str
+    charging_party_id: uuid.UUID
+    filed_on: date
+    final_disposition_on: date | None = None
 
 
 class HeldContent(Conflict):
@@ -115,8 +132,12 @@ async def place_hold(
     user_id: uuid.UUID | None = None,
     employer_id: uuid.UUID | None = None,
     requisition_id: str | None = None,
+    charge: Charge | None = None,
 ) -> LegalHold:
-    """Places a hold on one thread, one user, or an employer's requisition (give exactly one)."""
+    """Places a hold on one thread, one user, or an employer's requisition (give exactly one).
+
+    With ``charge`` the hold is an ``eeoc_charge`` hold on the employer's requisition, and the
+    charging party must be a candidate who applied to it; otherwise a ``litigation`` hold."""
     reason = validation.text("reason", reason, max_length=MAX_REASON_LENGTH)
     case_reference = validation.text(
         "case_reference", case_reference, max_length=MAX_CASE_REFERENCE_LENGTH
@@ -139,6 +160,12 @@ async def place_hold(
     scope = targets[0]
     if scope == "requisition" and (employer_id is None or requisition_id is None):
         raise InvalidInput("requisition_id", "a requisition hold needs both employer and id")
+    if charge is not None:
+        charge = _checked_charge(charge)
+        if scope != "requisition":
+            raise InvalidInput(
+                "scope", "an EEOC charge hold is on the respondent employer's requisition"
+            )
     async with write_transaction(session):
         actor = await permissions.authorize(session, actor, Capability.PLACE_HOLD)
         if thread_id is not None and await session.get(MessageThread, thread_id) is None:
@@ -151,6 +178,8 @@ async def place_hold(
                 raise NotFound(f"employer: user {employer_id} does not exist")
             if employer.role != "employer":
                 raise InvalidInput("employer", f"user {employer_id} is not an employer")
+        if charge is not None:
+            await _check_charging_party(session, charge, employer_id, requisition_id)
         hold = LegalHold(
             scope=scope,
             thread_id=thread_id,
@@ -162,6 +191,12 @@ async def place_hold(
             placed_by_type=actor.type,
             placed_by_id=actor.id,
             placed_at=utcnow(),
+            hold_type="eeoc_charge" if charge is not None else "litigation",
+            charge_number=charge.charge_number if charge else None,
+            charge_agency=charge.agency if charge else None,
+            charging_party_id=charge.charging_party_id if charge else None,
+            charge_filed_on=charge.filed_on if charge else None,
+            final_disposition_on=charge.final_disposition_on if charge else None,
         )
         session.add(hold)
         await session.flush()
@@ -214,8 +249,97 @@ async def list_holds(session: AsyncSession, *, include_lifted: bool = False) -> 
         return list(await session.scalars(query))
 
 
+def _checked_charge(charge: Charge) -> Charge:
+    number = validation.text("charge_number", charge.charge_number, max_length=100)
+    agency = validation.text("charge_agency", charge.agency, max_length=200)
+    if charge.final_disposition_on is not None and charge.final_disposition_on < charge.filed_on:
+        raise InvalidInput("final_disposition_on", "cannot be before the charge was filed")
+    return Charge(
+        number, agency, charge.charging_party_id, charge.filed_on, charge.final_disposition_on
+    )
+
+
+async def _check_charging_party(
+    session: AsyncSession, charge: Charge, employer_id: uuid.UUID | None, requisition_id: str | None
+) -> None:
+    party = await session.get(User, charge.charging_party_id)
+    if party is None:
+        raise NotFound(f"charging party: user {charge.charging_party_id} does not exist")
+    if party.role != "candidate":
+        raise InvalidInput("charging_party_id", f"user {party.id} is not a candidate")
+    applied = await session.scalar(
+        select(Application.id)
+        .where(
+            Application.employer_id == employer_id,
+            Application.candidate_id == party.id,
+            Application.requisition_id == requisition_id,
+        )
+        .limit(1)
+    )
+    if applied is None:
+        # The requisition hold covers a pair through an application for the requisition: the
+        # charging party's threads with the employer are held through theirs.
+        raise InvalidInput(
+            "charging_party_id",
+            f"candidate {party.id} has no application for requisition {requisition_id} of "
+            f"employer {employer_id}: provision it (with its requisition_id) first",
+        )
+
+
+async def record_final_disposition(
+    session: AsyncSession, hold_id: uuid.UUID, final_disposition_on: date, *, actor: Who
+) -> LegalHold:
+    """Records (or corrects) the final disposition date of a standing EEOC charge hold; the
+    retention run releases the hold once that date has passed."""
+    async with write_transaction(session):
+        actor = await permissions.authorize(session, actor, Capability.PLACE_HOLD)
+        hold = await session.get(LegalHold, hold_id, with_for_update=True)
+        if hold is None:
+            raise NotFound(f"legal hold {hold_id} does not exist")
+        if hold.hold_type != "eeoc_charge":
+            raise InvalidInput("hold", f"legal hold {hold_id} is not an EEOC charge hold")
+        if hold.lifted_at is not None:
+            raise Conflict(f"legal hold {hold_id} was already lifted at {hold.lifted_at}")
+        if hold.charge_filed_on is not None and final_disposition_on < hold.charge_filed_on:
+            raise InvalidInput("final_disposition_on", "cannot be before the charge was filed")
+        previous = hold.final_disposition_on
+        hold.final_disposition_on = final_disposition_on
+        await session.flush()
+        await record_event(
+            session,
+            actor=actor,
+            action="hold.disposition_recorded",
+            subject_type="legal_hold",
+            subject_id=hold.id,
+            details={
+                "final_disposition_on": final_disposition_on.isoformat(),
+                "previous": previous.isoformat() if previous else None,
+            },
+        )
+    return hold
+
+
+def hold_basis(hold: LegalHold) -> dict[str, object]:
+    """The hold's basis as the reports show it."""
+    if hold.hold_type != "eeoc_charge":
+        return {"type": "litigation"}
+    return {
+        "type": "eeoc_charge",
+        "charge_number": hold.charge_number,
+        "agency": hold.charge_agency,
+        "charging_party_id": str(hold.charging_party_id),
+        "respondent_employer_id": str(hold.employer_id),
+        "requisition_id": hold.requisition_id,
+        "filed_on": hold.charge_filed_on.isoformat() if hold.charge_filed_on else None,
+        "final_disposition_on": (
+            hold.final_disposition_on.isoformat() if hold.final_disposition_on else None
+        ),
+    }
+
+
 def _hold_details(hold: LegalHold) -> dict[str, object]:
     return {
+        "basis": hold_basis(hold),
         "scope": hold.scope,
         "thread_id": hold.thread_id,
         "user_id": hold.user_id,

@@ -36,7 +36,7 @@ from portal.services.compliance.chain import (
     content_digest,
     timestamp,
 )
-from portal.services.compliance.holds import holds_on_thread
+from portal.services.compliance.holds import hold_basis, holds_on_thread
 
 BATCH = 500
 REPORT_FORMAT = "portal-audit-report/2"
@@ -445,6 +445,7 @@ def hold_entry(hold: LegalHold) -> dict[str, Any]:
         "requisition_id": hold.requisition_id,
         "reason": hold.reason,
         "case_reference": hold.case_reference,
+        "basis": hold_basis(hold),
         "placed_by": {"type": hold.placed_by_type, "id": _text(hold.placed_by_id)},
         "placed_at": _iso(hold.placed_at),
         "lifted_by": {"type": hold.lifted_by_type, "id": _text(hold.lifted_by_id)}

@@ -571,6 +571,7 @@ def _decisions(pdf: _Report, material: Material, people: _People) -> None:
                 ),
             )
         )
+        pdf.row(((34, ""), (146, f"basis: {_basis_text(hold.get('basis'))}")))
         pdf.rule()
     if not sections["holds"]:
         pdf.paragraph("No legal holds.")
@@ -668,3 +669,16 @@ def _content(message: dict[str, Any]) -> str:
     subject = f"{content['subject']}: " if content["subject"] else ""
     attachments = len(content["attachments"] or [])
     return subject + body + (f"  (+{attachments} attachments)" if attachments else "")
+
+
+def _basis_text(basis: object) -> str:
+    """A hold's basis in words: litigation, or the EEOC charge it keeps records for."""
+    if not isinstance(basis, dict) or basis.get("type") != "eeoc_charge":
+        return "litigation"
+    until = basis.get("final_disposition_on") or "not yet recorded"
+    return (
+        f"EEOC charge {basis.get('charge_number')} ({basis.get('agency')}), filed "
+        f"{basis.get('filed_on')} by {basis.get('charging_party_id')} against "
+        f"{basis.get('respondent_employer_id')}, requisition {basis.get('requisition_id')}; "
+        f"held until final disposition: {until} (29 CFR 1602.14)"
+    )

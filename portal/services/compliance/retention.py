@@ -7,6 +7,10 @@ change: a record is kept a year from its making or from the personnel action, wh
 carrying the digest of the content it had, so the chain still verifies and still proves what was
 there; each run leaves one ``retention.purged`` event in the global chain saying who ran it, with
 what setting, what it purged and which held threads it skipped under which holds.
+
+An EEOC charge hold stands until its charge's final disposition (29 CFR 1602.14): a run first
+releases (lifts, with a ``hold.lifted`` event each) the charge holds whose final disposition
+date has passed, so what they kept is purged by the same run if it has expired.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal import permissions
 from portal.audit import message_digest, record_event
 from portal.database import read_transaction, write_transaction
+from portal.errors import Conflict
 from portal.models import Application, LegalHold, Message, MessageThread
 from portal.models.base import utcnow
 from portal.permissions import Capability, Who
-from portal.services.compliance.holds import covers, holds_on_thread, thread_is_held
+from portal.services.compliance.holds import covers, holds_on_thread, lift_hold, thread_is_held
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class PurgeResult:
     messages: int = 0
     held_threads: list[uuid.UUID] = field(default_factory=list)
     holds: list[KeepingHold] = field(default_factory=list)
+    released_holds: list[uuid.UUID] = field(default_factory=list)
 
 
 KEEPING_BATCH = 5000
@@ -159,8 +165,11 @@ async def purge_expired(
     Then records the run: one ``retention.purged`` event by ``actor``."""
     async with read_transaction(session):
         actor = await permissions.authorize(session, actor, Capability.PURGE)
+    released = await release_disposed_charges(session, actor=actor, now=now)
     plan = await plan_purge(session, retention_days, now=now)
-    result = PurgeResult(cutoff=plan.cutoff, held_threads=list(plan.held_threads))
+    result = PurgeResult(
+        cutoff=plan.cutoff, held_threads=list(plan.held_threads), released_holds=released
+    )
     for thread_id in plan.threads:
         purged = await purge_thread(session, thread_id, cutoff=plan.cutoff, actor=actor)
         if purged is None:  # a hold placed since the plan
@@ -185,9 +194,47 @@ async def purge_expired(
                 "messages_purged": result.messages,
                 "held_threads": [str(t) for t in result.held_threads],
                 "holds": [hold.as_details() for hold in result.holds],
+                "released_holds": [str(h) for h in result.released_holds],
             },
         )
     return result
+
+
+async def release_disposed_charges(
+    session: AsyncSession, *, actor: Who, now: datetime | None = None
+) -> list[uuid.UUID]:
+    """Lifts every standing EEOC charge hold whose final disposition date is before ``now``'s
+    date (the hold keeps the records through that day); the ids lifted."""
+    today = (now or utcnow()).date()
+    async with read_transaction(session):
+        due = list(
+            await session.scalars(
+                select(LegalHold)
+                .where(
+                    LegalHold.hold_type == "eeoc_charge",
+                    LegalHold.lifted_at.is_(None),
+                    LegalHold.final_disposition_on < today,
+                )
+                .order_by(LegalHold.placed_at, LegalHold.id)
+            )
+        )
+    released = []
+    for hold in due:
+        disposed = hold.final_disposition_on.isoformat() if hold.final_disposition_on else "?"
+        try:
+            await lift_hold(
+                session,
+                hold.id,
+                actor=actor,
+                reason=(
+                    f"released by retention: EEOC charge {hold.charge_number} reached final "
+                    f"disposition on {disposed} (29 CFR 1602.14)"
+                ),
+            )
+        except Conflict:  # lifted meanwhile
+            continue
+        released.append(hold.id)
+    return released
 
 
 async def purge_thread(

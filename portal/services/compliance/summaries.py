@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,12 @@ from portal.models import (
     StaffUser,
     User,
 )
-from portal.services.compliance.holds import holds_on_thread, list_holds, thread_is_held
+from portal.services.compliance.holds import (
+    hold_basis,
+    holds_on_thread,
+    list_holds,
+    thread_is_held,
+)
 
 USER_THREADS_LIMIT = 200
 EXPORTS_SHOWN = 20
@@ -47,10 +52,18 @@ class HoldView:
     lifted_at: datetime | None
     lifted_by: str | None
     lifted_reason: str | None
+    # The hold's basis: {"type": "litigation"} or the EEOC charge (hold_basis), and the
+    # charging party's name for an EEOC charge hold.
+    basis: dict[str, object] = field(default_factory=dict)
+    charging_party_name: str | None = None
 
     @property
     def active(self) -> bool:
         return self.lifted_at is None
+
+    @property
+    def is_charge(self) -> bool:
+        return self.basis.get("type") == "eeoc_charge"
 
 
 @dataclass(frozen=True)
@@ -118,9 +131,11 @@ async def _actor_names(
 
 
 async def _hold_views(session: AsyncSession, holds: Sequence[LegalHold]) -> list[HoldView]:
-    people_ids = {h.user_id for h in holds if h.user_id} | {
-        h.employer_id for h in holds if h.employer_id
-    }
+    people_ids = (
+        {h.user_id for h in holds if h.user_id}
+        | {h.employer_id for h in holds if h.employer_id}
+        | {h.charging_party_id for h in holds if h.charging_party_id}
+    )
     people: dict[uuid.UUID, str] = {}
     if people_ids:
         rows = await session.execute(
@@ -149,6 +164,8 @@ async def _hold_views(session: AsyncSession, holds: Sequence[LegalHold]) -> list
             lifted_at=h.lifted_at,
             lifted_by=names[(h.lifted_by_type, h.lifted_by_id)] if h.lifted_at else None,
             lifted_reason=h.lifted_reason,
+            basis=hold_basis(h),
+            charging_party_name=people.get(h.charging_party_id) if h.charging_party_id else None,
         )
         for h in holds
     ]
