@@ -70,7 +70,7 @@ RUNTIME_GRANTS: dict[str, Grant] = {
     "legal_holds": grant(
         "SELECT",
         "INSERT",
-        # An EEOC charge hold's final disposition is recorded once known (0012_retaliation).
+        # An EEOC charge hold's final disposition is recorded once known (migration 0013).
         update_only=(
             "lifted_at",
             "lifted_by_type",

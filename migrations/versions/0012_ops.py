@@ -4,7 +4,7 @@ The overview's charts read the last 90 days of flag reports by ``created_at`` (r
 the queue's daily changes) and by ``decided_at`` (decisions per day, handling times per week);
 without these each page view read the whole table.
 
-Revision ID: 0012_ops
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0012_ops"
+revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -66,7 +66,7 @@ class LegalHold(IdMixin, Base):
     lifted_by_id: Mapped[uuid.UUID | None]
     lifted_at: Mapped[datetime | None]
     lifted_reason: Mapped[str | None] = mapped_column(Text)
-    # The hold's basis (added by 0012_retaliation). An ``eeoc_charge`` hold is a requisition
+    # The hold's basis (added by migration 0013). An ``eeoc_charge`` hold is a requisition
     # hold that also names the charge; retention releases it once its final disposition date
     # has passed (``portal.services.compliance.charges``).
     hold_type: Mapped[str] = mapped_column(

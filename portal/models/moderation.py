@@ -41,7 +41,7 @@ class FlagReport(IdMixin, TimestampsMixin, Base):
         CheckConstraint(one_of("reason", FLAG_REASONS), name="reason"),
         CheckConstraint(one_of("status", FLAG_STATUSES), name="status"),
         Index("ix_flag_reports_status_created_at", "status", "created_at"),
-        # the overview's trends read reports by the day they were made and decided (0012_ops)
+        # the overview's trends read reports by the day they were made and decided (migration 0012)
         Index("ix_flag_reports_created_at", "created_at"),
         Index("ix_flag_reports_decided_at", "decided_at"),
     )

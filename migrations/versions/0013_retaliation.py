@@ -14,8 +14,8 @@ A hold row still changes only when it is lifted (0007), with one exception: a st
 charge hold's final disposition date may be recorded (or corrected) once it is known. The
 charge's own facts never change.
 
-Revision ID: 0012_retaliation
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from collections.abc import Callable, Sequence
@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from advanced_alchemy.types import GUID, DateTimeUTC
 from alembic import op
 
-revision: str = "0012_retaliation"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
