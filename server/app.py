@@ -188,7 +188,7 @@ def create_app(
         watch_pool,
     )
     from server.security_headers import add_security_headers
-    from server.static_files import static_routers
+    from server.static_files import favicon, static_routers
 
     def page_or_api_not_found(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         """A /mod URL no route answers gets the dashboard's page; everything else the API's."""
@@ -230,6 +230,7 @@ def create_app(
             create_api_router(settings),
             dashboard_router(),
             *static_routers(),
+            favicon,
             admin_panels,
             metrics,
         ],

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from litestar import Router
+from litestar import Response, Router, get
 from litestar.file_system import BaseLocalFileSystem
 from litestar.static_files import create_static_files_router
 from litestar.types import PathType
@@ -57,6 +57,17 @@ def _vendor(path: str, directory: Path, files: Iterable[str], name: str) -> Rout
         directories=[directory],
         file_system=ServedFiles(only=[directory / file for file in files]),
         name=name,
+    )
+
+
+FAVICON = (STATIC_DIR / "favicon.svg").read_bytes()
+
+
+@get("/favicon.ico", include_in_schema=False, name="favicon", sync_to_thread=False)
+def favicon() -> Response[bytes]:
+    """What a browser asks every host for unbidden (a 404 here was an error in its console)."""
+    return Response(
+        FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
     )
 
 
