@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,6 +35,8 @@ from portal.services import attachment_types
 from portal.services.attachment_scan import Verdict, scan_file
 from portal.settings import Settings
 from portal.storage import AttachmentStore, attachment_store, new_storage_key
+
+log = logging.getLogger(__name__)
 
 MAX_FILES_PER_MESSAGE: Final = 5
 # 25 MB as the product promises it: decimal megabytes (portal.services.messaging says the same).
@@ -336,3 +340,27 @@ async def stored_files_of(
             )
         )
     )
+
+
+async def mark_purged(
+    session: AsyncSession, rows: Sequence[StoredAttachment], now: datetime
+) -> None:
+    """Records that these files are deleted under the retention policy (in the purge's
+    transaction; :func:`delete_stored` deletes their bytes once it has committed)."""
+    if rows:
+        await session.execute(
+            update(StoredAttachment)
+            .where(StoredAttachment.id.in_([row.id for row in rows]))
+            .values(purged_at=now)
+        )
+
+
+async def delete_stored(settings: Settings, rows: Sequence[StoredAttachment]) -> None:
+    """Deletes the files' bytes from the store. A file that cannot be deleted now is logged
+    and left: its row says it is purged, and it is never served again."""
+    store = attachment_store(settings)
+    for row in rows:
+        try:
+            await store.delete(row.storage_key)
+        except Exception:
+            log.exception("could not delete the stored file of attachment %s", row.id)
