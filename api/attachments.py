@@ -258,7 +258,6 @@ class AttachmentsController(Controller):
         "(at most 60 s). 404 for a file that is not the caller's to see; 410 once its "
         "message was removed by a moderator or purged under the retention policy.",
         responses=error_responses(400, 401, 403, 404, 409, 410, 422),
-        media_type="application/octet-stream",
     )
     async def download(
         self,
