@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,13 +23,16 @@ from portal.models import AuditEvent, MessageThread, StoredAttachment
 from portal.models.base import utcnow
 from portal.services.compliance.content_integrity import check_message_contents
 from portal.services.compliance.holds import place_hold
-from portal.services.compliance.integrity import CheckResult, check_all_chains
+from portal.services.compliance.integrity import check_all_chains
+from portal.services.compliance.reports import stream_report
 from portal.services.compliance.retention import purge_expired
+from portal.services.compliance.verify import verify_export
 from portal.settings import Settings, get_settings
 from tests.api.helpers import auth, make_pair, send_ok
 from tests.attachments.conftest import BUCKET, stored_path
 from tests.attachments.files import PDF, TEXT, uploaded_id
 from tests.conftest import TEST_JWT_SECRET
+from tests.independent_verifier import audit_verifier
 from tests.portal.test_cli import run
 
 OFFICER = Actor.system()
@@ -164,3 +168,29 @@ async def test_audit_check_verifies_stored_files_and_catches_a_changed_one(
     assert f"FAILED: attachment {file_id}" in failed.stderr
     assert hashlib.sha256(changed).hexdigest() in failed.stderr
     assert "altered since" in failed.stderr
+
+
+@pytest.mark.parametrize("store_kind", ["local"], indirect=True)
+async def test_the_audit_report_carries_each_files_digest_and_both_verifiers_accept_it(
+    app: Litestar, client: AsyncTestClient[Litestar], settings: Settings
+) -> None:
+    thread_id, file_id = await _thread_with_file(app, client, settings, PDF)
+    report = await stream_report(
+        app.state.sessionmaker, thread_id, "json", actor=OFFICER, settings=settings
+    )
+    data = b"".join([chunk async for chunk in report.chunks])
+    assert verify_export(data).events > 0
+    audit_verifier.verify(data)
+    (message,) = json.loads(data)["report"]["messages"]
+    (entry,) = message["content"]["attachments"]
+    assert (entry["id"], entry["sha256"], entry["size_bytes"]) == (
+        file_id,
+        hashlib.sha256(PDF).hexdigest(),
+        len(PDF),
+    )
+    sent = [
+        e for e in json.loads(data)["report"]["chain"]["events"] if e["action"] == "message.sent"
+    ]
+    assert sent[0]["details"]["files"] == [
+        {"id": file_id, "sha256": entry["sha256"], "size_bytes": len(PDF)}
+    ]
