@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Final
 
-import magic
+from portal.errors import ServiceBusy
 
 DOCX: Final = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 ODT: Final = "application/vnd.oasis.opendocument.text"
@@ -34,8 +34,24 @@ def extension(filename: str) -> str:
     return PurePosixPath(filename.replace("\\", "/")).suffix.lower()
 
 
+class TypeDetectionUnavailable(ServiceBusy):
+    """libmagic is not installed (Debian: libmagic1): no file can be accepted."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "uploads are unavailable: file types cannot be detected (libmagic is not installed "
+            "on the server)",
+            retry_after_seconds=3600,
+        )
+
+
 def sniff(path: str) -> str:
-    """The MIME type libmagic reads from the file's bytes (blocking: run it in a thread)."""
+    """The MIME type libmagic reads from the file's bytes (blocking: run it in a thread).
+    Imported here, so that the rest of the service runs on a machine without libmagic."""
+    try:
+        import magic
+    except ImportError:
+        raise TypeDetectionUnavailable() from None
     return magic.from_file(path, mime=True)
 
 
