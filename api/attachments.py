@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
@@ -160,16 +159,6 @@ async def read_file_part(
     return parts.filename, chunks()
 
 
-def content_disposition(filename: str, *, inline: bool) -> str:
-    """RFC 6266: a plain ASCII ``filename`` for old clients and the exact name as RFC 8187
-    ``filename*``; nothing of the name can end the header or add a parameter."""
-    fallback = "".join(
-        c if 0x20 <= ord(c) < 0x7F and c not in '"\\;%' else "_" for c in filename
-    ).strip()
-    kind = "inline" if inline else "attachment"
-    return f"{kind}; filename=\"{fallback or 'file'}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
 @dataclass
 class UploadOperation(Operation):
     """The upload's OpenAPI operation: a multipart body with one binary part, ``file``."""
@@ -269,12 +258,7 @@ class AttachmentsController(Controller):
         settings: Settings = state.settings
         download = await attachments.access_attachment(db_session, user, attachment_id, settings)
         row = download.attachment
-        headers = {
-            "Content-Disposition": content_disposition(row.original_name, inline=download.inline),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox",
-            "Cache-Control": "private, no-store",
-        }
+        headers = download.headers()
         if settings.storage_presign_seconds:
             url = download.store.presigned_url(
                 row.storage_key,

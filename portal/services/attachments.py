@@ -20,16 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import permissions
 from portal.audit import Actor, record_event
 from portal.database import read_transaction, write_transaction
 from portal.errors import Conflict, Gone, InvalidInput, NotFound, PayloadTooLarge, PortalError
-from portal.models import StoredAttachment, User
+from portal.models import Message, StoredAttachment, User
 from portal.models.attachments import SERVABLE_STATUSES
 from portal.models.base import new_id, utcnow
+from portal.permissions import Capability, Who
 from portal.principals import Participant
 from portal.services import attachment_types
 from portal.services.attachment_scan import Verdict, scan_file
@@ -69,6 +72,26 @@ class Download:
     @property
     def inline(self) -> bool:
         return self.attachment.content_type in attachment_types.INLINE_TYPES
+
+    def headers(self, *, inline: bool | None = None) -> dict[str, str]:
+        """The download's headers: never sniffed, never run in the service's origin."""
+        shown = self.inline if inline is None else inline
+        return {
+            "Content-Disposition": content_disposition(self.attachment.original_name, inline=shown),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox",
+            "Cache-Control": "private, no-store",
+        }
+
+
+def content_disposition(filename: str, *, inline: bool) -> str:
+    """RFC 6266: a plain ASCII ``filename`` for old clients and the exact name as RFC 8187
+    ``filename*``; nothing of the name can end the header or add a parameter."""
+    fallback = "".join(
+        c if 0x20 <= ord(c) < 0x7F and c not in '"\\;%' else "_" for c in filename
+    ).strip()
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback or 'file'}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def clean_filename(filename: str | None) -> str:
@@ -364,3 +387,63 @@ async def delete_stored(settings: Settings, rows: Sequence[StoredAttachment]) ->
             await store.delete(row.storage_key)
         except Exception:
             log.exception("could not delete the stored file of attachment %s", row.id)
+
+
+@dataclass(frozen=True)
+class FileLink:
+    """An uploaded file of a message, as staff pages list it (a link to the staff download)."""
+
+    id: uuid.UUID
+    filename: str
+    size_bytes: int
+    sha256: str
+
+
+def file_links(entries: Sequence[Any] | None) -> tuple[FileLink, ...]:
+    """The uploaded files among a message's ``attachments`` entries (links have no id)."""
+    links = []
+    for item in entries or ():
+        if isinstance(item, dict) and "id" in item:
+            links.append(
+                FileLink(
+                    id=uuid.UUID(str(item["id"])),
+                    filename=str(item.get("filename", "")),
+                    size_bytes=int(item.get("size_bytes", 0)),
+                    sha256=str(item.get("sha256", "")),
+                )
+            )
+    return tuple(links)
+
+
+async def staff_download(
+    session: AsyncSession, attachment_id: uuid.UUID, *, actor: Who, settings: Settings
+) -> Download:
+    """A file of a message for a staff member who may read the queue (the report and thread
+    pages link to it). Every download is recorded on the thread's chain
+    (``attachment.downloaded_by_staff``). Infected files are never served, to staff either;
+    uploads not attached to a message are not staff's to open."""
+    async with write_transaction(session):
+        audit_actor = await permissions.authorize(session, actor, Capability.READ_QUEUE)
+        row = await session.get(StoredAttachment, attachment_id, populate_existing=True)
+        if row is None or row.message_id is None:
+            raise NotFound(f"attachment {attachment_id} does not exist")
+        message = await session.get(Message, row.message_id)
+        if message is None:
+            raise NotFound(f"attachment {attachment_id} does not exist")
+        if row.purged_at is not None:
+            raise Gone(f"attachment {attachment_id} was deleted under the retention policy")
+        if row.scan_status == "infected":
+            raise InfectedFile(f"attachment {attachment_id}: the virus scanner found something")
+        if row.scan_status not in SERVABLE_STATUSES:
+            raise Conflict(f"attachment {attachment_id} has not passed the virus scan")
+        await record_event(
+            session,
+            actor=audit_actor,
+            action="attachment.downloaded_by_staff",
+            subject_type="attachment",
+            subject_id=row.id,
+            thread_id=message.thread_id,
+            details={"message_id": str(message.id), "sha256": row.sha256},
+        )
+    session.expunge(row)
+    return Download(row, attachment_store(settings))
