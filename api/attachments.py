@@ -211,7 +211,7 @@ class AttachmentsController(Controller):
         request_max_body_size=None,  # the file's bytes are counted as they stream in
         operation_class=UploadOperation,
     )
-    async def upload(
+    async def upload_attachment(
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
@@ -248,7 +248,7 @@ class AttachmentsController(Controller):
         "message was removed by a moderator or purged under the retention policy.",
         responses=error_responses(400, 401, 403, 404, 409, 410, 422),
     )
-    async def download(
+    async def download_attachment(
         self,
         db_session: NamedDependency[AsyncSession],
         user: NamedDependency[EndUser],

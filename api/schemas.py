@@ -132,7 +132,7 @@ class AttachmentIn(Struct, forbid_unknown_fields=True):
     ]
 
 
-class AttachmentOut(Struct):
+class AttachmentOut(Struct, omit_defaults=True):
     filename: str
     content_type: str
     size_bytes: int

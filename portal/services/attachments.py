@@ -280,6 +280,8 @@ async def claim_for_message(
                 f"{where}: attachment {attachment_id} has not passed the virus scan", field=where
             )
         claimed.append(row)
+    if len({row.id for row in claimed}) != len(claimed):
+        raise InvalidInput("attachment_ids", "names a file more than once")
     return claimed
 
 

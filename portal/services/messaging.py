@@ -234,14 +234,19 @@ def normalise_draft(draft: MessageDraft) -> MessageDraft:
 
 def _attachment_ids(draft: MessageDraft) -> tuple[uuid.UUID, ...]:
     ids = tuple(draft.attachment_ids)
-    if len(ids) + len(draft.attachments) > MAX_ATTACHMENTS:
+    if len(ids) > MAX_ATTACHMENTS:
+        raise InvalidInput("attachment_ids", f"at most {MAX_ATTACHMENTS} files per message")
+    return ids
+
+
+def _check_attachment_count(draft: MessageDraft) -> None:
+    """Files and links together: checked once the files are known to be the sender's, so that
+    a send naming files that do not exist is told that first."""
+    if len(draft.attachment_ids) + len(draft.attachments) > MAX_ATTACHMENTS:
         raise InvalidInput(
             "attachment_ids",
             f"at most {MAX_ATTACHMENTS} attachments per message (files and links together)",
         )
-    if len(set(ids)) != len(ids):
-        raise InvalidInput("attachment_ids", "names a file more than once")
-    return ids
 
 
 def _refuse_if_suspended(sender: UserRow, now: datetime) -> None:
@@ -470,6 +475,7 @@ async def _deliver(
     if blocked:
         raise Blocked("you cannot message this user: one of you has blocked the other")
     files = await attachments.claim_for_message(session, sender.id, draft.attachment_ids)
+    _check_attachment_count(draft)
     total_bytes = sum(item.size_bytes for item in draft.attachments)
     total_bytes += sum(row.size_bytes for row in files)
     if total_bytes > MAX_ATTACHMENTS_TOTAL_BYTES:
