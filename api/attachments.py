@@ -219,6 +219,14 @@ class AttachmentsController(Controller):
         state: State,
     ) -> Response[schemas.UploadedAttachmentOut]:
         settings: Settings = state.settings
+        cap = min(settings.attachment_max_file_bytes, attachments.MAX_TOTAL_BYTES)
+        announced = request.content_length
+        if announced is not None and announced > cap + MAX_ENVELOPE_BYTES:
+            # Refused before a byte is read; a body without a length is counted as it streams.
+            raise PayloadTooLarge(
+                f"file: the request is {announced:,} bytes; one file may be at most {cap:,}",
+                field="file",
+            )
         filename, chunks = await read_file_part(request)
         row = await attachments.upload_attachment(
             db_session, uploader_id=user.id, filename=filename, chunks=chunks, settings=settings

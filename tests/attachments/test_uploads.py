@@ -203,8 +203,20 @@ async def test_a_file_of_25_000_001_bytes_is_refused_as_it_streams_in(
                 "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
             },
         )
-    assert response.status_code == 413, response.text
-    assert (response.json()["code"], response.json()["field"]) == ("too_large", "file")
+        assert response.status_code == 413, response.text
+        assert (response.json()["code"], response.json()["field"]) == ("too_large", "file")
+        # A body whose announced length is already too much is refused before it is read.
+        body = b"".join([chunk async for chunk in multipart_stream("big.txt", 25_100_000)])
+        announced = await client.post(
+            "/api/v1/attachments",
+            content=body,
+            headers={
+                **auth(settings, user),
+                "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            },
+        )
+        assert (announced.status_code, announced.json()["field"]) == (413, "file")
+        assert "the request is 25,100,1" in announced.json()["detail"]
     assert await session.scalar(select(StoredAttachment.id)) is None
     incoming = settings.var_dir / "attachments" / ".incoming"
     assert not any(incoming.iterdir())  # the spool file is gone
