@@ -1,5 +1,6 @@
 """Staff open a message's files from the report and thread pages: a POST with the CSRF token,
-saved as an attachment in a sandbox, recorded on the thread's chain; an infected file never."""
+saved as an attachment in a sandbox, recorded on the thread's chain. A message a moderator
+removed keeps its files from its participants."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models import AuditEvent
+from portal.services import moderation
 from portal.settings import Settings
 from tests.admin.support import post_form, sign_in
 from tests.api.helpers import auth, make_pair, send_ok
@@ -70,3 +72,27 @@ async def test_staff_download_a_reported_messages_file_and_each_download_is_reco
         )
         == 1
     )
+
+
+async def test_a_removed_messages_files_are_withheld_from_its_participants(
+    app: Litestar, client: AsyncTestClient[Litestar], settings: Settings, session: AsyncSession
+) -> None:
+    employer, candidate = await make_pair(app)
+    file_id = await uploaded_id(client, settings, employer, "offer.pdf", PDF)
+    sent = await send_ok(client, settings, employer, candidate, "offer", attachment_ids=[file_id])
+    message_id = uuid.UUID(sent["message"]["id"])
+    await client.post(
+        f"/api/v1/messages/{message_id}/flag?reason=spam", headers=auth(settings, candidate)
+    )
+    moderator = await staff(session, "moderator")
+    await moderation.remove_message(
+        session, message_id, actor=moderator, reason="scam", grounds=moderation.Grounds("spam")
+    )
+    for reader in (employer, candidate):
+        path = f"/api/v1/attachments/{file_id}"
+        response = await client.get(path, headers=auth(settings, reader))
+        assert (response.status_code, response.json()["code"]) == (410, "gone")
+    thread = await client.get(
+        f"/api/v1/messages/threads/{sent['thread']['id']}", headers=auth(settings, candidate)
+    )
+    assert thread.json()["messages"][0]["attachments"] == []
