@@ -10,9 +10,10 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -52,16 +53,23 @@ def _answers(port: int) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Clamd:
+    tcp_url: str  # tcp://127.0.0.1:PORT
+    unix_url: str  # unix:///PATH: the same daemon listens on both
+
+
 @pytest.fixture(scope="session")
-def clamd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``tcp://127.0.0.1:PORT`` of a clamd started for this test session."""
+def clamd() -> Iterator[Clamd]:
+    """A clamd started for this test session, on TCP and on a unix socket."""
     binary = _clamd_binary()
     if binary is None:
         reason = "clamd is not installed (Debian: apt-get install clamav-daemon)"
         if REQUIRE_CLAMD:
             pytest.fail(f"{reason}, and PORTAL_REQUIRE_CLAMD=1 requires it", pytrace=False)
         pytest.skip(reason)
-    home = tmp_path_factory.mktemp("clamd")
+    # Short: a unix socket's path is limited to 107 bytes.
+    home = Path(tempfile.mkdtemp(prefix="clamd-"))
     database = home / "db"
     database.mkdir()
     # A hash signature (.hdb): the MD5 and size of the whole file, and the name to report.
@@ -77,6 +85,7 @@ def clamd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 f"DatabaseDirectory {database}",
                 "TCPAddr 127.0.0.1",
                 f"TCPSocket {port}",
+                f"LocalSocket {home / 'clamd.sock'}",
                 f"LogFile {home / 'clamd.log'}",
                 "StreamMaxLength 30M",
                 "",
@@ -93,13 +102,19 @@ def clamd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 log = (home / "clamd.log").read_text() if (home / "clamd.log").exists() else ""
                 pytest.fail(f"clamd did not start: {log[-2000:]}", pytrace=False)
             time.sleep(0.05)
-        yield f"tcp://127.0.0.1:{port}"
+        yield Clamd(f"tcp://127.0.0.1:{port}", f"unix://{home / 'clamd.sock'}")
     finally:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def clamd_url(clamd: Clamd) -> str:
+    return clamd.tcp_url
 
 
 @pytest.fixture(scope="session")

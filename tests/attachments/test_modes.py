@@ -18,7 +18,7 @@ from portal.models import StoredAttachment
 from portal.services.attachment_scan import parse_reply
 from portal.settings import Settings, SettingsError, load_settings
 from tests.api.helpers import auth, make_pair, make_user, send_ok
-from tests.attachments.conftest import EICAR
+from tests.attachments.conftest import EICAR, Clamd
 from tests.attachments.files import PDF, png, upload, uploaded_id
 
 
@@ -43,6 +43,19 @@ async def test_without_a_scanner_files_are_accepted_after_sniffing_and_marked_un
     # Sniffing still refuses what is not on the list.
     refused = await upload(client, settings, candidate, "cv.pdf", png())
     assert refused.status_code == 415
+
+
+@pytest.mark.parametrize("store_kind", ["local"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_clamd_is_reached_over_a_unix_socket_too(
+    app: Litestar, client: AsyncTestClient[Litestar], settings: Settings, clamd: Clamd
+) -> None:
+    _use(app, replace(settings, clamd_url=clamd.unix_url))
+    user = await make_user(app, "candidate")
+    clean = await upload(client, settings, user, "cv.pdf", PDF)
+    assert (clean.status_code, clean.json()["scan_status"]) == (201, "clean")
+    infected = await upload(client, settings, user, "notes.txt", EICAR)
+    assert (infected.status_code, infected.json()["code"]) == (422, "infected")
 
 
 @pytest.mark.parametrize("store_kind", ["local"], indirect=True)
