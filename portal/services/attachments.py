@@ -160,7 +160,8 @@ async def upload_attachment(
     """Receives one file from ``uploader_id`` and returns its row, clean (or ``unscanned`` with
     no scanner configured). Refusals: InvalidInput (no name, empty), PayloadTooLarge (over the
     per-file cap), UnsupportedFileType (415: sniffed type not accepted, or not the name's),
-    InfectedFile (the row is kept, quarantined for staff), ScannerUnavailable (503)."""
+    InfectedFile (the row and bytes are kept for staff, marked infected), ScannerUnavailable
+    (503: the upload stays quarantined)."""
     name = clean_filename(filename)
     check_extension(name)
     async with read_transaction(session):
