@@ -9,7 +9,7 @@ PORT ?= 8000
 # compiles the whole tree from source again (about 4 s of CPU each on this machine).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install install-test install-bench lock upgrade-lock run test poppler fonts lint typecheck format bench bench-quick bench-pdf wrk clean
+.PHONY: install install-test install-bench lock upgrade-lock run test poppler fonts libmagic lint typecheck format bench bench-quick bench-pdf wrk clean
 
 # Every Python package, direct and transitive, comes from a lock with hashes (requirements/);
 # the project itself is installed without letting pip resolve anything.
@@ -51,9 +51,9 @@ $(NODE_STAMP): package.json package-lock.json
 $(VENV)/.installed-bench: $(VENV)/.installed-test
 	touch $@
 
-install: $(VENV)/.installed $(NODE_STAMP) fonts
+install: $(VENV)/.installed $(NODE_STAMP) fonts libmagic
 
-install-test: $(VENV)/.installed-test $(NODE_STAMP) fonts
+install-test: $(VENV)/.installed-test $(NODE_STAMP) fonts libmagic
 
 # The PDF audit report is set in DejaVu Sans from Debian's fonts-dejavu-core, read from
 # /usr/share/fonts/truetype/dejavu (portal/services/compliance/report_pdf.py says why).
@@ -61,6 +61,13 @@ fonts:
 	@test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null; } || \
 		echo "fonts-dejavu-core could not be installed: PDF audit reports will fail until it is" >&2
+
+# Uploaded files' types are read from their bytes by libmagic (Debian's libmagic1, through
+# python-magic); without it uploads are refused with 503 and everything else works.
+libmagic:
+	@{ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q 'libmagic\.so\.1' || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmagic1 >/dev/null; } || \
+		echo "libmagic1 could not be installed: uploads will be refused until it is" >&2
 
 # `make run PORT=8080` (and HOST): the address the demo's banner prints and the app calls its
 # own (PORTAL_BASE_URL), unless PORTAL_BASE_URL is set already.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.middleware.base import DefineMiddleware
 
+from api.attachments import AttachmentsController
 from api.auth import JWTAuthenticationMiddleware
 from api.email_tracking import email_opened
 from api.errors import JSONRequest
@@ -25,6 +26,7 @@ def create_api_router(settings: Settings) -> Router:
             email_opened,
             MessagesController,
             ModerationNoticesController,
+            AttachmentsController,
         ],
         middleware=[DefineMiddleware(JWTAuthenticationMiddleware, exclude=UNAUTHENTICATED_PATHS)],
         security=[{"BearerToken": []}],

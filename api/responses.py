@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNPROCESSABLE = "unprocessable"
+    INFECTED = "infected"  # the virus scanner flagged an uploaded file
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     RATE_LIMITED = "rate_limited"
     SIGN_IN_THROTTLED = "sign_in_throttled"
@@ -62,7 +63,7 @@ CODES_BY_STATUS: dict[int, tuple[ErrorCode, ...]] = {
     410: (ErrorCode.GONE,),
     413: (ErrorCode.TOO_LARGE,),
     415: (ErrorCode.UNSUPPORTED_MEDIA_TYPE,),
-    422: (ErrorCode.UNPROCESSABLE, ErrorCode.IDEMPOTENCY_KEY_REUSED),
+    422: (ErrorCode.UNPROCESSABLE, ErrorCode.IDEMPOTENCY_KEY_REUSED, ErrorCode.INFECTED),
     429: (ErrorCode.RATE_LIMITED,),
     500: (ErrorCode.INTERNAL_ERROR,),
     503: (ErrorCode.UNAVAILABLE, ErrorCode.BUSY),

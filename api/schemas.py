@@ -132,11 +132,33 @@ class AttachmentIn(Struct, forbid_unknown_fields=True):
     ]
 
 
-class AttachmentOut(Struct):
+class AttachmentOut(Struct, omit_defaults=True):
     filename: str
     content_type: str
     size_bytes: int
     url: str
+    id: Annotated[
+        uuid.UUID | None,
+        Meta(description="An uploaded file's id (download at `url`); null for a link."),
+    ] = None
+    sha256: Annotated[
+        str | None, Meta(description="An uploaded file's SHA-256 (hex); null for a link.")
+    ] = None
+
+
+class UploadedAttachmentOut(Struct):
+    """An upload, accepted: attach it to a message with ``attachment_ids``."""
+
+    id: uuid.UUID
+    filename: str
+    content_type: Annotated[str, Meta(description="Sniffed from the bytes")]
+    size_bytes: int
+    sha256: str
+    scan_status: Annotated[
+        Literal["clean", "unscanned"],
+        Meta(description="`unscanned`: no virus scanner is configured (development)"),
+    ]
+    created_at: datetime
 
 
 class SendMessageIn(Struct, forbid_unknown_fields=True):
@@ -149,6 +171,15 @@ class SendMessageIn(Struct, forbid_unknown_fields=True):
     attachments: Annotated[list[AttachmentIn], Meta(max_length=MAX_ATTACHMENTS)] = msgspec.field(
         default_factory=list
     )
+    attachment_ids: Annotated[
+        list[uuid.UUID],
+        Meta(
+            max_length=MAX_ATTACHMENTS,
+            description="Files uploaded with `POST /api/v1/attachments` by the caller, not yet "
+            f"attached, that passed the virus scan. Files and `attachments` links together: at "
+            f"most {MAX_ATTACHMENTS} (400), at most {MAX_ATTACHMENTS_TOTAL_BYTES:,} bytes (413).",
+        ),
+    ] = msgspec.field(default_factory=list)
 
     def to_draft(self) -> MessageDraft:
         return MessageDraft(
@@ -162,6 +193,7 @@ class SendMessageIn(Struct, forbid_unknown_fields=True):
                 Attachment(a.filename, a.content_type, a.size_bytes, a.url)
                 for a in self.attachments
             ),
+            attachment_ids=tuple(self.attachment_ids),
         )
 
 

@@ -6,6 +6,7 @@ from litestar import Router
 
 from dashboard import (
     appeals,
+    attachments,
     decisions,
     overview,
     policies,
@@ -40,6 +41,7 @@ def dashboard_router() -> Router:
             users.user,
             *search.SEARCH_HANDLERS,
             *threads.THREAD_HANDLERS,
+            *attachments.ATTACHMENT_HANDLERS,
             *decisions.DECISION_HANDLERS,
             *appeals.APPEAL_HANDLERS,
             *policies.POLICY_HANDLERS,

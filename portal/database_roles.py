@@ -62,6 +62,12 @@ RUNTIME_GRANTS: dict[str, Grant] = {
         "INSERT",
         update_only=("status", "decided_by_id", "decided_at", "reasoning", "outcome_decision_id"),
     ),
+    # An upload's facts never change; its scan verdict, its message and its purge are set once.
+    "attachments": grant(
+        "SELECT",
+        "INSERT",
+        update_only=("message_id", "scan_status", "scan_signature", "scanned_at", "purged_at"),
+    ),
     "audit_chain_heads": grant("SELECT", "INSERT", update_only=("position", "hash")),
     "audit_events": grant("SELECT", "INSERT"),  # append-only
     "email_outbox": READ_WRITE,

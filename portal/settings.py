@@ -555,6 +555,58 @@ class Settings:
         "§704(a))",
         minimum=1,
     )
+    # Attachments (issue 19): uploaded files, their store and their virus scanner.
+    attachment_max_file_bytes: int = setting(
+        "ATTACHMENT_MAX_FILE_BYTES",
+        25_000_000,
+        "largest uploaded file, in bytes (a message's files together: at most 25,000,000)",
+        minimum=1,
+    )
+    storage_url: str | None = setting(
+        "STORAGE_URL",
+        None,
+        "an S3-compatible store's endpoint (`https://s3.eu-west-1.amazonaws.com`, a MinIO or "
+        "Ceph address); unset: files under `PORTAL_VAR_DIR/attachments`",
+        prefixes=("http://", "https://"),
+        strip_trailing_slash=True,
+    )
+    storage_bucket: str = setting(
+        "STORAGE_BUCKET", "portal-attachments", "the S3 bucket (it must exist)", one_line=True
+    )
+    storage_region: str = setting(
+        "STORAGE_REGION", "us-east-1", "the S3 region (signs requests)", one_line=True
+    )
+    storage_access_key_id: str | None = setting(
+        "STORAGE_ACCESS_KEY_ID",
+        None,
+        "S3 access key id; unset: boto3's own chain (environment, instance role)",
+        one_line=True,
+    )
+    storage_secret_access_key: str | None = setting(
+        "STORAGE_SECRET_ACCESS_KEY", None, "S3 secret access key", from_file=True
+    )
+    storage_presign_seconds: int = setting(
+        "STORAGE_PRESIGN_SECONDS",
+        0,
+        "S3 only: a download answers 303 to a presigned URL valid this many seconds (at most "
+        "60); `0`: the app streams the file itself",
+    )
+    clamd_url: str | None = setting(
+        "CLAMD_URL",
+        None,
+        "ClamAV's clamd, scanning every upload (INSTREAM): `tcp://HOST:PORT` or "
+        "`unix:///PATH`; unset: files are accepted after type sniffing, unscanned",
+        prefixes=("tcp://", "unix://"),
+        one_line=True,
+    )
+    clamd_timeout_seconds: int = setting(
+        "CLAMD_TIMEOUT_SECONDS", 60, "longest wait for clamd's verdict on one file", minimum=1
+    )
+    allow_unscanned: bool = setting(
+        "ALLOW_UNSCANNED",
+        False,
+        "lets production run without `PORTAL_CLAMD_URL` (uploads are then never scanned)",
+    )
     # Development secrets made up in memory by this load (no file under var_dir holds them yet):
     # `write_development_secrets` keeps them. Not a setting.
     unsaved_secrets: tuple[str, ...] = ()
@@ -665,6 +717,18 @@ def load_settings() -> Settings:
             load_private_key(loaded.audit_signing_key)
         except SigningKeyError as exc:
             raise SettingsError(f"PORTAL_AUDIT_SIGNING_KEY: {exc}") from None
+
+    if loaded.storage_presign_seconds > 60:
+        raise SettingsError(
+            "PORTAL_STORAGE_PRESIGN_SECONDS must be at most 60, got "
+            f"{loaded.storage_presign_seconds}"
+        )
+    if production and loaded.clamd_url is None and not loaded.allow_unscanned:
+        # An unscanned upload reaches the other party as it was sent.
+        raise SettingsError(
+            "PORTAL_CLAMD_URL is required when PORTAL_ENV=production (uploads are scanned by "
+            "ClamAV's clamd); PORTAL_ALLOW_UNSCANNED=1 runs without a scanner"
+        )
 
     return dataclasses.replace(loaded, **derived)
 

@@ -626,6 +626,7 @@ def audit_check(checkpoint_file: str | None, public_key: str | None) -> None:
         check_message_contents,
         count_messages,
     )
+    from portal.services.compliance.file_integrity import check_stored_files, count_files
     from portal.services.compliance.integrity import (
         CheckResult,
         check_all_chains,
@@ -633,6 +634,7 @@ def audit_check(checkpoint_file: str | None, public_key: str | None) -> None:
         count_events,
     )
     from portal.services.compliance.signing import SigningKeyError, load_public_key
+    from portal.storage import attachment_store
 
     checkpoint = None
     if checkpoint_file is not None or public_key is not None:
@@ -649,12 +651,15 @@ def audit_check(checkpoint_file: str | None, public_key: str | None) -> None:
             sys.exit(2)
 
     async def work(session: AsyncSession) -> CheckResult:
-        total = await count_events(session) + await count_messages(session)
+        total = (
+            await count_events(session) + await count_messages(session) + await count_files(session)
+        )
         result = CheckResult()
         with click.progressbar(length=total, label="checking", file=sys.stderr) as bar:
             await check_all_chains(session, bar.update, checkpoint=checkpoint, result=result)
             await check_exported_heads(session, result)
             await check_message_contents(session, result, bar.update)
+            await check_stored_files(session, attachment_store(settings()), result, bar.update)
         return result
 
     result = run_with_session(work)
@@ -664,6 +669,7 @@ def audit_check(checkpoint_file: str | None, public_key: str | None) -> None:
         sys.exit(2)
     click.echo(f"verified {result.chains} chains, {result.events} events")
     click.echo(f"verified {result.messages} messages' content, {result.exports} exported heads")
+    click.echo(f"verified {result.files} stored files against their SHA-256")
     if checkpoint is not None:
         click.echo(f"every chain reaches the checkpoint of {checkpoint.created_at.isoformat()}")
     if result.unproven_messages:

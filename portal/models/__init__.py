@@ -1,5 +1,6 @@
 """Every table of the portal; importing this module registers them all on ``Base.metadata``."""
 
+from portal.models.attachments import StoredAttachment
 from portal.models.base import Base
 from portal.models.decisions import Appeal, ModerationDecision, Policy
 from portal.models.holds import LegalHold
@@ -33,5 +34,6 @@ __all__ = [
     "RetaliationWatch",
     "StaffSignInWindow",
     "StaffUser",
+    "StoredAttachment",
     "User",
 ]

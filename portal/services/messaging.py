@@ -18,13 +18,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import Actor, message_digest, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Blocked, Forbidden, InvalidInput, NotFound, PayloadTooLarge, Suspended
-from portal.models import Application, Message, MessageThread, User
+from portal.models import Application, Message, MessageThread, StoredAttachment, User
 from portal.models.base import insert_row, insert_values, new_id, utcnow
 from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
 from portal.models.rows import ReceiptRow, ThreadRow, UserRow
 from portal.prepared import Prepared
 from portal.principals import Participant
-from portal.services import idempotency, notifications, public_hosts, rate_limit, validation
+from portal.services import (
+    attachments,
+    idempotency,
+    notifications,
+    public_hosts,
+    rate_limit,
+    validation,
+)
 from portal.services.applications import application_facts
 from portal.services.blocks import block_between
 from portal.services.sanitize import sanitize_html
@@ -135,6 +142,8 @@ class MessageDraft:
     subject: str | None = None
     application_id: uuid.UUID | None = None
     attachments: Sequence[Attachment] = field(default_factory=tuple)
+    # uploaded files (POST /api/v1/attachments) to attach, by id
+    attachment_ids: Sequence[uuid.UUID] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -219,7 +228,25 @@ def normalise_draft(draft: MessageDraft) -> MessageDraft:
         subject=subject or None,
         application_id=draft.application_id,
         attachments=tuple(_attachments(draft.attachments)),
+        attachment_ids=_attachment_ids(draft),
     )
+
+
+def _attachment_ids(draft: MessageDraft) -> tuple[uuid.UUID, ...]:
+    ids = tuple(draft.attachment_ids)
+    if len(ids) > MAX_ATTACHMENTS:
+        raise InvalidInput("attachment_ids", f"at most {MAX_ATTACHMENTS} files per message")
+    return ids
+
+
+def _check_attachment_count(draft: MessageDraft) -> None:
+    """Files and links together: checked once the files are known to be the sender's, so that
+    a send naming files that do not exist is told that first."""
+    if len(draft.attachment_ids) + len(draft.attachments) > MAX_ATTACHMENTS:
+        raise InvalidInput(
+            "attachment_ids",
+            f"at most {MAX_ATTACHMENTS} attachments per message (files and links together)",
+        )
 
 
 def _refuse_if_suspended(sender: UserRow, now: datetime) -> None:
@@ -447,7 +474,10 @@ async def _deliver(
         )
     if blocked:
         raise Blocked("you cannot message this user: one of you has blocked the other")
+    files = await attachments.claim_for_message(session, sender.id, draft.attachment_ids)
+    _check_attachment_count(draft)
     total_bytes = sum(item.size_bytes for item in draft.attachments)
+    total_bytes += sum(row.size_bytes for row in files)
     if total_bytes > MAX_ATTACHMENTS_TOTAL_BYTES:
         raise PayloadTooLarge(
             f"attachments: {total_bytes:,} bytes in total; at most "
@@ -464,6 +494,7 @@ async def _deliver(
         application=application,
         now=now,
         settings=settings,
+        files=files,
     )
 
 
@@ -478,6 +509,7 @@ async def _write_message(
     application: Application | None,
     now: datetime,
     settings: Settings,
+    files: Sequence[StoredAttachment] = (),
 ) -> SentMessage:
     thread, created = await _find_or_create_thread(
         session,
@@ -498,7 +530,8 @@ async def _write_message(
         body=draft.body,
         body_format=draft.body_format,
         message_type=draft.message_type,
-        attachments=[item.as_json() for item in draft.attachments],
+        attachments=[item.as_json() for item in draft.attachments]
+        + [attachments.message_entry(row, settings) for row in files],
         created_at=now,
         updated_at=now,
     )
@@ -510,6 +543,7 @@ async def _write_message(
     for statement in insert_first:
         await statement.all(session, params)
     thread = await bump.one(session, params)
+    await attachments.attach(session, files, message.id)
     actor = Actor.user(sender.id)
     if created:
         await record_event(
@@ -541,6 +575,8 @@ async def _write_message(
             "attachments": len(message.attachments),
             "content_sha256": message_digest(message),
             "sent_at": now,
+            # each uploaded file's SHA-256 and size (the content digest covers them too)
+            **({"files": [attachments.evidence(row) for row in files]} if files else {}),
         },
     )
     await notifications.queue_offline_notification(

@@ -38,6 +38,7 @@ from portal.models import (
     User,
 )
 from portal.models.base import utcnow
+from portal.services.attachments import file_links
 from portal.services.moderation_queue import item_state, reports_of_items
 from portal.services.moderation_types import (
     DECISION_ACTIONS,
@@ -69,6 +70,7 @@ def _thread_message(row: Any, reported_id: uuid.UUID) -> ThreadMessage:
         created_at=row.created_at,
         is_removed=row.is_removed,
         is_reported=row.id == reported_id,
+        files=file_links(row.attachments),
     )
 
 
@@ -87,6 +89,7 @@ def _context_query(message: Message, *, before: bool, limit: int) -> Select[Any]
             Message.body_format,
             Message.created_at,
             Message.is_removed,
+            Message.attachments,
         )
         .join(sender, sender.id == Message.sender_id)
         .where(Message.thread_id == message.thread_id)
@@ -282,6 +285,7 @@ async def report_view(
             created_at=message.created_at,
             is_removed=message.is_removed,
             is_reported=True,
+            files=file_links(message.attachments),
         ),
         thread_id=message.thread_id,
         thread_subject=thread_subject,

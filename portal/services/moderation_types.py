@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Final
 
 from portal.models.base import utcnow
+from portal.services.attachments import FileLink
 
 QUEUE_STATUSES: Final = ("open", "mine", "escalated", "decided")
 QUEUE_ORDERS: Final = ("priority", "age")
@@ -128,6 +129,7 @@ class ThreadMessage:
     created_at: datetime
     is_removed: bool
     is_reported: bool  # the message this view is about
+    files: tuple[FileLink, ...] = ()  # its uploaded files (links to the staff download)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from portal.models import (
 )
 from portal.models.base import utcnow
 from portal.permissions import Capability, Who
+from portal.services.attachments import FileLink, file_links
 from portal.services.compliance.chain import GENESIS_HASH, chain_key, event_hash
 from portal.services.compliance.holds import holds_on_thread
 
@@ -68,6 +69,7 @@ class TimelineMessage:
     marks: tuple[str, ...]  # removed, purged, deleted, deleted by the employer, reported ...
     removed_reason: str | None
     reported: int
+    files: tuple[FileLink, ...] = ()  # its uploaded files (links to the staff download)
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,7 @@ async def thread_timeline(session: AsyncSession, thread_id: uuid.UUID) -> Thread
                     marks=tuple(marks),
                     removed_reason=m.removed_reason,
                     reported=reported.get(m.id, 0),
+                    files=file_links(m.attachments),
                 ),
                 message_id=m.id,
             )

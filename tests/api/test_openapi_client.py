@@ -42,6 +42,8 @@ OPERATION_IDS = {
     ("GET", "/api/v1/moderation/appeals/{appeal_id}"): "get_appeal",
     ("PUT", "/api/v1/users/{user_id}"): "put_user",
     ("PUT", "/api/v1/applications/{application_id}"): "put_application",
+    ("POST", "/api/v1/attachments"): "upload_attachment",
+    ("GET", "/api/v1/attachments/{attachment_id}"): "download_attachment",
 }
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 

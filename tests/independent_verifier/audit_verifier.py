@@ -243,6 +243,13 @@ def _bindings(report: dict[str, Any], events: list[dict[str, Any]]) -> int:  # s
                     isinstance(attachments, list) and len(attachments) == details["attachments"],
                     f"{name}: attachments",
                 )
+            if "files" in details:
+                files = [
+                    {key: item.get(key) for key in ("id", "sha256", "size_bytes")}
+                    for item in content.get("attachments") or []
+                    if isinstance(item, dict) and "id" in item
+                ]
+                need(details["files"] == files, f"{name}: files")
         if message["id"] in purged:
             need(content is None and message.get("purged_at") is not None, f"{name}: purged")
         else:

@@ -24,8 +24,8 @@ CONTAINERFILE = PROJECT_ROOT / "Containerfile"
 OPERATIONS = PROJECT_ROOT / "docs" / "operations.md"
 # Variables the compose file sets for the images it runs, by image (not the portal's settings).
 IMAGE_VARIABLES = {"postgres": {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"}}
-# Commands that belong to the images they run in.
-IMAGE_COMMANDS = {"pg_isready", "redis-cli", "redis-server", "/mailpit"}
+# Commands that belong to the images they run in (clamdcheck.sh: the ClamAV image's own).
+IMAGE_COMMANDS = {"pg_isready", "redis-cli", "redis-server", "/mailpit", "clamdcheck.sh"}
 # Passwords interpolated into the compose file from the operator's environment.
 INTERPOLATED = re.compile(r"\$\{([A-Z_]+)[:?-]")
 CHECK_ENV = {"APP_DB_PASSWORD": "x", "OWNER_DB_PASSWORD": "x"}

@@ -45,6 +45,7 @@ def production(cli_env: dict, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("PORTAL_SESSION_SECRET", "s" * 48)
     monkeypatch.setenv("PORTAL_AUDIT_SIGNING_KEY", key.decode())
+    monkeypatch.setenv("PORTAL_ALLOW_UNSCANNED", "1")  # no attachment scanner in these tests
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -160,7 +160,14 @@ def test_production_requires_its_secrets(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(SettingsError, match="PORTAL_AUDIT_SIGNING_KEY"):
         load_settings()
     monkeypatch.setenv("PORTAL_AUDIT_SIGNING_KEY", _signing_key_pem())
+    # Uploads reach the other party: production scans them, or says in so many words it won't.
+    with pytest.raises(SettingsError, match="PORTAL_CLAMD_URL"):
+        load_settings()
+    monkeypatch.setenv("PORTAL_CLAMD_URL", "tcp://clamd:3310")
     assert load_settings().environment == "production"
+    monkeypatch.delenv("PORTAL_CLAMD_URL")
+    monkeypatch.setenv("PORTAL_ALLOW_UNSCANNED", "1")
+    assert load_settings().clamd_url is None
 
 
 def _signing_key_pem() -> str:
@@ -195,6 +202,7 @@ def test_access_log_is_off_by_default_in_production_only(monkeypatch: pytest.Mon
     monkeypatch.setenv("PORTAL_JWT_SECRET", "s" * 40)
     monkeypatch.setenv("PORTAL_SESSION_SECRET", "t" * 40)
     monkeypatch.setenv("PORTAL_AUDIT_SIGNING_KEY", _signing_key_pem())
+    monkeypatch.setenv("PORTAL_ALLOW_UNSCANNED", "1")
     assert load_settings().access_log is False
     monkeypatch.setenv("PORTAL_ACCESS_LOG", "true")
     assert load_settings().access_log is True

@@ -27,6 +27,7 @@ class CheckResult:
     exports: int = 0
     messages: int = 0
     unproven_messages: int = 0
+    files: int = 0  # stored attachment files checked against their digests
     problems: list[str] = field(default_factory=list)
 
 

@@ -1,5 +1,7 @@
 """Retention: after ``retention_days`` the bodies and attachment metadata of threads that both
-participants deleted, or that went quiet, are purged, unless a legal hold covers them.
+participants deleted, or that went quiet, are purged, unless a legal hold covers them; so are
+the stored files of their messages (deleted from the store once the purge has committed; each
+file's SHA-256 and size stay in its message's tombstone, ``details.files``).
 
 The period runs from the later of the thread's last activity and its application's last status
 change: a record is kept a year from its making or from the personnel action, whichever is later
@@ -25,11 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal import permissions
 from portal.audit import message_digest, record_event
-from portal.database import read_transaction, write_transaction
+from portal.database import read_transaction, session_settings, write_transaction
 from portal.errors import Conflict
 from portal.models import Application, LegalHold, Message, MessageThread
 from portal.models.base import utcnow
 from portal.permissions import Capability, Who
+from portal.services import attachments
 from portal.services.compliance.holds import covers, holds_on_thread, lift_hold, thread_is_held
 
 
@@ -266,8 +269,11 @@ async def purge_thread(
             )
         ).all()
         now = utcnow()
+        files = await attachments.stored_files_of(session, [message.id for message in messages])
         for message in messages:
             digest = message_digest(message)
+            # the digests of its files stay in the tombstone; their bytes go after the commit
+            evidence = [attachments.evidence(row) for row in files if row.message_id == message.id]
             message.subject = None
             message.body = ""
             message.attachments = []
@@ -284,7 +290,10 @@ async def purge_thread(
                     "content_sha256": digest,
                     "reason": "retention",
                     "cutoff": cutoff,
+                    **({"files": evidence} if evidence else {}),
                 },
             )
+        await attachments.mark_purged(session, files, now)
         await session.flush()
+    await attachments.delete_stored(session_settings(session), files)
     return len(messages)
