@@ -4,11 +4,9 @@ The pages are walked as the people who use them: signed out (sign-in, the 404 pa
 over every page of the dashboard, read from the app's routes (``dashboard_pages``: a new page is
 checked without touching this file; one that needs an id gets it from the seeded world, by its
 path parameter's name), the error pages, a user with a statement unfolded, the keyboard help
-open, a report right after a decision,
-and over SQLAdmin's /admin as an admin sees it: the panels are the ones the admin app registers
-(``PANELS``), so a new panel is checked without touching this file: the index, every panel's
-list, a details page, a create and an edit form, and the sign-in page a signed-out visit is sent
-to. On both databases, as the issue's browser tests are (the pages hold each database's data)."""
+open, a report right after a decision; SQLAdmin's /admin is walked by test_accessibility_admin.py
+(a module of its own, so that the two walks can run on both test processes at once). On both
+databases, as the issue's browser tests are (the pages hold each database's data)."""
 
 from __future__ import annotations
 
@@ -22,7 +20,6 @@ from litestar.routes import HTTPRoute
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.panels.views import PANELS
 from portal.database import read_transaction
 from portal.models import Appeal, ModerationDecision, Policy
 from portal.services import appeals, moderation
@@ -169,61 +166,5 @@ def test_no_staff_page_has_a_serious_accessibility_violation(
     page.keyboard.press("Enter")  # confirmed: the next report (with the undo), by htmx
     page.wait_for_url(re.compile(r".*done=removed"))
     _check(page, "a report after a decision", found, settle=True)
-
-    _assert_none(found)
-
-
-def test_no_admin_page_has_a_serious_accessibility_violation(
-    live_server: LiveServer, browsing: Browsing
-) -> None:
-    """The index, every panel's list and one of its records' details (the world has a row in
-    every table), a create and an edit form, the 404 page, and the sign-in page a signed-out
-    visit is sent to."""
-    live = live_server
-    world: PanelWorld = live.run(_world, live.settings)
-    found: dict[str, list[dict[str, Any]]] = {}
-    page = browsing.new_page()
-
-    page.goto(f"{live.url}/admin/")
-    page.wait_for_url(re.compile(r".*/mod/login\?next=/admin"))
-    _check(page, "/admin/ signed out (the sign-in page)", found)
-
-    sign_in(page, live, world.base.admin, then="/admin/")
-    _check(page, "/admin/", found)
-    menu = {
-        href.rstrip("/").removesuffix("/list")
-        for href in page.locator("#navbar-menu a[href*='/list']").evaluate_all(
-            "links => links.map((a) => new URL(a.href).pathname)"
-        )
-    }
-    assert menu == {f"/admin/{panel.identity}" for panel in PANELS}
-
-    def first_link(kind: str) -> str | None:
-        links = page.locator(f"tbody a[href*='/{kind}/']")
-        href = links.first.get_attribute("href") if links.count() else None
-        return None if href is None else href.removeprefix(live.url)
-
-    create = edit = None
-    without_details = []
-    for panel in PANELS:
-        path = f"/admin/{panel.identity}/list"
-        page.goto(live.url + path)
-        _check(page, path, found)
-        details = first_link("details")
-        edit = edit or (first_link("edit") if panel.can_edit else None)
-        if create is None and panel.can_create:
-            create = f"/admin/{panel.identity}/create"
-        if details is None:
-            without_details.append(panel.identity)
-            continue
-        page.goto(live.url + details)
-        _check(page, details, found)
-    assert not without_details, f"no record to open in {without_details}"
-    assert create and edit, (create, edit)
-    searchable = next(p.identity for p in PANELS if p.column_searchable_list)
-    searched = f"/admin/{searchable}/list?search=a"  # with the search's reset button shown
-    for path in (create, edit, searched, "/admin/nowhere/list", "/admin/no/such/page"):
-        page.goto(live.url + path)
-        _check(page, path, found)
 
     _assert_none(found)
