@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import Actor, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Forbidden, InvalidInput
+from portal.events import publish as events
 from portal.models import FlagReport, Message, ModerationDecision
 from portal.models.base import utcnow
 from portal.models.moderation import FLAG_REASONS
@@ -139,6 +140,7 @@ async def flag_message(
                 "flagged_at": now if flagged.rowcount == 1 else None,
             },
         )
+        events.queue_changed(session, "report")
         decision = (
             await session.get(ModerationDecision, report.decision_id)
             if report.decision_id is not None
