@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AuthenticationResult
 from litestar.middleware.base import DefineMiddleware
@@ -60,7 +61,9 @@ class Ticket(msgspec.Struct):
     opt={CALLER: END_USERS},
     responses=error_responses(400, 401, 403),
 )
-async def events_ticket(request: Request[EndUser, Any, Any], settings: Settings) -> Ticket:
+async def events_ticket(
+    request: Request[EndUser, Any, Any], settings: NamedDependency[Settings]
+) -> Ticket:
     return Ticket(
         ticket=issue_ticket(settings, request.user), expires_in=settings.events_ticket_seconds
     )
@@ -92,9 +95,7 @@ async def _sse(stream: EventStream, last_event_id: str | None) -> AsyncIterator[
     middleware=[DefineMiddleware(TicketOrBearerAuthentication)],
     include_in_schema=False,  # an endless stream: docs/api.md describes it
 )
-async def events_stream(
-    request: Request[EndUser, Any, Any], ticket: str | None = None
-) -> ServerSentEvent:
+async def events_stream(request: Request[EndUser, Any, Any]) -> ServerSentEvent:
     hub: EventHub = request.app.state.events
     if not hub.running:
         raise ServiceBusy("real-time events are not running in this process", 5)

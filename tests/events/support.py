@@ -88,7 +88,7 @@ class Reader:
             if event.type == type_ and all(event.data.get(k) == v for k, v in data.items()):
                 return event
 
-    async def quiet(self, wait: float = 0.3) -> list[Event]:
+    async def quiet(self, wait: float = 0.2) -> list[Event]:
         """Every event delivered within ``wait`` seconds."""
         got = []
         while (event := await self.next(wait)) is not None:

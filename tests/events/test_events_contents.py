@@ -164,7 +164,8 @@ async def test_a_resumed_stream_gets_what_it_missed_in_order_or_a_resync(hub: Ev
     await reader.close()
     stale = await open_reader(hub, someone.id, "employer", last_event_id="1-0")
     resync = await stale.next()
-    assert resync is not None and (resync.type, resync.id) == (RESYNC, sent[-1].id)
+    # to the newest id kept (the streams' opening unread totals may be newer than sent[-1])
+    assert resync is not None and resync.type == RESYNC and resync.key >= sent[-1].key
     await stale.close()
     assert await hub.history.since(someone.id, "not an id") is None
 
