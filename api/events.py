@@ -71,7 +71,7 @@ async def events_ticket(
 
 def _message(event: Event | None, emitted: EventKey) -> tuple[ServerSentEventMessage, EventKey]:
     if event is None:
-        return ServerSentEventMessage(comment="keep-alive"), emitted
+        return ServerSentEventMessage(data=None, comment="keep-alive"), emitted
     # An event from another process may arrive after a newer one: it carries no `id:` then,
     # so that the client's Last-Event-ID never goes back (and a resume repeats nothing).
     newer = event.key > emitted
@@ -83,7 +83,7 @@ def _message(event: Event | None, emitted: EventKey) -> tuple[ServerSentEventMes
 
 async def _sse(stream: EventStream, last_event_id: str | None) -> AsyncIterator[Any]:
     emitted: EventKey = (0, 0)
-    yield ServerSentEventMessage(comment="connected")
+    yield ServerSentEventMessage(data=None, comment="connected")
     async for event in stream.events(last_event_id):
         message, emitted = _message(event, emitted)
         yield message
