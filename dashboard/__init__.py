@@ -7,6 +7,7 @@ from litestar import Router
 from dashboard import (
     appeals,
     decisions,
+    events,
     overview,
     policies,
     queue,
@@ -31,6 +32,7 @@ def dashboard_router() -> Router:
             sign_in.logout,
             queue.queue,
             queue.counts,
+            events.queue_events,
             queue.next_report,
             queue.bulk_page,
             queue.bulk,

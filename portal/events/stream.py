@@ -19,7 +19,7 @@ from contextlib import suppress
 import anyio
 from litestar.channels import Subscriber
 
-from portal.events.hub import EventHub, UnreadRefresh, user_channel
+from portal.events.hub import STAFF_CHANNEL, EventHub, UnreadRefresh, user_channel
 from portal.events.model import RESYNC, UNREAD_CHANGED, Event, EventKey, event_key, timestamp
 
 
@@ -132,3 +132,34 @@ class EventStream:
                     yield event
         finally:
             await self.close()
+
+
+async def staff_events(hub: EventHub) -> AsyncIterator[str | None]:
+    """The staff's stream: each change of the moderation queue (its kind, as JSON), and None
+    for each keep-alive."""
+    assert hub.channels is not None
+    channels = hub.channels
+    subscriber = await channels.subscribe(STAFF_CHANNEL)
+    backlog: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def receive() -> None:
+        async for raw in subscriber.iter_events():
+            backlog.put_nowait(raw)
+
+    pump = asyncio.create_task(receive())
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(hub.settings.events_keepalive_seconds):
+                    raw = await backlog.get()
+            except TimeoutError:
+                yield None
+                continue
+            yield raw.decode()
+    finally:
+        with anyio.CancelScope(shield=True):
+            pump.cancel()
+            with suppress(asyncio.CancelledError):
+                await pump
+            with suppress(Exception):
+                await channels.unsubscribe(subscriber)
