@@ -3,6 +3,7 @@ database with a running hub, in memory and on Redis; streams are read as a clien
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -22,7 +23,7 @@ from portal.events.model import (
     UNREAD_CHANGED,
     Event,
 )
-from portal.events.stream import Backlog, EventStream, TooManyStreams
+from portal.events.stream import Backlog, EventStream, TooManyStreams, staff_events
 from portal.models import EmailOutbox, User
 from portal.services import flags, messaging, moderation, threads
 from portal.services.messaging import MessageDraft
@@ -111,7 +112,7 @@ async def test_a_report_shows_nothing_to_the_reported_sender_and_a_removal_shows
         async with hub.channels.start_subscription(STAFF_CHANNEL) as staff_stream:
             await flags.flag_message(session, candidate, message.id, reason="spam", note="a scam")
             assert await sender.quiet() == []
-            async with __import__("asyncio").timeout(2):
+            async with asyncio.timeout(2):
                 async for raw in staff_stream.iter_events():
                     assert json.loads(raw)["kind"] == "report"
                     break
@@ -225,3 +226,21 @@ async def _offline(session: object, who: User) -> None:
         await session.execute(  # type: ignore[attr-defined]
             update(User).where(User.id == who.id).values(last_active_at=utcnow().replace(year=2000))
         )
+
+
+async def test_the_staff_stream_says_the_queue_changed_and_nothing_more(hub: EventHub) -> None:
+    assert hub.sessionmaker is not None
+    changes = staff_events(hub).__aiter__()
+    first = asyncio.ensure_future(changes.__anext__())
+    await asyncio.sleep(0)
+    async with hub.sessionmaker() as session:
+        employer, candidate = await user(session, "employer"), await user(session, "candidate")
+        message = await send(session, hub.settings, employer, candidate, "a scam")
+        await flags.flag_message(session, candidate, message.id, reason="spam")
+    async with asyncio.timeout(2):
+        change = await first
+        while change is None:
+            change = await changes.__anext__()
+    assert change is not None and json.loads(change)["kind"] == "report"
+    assert set(json.loads(change)) == {"kind", "ts"}
+    await changes.aclose()  # type: ignore[attr-defined]

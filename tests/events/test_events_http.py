@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.events.hub import EventHub
 from portal.events.stream import EventStream
 from portal.events.tickets import read_ticket
 from portal.settings import Settings
+from tests.admin.support import sign_in
 from tests.api.helpers import auth, make_user, service_auth
+from tests.portal.moderation_support import staff
 
 
 async def test_a_ticket_names_its_user_and_nobody_else_gets_a_stream(
@@ -48,3 +51,16 @@ async def test_a_user_past_the_most_streams_gets_429(
     for stream in held:
         await stream.close()
     assert not await hub.is_watching(candidate.id)
+
+
+async def test_the_staff_stream_is_for_staff_and_event_stream_clients_only(
+    client: AsyncTestClient[Litestar], session: AsyncSession
+) -> None:
+    signed_out = await client.get("/mod/events", follow_redirects=False)
+    assert signed_out.status_code == 303
+    moderator = await staff(session, "moderator")
+    await sign_in(client, moderator)
+    assert (await client.get("/mod/events")).status_code == 406  # not an EventSource
+    page = await client.get("/mod")
+    assert 'sse-connect="/mod/events"' in page.text
+    assert (await client.get("/static/vendor/htmx-ext-sse/sse.min.js")).status_code == 200
