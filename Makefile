@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-test install-bench lock upgrade-lock run test poppler fonts lint typecheck format bench bench-quick bench-pdf wrk clean
+.PHONY: install install-test install-bench lock upgrade-lock run test poppler fonts lint typecheck format bench bench-quick bench-pdf bench-sse wrk clean
 
 # Every Python package, direct and transitive, comes from a lock with hashes (requirements/);
 # the project itself is installed without letting pip resolve anything.
@@ -119,3 +119,8 @@ wrk:
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .hypothesis
+
+# Real-time events (issue 19): 1,000 event streams on one `portal serve`, the delay from a send's
+# commit to its event's delivery (bench/sse.py; BENCH_SSE_ARGS="--redis redis://127.0.0.1:6379/0").
+bench-sse: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.sse $(BENCH_SSE_ARGS)
