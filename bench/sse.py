@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.sse [--streams 1000] [--rate 20] [--seconds 15]
         [--url postgresql+psycopg://…/db] [--redis redis://127.0.0.1:6379/0]
 
-Starts ``portal serve`` (one process) on a free port, on a scratch SQLite database under a
-temporary directory unless ``--url`` names a migrated one; provisions an employer and one
+Starts ``portal serve`` (one process) on a free port, on a scratch PostgreSQL database on the
+server of ``PORTAL_TEST_POSTGRES_URL`` (default postgres@127.0.0.1:5432; made, migrated and
+dropped afterwards) unless ``--url`` names a migrated one; provisions an employer and one
 candidate per stream, opens a stream (``GET /api/v1/events``) for each candidate, then has the
 employer send ``--rate`` messages a second, round robin over the candidates, for ``--seconds``.
 The delay of each ``message.created`` is the time it reached its stream minus its ``ts`` (when
@@ -30,16 +31,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+import psycopg
 
+from bench.sse_client import SSEClient
 from portal import migrate
 from portal.audit import Actor
 from portal.database import create_engine, create_sessionmaker
 from portal.services.users import create_user
 from portal.settings import Settings
 from portal.tokens import issue_user_token
-from tests.events.sse_client import SSEClient
 
 JWT_SECRET = "bench-secret-" + "x" * 40
+DEFAULT_SERVER = os.environ.get(
+    "PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def _free_port() -> int:
@@ -140,14 +145,31 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=20.0, help="messages a second")
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--url", help="a migrated database (default: a scratch SQLite one)")
+    parser.add_argument("--url", help="a migrated database (default: a scratch PostgreSQL one)")
     parser.add_argument("--redis", help="a Redis URL (default: events in memory)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="portal-sse-bench-") as scratch:
-        url = args.url or f"sqlite+aiosqlite:///{scratch}/portal.sqlite3"
+    name = f"portal_sse_bench_{uuid.uuid4().hex[:10]}"
+    if not args.url:
+        with psycopg.connect(_libpq(DEFAULT_SERVER), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = args.url or f"{DEFAULT_SERVER.rsplit('/', 1)[0]}/{name}"
         if not args.url:
             migrate.upgrade(url)
+        _serve_and_measure(args, url)
+    finally:
+        if not args.url:
+            with psycopg.connect(_libpq(DEFAULT_SERVER), autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _serve_and_measure(args: argparse.Namespace, url: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="portal-sse-bench-") as scratch:
         settings = Settings(database_url=url, jwt_secret=JWT_SECRET)
         port = _free_port()
         env = {

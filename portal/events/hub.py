@@ -41,6 +41,8 @@ EVENTS_KEY = "portal.events"  # the hub, in a session's info
 STAFF_CHANNEL = "staff"
 # How long a stream counts as open after its last keep-alive (a process that died lets go).
 PRESENCE_LAPSE_KEEPALIVES = 3
+PRESENCE_READ_SECONDS = 0.5
+REDIS_CONNECT_SECONDS = 2
 
 
 def user_channel(user_id: uuid.UUID) -> str:
@@ -108,7 +110,9 @@ class EventHub:
         keep_seconds = settings.events_history_hours * 3600
         backend: ChannelsBackend
         if settings.redis_url:
-            self.redis = Redis.from_url(settings.redis_url)
+            self.redis = Redis.from_url(
+                settings.redis_url, socket_connect_timeout=REDIS_CONNECT_SECONDS
+            )
             prefix = settings.events_redis_prefix
             backend = RedisChannelsPubSubBackend(redis=self.redis, key_prefix=prefix + "channels")
             self.history = RedisHistory(
@@ -155,7 +159,8 @@ class EventHub:
         if self.presence is None:
             return False
         try:
-            return await self.presence.is_online(user_id)
+            async with asyncio.timeout(PRESENCE_READ_SECONDS):  # a send never waits long on it
+                return await self.presence.is_online(user_id)
         except Exception:  # presence is a nicety: an unreachable Redis means "not watching"
             log.exception("presence could not be read")
             return False

@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.sse_client import SSEClient
 from portal.database import create_engine, create_sessionmaker
 from portal.models import User
 from portal.settings import Settings
 from portal.tokens import issue_user_token
 from tests.conftest import POSTGRES_URL, TEST_JWT_SECRET, PostgresPool, as_runtime_role
-from tests.events.sse_client import SSEClient
 from tests.events.support import REDIS_URL, forget_keys
 from tests.portal.moderation_support import user
 

@@ -1,5 +1,5 @@
-"""A server-sent events client for tests and the bench: reads a stream in a task of its own and
-queues each event (``id``, ``event``, the JSON ``data``) with the time it arrived."""
+"""A server-sent events client (for bench/sse.py and the tests): reads a stream in a task of its
+own and queues each event (``id``, ``event``, the JSON ``data``) with the time it arrived."""
 
 from __future__ import annotations
 
