@@ -27,7 +27,7 @@ from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.base import ChannelsBackend
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.events.history import History, MemoryHistory, RedisHistory
@@ -43,6 +43,8 @@ STAFF_CHANNEL = "staff"
 PRESENCE_LAPSE_KEEPALIVES = 3
 PRESENCE_READ_SECONDS = 0.5
 REDIS_CONNECT_SECONDS = 2
+REDIS_CONNECTIONS = 64  # per process (one holds the pub/sub subscription)
+REDIS_WAIT_SECONDS = 5
 
 
 def user_channel(user_id: uuid.UUID) -> str:
@@ -110,8 +112,15 @@ class EventHub:
         keep_seconds = settings.events_history_hours * 3600
         backend: ChannelsBackend
         if settings.redis_url:
-            self.redis = Redis.from_url(
-                settings.redis_url, socket_connect_timeout=REDIS_CONNECT_SECONDS
+            # A blocking pool: a burst (every stream's keep-alive at once) waits for a
+            # connection instead of failing with "too many connections".
+            self.redis = Redis.from_pool(
+                BlockingConnectionPool.from_url(
+                    settings.redis_url,
+                    max_connections=REDIS_CONNECTIONS,
+                    timeout=REDIS_WAIT_SECONDS,
+                    socket_connect_timeout=REDIS_CONNECT_SECONDS,
+                )
             )
             prefix = settings.events_redis_prefix
             backend = RedisChannelsPubSubBackend(redis=self.redis, key_prefix=prefix + "channels")

@@ -10,6 +10,7 @@ still overflows is disconnected, and resumes from the history with its ``Last-Ev
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import uuid
 from collections import deque
@@ -21,6 +22,8 @@ from litestar.channels import Subscriber
 
 from portal.events.hub import STAFF_CHANNEL, EventHub, UnreadRefresh, user_channel
 from portal.events.model import RESYNC, UNREAD_CHANGED, Event, EventKey, event_key, timestamp
+
+log = logging.getLogger(__name__)
 
 
 class TooManyStreams(Exception):
@@ -126,7 +129,10 @@ class EventStream:
                 if self.backlog.overflowed:
                     return
                 if event is None:
-                    await presence.refresh(self.user_id, self.stream_id)
+                    try:
+                        await presence.refresh(self.user_id, self.stream_id)
+                    except Exception:  # Redis away for a moment: the next keep-alive renews
+                        log.warning("the presence of an event stream could not be renewed")
                     yield None
                 elif event.key > given:
                     yield event
