@@ -45,6 +45,7 @@ PRESENCE_READ_SECONDS = 0.5
 REDIS_CONNECT_SECONDS = 2
 REDIS_CONNECTIONS = 64  # per process (one holds the pub/sub subscription)
 REDIS_WAIT_SECONDS = 5
+DRAIN_SECONDS = 2  # at shutdown, for what was queued to be published
 
 
 def user_channel(user_id: uuid.UUID) -> str:
@@ -107,7 +108,11 @@ class EventHub:
     @asynccontextmanager
     async def run(self) -> AsyncIterator[EventHub]:
         """Connects the backends and runs the publisher until the block ends (the app's
-        lifespan); what was queued by then is published first."""
+        lifespan); what was queued by then is published first. Entered again while running
+        (two test clients on one app), it only waits: the first run owns the connections."""
+        if self.running:
+            yield self
+            return
         settings = self.settings
         keep_seconds = settings.events_history_hours * 3600
         backend: ChannelsBackend
@@ -139,14 +144,15 @@ class EventHub:
         self.channels = ChannelsPlugin(backend, arbitrary_channels_allowed=True)
         try:
             async with self.channels:
-                self._queue = asyncio.Queue()
-                worker = asyncio.create_task(self._work(self._queue))
+                queue: asyncio.Queue[Pending] = asyncio.Queue()
+                self._queue = queue
+                worker = asyncio.create_task(self._work(queue))
                 try:
                     yield self
                 finally:
                     with suppress(TimeoutError):
-                        async with asyncio.timeout(2):
-                            await self._queue.join()
+                        async with asyncio.timeout(DRAIN_SECONDS):
+                            await queue.join()
                     self._queue = None
                     worker.cancel()
                     with suppress(asyncio.CancelledError):
