@@ -14,14 +14,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
 from bench.sse_client import SSEClient
-from portal.database import create_engine, create_sessionmaker
-from portal.models import User
+from portal.database import create_engine, create_sessionmaker, write_transaction
+from portal.models import EmailOutbox, User
+from portal.models.base import utcnow
 from portal.settings import Settings
 from portal.tokens import issue_user_token
 from tests.conftest import POSTGRES_URL, TEST_JWT_SECRET, PostgresPool, as_runtime_role
@@ -215,3 +218,37 @@ async def test_a_refused_send_and_a_report_publish_nothing_to_those_concerned(
         assert await to_candidate.next(0.1) is None
         await to_employer.close()
         await to_candidate.close()
+
+
+async def _away(pair: Pair, who: User) -> None:
+    """The user was last active a day ago (as far as the database knows)."""
+    engine = create_engine(pair.database_url)
+    async with create_sessionmaker(engine)() as session, write_transaction(session):
+        await session.execute(
+            update(User)
+            .where(User.id == who.id)
+            .values(last_active_at=utcnow() - timedelta(days=1))
+        )
+    await engine.dispose()
+
+
+async def test_a_stream_on_one_process_keeps_the_other_from_emailing(pair: Pair) -> None:
+    employer, candidate = await _people(pair)
+    async with httpx.AsyncClient() as client:
+        stream = await _stream(client, pair.other, pair.token(candidate))
+        await _away(pair, candidate)  # opening the stream marked them active: undone
+        await _send(client, pair, employer, candidate, "seen live")
+        await stream.until("message.created")
+        await stream.close()
+        await asyncio.sleep(0.3)  # the stream's end reaches Redis
+        await _away(pair, candidate)
+        emailed = await _send(client, pair, employer, candidate, "emailed")
+    engine = create_engine(pair.database_url)
+    async with create_sessionmaker(engine)() as session:
+        outbox = (
+            await session.scalars(
+                select(EmailOutbox.message_id).where(EmailOutbox.recipient_id == candidate.id)
+            )
+        ).all()
+    await engine.dispose()
+    assert [str(m) for m in outbox] == [emailed]
