@@ -15,15 +15,17 @@ from litestar.status_codes import HTTP_406_NOT_ACCEPTABLE, HTTP_503_SERVICE_UNAV
 from dashboard.staff_auth import requires
 from portal.events.hub import EventHub
 from portal.events.model import QUEUE_CHANGED
-from portal.events.stream import staff_events
+from portal.events.stream import open_staff_events
 from portal.permissions import Capability
 
 EVENT_STREAM = "text/event-stream"
 
 
-async def _messages(hub: EventHub) -> AsyncIterator[ServerSentEventMessage]:
+async def _messages(
+    changes: AsyncIterator[str | None],
+) -> AsyncIterator[ServerSentEventMessage]:
     yield ServerSentEventMessage(data=None, comment="connected")
-    async for change in staff_events(hub):
+    async for change in changes:
         if change is None:
             yield ServerSentEventMessage(data=None, comment="keep-alive")
         else:
@@ -48,4 +50,5 @@ async def queue_events(request: Request[Any, Any, Any]) -> ServerSentEvent:
         raise HTTPException(
             status_code=HTTP_503_SERVICE_UNAVAILABLE, detail="real-time events are not running"
         )
-    return ServerSentEvent(_messages(hub), headers={"Cache-Control": "no-store"})
+    changes = await open_staff_events(hub)
+    return ServerSentEvent(_messages(changes), headers={"Cache-Control": "no-store"})

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import suppress
 
 import anyio
-from litestar.channels import Subscriber
+from litestar.channels import ChannelsPlugin, Subscriber
 
 from portal.events.hub import STAFF_CHANNEL, EventHub, UnreadRefresh, user_channel
 from portal.events.model import RESYNC, UNREAD_CHANGED, Event, EventKey, event_key, timestamp
@@ -140,12 +140,18 @@ class EventStream:
             await self.close()
 
 
-async def staff_events(hub: EventHub) -> AsyncIterator[str | None]:
-    """The staff's stream: each change of the moderation queue (its kind, as JSON), and None
+async def open_staff_events(hub: EventHub) -> AsyncIterator[str | None]:
+    """The staff's stream, subscribed before this returns (so that nothing published after the
+    answer starts is missed): each change of the moderation queue (its kind, as JSON), and None
     for each keep-alive."""
     assert hub.channels is not None
-    channels = hub.channels
-    subscriber = await channels.subscribe(STAFF_CHANNEL)
+    subscriber = await hub.channels.subscribe(STAFF_CHANNEL)
+    return _staff_events(hub, hub.channels, subscriber)
+
+
+async def _staff_events(
+    hub: EventHub, channels: ChannelsPlugin, subscriber: Subscriber
+) -> AsyncIterator[str | None]:
     backlog: asyncio.Queue[bytes] = asyncio.Queue()
 
     async def receive() -> None:

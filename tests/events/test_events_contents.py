@@ -23,7 +23,7 @@ from portal.events.model import (
     UNREAD_CHANGED,
     Event,
 )
-from portal.events.stream import Backlog, EventStream, TooManyStreams, staff_events
+from portal.events.stream import Backlog, EventStream, TooManyStreams, open_staff_events
 from portal.models import EmailOutbox, User
 from portal.services import flags, messaging, moderation, threads
 from portal.services.messaging import MessageDraft
@@ -230,7 +230,7 @@ async def _offline(session: object, who: User) -> None:
 
 async def test_the_staff_stream_says_the_queue_changed_and_nothing_more(hub: EventHub) -> None:
     assert hub.sessionmaker is not None
-    changes = staff_events(hub).__aiter__()
+    changes = (await open_staff_events(hub)).__aiter__()
     first = asyncio.ensure_future(changes.__anext__())
     await asyncio.sleep(0)
     async with hub.sessionmaker() as session:
