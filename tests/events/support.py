@@ -10,7 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 
+import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from portal.events.hub import EventHub
@@ -19,11 +22,26 @@ from portal.events.stream import EventStream
 from portal.settings import Settings
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_REDIS = os.environ.get("PORTAL_REQUIRE_REDIS") == "1"
 EVENT_BACKENDS = ["memory", "redis"]
+
+
+def need_redis() -> None:
+    """Skips the test when the Redis server is not there (fails with PORTAL_REQUIRE_REDIS=1)."""
+    try:
+        with SyncRedis.from_url(REDIS_URL, socket_connect_timeout=1) as redis:
+            redis.ping()
+    except RedisError as exc:
+        reason = f"Redis at {REDIS_URL} is not reachable ({exc.__class__.__name__})"
+        if REQUIRE_REDIS:
+            pytest.fail(f"{reason}, and PORTAL_REQUIRE_REDIS=1 requires it", pytrace=False)
+        pytest.skip(reason)
 
 
 def events_settings(settings: Settings, backend: str, **changes: object) -> Settings:
     prefix = f"portal-test:{uuid.uuid4().hex[:12]}:"
+    if backend == "redis":
+        need_redis()
     redis = {"redis_url": REDIS_URL, "events_redis_prefix": prefix} if backend == "redis" else {}
     return replace(settings, **redis, **changes)  # type: ignore[arg-type]
 

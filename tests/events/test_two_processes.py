@@ -28,7 +28,7 @@ from portal.models.base import utcnow
 from portal.settings import Settings
 from portal.tokens import issue_user_token
 from tests.conftest import POSTGRES_URL, TEST_JWT_SECRET, PostgresPool, as_runtime_role
-from tests.events.support import REDIS_URL, forget_keys
+from tests.events.support import REDIS_URL, forget_keys, need_redis
 from tests.portal.moderation_support import user
 
 pytestmark = pytest.mark.xdist_group("two-portal-processes")
@@ -65,6 +65,7 @@ def _wait_until_serving(process: subprocess.Popen[bytes], base: str) -> None:
 
 @pytest.fixture(scope="module")
 def pair(postgres_pool: PostgresPool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    need_redis()
     name = postgres_pool.acquire()
     database_url = as_runtime_role(POSTGRES_URL.rsplit("/", 1)[0] + "/" + name)
     prefix = f"portal-test:{uuid.uuid4().hex[:12]}:"
