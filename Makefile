@@ -9,7 +9,7 @@ PORT ?= 8000
 # compiles the whole tree from source again (about 4 s of CPU each on this machine).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install install-test install-bench lock upgrade-lock run test poppler fonts libmagic lint typecheck format bench bench-quick bench-pdf wrk clean
+.PHONY: install install-test install-bench lock upgrade-lock run test poppler fonts libmagic lint typecheck format bench bench-quick bench-pdf bench-sse wrk clean
 
 # Every Python package, direct and transitive, comes from a lock with hashes (requirements/);
 # the project itself is installed without letting pip resolve anything.
@@ -139,3 +139,7 @@ deploy-check: install-test
 	$(BIN)/hadolint Containerfile
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 	APP_DB_PASSWORD=check OWNER_DB_PASSWORD=check docker-compose -f deploy/compose.yaml config -q
+# Real-time events (issue 19): 1,000 event streams on one `portal serve`, the delay from a send's
+# commit to its event's delivery (bench/sse.py; BENCH_SSE_ARGS="--redis redis://127.0.0.1:6379/0").
+bench-sse: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.sse $(BENCH_SSE_ARGS)

@@ -607,6 +607,58 @@ class Settings:
         False,
         "lets production run without `PORTAL_CLAMD_URL` (uploads are then never scanned)",
     )
+    # Real-time events (issue 19): GET /api/v1/events and /mod/events.
+    redis_url: str | None = setting(
+        "REDIS_URL",
+        None,
+        "Redis for real-time events across processes (fan-out, resume history, presence); "
+        "unset: in memory, for one process",
+        prefixes=("redis://", "rediss://", "unix://"),
+    )
+    events_redis_prefix: str = setting(
+        "EVENTS_REDIS_PREFIX", "portal:", "prefix of the event keys in Redis", one_line=True
+    )
+    events_keepalive_seconds: float = setting(
+        "EVENTS_KEEPALIVE_MILLISECONDS",
+        15.0,
+        "an event stream's keep-alive comment, in milliseconds (it also renews the stream's "
+        "presence)",
+        kind="milliseconds_as_seconds",
+        minimum=10,
+        shown_default="`15000`",
+    )
+    events_max_streams_per_user: int = setting(
+        "EVENTS_MAX_STREAMS_PER_USER",
+        5,
+        "event streams one user may hold open at once (across processes with Redis); more: 429",
+        minimum=1,
+    )
+    events_history: int = setting(
+        "EVENTS_HISTORY",
+        1000,
+        "events kept per user for a client that resumes with `Last-Event-ID` (about, in Redis)",
+        minimum=1,
+    )
+    events_history_hours: int = setting(
+        "EVENTS_HISTORY_HOURS",
+        24,
+        "how long a user's events are kept after the last one",
+        minimum=1,
+    )
+    events_backlog: int = setting(
+        "EVENTS_BACKLOG",
+        200,
+        "live events waiting for one slow stream (a newer `unread.changed` replaces an older); "
+        "past it the stream is closed and the client resumes",
+        minimum=1,
+    )
+    events_ticket_seconds: int = setting(
+        "EVENTS_TICKET_SECONDS",
+        60,
+        "lifetime of a ticket from `POST /api/v1/events/ticket` (for EventSource, which cannot "
+        "send a bearer token)",
+        minimum=1,
+    )
     # Development secrets made up in memory by this load (no file under var_dir holds them yet):
     # `write_development_secrets` keeps them. Not a setting.
     unsaved_secrets: tuple[str, ...] = ()

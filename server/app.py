@@ -36,6 +36,7 @@ from portal.database import (
     request_session,
 )
 from portal.errors import PortalError
+from portal.events.hub import EventHub
 from portal.principals import KnownUsers
 from portal.services.users import ACTIVITY_REFRESH
 from portal.settings import Settings, get_settings
@@ -138,10 +139,13 @@ def database_state(
     """The app's state for one database (and the settings naming it): its engines, sessions and
     the caches of users and tokens seen in it. Everything else the factory builds depends on
     none of these, so the tests build an app once and give each test's database its own state."""
+    sessionmaker = create_sessionmaker(engine, settings)
     return {
         "settings": settings,
         "engine": engine,
-        "sessionmaker": create_sessionmaker(engine, settings),
+        "sessionmaker": sessionmaker,
+        # real-time events (portal/events): its sessions publish through it after commit
+        "events": EventHub(settings, sessionmaker),
         "readiness_engine": readiness_engine,
         "known_users": KnownUsers(ttl=ACTIVITY_REFRESH.total_seconds()),
         "verified_tokens": VerifiedTokens(settings),
@@ -252,6 +256,7 @@ def create_app(
         lifespan=[
             lambda app: delivery_loop_running(app.state.settings, app.state.sessionmaker),
             lambda app: checkpoint_loop_running(app.state.settings, app.state.sessionmaker),
+            lambda app: app.state.events.run(),
         ],
         openapi_config=OpenAPIConfig(
             title="Messaging portal API",

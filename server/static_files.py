@@ -25,6 +25,8 @@ STATIC_DIR = PROJECT_ROOT / "static"
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 HTMX_DIR = NODE_MODULES / "htmx.org" / "dist"
 HTMX_FILES = ("htmx.min.js",)
+HTMX_SSE_DIR = NODE_MODULES / "htmx-ext-sse" / "dist"  # /mod/events (issue 19)
+HTMX_SSE_FILES = ("sse.min.js",)
 SWAGGER_UI_DIR = NODE_MODULES / "swagger-ui-dist"
 
 
@@ -74,6 +76,7 @@ def favicon() -> Response[bytes]:
 def static_routers() -> list[Router]:
     return [
         _vendor("/static/vendor/htmx", HTMX_DIR, HTMX_FILES, "vendor-htmx"),
+        _vendor("/static/vendor/htmx-ext-sse", HTMX_SSE_DIR, HTMX_SSE_FILES, "vendor-htmx-sse"),
         _vendor("/static/vendor/swagger-ui", SWAGGER_UI_DIR, SWAGGER_UI_FILES, "vendor-swagger-ui"),
         create_static_files_router(
             path="/static", directories=[STATIC_DIR], file_system=ServedFiles(), name="static"

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import Actor, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Forbidden, InvalidInput
+from portal.events import publish as events
 from portal.models import FlagReport, Message, ModerationDecision
 from portal.models.base import utcnow
 from portal.models.moderation import FLAG_REASONS
@@ -142,6 +143,7 @@ async def flag_message(
         # In this transaction: the report and what it means for a retaliation watch stand or
         # fall together. Nothing of the watch reaches the reporter or the reported.
         await retaliation.on_report(session, report, message, thread)
+        events.queue_changed(session, "report")
         decision = (
             await session.get(ModerationDecision, report.decision_id)
             if report.decision_id is not None

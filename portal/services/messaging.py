@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import Actor, message_digest, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Blocked, Forbidden, InvalidInput, NotFound, PayloadTooLarge, Suspended
+from portal.events import publish as events
 from portal.models import Application, Message, MessageThread, StoredAttachment, User
 from portal.models.base import insert_row, insert_values, new_id, utcnow
 from portal.models.messaging import BODY_FORMATS, MESSAGE_TYPES
@@ -582,6 +583,16 @@ async def _write_message(
     await notifications.queue_offline_notification(
         session, message=message, sender=sender, recipient=recipient, settings=settings
     )
+    events.message_created(
+        session,
+        message_id=message.id,
+        thread_id=thread.id,
+        sender_id=sender.id,
+        recipient=recipient,
+        body=message.body,
+        body_format=message.body_format,
+        created_at=now,
+    )
     return SentMessage(
         message=message,
         thread=ThreadView(thread=thread, viewer_id=sender.id, other=recipient),
@@ -598,7 +609,8 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
         message, thread = await access_message(session, user, message_id, lock_thread=True)
         if message.recipient_id != user.id:
             raise Forbidden("only the recipient can mark a message read")
-        params = {"message_id": message_id, "now": utcnow(), "read_thread_id": thread.id}
+        now = utcnow()
+        params = {"message_id": message_id, "now": now, "read_thread_id": thread.id}
         mark, *then = _mark_read_statements(session.get_bind().dialect.name, user.role)
         changed: ReceiptRow | None = await mark.first(session, params)
         if changed is None:
@@ -615,6 +627,14 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
             subject_id=message_id,
             thread_id=thread.id,
             details={"read_at": params["now"]},
+        )
+        events.message_read(
+            session,
+            message_id=message_id,
+            thread_id=thread.id,
+            sender_id=message.sender_id,
+            reader=user,
+            read_at=now,
         )
     return changed
 

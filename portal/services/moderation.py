@@ -36,6 +36,7 @@ from portal import permissions
 from portal.audit import Actor, record_event
 from portal.database import lock_row, write_transaction
 from portal.errors import AlreadyDecided, Conflict, Forbidden, InvalidInput, NotFound
+from portal.events import publish as events
 from portal.models import (
     FlagReport,
     Message,
@@ -156,6 +157,7 @@ async def _decide(
         await retaliation.ensure_not_held(session, targets)
         when = now_or_utcnow(now)
         details["prior_reports"] = [report_state(r) for r in targets]
+        events.queue_changed(session, "decision")
         citation = (
             await statements.cite(
                 session,
@@ -294,6 +296,7 @@ async def claim(
             thread_id=message.thread_id,
             details={"report_ids": [str(r.id) for r in open_]},
         )
+        events.queue_changed(session, "claim")
 
 
 async def unclaim(
@@ -323,6 +326,7 @@ async def unclaim(
             thread_id=message.thread_id,
             details={"report_ids": [str(r.id) for r in claimed]},
         )
+        events.queue_changed(session, "claim")
 
 
 async def dismiss(
@@ -375,6 +379,13 @@ async def remove_message(
             "updated_at": message.updated_at,
         }
         withhold_body(message, reason=reason, when=when)
+        events.message_removed(
+            session,
+            message_id=message.id,
+            thread_id=message.thread_id,
+            sender_id=message.sender_id,
+            recipient_id=message.recipient_id,
+        )
         details["removed_at"] = when  # the event binds the report's removal time
 
     return await _decide(

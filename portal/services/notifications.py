@@ -25,6 +25,7 @@ from portal.email_content import (
     open_tracking_url,
     thread_url,
 )
+from portal.events.hub import hub_of
 from portal.log_text import loggable
 from portal.models import EmailOutbox, Message
 from portal.models.base import new_id, utcnow
@@ -41,6 +42,13 @@ def is_offline(recipient: UserRow, settings: Settings, now: datetime) -> bool:
     if recipient.last_active_at is None:
         return True
     return now - recipient.last_active_at >= timedelta(seconds=settings.offline_after_seconds)
+
+
+async def is_watching(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Whether the user has an event stream open (in any process): they see what happens in
+    the app, so no email is needed."""
+    hub = hub_of(session)
+    return hub is not None and await hub.is_watching(user_id)
 
 
 def _open_token_signer(settings: Settings) -> Signer:
@@ -76,7 +84,7 @@ async def queue_offline_notification(
     once the send commits.
     """
     now = utcnow()
-    if not is_offline(recipient, settings, now):
+    if not is_offline(recipient, settings, now) or await is_watching(session, recipient.id):
         return None
     if message.id is None or message.thread_id is None:
         await session.flush()
@@ -114,7 +122,9 @@ async def queue_notice(
     :func:`queue_offline_notification` does for a message). ``only_if_offline``: not for a
     recipient who is using the app now (they see it there)."""
     now = utcnow()
-    if only_if_offline and not is_offline(recipient, settings, now):
+    if only_if_offline and (
+        not is_offline(recipient, settings, now) or await is_watching(session, recipient.id)
+    ):
         return None
     content = notice_email(
         subject=subject, recipient_name=recipient.display_name, paragraphs=paragraphs

@@ -40,6 +40,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from portal.audit import Actor, record_event
 from portal.database import write_transaction
 from portal.errors import Forbidden, NotFound
+from portal.events import publish as events
 from portal.models import FlagReport, Message, MessageThread, User
 from portal.models.base import utcnow
 from portal.models.rows import MessageRow, ParticipantRow, ThreadAccessRow, ThreadRow
@@ -573,6 +574,7 @@ async def archive_thread(
                 thread_id=thread_id,
                 details={"role": view.viewer_role},
             )
+            events.thread_archived(session, user=user, thread_id=thread_id, archived=archived)
     return view
 
 
@@ -606,3 +608,4 @@ async def delete_thread(session: AsyncSession, user: Participant, thread_id: uui
             details={"role": role, "deleted_for_both": for_both, "deleted_at": now},
         )
         await retaliation.on_thread_deleted(session, thread, deleted_by=user.id)
+        events.thread_deleted(session, user=user, thread_id=thread_id)

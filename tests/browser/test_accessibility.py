@@ -88,9 +88,10 @@ def _assert_none(found: dict[str, list[dict[str, Any]]]) -> None:
 
 
 # The dashboard's GET routes that are not pages of their own: the top bar's counts (a fragment
-# htmx polls into every page) and the name picker's suggestions (a fragment the compliance forms
-# swap in; checked open inside those forms). Every other GET route under /mod is visited.
-NOT_PAGES = frozenset({"mod.counts", "mod.search.suggest"})
+# htmx polls into every page), the name picker's suggestions (a fragment the compliance forms
+# swap in; checked open inside those forms) and the queue's event stream (for EventSource only).
+# Every other GET route under /mod is visited.
+NOT_PAGES = frozenset({"mod.counts", "mod.search.suggest", "mod.events"})
 
 
 def dashboard_pages(app: Litestar, ids: Mapping[str, uuid.UUID]) -> list[str]:

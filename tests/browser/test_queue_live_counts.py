@@ -1,0 +1,48 @@
+"""The top bar's queue counts in Chromium follow the queue as it changes, through htmx's SSE
+extension and ``/mod/events``, long before their 30 s poll: a report filed through the API
+shows in the open count of a moderator's open page."""
+
+from __future__ import annotations
+
+import httpx
+from playwright.sync_api import expect
+
+from portal.tokens import issue_user_token
+from tests.browser.conftest import FRONT_END_ONLY, Browsing, LiveServer
+from tests.browser.test_dashboard import sign_in
+from tests.portal.moderation_support import staff, user
+
+pytestmark = FRONT_END_ONLY
+
+OPEN = '#nav-counts [data-count="open"]'
+
+
+def test_a_new_report_shows_in_the_open_count_at_once(
+    live_server: LiveServer, browsing: Browsing
+) -> None:
+    live = live_server
+    moderator = live.run(staff, "moderator")
+    employer, candidate = live.run(user, "employer"), live.run(user, "candidate")
+    page = browsing.new_page()
+    sign_in(page, live, moderator)
+    before = int(page.locator(OPEN).inner_text())
+    page.wait_for_function(  # the extension has connected: the stream said so
+        "performance.getEntriesByType('resource').some(e => e.name.endsWith('/mod/events'))"
+        " || document.querySelector('[sse-connect]') !== null"
+    )
+
+    def bearer(who: object) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_user_token(live.settings, who.id)}"}  # type: ignore[attr-defined]
+
+    with httpx.Client(base_url=live.url) as client:
+        sent = client.post(
+            "/api/v1/messages",
+            json={"recipient_id": str(candidate.id), "body": "pay the fee first"},
+            headers=bearer(employer),
+        )
+        message_id = sent.json()["message"]["id"]
+        flagged = client.post(
+            f"/api/v1/messages/{message_id}/flag?reason=spam", headers=bearer(candidate)
+        )
+        assert flagged.status_code == 200, flagged.text
+    expect(page.locator(OPEN)).to_have_text(str(before + 1), timeout=5000)
