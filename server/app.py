@@ -190,6 +190,7 @@ def create_app(
         observe_moderation,
         prometheus_middleware,
         watch_pool,
+        watch_streams,
     )
     from server.security_headers import add_security_headers
     from server.static_files import favicon, static_routers
@@ -225,6 +226,8 @@ def create_app(
 
     watch_pool(engine, settings)
     observe_moderation()
+    state = database_state(settings, engine, readiness_engine)
+    watch_streams(state["events"])
 
     return Litestar(
         route_handlers=[
@@ -251,7 +254,7 @@ def create_app(
             **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),
         },
         before_send=[add_request_id_header, add_security_headers, set_rotated_csrf_cookie],
-        state=State(database_state(settings, engine, readiness_engine)),
+        state=State(state),
         on_shutdown=[dispose_engine, mark_process_dead],
         lifespan=[
             lambda app: delivery_loop_running(app.state.settings, app.state.sessionmaker),

@@ -46,6 +46,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from portal.events.hub import EventHub
 from portal.models import FlagReport, ModerationDecision
 from portal.models.base import utcnow
 from portal.services.moderation_types import DECIDED
@@ -99,8 +100,7 @@ POOL_OVERFLOW = Gauge(
     multiprocess_mode="livesum",
 )
 
-# TODO(issue 19, real-time streams): the event stream handler incs this when a stream opens
-# and decs it when it closes (audience: "user" or "staff").
+# Set by the event hub of each process as its streams open and close (watch_streams).
 EVENT_STREAMS = Gauge(
     "portal_event_streams_open",
     "Server-sent event streams open, by audience, over the live processes",
@@ -119,6 +119,11 @@ def prometheus_middleware() -> DefineMiddleware:
         exclude=["^/metrics$"],
     )
     return config.middleware
+
+
+def watch_streams(hub: EventHub) -> None:
+    """The hub's open streams, by audience, in the ``portal_event_streams_open`` gauge."""
+    hub.on_streams_changed = lambda audience, count: EVENT_STREAMS.labels(audience).set(count)
 
 
 def watch_pool(engine: AsyncEngine, settings: Settings) -> None:

@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -96,10 +96,19 @@ class EventHub:
         self.presence: Presence | None = None
         self.redis: Redis | None = None
         self._queue: asyncio.Queue[Pending] | None = None
+        # Streams open in this process by audience ("user", "staff"), and who hears of a change
+        # (the metrics' gauge: the domain knows nothing of Prometheus).
+        self.streams_open: dict[str, int] = {"user": 0, "staff": 0}
+        self.on_streams_changed: Callable[[str, int], None] | None = None
         if sessionmaker is not None:
             info = dict(sessionmaker.kw.get("info") or {})
             info[EVENTS_KEY] = self
             sessionmaker.configure(info=info)
+
+    def count_stream(self, audience: str, change: int) -> None:
+        self.streams_open[audience] += change
+        if self.on_streams_changed is not None:
+            self.on_streams_changed(audience, self.streams_open[audience])
 
     @property
     def running(self) -> bool:

@@ -70,6 +70,7 @@ class EventStream:
         self.backlog = Backlog(hub.settings.events_backlog)
         self._subscriber: Subscriber | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._counted = False
 
     @classmethod
     async def open(cls, hub: EventHub, user_id: uuid.UUID, role: str) -> EventStream:
@@ -85,6 +86,8 @@ class EventStream:
             await hub.presence.leave(user_id, stream.stream_id)
             raise
         stream._pump = asyncio.create_task(stream._receive(stream._subscriber))
+        hub.count_stream("user", 1)
+        stream._counted = True
         return stream
 
     async def _receive(self, subscriber: Subscriber) -> None:
@@ -104,6 +107,9 @@ class EventStream:
             if self.hub.presence is not None:
                 with suppress(Exception):
                     await self.hub.presence.leave(self.user_id, self.stream_id)
+            if self._counted:
+                self._counted = False
+                self.hub.count_stream("user", -1)
 
     async def events(self, last_event_id: str | None) -> AsyncIterator[Event | None]:
         """The missed events, then live ones, and None for each keep-alive; ends when the
@@ -159,6 +165,7 @@ async def _staff_events(
             backlog.put_nowait(raw)
 
     pump = asyncio.create_task(receive())
+    hub.count_stream("staff", 1)
     try:
         while True:
             try:
@@ -169,6 +176,7 @@ async def _staff_events(
                 continue
             yield raw.decode()
     finally:
+        hub.count_stream("staff", -1)
         with anyio.CancelScope(shield=True):
             pump.cancel()
             with suppress(asyncio.CancelledError):

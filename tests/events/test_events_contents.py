@@ -28,6 +28,7 @@ from portal.models import EmailOutbox, User
 from portal.services import flags, messaging, moderation, threads
 from portal.services.messaging import MessageDraft
 from portal.settings import Settings
+from server.metrics import EVENT_STREAMS, watch_streams
 from tests.events.support import EVENT_BACKENDS, events_settings, open_reader, running_hub
 from tests.portal.moderation_support import send, staff, user
 
@@ -173,6 +174,8 @@ async def test_a_resumed_stream_gets_what_it_missed_in_order_or_a_resync(hub: Ev
 
 async def test_a_watching_user_gets_no_email_and_streams_are_bounded(hub: EventHub) -> None:
     assert hub.sessionmaker is not None
+    watch_streams(hub)  # what /metrics shows: the streams open in this process
+    open_streams = EVENT_STREAMS.labels("user")
     async with hub.sessionmaker() as session:
         employer, candidate = await user(session, "employer"), await user(session, "candidate")
         await _offline(session, candidate)
@@ -181,9 +184,12 @@ async def test_a_watching_user_gets_no_email_and_streams_are_bounded(hub: EventH
         with pytest.raises(TooManyStreams):
             await EventStream.open(hub, candidate.id, "candidate")
         assert await hub.is_watching(candidate.id)
+        assert open_streams._value.get() == 2  # the refused third is not counted
         await send(session, hub.settings, employer, candidate, "while watching")
         await first.close()
         await second.close()
+        await second.close()  # closing twice counts out once
+        assert open_streams._value.get() == 0
         assert not await hub.is_watching(candidate.id)
         await _offline(session, candidate)
         await send(session, hub.settings, employer, candidate, "while away")
