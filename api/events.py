@@ -4,6 +4,7 @@ send a bearer token: ``GET /api/v1/events?ticket=…``)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -103,7 +104,7 @@ async def events_stream(request: Request[EndUser, Any, Any]) -> ServerSentEvent:
     try:
         stream = await EventStream.open(hub, user.id, user.role)
     except TooManyStreams as exc:
-        raise RateLimited(str(exc), hub.settings.events_keepalive_seconds.__ceil__()) from None
+        raise RateLimited(str(exc), math.ceil(hub.settings.events_keepalive_seconds)) from None
     last_event_id = request.headers.get("last-event-id") or request.query_params.get(
         "last_event_id"
     )

@@ -346,6 +346,10 @@ def staff_create(
     click.echo(str(run_with_session(work).id))
 
 
+# How long `portal serve` waits, on shutdown, for open requests (event streams included).
+SHUTDOWN_GRACE_SECONDS = 5
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
@@ -374,6 +378,9 @@ def serve(host: str, port: int, workers: int) -> None:
         forwarded_allow_ips=list(config.trusted_proxies),
         loop=_fastest("uvloop", fallback="asyncio"),
         http=_fastest("httptools", fallback="h11"),
+        # An event stream (/api/v1/events, /mod/events) never ends by itself: on shutdown the
+        # open ones are cut after this long (their clients reconnect to another process).
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 

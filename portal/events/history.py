@@ -20,6 +20,8 @@ from redis.asyncio import Redis
 
 from portal.events.model import NO_EVENT_ID, Event, EventKey, event_key
 
+SWEEP_EVERY = 1000  # appends between two sweeps of the memory history
+
 
 class History(Protocol):
     async def append(self, user_id: uuid.UUID, type_: str, ts: str, data: dict[str, Any]) -> Event:
@@ -45,6 +47,7 @@ class MemoryHistory:
     size: int
     keep_seconds: float
     _users: dict[uuid.UUID, _Kept] = field(default_factory=dict)
+    _appended: int = 0
 
     def _prune(self, user_id: uuid.UUID, now: float) -> _Kept | None:
         kept = self._users.get(user_id)
@@ -59,6 +62,10 @@ class MemoryHistory:
 
     async def append(self, user_id: uuid.UUID, type_: str, ts: str, data: dict[str, Any]) -> Event:
         now = time.time()
+        self._appended += 1
+        if self._appended % SWEEP_EVERY == 0:  # users nobody asks about again expire too
+            for someone in list(self._users):
+                self._prune(someone, now)
         kept = self._prune(user_id, now) or self._users.setdefault(
             user_id, _Kept(deque(maxlen=self.size))
         )

@@ -124,6 +124,7 @@ class EventHub:
             return
         settings = self.settings
         keep_seconds = settings.events_history_hours * 3600
+        lapse_seconds = max(1.0, settings.events_keepalive_seconds * PRESENCE_LAPSE_KEEPALIVES)
         backend: ChannelsBackend
         if settings.redis_url:
             # A blocking pool: a burst (every stream's keep-alive at once) waits for a
@@ -144,12 +145,12 @@ class EventHub:
             self.presence = RedisPresence(
                 self.redis,
                 prefix=prefix,
-                lapse_seconds=settings.events_keepalive_seconds * PRESENCE_LAPSE_KEEPALIVES,
+                lapse_seconds=lapse_seconds,
             )
         else:
             backend = MemoryChannelsBackend()
             self.history = MemoryHistory(size=settings.events_history, keep_seconds=keep_seconds)
-            self.presence = MemoryPresence()
+            self.presence = MemoryPresence(lapse_seconds=lapse_seconds)
         self.channels = ChannelsPlugin(backend, arbitrary_channels_allowed=True)
         try:
             async with self.channels:

@@ -31,34 +31,52 @@ class Presence(Protocol):
 
 @dataclass
 class MemoryPresence:
-    _streams: defaultdict[uuid.UUID, set[str]] = field(default_factory=lambda: defaultdict(set))
+    """The same in this process: each stream lapses unless its keep-alive renews it (so that a
+    stream whose answer never started, and so never closed, does not count for ever)."""
+
+    lapse_seconds: float
+    _streams: defaultdict[uuid.UUID, dict[str, float]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+
+    def _live(self, user_id: uuid.UUID) -> dict[str, float]:
+        streams = self._streams[user_id]
+        now = time.monotonic()
+        for stream_id in [s for s, until in streams.items() if until <= now]:
+            del streams[stream_id]
+        return streams
 
     async def enter(self, user_id: uuid.UUID, stream_id: str, *, most: int) -> bool:
-        streams = self._streams[user_id]
+        streams = self._live(user_id)
         if len(streams) >= most:
             return False
-        streams.add(stream_id)
+        streams[stream_id] = time.monotonic() + self.lapse_seconds
         return True
 
     async def refresh(self, user_id: uuid.UUID, stream_id: str) -> None:
-        return None
+        self._streams[user_id][stream_id] = time.monotonic() + self.lapse_seconds
 
     async def leave(self, user_id: uuid.UUID, stream_id: str) -> None:
         streams = self._streams.get(user_id)
         if streams is not None:
-            streams.discard(stream_id)
+            streams.pop(stream_id, None)
             if not streams:
                 del self._streams[user_id]
 
     async def is_online(self, user_id: uuid.UUID) -> bool:
-        return bool(self._streams.get(user_id))
+        if user_id not in self._streams:
+            return False
+        online = bool(self._live(user_id))
+        if not online:
+            del self._streams[user_id]
+        return online
 
 
 class RedisPresence:
     def __init__(self, redis: Redis, *, prefix: str, lapse_seconds: float) -> None:
         self.redis = redis
         self.prefix = prefix
-        self.lapse_ms = max(1000, int(lapse_seconds * 1000))
+        self.lapse_ms = int(lapse_seconds * 1000)
 
     def _key(self, user_id: uuid.UUID) -> str:
         return f"{self.prefix}presence:{user_id}"
