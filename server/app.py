@@ -227,7 +227,9 @@ def create_app(
     watch_pool(engine, settings)
     observe_moderation()
     state = database_state(settings, engine, readiness_engine)
-    watch_streams(state["events"])
+    hub = state["events"]
+    assert isinstance(hub, EventHub)
+    watch_streams(hub)
 
     return Litestar(
         route_handlers=[
