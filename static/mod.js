@@ -401,6 +401,32 @@
     }
   });
 
+  // The queue's rows follow the queue (/mod/events through htmx's SSE extension, which also
+  // refreshes the top bar's counts): fetched again at once when the moderator is in the middle of
+  // nothing on this page (no row picked or selected, no field in use, no request on its way);
+  // otherwise a notice offers the new rows, so that nothing moves under a decision being made.
+  var rowsChanged = null;
+  function busyOnQueue() {
+    return !!current || selectedBoxes().length > 0 || loading > 0 || isField(document.activeElement);
+  }
+  function showNewRows() {
+    var notice = document.getElementById("queue-changed");
+    if (notice) notice.hidden = true;
+    htmx.ajax("GET", window.location.pathname + window.location.search, { target: "#queue-rows", swap: "innerHTML" });
+  }
+  document.addEventListener("sse:queue.changed", function () {
+    if (!document.getElementById("queue-rows")) return;
+    clearTimeout(rowsChanged);
+    rowsChanged = setTimeout(function () {
+      var notice = document.getElementById("queue-changed");
+      if (busyOnQueue() && notice) notice.hidden = false;
+      else showNewRows();
+    }, 300); // one fetch for a burst of changes
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target && event.target.closest && event.target.closest("#queue-changed button")) showNewRows();
+  });
+
   // A browser restores what was typed into fields when it shows a page again (back, reload,
   // the back/forward cache): put every form back to what the server rendered for this item.
   function resetForms() {

@@ -1,6 +1,7 @@
-"""The top bar's queue counts in Chromium follow the queue as it changes, through htmx's SSE
-extension and ``/mod/events``, long before their 30 s poll: a report filed through the API
-shows in the open count of a moderator's open page."""
+"""The top bar's queue counts and the queue's rows in Chromium follow the queue as it changes,
+through htmx's SSE extension and ``/mod/events``, long before the counts' 30 s poll: a report
+filed through the API shows in the open count and as a row of a moderator's open queue; while
+the moderator has a row selected, a notice offers the new rows instead of moving them."""
 
 from __future__ import annotations
 
@@ -34,15 +35,33 @@ def test_a_new_report_shows_in_the_open_count_at_once(
     def bearer(who: object) -> dict[str, str]:
         return {"Authorization": f"Bearer {issue_user_token(live.settings, who.id)}"}  # type: ignore[attr-defined]
 
-    with httpx.Client(base_url=live.url) as client:
-        sent = client.post(
-            "/api/v1/messages",
-            json={"recipient_id": str(candidate.id), "body": "pay the fee first"},
-            headers=bearer(employer),
-        )
-        message_id = sent.json()["message"]["id"]
-        flagged = client.post(
-            f"/api/v1/messages/{message_id}/flag?reason=spam", headers=bearer(candidate)
-        )
-        assert flagged.status_code == 200, flagged.text
+    def report(body: str) -> str:
+        with httpx.Client(base_url=live.url) as client:
+            sent = client.post(
+                "/api/v1/messages",
+                json={"recipient_id": str(candidate.id), "body": body},
+                headers=bearer(employer),
+            )
+            message_id: str = sent.json()["message"]["id"]
+            flagged = client.post(
+                f"/api/v1/messages/{message_id}/flag?reason=spam", headers=bearer(candidate)
+            )
+            assert flagged.status_code == 200, flagged.text
+        return message_id
+
+    first = report("pay the fee first")
     expect(page.locator(OPEN)).to_have_text(str(before + 1), timeout=5000)
+    row = page.locator(f'#queue-rows tr[data-message-id="{first}"]')
+    expect(row).to_be_visible(timeout=5000)  # the rows too, with nothing in hand
+
+    row.locator("input[name=message_id]").check()  # a row selected: the rows stay as they are
+    second = report("pay the fee again")
+    expect(page.locator(OPEN)).to_have_text(str(before + 2), timeout=5000)
+    notice = page.locator("#queue-changed")
+    expect(notice).to_be_visible(timeout=5000)
+    new_row = page.locator(f'#queue-rows tr[data-message-id="{second}"]')
+    expect(new_row).to_have_count(0)
+    assert row.locator("input[name=message_id]").is_checked()
+    notice.get_by_role("button").click()
+    expect(new_row).to_be_visible(timeout=5000)
+    expect(notice).to_be_hidden()
