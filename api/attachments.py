@@ -33,11 +33,10 @@ from api.auth import CALLER, END_USERS
 from api.errors import MalformedBody, UnsupportedMediaType
 from api.messages import provide_request_session, provide_user
 from api.responses import error_responses
-from portal.errors import InvalidInput, NotFound, PayloadTooLarge
+from portal.errors import InvalidInput, PayloadTooLarge
 from portal.principals import EndUser
 from portal.services import attachment_types, attachments
 from portal.settings import Settings
-from portal.storage import StoredObjectMissing
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -276,16 +275,6 @@ class AttachmentsController(Controller):
             )
             if url is not None:
                 return Redirect(url, status_code=303, headers={"Cache-Control": "no-store"})
-        chunks = download.store.chunks(row.storage_key)
-        try:
-            first = await anext(chunks, b"")
-        except StoredObjectMissing:
-            raise NotFound(f"attachment {attachment_id}: its stored file is missing") from None
-
-        async def body() -> AsyncIterator[bytes]:
-            yield first
-            async for chunk in chunks:
-                yield chunk
-
+        body = await download.body()
         headers["Content-Length"] = str(row.size_bytes)
-        return Stream(body(), media_type=row.content_type, headers=headers)
+        return Stream(body, media_type=row.content_type, headers=headers)

@@ -6,7 +6,6 @@ The rules are portal.services.attachments.staff_download's."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any, Final
 
 from litestar import Request, Response, post
@@ -17,11 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dashboard.queue import signed_in
 from dashboard.staff_auth import requires
-from portal.errors import NotFound
 from portal.permissions import Capability
 from portal.services import attachments
 from portal.settings import Settings
-from portal.storage import StoredObjectMissing
 
 
 @post(
@@ -42,19 +39,9 @@ async def staff_attachment(
         db_session, attachment_id, actor=staff, settings=settings
     )
     row = download.attachment
-    chunks = download.store.chunks(row.storage_key)
-    try:
-        first = await anext(chunks, b"")
-    except StoredObjectMissing:
-        raise NotFound(f"attachment {attachment_id}: its stored file is missing") from None
-
-    async def body() -> AsyncIterator[bytes]:
-        yield first
-        async for chunk in chunks:
-            yield chunk
-
+    body = await download.body()
     headers = download.headers(inline=False) | {"Content-Length": str(row.size_bytes)}
-    return Stream(body(), media_type=row.content_type, headers=headers)
+    return Stream(body, media_type=row.content_type, headers=headers)
 
 
 ATTACHMENT_HANDLERS: Final = (staff_attachment,)

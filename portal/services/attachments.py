@@ -37,7 +37,12 @@ from portal.principals import Participant
 from portal.services import attachment_types
 from portal.services.attachment_scan import Verdict, scan_file
 from portal.settings import Settings
-from portal.storage import AttachmentStore, attachment_store, new_storage_key
+from portal.storage import (
+    AttachmentStore,
+    StoredObjectMissing,
+    attachment_store,
+    new_storage_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +87,22 @@ class Download:
             "Content-Security-Policy": "sandbox",
             "Cache-Control": "private, no-store",
         }
+
+    async def body(self) -> AsyncIterator[bytes]:
+        """The stored bytes, chunk by chunk; NotFound, before any byte is answered, when the
+        store no longer has the file."""
+        chunks = self.store.chunks(self.attachment.storage_key)
+        try:
+            first = await anext(chunks, b"")
+        except StoredObjectMissing:
+            raise NotFound(f"attachment {self.attachment.id}: its stored file is missing") from None
+        return _continued(first, chunks)
+
+
+async def _continued(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 def content_disposition(filename: str, *, inline: bool) -> str:
