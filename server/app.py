@@ -192,6 +192,7 @@ def create_app(
         watch_pool,
     )
     from server.security_headers import add_security_headers
+    from server.inbox import inbox_router
     from server.static_files import favicon, static_routers
 
     def page_or_api_not_found(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -237,6 +238,7 @@ def create_app(
             favicon,
             admin_panels,
             metrics,
+            inbox_router(settings),  # the reference end-user inbox (issue 22)
         ],
         dependencies={
             "db_session": Provide(provide_db_session),
