@@ -351,6 +351,8 @@ async function openThread(id, { quiet = false } = {}) {
   state.shown = new Set(answer.messages.map((m) => m.id));
   state.nextAfter = answer.next_after || null;
   state.pendingUploads = [];
+  const listed = state.threads.find((t) => t.id === id);
+  if (listed) listed.unread_count = 0; // everything shown is marked read just below
   renderThreads();
   renderThread();
   markRead(answer.messages);
@@ -473,7 +475,7 @@ function messageItem(message) {
     actions.push(
       message.is_flagged
         ? h("span", { class: "reported" }, "You reported this message")
-        : h("button", { type: "button", class: "quiet small", onclick: () => openReport(message) }, "Report"),
+        : h("button", { type: "button", class: "link", onclick: () => openReport(message) }, "Report this message"),
     );
   }
   return h(

@@ -1,4 +1,4 @@
-// Building the page from data without ever parsing it as markup (no innerHTML of API data).
+// Building the page from data without ever parsing it as markup: API data is only ever text.
 
 export function h(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
