@@ -184,6 +184,7 @@ def create_app(
     )
     from dashboard.staff_auth import session_config, set_rotated_csrf_cookie
     from server.api_docs import LocalSwaggerRenderPlugin
+    from server.inbox import inbox_router
     from server.metrics import (
         mark_process_dead,
         metrics,
@@ -192,7 +193,6 @@ def create_app(
         watch_pool,
     )
     from server.security_headers import add_security_headers
-    from server.inbox import inbox_router
     from server.static_files import favicon, static_routers
 
     def page_or_api_not_found(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

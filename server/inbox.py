@@ -29,7 +29,8 @@ _DEMO_ATTRIBUTE = 'data-demo-users=""'
 
 def _page(demo: bool) -> bytes:
     html = INBOX_PAGE.read_text(encoding="utf-8")
-    return html.replace(_DEMO_ATTRIBUTE, 'data-demo-users="/inbox/demo-users"' if demo else "")
+    served = html.replace(_DEMO_ATTRIBUTE, 'data-demo-users="/inbox/demo-users"' if demo else "")
+    return served.encode("utf-8")
 
 
 @get("/demo-users", include_in_schema=False, name="inbox-demo-users")
