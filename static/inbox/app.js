@@ -180,6 +180,10 @@ function onEvent(type, data) {
   }
   if (type === "message.created") {
     state.previews.set(data.thread_id, data.preview);
+    if (data.sender_id !== state.me) {
+      const known = state.threads.find((t) => t.id === data.thread_id);
+      announce(`New message${known ? " from " + known.other_participant.display_name : ""}: ${data.preview}`);
+    }
     if (state.thread && state.thread.id === data.thread_id) fetchNewer();
   }
   if (type === "message.read" && state.thread && state.thread.id === data.thread_id) {
@@ -216,10 +220,15 @@ async function refreshUnread() {
 function showUnread(count) {
   const badge = $("unread-badge");
   badge.hidden = count === 0;
-  badge.textContent = String(count);
-  badge.setAttribute("aria-label", `${count} unread message${count === 1 ? "" : "s"}`);
-  badge.setAttribute("role", "status");
+  clear(badge);
+  badge.append(String(count), h("span", { class: "visually-hidden" }, ` unread message${count === 1 ? "" : "s"}`));
   document.title = count ? `(${count}) Inbox` : "Inbox";
+}
+
+function announce(text) {
+  const region = $("announcer");
+  region.textContent = "";
+  setTimeout(() => (region.textContent = text), 50);
 }
 
 async function refreshBlocks() {
@@ -290,7 +299,7 @@ function renderThreads() {
             { class: "thread-bottom" },
             h("span", { class: "subject" }, preview || thread.subject || "No subject"),
             unread
-              ? h("span", { class: "badge", "aria-label": `${unread} unread` }, String(unread))
+              ? h("span", { class: "badge" }, String(unread), h("span", { class: "visually-hidden" }, " unread"))
               : null,
             thread.is_archived ? h("span", { class: "tag" }, "Archived") : null,
           ),

@@ -67,7 +67,7 @@ def test_a_message_arrives_live_and_its_sender_sees_it_read(
 
     sender = inbox(browsing, live, employer, DESKTOP)
     reader = inbox(browsing, live, candidate, DESKTOP)
-    expect(reader.locator("#unread-badge")).to_have_text("1")
+    expect(reader.locator("#unread-badge")).to_have_text("1 unread message")
     reader.click(f"text={employer.display_name}")  # reading the first message clears the badge
     expect(reader.locator("#unread-badge")).to_be_hidden()
     reader.goto(f"{live.url}/inbox#/")
@@ -79,9 +79,12 @@ def test_a_message_arrives_live_and_its_sender_sees_it_read(
     expect(mine.locator(".receipt")).to_have_text("Sent, not read yet")
 
     # Live, with no reload: the badge, then the thread's own badge and preview.
-    expect(reader.locator("#unread-badge")).to_have_text("1")
+    expect(reader.locator("#unread-badge")).to_have_text("1 unread message")
+    expect(reader.locator("#announcer")).to_have_text(
+        f"New message from {employer.display_name}: Could you do a call on Thursday at 10:00?"
+    )
     row = reader.locator(".thread-link", has_text=employer.display_name)
-    expect(row.locator(".badge")).to_have_text("1")
+    expect(row.locator(".badge")).to_have_text("1 unread")
     expect(row).to_contain_text("Could you do a call on Thursday")
     reader.screenshot(path=str(ARTIFACTS / "inbox-list-1440.png"))
     assert_accessible(reader, "the thread list")
