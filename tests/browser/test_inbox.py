@@ -193,12 +193,14 @@ def test_a_report_its_outcome_and_the_senders_appeal(
     expect(card).to_contain_text("Action taken")
     expect(card).to_contain_text("We have warned the sender.")
     assert_accessible(reporter, "my reports")
+    reporter.screenshot(path=str(ARTIFACTS / "inbox-reports-1440.png"))
 
     sanctioned = inbox(browsing, live, employer, PHONE)
-    sanctioned.click("#sections >> text=Decisions about me")
+    sanctioned.get_by_role("link", name="Decisions about me").click()
     decision = sanctioned.locator(".card")
     expect(decision).to_contain_text("You received a warning")
     assert no_horizontal_scroll(sanctioned), "decisions at 375 px"
+    sanctioned.screenshot(path=str(ARTIFACTS / "inbox-decisions-375.png"))
     assert_accessible(sanctioned, "decisions about me")
     decision.locator("textarea").fill("It was a real fee for the uniform, not a scam.")
     decision.locator("button[type=submit]").click()
