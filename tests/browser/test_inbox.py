@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 from playwright.sync_api import expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,9 +26,34 @@ DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 375, "height": 740}
 
 
-def inbox(browsing: Browsing, live: LiveServer, who: User, viewport: dict[str, int]) -> Any:
+# Keeps the page's EventSources within reach of the test (a test-only wrapper, installed through
+# the DevTools protocol, which the page's CSP does not govern).
+RECORD_EVENT_SOURCES = """
+window.__sources = [];
+window.EventSource = class extends window.EventSource {
+  constructor(...args) { super(...args); window.__sources.push(this); }
+};
+"""
+# A dropped stream as the page sees one it may not retry (an expired ticket): closed, then error.
+DROP_STREAM = """() => {
+  const source = window.__sources.at(-1);
+  source.close();
+  source.dispatchEvent(new Event("error"));
+}"""
+
+
+def inbox(
+    browsing: Browsing,
+    live: LiveServer,
+    who: User,
+    viewport: dict[str, int],
+    *,
+    record: bool = False,
+) -> Any:
     """A browser context of its own, signed in with the user's token through the form."""
     page = browsing.new_page()
+    if record:
+        page.add_init_script(RECORD_EVENT_SOURCES)
     page.set_viewport_size(viewport)
     page.goto(f"{live.url}/inbox")
     page.fill("#token", issue_user_token(live.settings, who.id))
@@ -178,14 +204,29 @@ def test_a_report_its_outcome_and_the_senders_appeal(
     employer, candidate, message = live.run(
         _pair_with_message, live.settings, "Send $99 for the starter kit."
     )
-    reporter = inbox(browsing, live, candidate, DESKTOP)
+    reporter = inbox(browsing, live, candidate, DESKTOP, record=True)
+
+    # A dropped stream resumes from the last event seen: what was sent meanwhile arrives.
+    reporter.evaluate(DROP_STREAM)
+    expect(reporter.locator("#live-status")).to_have_text("Reconnecting…")
+    with httpx.Client(base_url=live.url) as client:
+        sent = client.post(
+            "/api/v1/messages",
+            json={"recipient_id": str(candidate.id), "body": "The fee is due today."},
+            headers={"Authorization": f"Bearer {issue_user_token(live.settings, employer.id)}"},
+        )
+        assert sent.status_code == 201, sent.text
+    expect(reporter.locator("#live-status")).to_have_text("Live")
+    assert "last_event_id=" in reporter.evaluate("window.__sources.at(-1).url")
+    expect(reporter.locator(".thread-link")).to_contain_text("The fee is due today.")
+
     reporter.click(f"text={employer.display_name}")
-    reporter.click(".message.theirs >> text=Report")
+    reporter.locator(".message.theirs").first.get_by_role("button", name="Report").click()
     dialog = reporter.locator("#report-dialog")
     reporter.select_option("#report-reason", "scam")
     reporter.fill("#report-note", "Asks for money up front.")
     dialog.locator("button[type=submit]").click()
-    expect(reporter.locator(".message.theirs")).to_contain_text("You reported this message")
+    expect(reporter.locator(".message.theirs").first).to_contain_text("You reported this message")
 
     live.run(_warn, message.id)
     reporter.click("#sections >> text=My reports")
