@@ -134,9 +134,10 @@ async function loadDemoUsers() {
             class: "quiet",
             onclick: () => signIn(user.token, user.name).catch((error) => ($("sign-in-error").textContent = error.message)),
           },
-          `Sign in as ${user.name}`,
+          h("span", { class: "visually-hidden" }, "Sign in as "),
+          h("span", { class: "name" }, user.name),
+          h("span", { class: "role" }, user.role === "employer" ? "Employer" : "Candidate"),
         ),
-        h("span", { class: "role" }, user.role),
       ),
     );
   }
@@ -149,7 +150,8 @@ function start(api, me, name) {
   $("app").hidden = false;
   $("sections").hidden = false;
   $("sign-out").hidden = false;
-  $("sign-out").textContent = name ? `Sign out (${name})` : "Sign out";
+  clear($("sign-out"));
+  $("sign-out").append("Sign out", name ? h("span", { class: "wide-only" }, ` (${name})`) : "");
   $("token").value = "";
   state.events = connectEvents(api, onEvent, showLiveStatus);
   refreshUnread();
@@ -297,7 +299,7 @@ function renderThreads() {
           h(
             "span",
             { class: "thread-bottom" },
-            h("span", { class: "subject" }, preview || thread.subject || "No subject"),
+            h("span", { class: "subject" }, preview || thread.subject || (thread.other_participant.role === "employer" ? "Employer" : "Candidate")),
             unread
               ? h("span", { class: "badge" }, String(unread), h("span", { class: "visually-hidden" }, " unread"))
               : null,
