@@ -95,6 +95,14 @@ function signOut(message) {
   sessionStorage.removeItem(NAME_KEY);
   if (state.events) state.events.close();
   Object.assign(state, { api: null, me: null, events: null, thread: null, threads: [] });
+  state.previews.clear();
+  state.applications.clear();
+  state.blocked.clear();
+  for (const option of [...$("filter-application").options].slice(1)) option.remove();
+  $("filters").reset();
+  clear($("thread-list"));
+  clear($("detail-pane"));
+  location.hash = "";
   showSignIn(message || "");
 }
 
@@ -199,8 +207,8 @@ function onEvent(type, data) {
   if (type === "message.removed" && state.thread && state.thread.id === data.thread_id) {
     openThread(state.thread.id, { quiet: true });
   }
-  if ((type === "thread.deleted" || type === "thread.archived") && state.thread && state.thread.id === data.thread_id && type === "thread.deleted") {
-    location.hash = "#/";
+  if (type === "thread.deleted" && state.thread && state.thread.id === data.thread_id) {
+    location.hash = "#/"; // deleted in another tab or device
   }
   scheduleListRefresh();
 }
@@ -623,7 +631,6 @@ async function submitReport(event) {
   const old = document.getElementById(`message-${message.id}`);
   if (old) old.replaceWith(messageItem(message));
   $("thread-status").textContent = "Thank you. Your report was received; its outcome will be under My reports.";
-  $("thread-status").focus?.();
 }
 
 // ---- composing -------------------------------------------------------------------------------
