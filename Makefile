@@ -75,7 +75,7 @@ run: export PORTAL_BASE_URL := $(or $(PORTAL_BASE_URL),http://$(HOST):$(PORT))
 run: install
 	$(BIN)/portal db upgrade
 	$(BIN)/portal demo
-	@echo "Serving on http://$(HOST):$(PORT)  (API /api/v1, docs /schema, dashboard /mod, admin /admin)"
+	@echo "Serving on http://$(HOST):$(PORT)  (inbox /inbox, API /api/v1, docs /schema, dashboard /mod, admin /admin)"
 	$(BIN)/portal serve --host $(HOST) --port $(PORT)
 
 # mypy runs beside pytest (whose processes leave part of the two cores idle while they wait on

@@ -105,6 +105,8 @@ class DemoResult:
             "valid 7 days:",
             f"  {token}",
             "",
+            f"End-user inbox: {settings.base_url}/inbox (sign in as a demo user by name)",
+            "",
             "Try it (API docs at " + settings.base_url + "/schema):",
             f"  curl -H 'Authorization: Bearer <the token above>' "
             f"{settings.base_url}/api/v1/messages/threads",

@@ -184,6 +184,7 @@ def create_app(
     )
     from dashboard.staff_auth import session_config, set_rotated_csrf_cookie
     from server.api_docs import LocalSwaggerRenderPlugin
+    from server.inbox import inbox_router
     from server.metrics import (
         mark_process_dead,
         metrics,
@@ -242,6 +243,7 @@ def create_app(
             favicon,
             admin_panels,
             metrics,
+            inbox_router(settings),  # the reference end-user inbox (issue 22)
         ],
         dependencies={
             "db_session": Provide(provide_db_session),

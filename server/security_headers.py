@@ -25,7 +25,12 @@ DOCS_CSP = (
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-_POLICIES = (("/mod", DASHBOARD_CSP), ("/admin", DASHBOARD_CSP), ("/schema", DOCS_CSP))
+_POLICIES = (
+    ("/mod", DASHBOARD_CSP),
+    ("/admin", DASHBOARD_CSP),
+    ("/schema", DOCS_CSP),
+    ("/inbox", DASHBOARD_CSP),  # the reference end-user inbox (server/inbox.py)
+)
 
 
 def policy_for(path: str) -> str | None:
