@@ -366,9 +366,13 @@
     return target === document.body || (target && target.id === "queue-rows");
   }
 
+  // The badges' refresh (their poll, or a change the queue's event stream announced) swaps no
+  // page: keys must not wait for it.
   function counted(event) {
     var elt = event.detail && event.detail.elt;
-    return !(elt && elt.closest && elt.closest("#nav-counts")); // the badges' poll swaps no page
+    var target = event.detail && event.detail.target;
+    if (target && target.id === "nav-counts") return false;
+    return !(elt && elt.closest && elt.closest("#nav-counts"));
   }
 
   document.addEventListener("htmx:beforeRequest", function (event) {

@@ -5,6 +5,8 @@ the moderator has a row selected, a notice offers the new rows instead of moving
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from playwright.sync_api import expect
 
@@ -65,3 +67,29 @@ def test_a_new_report_shows_in_the_open_count_at_once(
     notice.get_by_role("button").click()
     expect(new_row).to_be_visible(timeout=5000)
     expect(notice).to_be_hidden()
+
+
+def test_keys_do_not_wait_for_the_badges_refresh(
+    live_server: LiveServer, browsing: Browsing
+) -> None:
+    """A change on the queue's event stream refreshes the top bar's counts; keys pressed while that
+    refresh is on its way act at once (they wait only for a page or its rows: a keyboard
+    decision was dropped when a report came in meanwhile)."""
+    live = live_server
+    moderator = live.run(staff, "moderator")
+    page = browsing.new_page()
+    sign_in(page, live, moderator)
+    held: list[Any] = []
+    page.route("**/mod/counts*", lambda route: held.append(route))  # held until released
+    page.evaluate(  # what htmx's SSE extension does on a queue.changed event
+        "() => htmx.trigger(document.querySelector('[hx-trigger=\"sse:queue.changed\"]'),"
+        " 'sse:queue.changed')"
+    )
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(20)
+    assert len(held) == 1
+    page.keyboard.press("?")  # a key, while the counts are on their way
+    assert page.locator("#keys-help").is_visible()
+    held[0].continue_()
