@@ -806,83 +806,72 @@ function appealBlock(decisionId, appeal, appealable, until, onDone) {
   return form;
 }
 
-async function showReports() {
+// "My reports" and "Decisions about me": a list of cards from one endpoint, each with its appeal.
+async function showNotices(path, title, empty, items, card) {
   const detail = $("detail-pane");
   let answer;
   try {
-    answer = await state.api.get("/moderation/reports");
+    answer = await state.api.get(path);
   } catch (error) {
     clear(detail);
     detail.append(h("p", { class: "error", role: "alert" }, explain(error)));
     return;
   }
+  const listed = items(answer);
   clear(detail);
   detail.append(
     h(
       "section",
-      { class: "notices", "aria-labelledby": "reports-heading" },
-      h("h1", { id: "reports-heading" }, "My reports"),
-      answer.reports.length ? null : h("p", { class: "empty" }, "You have not reported any message."),
-      h(
-        "ul",
-        { class: "cards" },
-        answer.reports.map((report) =>
-          h(
-            "li",
-            { class: `card status-${report.status}` },
-            h("h2", {}, REPORT_REASONS[report.reason] || report.reason),
-            h("p", { class: "meta" }, "Reported ", fullDate(report.reported_at)),
-            h("p", { class: "outcome" }, h("strong", {}, REPORT_STATUS[report.status] || report.status), report.decided_at ? [" · ", fullDate(report.decided_at)] : null),
-            report.policy_title ? h("p", {}, "Rule applied: ", report.policy_title) : null,
-            report.public_note ? h("p", { class: "plain" }, "From the moderators: ", report.public_note) : null,
-            report.note ? h("p", { class: "plain muted" }, "Your note: ", report.note) : null,
-            h("p", {}, h("a", { href: `#/thread/${report.thread_id}` }, "Open the conversation")),
-            appealBlock(report.decision_id, report.appeal, report.appealable, report.appealable_until, showReports),
-          ),
-        ),
-      ),
+      { class: "notices", "aria-labelledby": "notices-heading" },
+      h("h1", { id: "notices-heading" }, title),
+      listed.length ? null : h("p", { class: "empty" }, empty),
+      h("ul", { class: "cards" }, listed.map(card)),
     ),
   );
   focusHeading(detail);
 }
 
-async function showDecisions() {
-  const detail = $("detail-pane");
-  let answer;
-  try {
-    answer = await state.api.get("/moderation/decisions");
-  } catch (error) {
-    clear(detail);
-    detail.append(h("p", { class: "error", role: "alert" }, explain(error)));
-    return;
-  }
-  clear(detail);
-  detail.append(
-    h(
-      "section",
-      { class: "notices", "aria-labelledby": "decisions-heading" },
-      h("h1", { id: "decisions-heading" }, "Decisions about me"),
-      answer.decisions.length ? null : h("p", { class: "empty" }, "No moderation decision has been taken about you."),
+function showReports() {
+  return showNotices(
+    "/moderation/reports",
+    "My reports",
+    "You have not reported any message.",
+    (answer) => answer.reports,
+    (report) =>
       h(
-        "ul",
-        { class: "cards" },
-        answer.decisions.map((decision) =>
-          h(
-            "li",
-            { class: "card" },
-            h("h2", {}, DECISION_KINDS[decision.kind] || decision.kind),
-            h("p", { class: "meta" }, fullDate(decision.decided_at), decision.source === "notice" ? " · after a report" : " · on the moderators' own review"),
-            decision.policy ? h("p", {}, "Rule: ", decision.policy.title) : null,
-            decision.restricted_until ? h("p", {}, "Until ", fullDate(decision.restricted_until)) : null,
-            h("p", { class: "plain statement" }, decision.statement),
-            decision.overturned ? h("p", {}, h("strong", {}, "This decision was overturned on appeal.")) : null,
-            appealBlock(decision.id, decision.appeal, decision.appealable, decision.appealable_until, showDecisions),
-          ),
-        ),
+        "li",
+        { class: `card status-${report.status}` },
+        h("h2", {}, REPORT_REASONS[report.reason] || report.reason),
+        h("p", { class: "meta" }, "Reported ", fullDate(report.reported_at)),
+        h("p", { class: "outcome" }, h("strong", {}, REPORT_STATUS[report.status] || report.status), report.decided_at ? [" · ", fullDate(report.decided_at)] : null),
+        report.policy_title ? h("p", {}, "Rule applied: ", report.policy_title) : null,
+        report.public_note ? h("p", { class: "plain" }, "From the moderators: ", report.public_note) : null,
+        report.note ? h("p", { class: "plain muted" }, "Your note: ", report.note) : null,
+        h("p", {}, h("a", { href: `#/thread/${report.thread_id}` }, "Open the conversation")),
+        appealBlock(report.decision_id, report.appeal, report.appealable, report.appealable_until, showReports),
       ),
-    ),
   );
-  focusHeading(detail);
+}
+
+function showDecisions() {
+  return showNotices(
+    "/moderation/decisions",
+    "Decisions about me",
+    "No moderation decision has been taken about you.",
+    (answer) => answer.decisions,
+    (decision) =>
+      h(
+        "li",
+        { class: "card" },
+        h("h2", {}, DECISION_KINDS[decision.kind] || decision.kind),
+        h("p", { class: "meta" }, fullDate(decision.decided_at), decision.source === "notice" ? " · after a report" : " · on the moderators' own review"),
+        decision.policy ? h("p", {}, "Rule: ", decision.policy.title) : null,
+        decision.restricted_until ? h("p", {}, "Until ", fullDate(decision.restricted_until)) : null,
+        h("p", { class: "plain statement" }, decision.statement),
+        decision.overturned ? h("p", {}, h("strong", {}, "This decision was overturned on appeal.")) : null,
+        appealBlock(decision.id, decision.appeal, decision.appealable, decision.appealable_until, showDecisions),
+      ),
+  );
 }
 
 // ---- wiring ------------------------------------------------------------------------------------

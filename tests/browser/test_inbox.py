@@ -30,8 +30,13 @@ PHONE = {"width": 375, "height": 740}
 # the DevTools protocol, which the page's CSP does not govern).
 RECORD_EVENT_SOURCES = """
 window.__sources = [];
+window.__events = 0;
 window.EventSource = class extends window.EventSource {
-  constructor(...args) { super(...args); window.__sources.push(this); }
+  constructor(...args) {
+    super(...args);
+    window.__sources.push(this);
+    this.addEventListener("unread.changed", () => { window.__events += 1; });
+  }
 };
 """
 # A dropped stream as the page sees one it may not retry (an expired ticket): closed, then error.
@@ -206,7 +211,9 @@ def test_a_report_its_outcome_and_the_senders_appeal(
     )
     reporter = inbox(browsing, live, candidate, DESKTOP, record=True)
 
-    # A dropped stream resumes from the last event seen: what was sent meanwhile arrives.
+    # A dropped stream resumes from the last event seen: what was sent meanwhile arrives. (Every
+    # stream starts with the caller's totals: an event with an id to resume from.)
+    reporter.wait_for_function("() => window.__events > 0")
     reporter.evaluate(DROP_STREAM)
     expect(reporter.locator("#live-status")).to_have_text("Reconnecting…")
     with httpx.Client(base_url=live.url) as client:
