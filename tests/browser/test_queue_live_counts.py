@@ -11,7 +11,7 @@ import httpx
 from playwright.sync_api import expect
 
 from portal.tokens import issue_user_token
-from tests.browser.conftest import FRONT_END_ONLY, Browsing, LiveServer
+from tests.browser.conftest import ARTIFACTS, FRONT_END_ONLY, Browsing, LiveServer
 from tests.browser.test_dashboard import sign_in
 from tests.portal.moderation_support import staff, user
 
@@ -64,6 +64,7 @@ def test_a_new_report_shows_in_the_open_count_at_once(
     new_row = page.locator(f'#queue-rows tr[data-message-id="{second}"]')
     expect(new_row).to_have_count(0)
     assert row.locator("input[name=message_id]").is_checked()
+    page.screenshot(path=str(ARTIFACTS / "queue-changed-notice.png"))
     notice.get_by_role("button").click()
     expect(new_row).to_be_visible(timeout=5000)
     expect(notice).to_be_hidden()
