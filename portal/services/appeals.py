@@ -23,7 +23,6 @@ from portal import permissions
 from portal.audit import Actor, record_event
 from portal.database import get_or_insert, lock_row, session_settings, write_transaction
 from portal.errors import AlreadyDecided, Conflict, Forbidden, Gone, InvalidInput, NotFound
-from portal.events import publish as events
 from portal.models import Appeal, FlagReport, Message, ModerationDecision, StaffUser, User
 from portal.models.base import new_id
 from portal.models.decisions import APPEAL_STATUSES, RESTRICTIONS
@@ -257,14 +256,7 @@ async def _remedy_dismissal(
         decision.overturned, decision.overturned_at = "overturned", when
     else:
         if kind == "removed":
-            moderation.withhold_body(message, reason=internal, when=when)
-            events.message_removed(
-                session,
-                message_id=message.id,
-                thread_id=message.thread_id,
-                sender_id=message.sender_id,
-                recipient_id=message.recipient_id,
-            )
+            moderation.withhold_body(session, message, reason=internal, when=when)
         new = await statements.issue(
             session,
             kind=kind,

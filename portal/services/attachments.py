@@ -365,13 +365,19 @@ async def access_attachment(
                     f"attachment {attachment_id}: its message was removed by a moderator; "
                     "its files are withheld"
                 )
-    if row.purged_at is not None:
-        raise Gone(f"attachment {attachment_id} was deleted under the retention policy")
-    if row.scan_status == "infected":
-        raise InfectedFile(f"attachment {attachment_id}: the virus scanner found something in it")
-    if row.scan_status not in SERVABLE_STATUSES:
-        raise Conflict(f"attachment {attachment_id} has not passed the virus scan")
+    _refuse_unservable(row)
     return Download(row, attachment_store(settings))
+
+
+def _refuse_unservable(row: StoredAttachment) -> None:
+    """A stored file is served to no one, participants or staff, once purged, when infected, or
+    before its scan has passed."""
+    if row.purged_at is not None:
+        raise Gone(f"attachment {row.id} was deleted under the retention policy")
+    if row.scan_status == "infected":
+        raise InfectedFile(f"attachment {row.id}: the virus scanner found something in it")
+    if row.scan_status not in SERVABLE_STATUSES:
+        raise Conflict(f"attachment {row.id} has not passed the virus scan")
 
 
 async def stored_files_of(
@@ -454,12 +460,7 @@ async def staff_download(
         message = await session.get(Message, row.message_id)
         if message is None:
             raise NotFound(f"attachment {attachment_id} does not exist")
-        if row.purged_at is not None:
-            raise Gone(f"attachment {attachment_id} was deleted under the retention policy")
-        if row.scan_status == "infected":
-            raise InfectedFile(f"attachment {attachment_id}: the virus scanner found something")
-        if row.scan_status not in SERVABLE_STATUSES:
-            raise Conflict(f"attachment {attachment_id} has not passed the virus scan")
+        _refuse_unservable(row)
         await record_event(
             session,
             actor=audit_actor,

@@ -228,13 +228,21 @@ def report_state(report: FlagReport) -> dict[str, object]:
     }
 
 
-def withhold_body(message: Message, *, reason: str, when: datetime) -> None:
-    """Withholds a (locked) message's body from its readers, kept for the audit trail; the
-    caller records ``message.removed`` with ``removed_at`` = ``when``."""
+def withhold_body(session: AsyncSession, message: Message, *, reason: str, when: datetime) -> None:
+    """Withholds a (locked) message's body from its readers, kept for the audit trail, and
+    tells both participants' event streams once the transaction commits; the caller records
+    ``message.removed`` with ``removed_at`` = ``when``."""
     message.is_removed = True
     message.removed_at = when
     message.removed_reason = reason
     message.updated_at = when
+    events.message_removed(
+        session,
+        message_id=message.id,
+        thread_id=message.thread_id,
+        sender_id=message.sender_id,
+        recipient_id=message.recipient_id,
+    )
 
 
 async def restore_removed(
@@ -378,14 +386,7 @@ async def remove_message(
             "removed_reason": message.removed_reason,
             "updated_at": message.updated_at,
         }
-        withhold_body(message, reason=reason, when=when)
-        events.message_removed(
-            session,
-            message_id=message.id,
-            thread_id=message.thread_id,
-            sender_id=message.sender_id,
-            recipient_id=message.recipient_id,
-        )
+        withhold_body(session, message, reason=reason, when=when)
         details["removed_at"] = when  # the event binds the report's removal time
 
     return await _decide(

@@ -44,11 +44,15 @@ def is_offline(recipient: UserRow, settings: Settings, now: datetime) -> bool:
     return now - recipient.last_active_at >= timedelta(seconds=settings.offline_after_seconds)
 
 
-async def is_watching(session: AsyncSession, user_id: uuid.UUID) -> bool:
-    """Whether the user has an event stream open (in any process): they see what happens in
-    the app, so no email is needed."""
+async def is_away(
+    session: AsyncSession, recipient: UserRow, settings: Settings, now: datetime
+) -> bool:
+    """Offline, and with no event stream open in any process (someone watching the app sees
+    what happens there, so no email is needed)."""
+    if not is_offline(recipient, settings, now):
+        return False
     hub = hub_of(session)
-    return hub is not None and await hub.is_watching(user_id)
+    return hub is None or not await hub.is_watching(recipient.id)
 
 
 def _open_token_signer(settings: Settings) -> Signer:
@@ -84,7 +88,7 @@ async def queue_offline_notification(
     once the send commits.
     """
     now = utcnow()
-    if not is_offline(recipient, settings, now) or await is_watching(session, recipient.id):
+    if not await is_away(session, recipient, settings, now):
         return None
     if message.id is None or message.thread_id is None:
         await session.flush()
@@ -122,9 +126,7 @@ async def queue_notice(
     :func:`queue_offline_notification` does for a message). ``only_if_offline``: not for a
     recipient who is using the app now (they see it there)."""
     now = utcnow()
-    if only_if_offline and (
-        not is_offline(recipient, settings, now) or await is_watching(session, recipient.id)
-    ):
+    if only_if_offline and not await is_away(session, recipient, settings, now):
         return None
     content = notice_email(
         subject=subject, recipient_name=recipient.display_name, paragraphs=paragraphs
