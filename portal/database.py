@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import select as _select
+import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
@@ -115,6 +117,8 @@ def _postgres_connect_args(url: str, bounds: DatabaseBounds) -> dict[str, Any]:
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    _SQLITE_WRITERS[engine.sync_engine] = _SqliteWriters(busy_timeout_ms / 1000)
+
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to SQLAlchemy so that BEGIN can be chosen per transaction.
@@ -437,6 +441,50 @@ def _keep_what_was_only_read(session: AsyncSession) -> None:
             session.expunge(obj)
 
 
+@dataclass
+class _SqliteWriters:
+    """The turn of this process's writers of one SQLite database. SQLite lets one writer in at a
+    time and makes the others poll (its busy handler sleeps up to 100 ms between tries), so
+    writers of the same process that queued on the file would mostly sleep; they queue here
+    instead and enter in turn. The wait is bounded by the busy timeout, like SQLite's own, and
+    ends in the same error ("database is locked": a 503). Writers of other processes still meet
+    at the file's lock (so one that queued here may then wait up to the busy timeout again)."""
+
+    busy_seconds: float
+    loop: asyncio.AbstractEventLoop | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def for_loop(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # a lock serves one event loop
+            self.loop, self.lock = loop, asyncio.Lock()
+        return self.lock
+
+
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Any, _SqliteWriters] = weakref.WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def _sqlite_writer_turn(session: AsyncSession) -> AsyncIterator[None]:
+    bind = session.get_bind()
+    writers = _SQLITE_WRITERS.get(getattr(bind, "engine", bind))
+    if writers is None:  # PostgreSQL, or an engine this module did not configure
+        yield
+        return
+    lock = writers.for_loop()
+    try:
+        async with asyncio.timeout(writers.busy_seconds):
+            await lock.acquire()
+    except TimeoutError:
+        raise OperationalError(
+            "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @asynccontextmanager
 async def _transaction(
     session: AsyncSession, *, write: bool = False, snapshot: bool = False
@@ -490,7 +538,7 @@ async def _transaction(
 async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession]:
     """The one way to write: a transaction that takes SQLite's write lock up front; commits
     (then runs its on_commit callbacks), or rolls back on any error, refusals included."""
-    async with _transaction(session, write=True):
+    async with _sqlite_writer_turn(session), _transaction(session, write=True):
         yield session
 
 
