@@ -28,6 +28,7 @@ from portal.principals import Participant
 from portal.services import (
     attachments,
     idempotency,
+    inbox_totals,
     notifications,
     public_hosts,
     rate_limit,
@@ -37,7 +38,7 @@ from portal.services.applications import application_facts
 from portal.services.blocks import block_between
 from portal.services.sanitize import sanitize_html
 from portal.services.suspensions import suspended_now
-from portal.services.threads import ThreadView, access_message
+from portal.services.threads import ThreadView, access_message, totals_share
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -522,6 +523,7 @@ async def _write_message(
     )
     if not created:
         now = _after_thread_history(thread, now)
+    totals = inbox_totals.upsert_params(_totals_change(thread, created, recipient.role))
     message = Message(
         id=new_id(),
         thread_id=thread.id,
@@ -540,10 +542,16 @@ async def _write_message(
     # (for the answer, the audit digest and the email), not attached to the session.
     params = insert_values(message, prefix="message_")
     params.update(thread_id=thread.id, now=now, subject=draft.subject)
-    *insert_first, bump = _write_statements(session.get_bind().dialect.name, recipient.role)
+    assert totals is not None  # the recipient's unread messages always change
+    params.update(totals)
+    totals_rows = len(totals) // (len(inbox_totals.FIGURES) + 1)
+    dialect = session.get_bind().dialect.name
+    insert_first, bump, then = _write_statements(dialect, recipient.role, totals_rows)
     for statement in insert_first:
         await statement.all(session, params)
     thread = await bump.one(session, params)
+    for statement in then:
+        await statement.all(session, params)
     await attachments.attach(session, files, message.id)
     actor = Actor.user(sender.id)
     if created:
@@ -602,6 +610,25 @@ async def _write_message(
     )
 
 
+def _totals_change(
+    thread: ThreadRow, created: bool, recipient_role: str
+) -> dict[uuid.UUID, inbox_totals.Share]:
+    """What a new message changes in the pair's inbox totals: the thread in view for both
+    (whatever either had deleted: the message comes after), back in the recipient's inbox with
+    one more unread message; the sender's archive flag and counter as they were."""
+    sender_role = "candidate" if recipient_role == "employer" else "employer"
+    changes = {}
+    for role in (recipient_role, sender_role):
+        before = inbox_totals.NOTHING if created else totals_share(thread, role)
+        unread = 0 if created else getattr(thread, f"unread_count_{role}")
+        archived = False if created else getattr(thread, f"archived_by_{role}")
+        if role == recipient_role:
+            unread, archived = unread + 1, False
+        after = inbox_totals.share(visible=True, archived=archived, unread=unread)
+        changes[getattr(thread, f"{role}_id")] = after.minus(before)
+    return changes
+
+
 async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.UUID) -> ReceiptRow:
     """Marks a message read by its recipient; the thread's counter drops exactly once. Returns
     the message's receipt (``id``, ``is_read``, ``read_at``)."""
@@ -610,15 +637,25 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
         if message.recipient_id != user.id:
             raise Forbidden("only the recipient can mark a message read")
         now = utcnow()
-        params = {"message_id": message_id, "now": now, "read_thread_id": thread.id}
+        params = {
+            "message_id": message_id,
+            "now": now,
+            "read_thread_id": thread.id,
+            "reader_id": user.id,
+        }
         mark, *then = _mark_read_statements(session.get_bind().dialect.name, user.role)
         changed: ReceiptRow | None = await mark.first(session, params)
         if changed is None:
             # Already read (perhaps a moment ago by a concurrent request): nothing to change.
             receipt: ReceiptRow = await _RECEIPT.one(session, params)
             return receipt
-        for statement in then:
-            await statement.all(session, params)
+        for statement in then:  # SQLite: the counter, then the totals from what it became
+            dropped = await statement.one(session, params)
+            last = 1 if dropped.unread == 0 else 0
+            change = inbox_totals.Share(
+                0, 0, 0 if dropped.archived else -last, -last if dropped.archived else 0, -1
+            )
+            await inbox_totals.apply(session, {user.id: change})
         await record_event(
             session,
             actor=Actor.user(user.id),
@@ -640,12 +677,15 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
 
 
 @functools.cache
-def _write_statements(dialect: str, recipient_role: str) -> tuple[Prepared, ...]:
-    """Inserts the message (parameters ``message_*``) and bumps its thread (``thread_id``,
-    ``now``, ``subject``), the last statement returning the thread's row: the recipient's unread
-    counter up by one, the thread back in their inbox, its last activity now, and the first
-    subject given if it had none. One statement on PostgreSQL (the insert a CTE of the update),
-    two on SQLite."""
+def _write_statements(
+    dialect: str, recipient_role: str, totals_rows: int
+) -> tuple[tuple[Prepared, ...], Prepared, tuple[Prepared, ...]]:
+    """Inserts the message (parameters ``message_*``), bumps its thread (``thread_id``, ``now``,
+    ``subject``) and adds to ``totals_rows`` users' inbox totals (``totals*``, see
+    inbox_totals.upsert): the statements to run before, the one returning the thread's row, and
+    those after. The thread: the recipient's unread counter up by one, the thread back in their
+    inbox, its last activity now, and the first subject given if it had none. On PostgreSQL one
+    statement (the insert and the totals CTEs of the update); on SQLite three."""
     t = _threads
     unread = t.c[f"unread_count_{recipient_role}"]
     bump = (
@@ -663,9 +703,11 @@ def _write_statements(dialect: str, recipient_role: str) -> tuple[Prepared, ...]
         .returning(*t.c)
     )
     insert_message = insert_row(_messages, prefix="message_")
+    totals = inbox_totals.upsert(dialect, totals_rows)
     if dialect == "postgresql":
-        return (Prepared(bump.add_cte(insert_message.cte("inserted_message"))),)
-    return (Prepared(insert_message), Prepared(bump))
+        bump = bump.add_cte(insert_message.cte("inserted_message"))
+        return (), Prepared(bump.add_cte(totals.cte("added_totals"))), ()
+    return (Prepared(insert_message),), Prepared(bump), (Prepared(totals),)
 
 
 @functools.cache
@@ -673,8 +715,10 @@ def _mark_read_statements(dialect: str, role: str) -> tuple[Prepared, ...]:
     """Marks the message (``message_id``) read at ``now`` if it is not yet, returning its
     receipt, and drops the unread counter of its thread (``read_thread_id``: SQLAlchemy's
     ``execute`` would take a ``thread_id`` for one more column of ``messages`` to set) for the
-    participant in ``role``. One statement on PostgreSQL, whose counter update (a CTE) happens
-    only if the message changed; on SQLite the caller runs the second statement only then."""
+    participant in ``role``, and one unread message off their inbox totals (``reader_id``; one
+    unread thread too if that was its last). One statement on PostgreSQL, whose counter and
+    totals updates (CTEs) happen only if the message changed; on SQLite the caller runs the
+    second statement only then, and the totals' from the counter it returns."""
     mark = (
         update(_messages)
         .where(_messages.c.id == bindparam("message_id"), _messages.c.is_read.is_(False))
@@ -686,9 +730,11 @@ def _mark_read_statements(dialect: str, role: str) -> tuple[Prepared, ...]:
         update(_threads)
         .where(_threads.c.id == bindparam("read_thread_id"))
         .values({unread: unread - 1, _threads.c.updated_at: bindparam("now")})
+        .returning(unread.label("unread"), _threads.c[f"archived_by_{role}"].label("archived"))
     )
     if dialect == "postgresql":
         receipt = mark.cte("receipt")
         dropped = drop.where(exists(select(receipt.c.id))).cte("dropped_unread")
-        return (Prepared(select(*receipt.c).add_cte(dropped)),)
+        totals = inbox_totals.read_drop_upsert(dialect, dropped, "reader_id")
+        return (Prepared(select(*receipt.c).add_cte(dropped).add_cte(totals)),)
     return (Prepared(mark), Prepared(drop))
