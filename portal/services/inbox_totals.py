@@ -109,7 +109,9 @@ def upsert_params(changes: dict[uuid.UUID, Share]) -> dict[str, Any] | None:
     params: dict[str, Any] = {}
     for i, (user_id, change) in enumerate(changed):
         params[f"totals{i}_user_id"] = user_id
-        params.update({f"totals{i}_{name}": value for name, value in zip(FIGURES, change)})
+        params.update(
+            {f"totals{i}_{name}": value for name, value in zip(FIGURES, change, strict=True)}
+        )
     return params
 
 

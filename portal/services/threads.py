@@ -101,11 +101,11 @@ def message_visible_to(message: MessageRow, thread: ThreadAccessRow, role: str) 
 
 def totals_share(thread: ThreadRow, role: str) -> inbox_totals.Share:
     """What the thread adds to the inbox totals of its participant in ``role``."""
-    return inbox_totals.share(
-        visible=visible_to(thread, role),
-        archived=thread.archived_by_employer if role == "employer" else thread.archived_by_candidate,
-        unread=thread.unread_count_employer if role == "employer" else thread.unread_count_candidate,
-    )
+    if role == "employer":
+        archived, unread = thread.archived_by_employer, thread.unread_count_employer
+    else:
+        archived, unread = thread.archived_by_candidate, thread.unread_count_candidate
+    return inbox_totals.share(visible=visible_to(thread, role), archived=archived, unread=unread)
 
 
 def role_in(thread: ThreadAccessRow, user_id: uuid.UUID) -> str | None:

@@ -68,9 +68,7 @@ def _remove_or_restore(
 
 def _purge(session: AsyncSession) -> Awaitable[Any]:
     # Every thread has expired a year from now: their bodies go, their counters stay.
-    return purge_expired(
-        session, 1, actor=Actor.system(), now=utcnow() + timedelta(days=400)
-    )
+    return purge_expired(session, 1, actor=Actor.system(), now=utcnow() + timedelta(days=400))
 
 
 async def test_totals_equal_a_recount_after_a_random_concurrent_mix(
@@ -117,9 +115,7 @@ async def test_totals_equal_a_recount_after_a_random_concurrent_mix(
                 message_id, recipient = rng.choice(sent)
                 batch.append(lambda s, m=message_id, r=recipient: messaging.mark_read(s, r, m))
                 if rng.random() < 0.3:  # the same message read twice at once
-                    batch.append(
-                        lambda s, m=message_id, r=recipient: messaging.mark_read(s, r, m)
-                    )
+                    batch.append(lambda s, m=message_id, r=recipient: messaging.mark_read(s, r, m))
             elif kind == "moderate":
                 batch.append(_remove_or_restore(rng.choice(sent)[0], staff))
             else:
