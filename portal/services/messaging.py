@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import String, bindparam, exists, func, select, update
+from sqlalchemy import String, bindparam, exists, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit import Actor, message_digest, record_event
+from portal.audit import Actor, claim_head_cte, claimed_head, message_digest, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Blocked, Forbidden, InvalidInput, NotFound, PayloadTooLarge, Suspended
 from portal.events import publish as events
@@ -36,6 +36,7 @@ from portal.services import (
 )
 from portal.services.applications import application_facts
 from portal.services.blocks import block_between
+from portal.services.compliance.chain import chain_key
 from portal.services.sanitize import sanitize_html
 from portal.services.suspensions import suspended_now
 from portal.services.threads import ThreadView, access_message, totals_share
@@ -541,7 +542,8 @@ async def _write_message(
     # A Core insert, not the unit of work: the message object is the record of what was written
     # (for the answer, the audit digest and the email), not attached to the session.
     params = insert_values(message, prefix="message_")
-    params.update(thread_id=thread.id, now=now, subject=draft.subject)
+    chain = chain_key(thread.id)
+    params.update(thread_id=thread.id, now=now, subject=draft.subject, claim_chain=chain)
     assert totals is not None  # the recipient's unread messages always change
     params.update(totals)
     totals_rows = len(totals) // (len(inbox_totals.FIGURES) + 1)
@@ -552,6 +554,8 @@ async def _write_message(
     thread = await bump.one(session, params)
     for statement in then:
         await statement.all(session, params)
+    if dialect == "postgresql":  # the bump took the thread's audit chain head too
+        claimed_head(session, chain, thread.head_position, thread.head_hash)
     await attachments.attach(session, files, message.id)
     actor = Actor.user(sender.id)
     if created:
@@ -637,11 +641,13 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
         if message.recipient_id != user.id:
             raise Forbidden("only the recipient can mark a message read")
         now = utcnow()
+        chain = chain_key(thread.id)
         params = {
             "message_id": message_id,
             "now": now,
             "read_thread_id": thread.id,
             "reader_id": user.id,
+            "claim_chain": chain,
         }
         mark, *then = _mark_read_statements(session.get_bind().dialect.name, user.role)
         changed: ReceiptRow | None = await mark.first(session, params)
@@ -649,6 +655,8 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
             # Already read (perhaps a moment ago by a concurrent request): nothing to change.
             receipt: ReceiptRow = await _RECEIPT.one(session, params)
             return receipt
+        if not then:  # PostgreSQL: the statement took the thread's audit chain head too
+            claimed_head(session, chain, changed.head_position, changed.head_hash)  # type: ignore[attr-defined]
         for statement in then:  # SQLite: the counter, then the totals from what it became
             dropped = await statement.one(session, params)
             last = 1 if dropped.unread == 0 else 0
@@ -685,7 +693,9 @@ def _write_statements(
     inbox_totals.upsert): the statements to run before, the one returning the thread's row, and
     those after. The thread: the recipient's unread counter up by one, the thread back in their
     inbox, its last activity now, and the first subject given if it had none. On PostgreSQL one
-    statement (the insert and the totals CTEs of the update); on SQLite three."""
+    statement (the insert, the totals and the claim of the thread's audit chain head (bound as
+    ``claim_chain``: ``head_position``, ``head_hash`` returned) CTEs of the update), so the
+    locked thread waits on one round trip fewer; on SQLite three."""
     t = _threads
     unread = t.c[f"unread_count_{recipient_role}"]
     bump = (
@@ -705,8 +715,13 @@ def _write_statements(
     insert_message = insert_row(_messages, prefix="message_")
     totals = inbox_totals.upsert(dialect, totals_rows)
     if dialect == "postgresql":
+        head = claim_head_cte()
+        bump = bump.returning(
+            select(head.c.position).scalar_subquery().label("head_position"),
+            select(head.c.hash).scalar_subquery().label("head_hash"),
+        )
         bump = bump.add_cte(insert_message.cte("inserted_message"))
-        return (), Prepared(bump.add_cte(totals.cte("added_totals"))), ()
+        return (), Prepared(bump.add_cte(totals.cte("added_totals")).add_cte(head)), ()
     return (Prepared(insert_message),), Prepared(bump), (Prepared(totals),)
 
 
@@ -717,8 +732,10 @@ def _mark_read_statements(dialect: str, role: str) -> tuple[Prepared, ...]:
     ``execute`` would take a ``thread_id`` for one more column of ``messages`` to set) for the
     participant in ``role``, and one unread message off their inbox totals (``reader_id``; one
     unread thread too if that was its last). One statement on PostgreSQL, whose counter and
-    totals updates (CTEs) happen only if the message changed; on SQLite the caller runs the
-    second statement only then, and the totals' from the counter it returns."""
+    totals updates and the claim of the thread's audit chain head (``claim_chain``: returned as
+    ``head_position``, ``head_hash``) happen only if the message changed (CTEs); on SQLite
+    the caller runs the second statement only then, and the totals' from the counter it
+    returns."""
     mark = (
         update(_messages)
         .where(_messages.c.id == bindparam("message_id"), _messages.c.is_read.is_(False))
@@ -736,5 +753,9 @@ def _mark_read_statements(dialect: str, role: str) -> tuple[Prepared, ...]:
         receipt = mark.cte("receipt")
         dropped = drop.where(exists(select(receipt.c.id))).cte("dropped_unread")
         totals = inbox_totals.read_drop_upsert(dialect, dropped, "reader_id")
-        return (Prepared(select(*receipt.c).add_cte(dropped).add_cte(totals)),)
+        head = claim_head_cte(when=exists(select(receipt.c.id)))
+        marked = select(
+            *receipt.c, head.c.position.label("head_position"), head.c.hash.label("head_hash")
+        ).select_from(receipt.outerjoin(head, true()))
+        return (Prepared(marked.add_cte(dropped).add_cte(totals).add_cte(head)),)
     return (Prepared(mark), Prepared(drop))
