@@ -104,18 +104,46 @@ _RECEIPT: Final = Prepared(
 )
 _users = User.__table__
 _threads = MessageThread.__table__
+_recipients = _users.alias("recipient")
+_USER_COLUMNS: Final = tuple(column.key for column in _users.c)
 # The sender, locked until the send commits: a sender's sends, a suspension and its lifting
 # serialise here (NO KEY UPDATE, as suspensions.lock_user explains; SQLite renders no lock, its
-# write transaction serialises already).
+# write transaction serialises already). In the same statement (one round trip fewer while the
+# lock is held), the recipient, prefixed ``recipient_`` (NULLs for no such user), and whether
+# either of the pair has blocked the other: checked only once the sender may send at all.
 _LOCK_SENDER: Final = Prepared(
-    select(*_users.c).where(_users.c.id == bindparam("sender_id")).with_for_update(key_share=True)
-)
-# The recipient, and whether either of the pair has blocked the other.
-_RECIPIENT: Final = Prepared(
     select(
-        *_users.c, block_between(bindparam("sender_id"), _users.c.id).exists().label("blocked")
-    ).where(_users.c.id == bindparam("recipient_id"))
+        *_users.c,
+        *(_recipients.c[name].label(f"recipient_{name}") for name in _USER_COLUMNS),
+        block_between(_users.c.id, _recipients.c.id).exists().label("blocked"),
+    )
+    .select_from(_users.outerjoin(_recipients, _recipients.c.id == bindparam("recipient_id")))
+    .where(_users.c.id == bindparam("sender_id"))
+    .with_for_update(of=_users, key_share=True)
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipient:
+    """The recipient's columns of the sender's row (``_LOCK_SENDER``): a UserRow."""
+
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: str
+    last_active_at: datetime | None
+    is_suspended: bool
+    suspended_at: datetime | None
+    suspended_until: datetime | None
+    suspended_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def _recipient_of(row: Any) -> _Recipient | None:
+    if row.recipient_id is None:
+        return None
+    return _Recipient(**{name: getattr(row, f"recipient_{name}") for name in _USER_COLUMNS})
 
 
 @dataclass(frozen=True)
@@ -261,21 +289,18 @@ def _refuse_if_suspended(sender: UserRow, now: datetime) -> None:
     raise Suspended(f"your account is suspended until {until}; you cannot send messages")
 
 
-async def _recipient(
-    session: AsyncSession, sender: UserRow, recipient_id: uuid.UUID
-) -> tuple[UserRow, bool]:
-    """The recipient, and whether either of the pair has blocked the other (one statement)."""
+def _recipient(sender: Any, recipient_id: uuid.UUID) -> tuple[UserRow, bool]:
+    """The recipient, and whether either of the pair has blocked the other, from the sender's
+    row (``_LOCK_SENDER``)."""
     if recipient_id == sender.id:
         raise InvalidInput("recipient_id", "you cannot send a message to yourself")
-    recipient = await _RECIPIENT.first(
-        session, {"sender_id": sender.id, "recipient_id": recipient_id}
-    )
+    recipient = _recipient_of(sender)
     if recipient is None:
         raise NotFound(f"recipient_id: user {recipient_id} does not exist", field="recipient_id")
     if recipient.role == sender.role:
         # Says nothing of the recipient's role: that is theirs to tell.
         raise InvalidInput("recipient_id", "messages go between an employer and a candidate")
-    return recipient, recipient.blocked
+    return recipient, bool(sender.blocked)
 
 
 async def _check_application(
@@ -403,7 +428,9 @@ async def send_message(
     """
     draft = normalise_draft(draft)
     async with write_transaction(session):
-        sender = await _LOCK_SENDER.first(session, {"sender_id": sender_id})
+        sender = await _LOCK_SENDER.first(
+            session, {"sender_id": sender_id, "recipient_id": draft.recipient_id}
+        )
         if sender is None:
             raise NotFound(f"user {sender_id} does not exist")
         if keyed is not None:
@@ -468,7 +495,7 @@ async def _deliver(
     now: datetime,
     settings: Settings,
 ) -> SentMessage:
-    recipient, blocked = await _recipient(session, sender, draft.recipient_id)
+    recipient, blocked = _recipient(sender, draft.recipient_id)
     employer, candidate = (sender, recipient) if sender.role == "employer" else (recipient, sender)
     application = None
     if draft.application_id is not None:
