@@ -30,9 +30,10 @@ EXPECTED = {
     # the caller's totals row
     "unread_count": {"sqlite": 2, "postgres": 1},
     # lock the sender (reading the recipient with any block between the pair in the same
-    # statement), the rate-limit window, the live thread, insert the message, bump the thread's counter, add to the pair's inbox
-    # totals and take the audit chain's head (one statement on PostgreSQL; three on SQLite,
-    # which takes the head by itself), insert the event and move the head (one)
+    # statement), the rate-limit window, the live thread, insert the message, bump the
+    # thread's counter, add to the pair's inbox totals and take the audit chain's head (one
+    # statement on PostgreSQL; three on SQLite, which takes the head by itself), insert the
+    # event and move the head (one)
     "send": {"sqlite": 10, "postgres": 5},
     # ... and the thread inside a savepoint (SAVEPOINT, INSERT, RELEASE) and a second event,
     # which moves the head it already holds (insert and move)
