@@ -25,6 +25,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from uuid_utils.compat import uuid7
 
+from portal.services import inbox_totals
 from portal.services.compliance.chain import (
     GENESIS_HASH,
     chain_key,
@@ -92,10 +93,7 @@ async def list_threads(conn: psycopg.AsyncConnection[Any], sample: Sample) -> bo
     async with conn.transaction():
         await (
             await conn.execute(
-                f"SELECT coalesce(sum(CASE WHEN t.archived_by_{side} = false THEN 1 ELSE 0 END),"
-                " 0),"
-                f" coalesce(sum(t.unread_count_{side}), 0) FROM message_threads t"
-                f" WHERE {_visible(sample.role)}",
+                "SELECT inbox_threads, unread_messages FROM inbox_totals WHERE user_id = %(me)s",
                 params,
             )
         ).fetchone()
@@ -114,13 +112,11 @@ async def list_threads(conn: psycopg.AsyncConnection[Any], sample: Sample) -> bo
 
 async def unread_count(conn: psycopg.AsyncConnection[Any], sample: Sample) -> bool:
     await _authenticate(conn, sample)
-    side = _side(sample.role)
     await (
         await conn.execute(
-            f"SELECT coalesce(sum(t.unread_count_{side}), 0),"
-            f" coalesce(sum(CASE WHEN t.unread_count_{side} > 0 THEN 1 ELSE 0 END), 0)"
-            f" FROM message_threads t WHERE {_visible(sample.role)}",
-            {"me": sample.user_id},
+            "SELECT unread_messages, unread_inbox_threads + unread_archived_threads"
+            " FROM inbox_totals WHERE user_id = %s",
+            (sample.user_id,),
         )
     ).fetchone()
     return True
@@ -246,10 +242,19 @@ async def mark_read(conn: psycopg.AsyncConnection[Any], sample: Sample) -> bool:
         ).fetchone()
         if changed is None:
             return True
+        # The counter and the reader's inbox totals (one unread thread fewer if it was the last).
         await conn.execute(
+            "WITH dropped AS ("
             f"UPDATE message_threads SET unread_count_{side} = unread_count_{side} - 1"
-            " WHERE id = %s",
-            (row[5],),
+            f" WHERE id = %(thread)s RETURNING unread_count_{side} = 0 AS last,"
+            f" archived_by_{side} AS archived)"
+            " UPDATE inbox_totals SET unread_messages = unread_messages - 1,"
+            " unread_inbox_threads = unread_inbox_threads"
+            " - CASE WHEN last AND NOT archived THEN 1 ELSE 0 END,"
+            " unread_archived_threads = unread_archived_threads"
+            " - CASE WHEN last AND archived THEN 1 ELSE 0 END"
+            " FROM dropped WHERE user_id = %(me)s",
+            {"thread": row[5], "me": sample.user_id},
         )
         await _append_audit(
             conn,
@@ -338,13 +343,26 @@ async def send(
             " false, false, false, %s, %s)",
             (message_id, thread_id, sample.user_id, recipient_id, sample.body, now, now),
         )
+        # The thread, and the recipient's inbox totals (the sender's too if their view changed).
+        totals = _totals_values(thread, sample.role, employer, candidate)
         await (
             await conn.execute(
-                f"UPDATE message_threads SET unread_count_{recipient_side} ="
+                "WITH totals AS (INSERT INTO inbox_totals (user_id, inbox_threads,"
+                " archived_threads, unread_inbox_threads, unread_archived_threads,"
+                f" unread_messages) VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(totals))}"
+                " ON CONFLICT (user_id) DO UPDATE SET"
+                " inbox_threads = inbox_totals.inbox_threads + excluded.inbox_threads,"
+                " archived_threads = inbox_totals.archived_threads + excluded.archived_threads,"
+                " unread_inbox_threads = inbox_totals.unread_inbox_threads"
+                " + excluded.unread_inbox_threads,"
+                " unread_archived_threads = inbox_totals.unread_archived_threads"
+                " + excluded.unread_archived_threads,"
+                " unread_messages = inbox_totals.unread_messages + excluded.unread_messages)"
+                f" UPDATE message_threads SET unread_count_{recipient_side} ="
                 f" unread_count_{recipient_side} + 1, archived_by_{recipient_side} = false,"
                 " last_message_at = %s, updated_at = %s WHERE id = %s"
                 f" RETURNING {THREAD_COLUMNS.replace('t.', '')}",
-                (now, now, thread_id),
+                (*(value for row in totals for value in row), now, now, thread_id),
             )
         ).fetchone()
         if created:
@@ -382,6 +400,26 @@ async def send(
             now=now,
         )
     return True
+
+
+def _totals_values(
+    thread: tuple[Any, ...] | None, sender_role: str, employer: uuid.UUID, candidate: uuid.UUID
+) -> list[tuple[Any, ...]]:
+    """The inbox totals rows a send changes, in user-id order: (user id, *differences)."""
+    rows = []
+    for role, user_id, at in (("employer", employer, 0), ("candidate", candidate, 1)):
+        if thread is None:
+            before, unread, archived = inbox_totals.NOTHING, 0, False
+        else:
+            unread, archived, cutoff = thread[6 + at], thread[8 + at], thread[10 + at]
+            visible = cutoff is None or (thread[5] is not None and thread[5] > cutoff)
+            before = inbox_totals.share(visible=visible, archived=archived, unread=unread)
+        if role != sender_role:
+            unread, archived = unread + 1, False
+        change = inbox_totals.share(visible=True, archived=archived, unread=unread).minus(before)
+        if any(change):
+            rows.append((user_id, *change))
+    return sorted(rows)
 
 
 @dataclass

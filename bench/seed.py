@@ -34,8 +34,12 @@ from typing import Any
 import click
 import psycopg
 from psycopg.types.json import Jsonb
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql
 from uuid_utils.compat import uuid7
 
+from portal.models import InboxTotals
+from portal.services import inbox_totals
 from portal.services.compliance.chain import (
     EVENT_FIELDS,
     GENESIS_HASH,
@@ -318,11 +322,28 @@ def seed_threads(
         _flush(conn, messages, events)
         _copy(conn, "message_threads", THREAD_COLUMNS, threads)
         _copy(conn, "audit_chain_heads", ("chain_key", "position", "hash"), heads)
+        # Every participant's inbox totals, recounted from all the threads so far.
+        conn.execute("DELETE FROM inbox_totals")
+        conn.execute(FILL_INBOX_TOTALS)
     progress.close()
     return written
 
 
 BATCH_ROWS = 20_000
+
+
+def _postgres_sql(statement: Any) -> str:
+    dialect = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
+    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+# The app's own recount (portal.services.inbox_totals), as SQL with no parameters.
+RECOUNT_INBOX_TOTALS = _postgres_sql(inbox_totals.recount())
+FILL_INBOX_TOTALS = _postgres_sql(
+    insert(InboxTotals).from_select(
+        ["user_id", *inbox_totals.FIGURES], inbox_totals.recount().subquery().select()
+    )
+)
 
 
 def _flush(conn: psycopg.Connection[Any], messages: list[tuple], events: list[tuple]) -> None:
@@ -486,6 +507,16 @@ INVARIANT_QUERIES = {
             ORDER BY chain_key, position DESC
         ) last ON last.chain_key = h.chain_key
         WHERE last.position IS DISTINCT FROM h.position OR last.hash IS DISTINCT FROM h.hash
+    """,
+    "inbox totals agree with a recount of the threads": f"""
+        SELECT count(*) FROM inbox_totals k
+        FULL JOIN ({RECOUNT_INBOX_TOTALS}) r ON r.user_id = k.user_id
+        WHERE (coalesce(k.inbox_threads, 0), coalesce(k.archived_threads, 0),
+               coalesce(k.unread_inbox_threads, 0), coalesce(k.unread_archived_threads, 0),
+               coalesce(k.unread_messages, 0))
+           <> (coalesce(r.inbox_threads, 0), coalesce(r.archived_threads, 0),
+               coalesce(r.unread_inbox_threads, 0), coalesce(r.unread_archived_threads, 0),
+               coalesce(r.unread_messages, 0))
     """,
 }
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import ColumnElement, String, bindparam, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import CTE
 
 from portal.models import AuditChainHead, AuditEvent, Message
 from portal.models.base import insert_row, insert_values, new_id, utcnow
@@ -156,6 +157,33 @@ def _claim_head(dialect: str) -> Prepared:
             index_elements=[_heads.c.chain_key], set_={"position": _heads.c.position + 1}
         ).returning(_heads.c.position, _heads.c.hash)
     )
+
+
+def claim_head_cte(when: ColumnElement[bool] | None = None) -> CTE:
+    """The claim of the chain bound as ``claim_chain`` (what ``record_event`` would run first)
+    as a CTE of a caller's own statement on PostgreSQL, so that a write takes the head in the
+    statement that changes its rows instead of a round trip of its own: ``position`` and
+    ``hash`` as :func:`_claim_head` returns them; only if ``when`` holds, if given. The caller
+    then passes them to :func:`claimed_head`."""
+    head = select(bindparam("claim_chain", type_=String), literal(0), literal(GENESIS_HASH))
+    if when is not None:
+        head = head.where(when)
+    statement = postgresql.insert(_heads).from_select(["chain_key", "position", "hash"], head)
+    return (
+        statement.on_conflict_do_update(
+            index_elements=[_heads.c.chain_key], set_={"position": _heads.c.position + 1}
+        )
+        .returning(_heads.c.position, _heads.c.hash)
+        .cte("claimed_head")
+    )
+
+
+def claimed_head(session: AsyncSession, chain: str, position: int, prev_hash: str) -> None:
+    """Tells ``record_event`` that this transaction holds ``chain``'s head, claimed for an event
+    at ``position`` after one with ``prev_hash`` (:func:`claim_head_cte`): the next event of
+    the chain is appended there without claiming it again."""
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_TIPS, {})[chain] = (transaction, position - 1, prev_hash)
 
 
 async def _advance_head(session: AsyncSession, chain: str) -> tuple[int, str]:

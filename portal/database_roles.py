@@ -73,6 +73,7 @@ RUNTIME_GRANTS: dict[str, Grant] = {
     "email_outbox": READ_WRITE,
     "flag_reports": READ_WRITE,
     "idempotency_keys": grant("SELECT", "INSERT", "UPDATE", "DELETE"),  # expired keys go
+    "inbox_totals": READ_WRITE,  # kept by every write to a thread (services.inbox_totals)
     "legal_holds": grant(
         "SELECT",
         "INSERT",

@@ -4,7 +4,7 @@ from portal.models.attachments import StoredAttachment
 from portal.models.base import Base
 from portal.models.decisions import Appeal, ModerationDecision, Policy
 from portal.models.holds import LegalHold
-from portal.models.messaging import Message, MessageBlock, MessageThread
+from portal.models.messaging import InboxTotals, Message, MessageBlock, MessageThread
 from portal.models.moderation import FlagReport, ModeratorNote, RateLimitViolation
 from portal.models.people import Application, User
 from portal.models.queue_views import QueueView
@@ -21,6 +21,7 @@ __all__ = [
     "EmailOutbox",
     "FlagReport",
     "IdempotencyKey",
+    "InboxTotals",
     "LegalHold",
     "Message",
     "MessageBlock",

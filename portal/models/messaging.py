@@ -149,3 +149,23 @@ Index(
     func.to_tsvector(text("'simple'::regconfig"), Message.body),
     postgresql_using="gin",
 ).ddl_if(dialect="postgresql")
+
+
+class InboxTotals(Base):
+    """One participant's inbox figures over every thread in their view (migration 0015): kept
+    by each write that changes a thread's visibility, archive flag or unread counter for them
+    (portal.services.inbox_totals), so that the list page and the unread count read one row
+    instead of aggregating the user's whole history. A user with no row has all zeros."""
+
+    __tablename__ = "inbox_totals"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    inbox_threads: Mapped[int] = mapped_column(default=0)
+    archived_threads: Mapped[int] = mapped_column(default=0)
+    # threads with an unread counter above zero, in the inbox and in the archive
+    unread_inbox_threads: Mapped[int] = mapped_column(default=0)
+    unread_archived_threads: Mapped[int] = mapped_column(default=0)
+    # the sum of the user's unread counters
+    unread_messages: Mapped[int] = mapped_column(default=0)

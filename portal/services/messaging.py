@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import String, bindparam, exists, func, select, update
+from sqlalchemy import String, bindparam, exists, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit import Actor, message_digest, record_event
+from portal.audit import Actor, claim_head_cte, claimed_head, message_digest, record_event
 from portal.database import get_or_insert, write_transaction
 from portal.errors import Blocked, Forbidden, InvalidInput, NotFound, PayloadTooLarge, Suspended
 from portal.events import publish as events
@@ -28,6 +28,7 @@ from portal.principals import Participant
 from portal.services import (
     attachments,
     idempotency,
+    inbox_totals,
     notifications,
     public_hosts,
     rate_limit,
@@ -35,9 +36,10 @@ from portal.services import (
 )
 from portal.services.applications import application_facts
 from portal.services.blocks import block_between
+from portal.services.compliance.chain import chain_key
 from portal.services.sanitize import sanitize_html
 from portal.services.suspensions import suspended_now
-from portal.services.threads import ThreadView, access_message
+from portal.services.threads import ThreadView, access_message, totals_share
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,18 +104,46 @@ _RECEIPT: Final = Prepared(
 )
 _users = User.__table__
 _threads = MessageThread.__table__
+_recipients = _users.alias("recipient")
+_USER_COLUMNS: Final = tuple(column.key for column in _users.c)
 # The sender, locked until the send commits: a sender's sends, a suspension and its lifting
 # serialise here (NO KEY UPDATE, as suspensions.lock_user explains; SQLite renders no lock, its
-# write transaction serialises already).
+# write transaction serialises already). In the same statement (one round trip fewer while the
+# lock is held), the recipient, prefixed ``recipient_`` (NULLs for no such user), and whether
+# either of the pair has blocked the other: checked only once the sender may send at all.
 _LOCK_SENDER: Final = Prepared(
-    select(*_users.c).where(_users.c.id == bindparam("sender_id")).with_for_update(key_share=True)
-)
-# The recipient, and whether either of the pair has blocked the other.
-_RECIPIENT: Final = Prepared(
     select(
-        *_users.c, block_between(bindparam("sender_id"), _users.c.id).exists().label("blocked")
-    ).where(_users.c.id == bindparam("recipient_id"))
+        *_users.c,
+        *(_recipients.c[name].label(f"recipient_{name}") for name in _USER_COLUMNS),
+        block_between(_users.c.id, _recipients.c.id).exists().label("blocked"),
+    )
+    .select_from(_users.outerjoin(_recipients, _recipients.c.id == bindparam("recipient_id")))
+    .where(_users.c.id == bindparam("sender_id"))
+    .with_for_update(of=_users, key_share=True)
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipient:
+    """The recipient's columns of the sender's row (``_LOCK_SENDER``): a UserRow."""
+
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: str
+    last_active_at: datetime | None
+    is_suspended: bool
+    suspended_at: datetime | None
+    suspended_until: datetime | None
+    suspended_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def _recipient_of(row: Any) -> _Recipient | None:
+    if row.recipient_id is None:
+        return None
+    return _Recipient(**{name: getattr(row, f"recipient_{name}") for name in _USER_COLUMNS})
 
 
 @dataclass(frozen=True)
@@ -259,21 +289,18 @@ def _refuse_if_suspended(sender: UserRow, now: datetime) -> None:
     raise Suspended(f"your account is suspended until {until}; you cannot send messages")
 
 
-async def _recipient(
-    session: AsyncSession, sender: UserRow, recipient_id: uuid.UUID
-) -> tuple[UserRow, bool]:
-    """The recipient, and whether either of the pair has blocked the other (one statement)."""
+def _recipient(sender: Any, recipient_id: uuid.UUID) -> tuple[UserRow, bool]:
+    """The recipient, and whether either of the pair has blocked the other, from the sender's
+    row (``_LOCK_SENDER``)."""
     if recipient_id == sender.id:
         raise InvalidInput("recipient_id", "you cannot send a message to yourself")
-    recipient = await _RECIPIENT.first(
-        session, {"sender_id": sender.id, "recipient_id": recipient_id}
-    )
+    recipient = _recipient_of(sender)
     if recipient is None:
         raise NotFound(f"recipient_id: user {recipient_id} does not exist", field="recipient_id")
     if recipient.role == sender.role:
         # Says nothing of the recipient's role: that is theirs to tell.
         raise InvalidInput("recipient_id", "messages go between an employer and a candidate")
-    return recipient, recipient.blocked
+    return recipient, bool(sender.blocked)
 
 
 async def _check_application(
@@ -401,7 +428,9 @@ async def send_message(
     """
     draft = normalise_draft(draft)
     async with write_transaction(session):
-        sender = await _LOCK_SENDER.first(session, {"sender_id": sender_id})
+        sender = await _LOCK_SENDER.first(
+            session, {"sender_id": sender_id, "recipient_id": draft.recipient_id}
+        )
         if sender is None:
             raise NotFound(f"user {sender_id} does not exist")
         if keyed is not None:
@@ -466,7 +495,7 @@ async def _deliver(
     now: datetime,
     settings: Settings,
 ) -> SentMessage:
-    recipient, blocked = await _recipient(session, sender, draft.recipient_id)
+    recipient, blocked = _recipient(sender, draft.recipient_id)
     employer, candidate = (sender, recipient) if sender.role == "employer" else (recipient, sender)
     application = None
     if draft.application_id is not None:
@@ -522,6 +551,7 @@ async def _write_message(
     )
     if not created:
         now = _after_thread_history(thread, now)
+    totals = inbox_totals.upsert_params(_totals_change(thread, created, recipient.role))
     message = Message(
         id=new_id(),
         thread_id=thread.id,
@@ -539,11 +569,20 @@ async def _write_message(
     # A Core insert, not the unit of work: the message object is the record of what was written
     # (for the answer, the audit digest and the email), not attached to the session.
     params = insert_values(message, prefix="message_")
-    params.update(thread_id=thread.id, now=now, subject=draft.subject)
-    *insert_first, bump = _write_statements(session.get_bind().dialect.name, recipient.role)
+    chain = chain_key(thread.id)
+    params.update(thread_id=thread.id, now=now, subject=draft.subject, claim_chain=chain)
+    assert totals is not None  # the recipient's unread messages always change
+    params.update(totals)
+    totals_rows = len(totals) // (len(inbox_totals.FIGURES) + 1)
+    dialect = session.get_bind().dialect.name
+    insert_first, bump, then = _write_statements(dialect, recipient.role, totals_rows)
     for statement in insert_first:
         await statement.all(session, params)
     thread = await bump.one(session, params)
+    for statement in then:
+        await statement.all(session, params)
+    if dialect == "postgresql":  # the bump took the thread's audit chain head too
+        claimed_head(session, chain, thread.head_position, thread.head_hash)
     await attachments.attach(session, files, message.id)
     actor = Actor.user(sender.id)
     if created:
@@ -602,6 +641,25 @@ async def _write_message(
     )
 
 
+def _totals_change(
+    thread: ThreadRow, created: bool, recipient_role: str
+) -> dict[uuid.UUID, inbox_totals.Share]:
+    """What a new message changes in the pair's inbox totals: the thread in view for both
+    (whatever either had deleted: the message comes after), back in the recipient's inbox with
+    one more unread message; the sender's archive flag and counter as they were."""
+    sender_role = "candidate" if recipient_role == "employer" else "employer"
+    changes = {}
+    for role in (recipient_role, sender_role):
+        before = inbox_totals.NOTHING if created else totals_share(thread, role)
+        unread = 0 if created else getattr(thread, f"unread_count_{role}")
+        archived = False if created else getattr(thread, f"archived_by_{role}")
+        if role == recipient_role:
+            unread, archived = unread + 1, False
+        after = inbox_totals.share(visible=True, archived=archived, unread=unread)
+        changes[getattr(thread, f"{role}_id")] = after.minus(before)
+    return changes
+
+
 async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.UUID) -> ReceiptRow:
     """Marks a message read by its recipient; the thread's counter drops exactly once. Returns
     the message's receipt (``id``, ``is_read``, ``read_at``)."""
@@ -610,15 +668,29 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
         if message.recipient_id != user.id:
             raise Forbidden("only the recipient can mark a message read")
         now = utcnow()
-        params = {"message_id": message_id, "now": now, "read_thread_id": thread.id}
+        chain = chain_key(thread.id)
+        params = {
+            "message_id": message_id,
+            "now": now,
+            "read_thread_id": thread.id,
+            "reader_id": user.id,
+            "claim_chain": chain,
+        }
         mark, *then = _mark_read_statements(session.get_bind().dialect.name, user.role)
         changed: ReceiptRow | None = await mark.first(session, params)
         if changed is None:
             # Already read (perhaps a moment ago by a concurrent request): nothing to change.
             receipt: ReceiptRow = await _RECEIPT.one(session, params)
             return receipt
-        for statement in then:
-            await statement.all(session, params)
+        if not then:  # PostgreSQL: the statement took the thread's audit chain head too
+            claimed_head(session, chain, changed.head_position, changed.head_hash)  # type: ignore[attr-defined]
+        for statement in then:  # SQLite: the counter, then the totals from what it became
+            dropped = await statement.one(session, params)
+            last = 1 if dropped.unread == 0 else 0
+            change = inbox_totals.Share(
+                0, 0, 0 if dropped.archived else -last, -last if dropped.archived else 0, -1
+            )
+            await inbox_totals.apply(session, {user.id: change})
         await record_event(
             session,
             actor=Actor.user(user.id),
@@ -640,12 +712,17 @@ async def mark_read(session: AsyncSession, user: Participant, message_id: uuid.U
 
 
 @functools.cache
-def _write_statements(dialect: str, recipient_role: str) -> tuple[Prepared, ...]:
-    """Inserts the message (parameters ``message_*``) and bumps its thread (``thread_id``,
-    ``now``, ``subject``), the last statement returning the thread's row: the recipient's unread
-    counter up by one, the thread back in their inbox, its last activity now, and the first
-    subject given if it had none. One statement on PostgreSQL (the insert a CTE of the update),
-    two on SQLite."""
+def _write_statements(
+    dialect: str, recipient_role: str, totals_rows: int
+) -> tuple[tuple[Prepared, ...], Prepared, tuple[Prepared, ...]]:
+    """Inserts the message (parameters ``message_*``), bumps its thread (``thread_id``, ``now``,
+    ``subject``) and adds to ``totals_rows`` users' inbox totals (``totals*``, see
+    inbox_totals.upsert): the statements to run before, the one returning the thread's row, and
+    those after. The thread: the recipient's unread counter up by one, the thread back in their
+    inbox, its last activity now, and the first subject given if it had none. On PostgreSQL one
+    statement (the insert, the totals and the claim of the thread's audit chain head (bound as
+    ``claim_chain``: ``head_position``, ``head_hash`` returned) CTEs of the update), so the
+    locked thread waits on one round trip fewer; on SQLite three."""
     t = _threads
     unread = t.c[f"unread_count_{recipient_role}"]
     bump = (
@@ -663,9 +740,16 @@ def _write_statements(dialect: str, recipient_role: str) -> tuple[Prepared, ...]
         .returning(*t.c)
     )
     insert_message = insert_row(_messages, prefix="message_")
+    totals = inbox_totals.upsert(dialect, totals_rows)
     if dialect == "postgresql":
-        return (Prepared(bump.add_cte(insert_message.cte("inserted_message"))),)
-    return (Prepared(insert_message), Prepared(bump))
+        head = claim_head_cte()
+        bump = bump.returning(
+            select(head.c.position).scalar_subquery().label("head_position"),
+            select(head.c.hash).scalar_subquery().label("head_hash"),
+        )
+        bump = bump.add_cte(insert_message.cte("inserted_message"))
+        return (), Prepared(bump.add_cte(totals.cte("added_totals")).add_cte(head)), ()
+    return (Prepared(insert_message),), Prepared(bump), (Prepared(totals),)
 
 
 @functools.cache
@@ -673,8 +757,12 @@ def _mark_read_statements(dialect: str, role: str) -> tuple[Prepared, ...]:
     """Marks the message (``message_id``) read at ``now`` if it is not yet, returning its
     receipt, and drops the unread counter of its thread (``read_thread_id``: SQLAlchemy's
     ``execute`` would take a ``thread_id`` for one more column of ``messages`` to set) for the
-    participant in ``role``. One statement on PostgreSQL, whose counter update (a CTE) happens
-    only if the message changed; on SQLite the caller runs the second statement only then."""
+    participant in ``role``, and one unread message off their inbox totals (``reader_id``; one
+    unread thread too if that was its last). One statement on PostgreSQL, whose counter and
+    totals updates and the claim of the thread's audit chain head (``claim_chain``: returned as
+    ``head_position``, ``head_hash``) happen only if the message changed (CTEs); on SQLite
+    the caller runs the second statement only then, and the totals' from the counter it
+    returns."""
     mark = (
         update(_messages)
         .where(_messages.c.id == bindparam("message_id"), _messages.c.is_read.is_(False))
@@ -686,9 +774,15 @@ def _mark_read_statements(dialect: str, role: str) -> tuple[Prepared, ...]:
         update(_threads)
         .where(_threads.c.id == bindparam("read_thread_id"))
         .values({unread: unread - 1, _threads.c.updated_at: bindparam("now")})
+        .returning(unread.label("unread"), _threads.c[f"archived_by_{role}"].label("archived"))
     )
     if dialect == "postgresql":
         receipt = mark.cte("receipt")
         dropped = drop.where(exists(select(receipt.c.id))).cte("dropped_unread")
-        return (Prepared(select(*receipt.c).add_cte(dropped)),)
+        totals = inbox_totals.read_drop_upsert(dialect, dropped, "reader_id")
+        head = claim_head_cte(when=exists(select(receipt.c.id)))
+        marked = select(
+            *receipt.c, head.c.position.label("head_position"), head.c.hash.label("head_hash")
+        ).select_from(receipt.outerjoin(head, true()))
+        return (Prepared(marked.add_cte(dropped).add_cte(totals).add_cte(head)),)
     return (Prepared(mark), Prepared(drop))

@@ -18,7 +18,7 @@ import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from sqlalchemy import (
     ColumnElement,
@@ -46,7 +46,7 @@ from portal.models.base import utcnow
 from portal.models.rows import MessageRow, ParticipantRow, ThreadAccessRow, ThreadRow
 from portal.prepared import Prepared
 from portal.principals import Participant
-from portal.services import retaliation
+from portal.services import inbox_totals, retaliation
 
 DEFAULT_THREAD_PAGE_SIZE = 20
 DEFAULT_MESSAGE_PAGE_SIZE = 50
@@ -97,6 +97,15 @@ def message_visible_to(message: MessageRow, thread: ThreadAccessRow, role: str) 
         return False
     cutoff = deleted_by(thread, role)
     return cutoff is None or message.created_at > cutoff
+
+
+def totals_share(thread: ThreadRow, role: str) -> inbox_totals.Share:
+    """What the thread adds to the inbox totals of its participant in ``role``."""
+    if role == "employer":
+        archived, unread = thread.archived_by_employer, thread.unread_count_employer
+    else:
+        archived, unread = thread.archived_by_candidate, thread.unread_count_candidate
+    return inbox_totals.share(visible=visible_to(thread, role), archived=archived, unread=unread)
 
 
 def role_in(thread: ThreadAccessRow, user_id: uuid.UUID) -> str | None:
@@ -314,25 +323,38 @@ def _visible_sql(role: str) -> list[ColumnElement[bool]]:
 
 
 @functools.cache
-def _inbox_statement(role: str, by_application: bool, unread_only: bool) -> Prepared:
-    """One statement for an inbox page: the caller's totals (every row carries them) left-joined
-    with one page of threads and their other participants, so an empty page still has a row."""
+def _inbox_statement(
+    role: str, by_application: bool, unread_only: bool, archived: bool
+) -> Prepared:
+    """One statement for an inbox page: the caller's totals (every row carries them: their
+    ``inbox_totals`` row, or a count of an application's threads) left-joined with one page of
+    threads and their other participants, so an empty page still has a row."""
     t = _threads
     unread = t.c[f"unread_count_{role}"]
-    filters: list[ColumnElement[bool]] = [t.c[f"archived_by_{role}"] == bindparam("archived")]
+    filters: list[ColumnElement[bool]] = [t.c[f"archived_by_{role}"].is_(archived)]
     if by_application:
         filters.append(t.c.application_id == bindparam("application_id"))
     if unread_only:
         filters.append(unread > 0)
     visible = _visible_sql(role)
-    totals = (
-        select(
-            func.coalesce(func.sum(case((and_(*filters), 1), else_=0)), 0).label("total"),
-            func.coalesce(func.sum(unread), 0).label("unread_total"),
+    if by_application:
+        # An application's threads are few: counted, the unread total read from the row.
+        unread_total = inbox_totals.figures_of_user("unread_messages").scalar_subquery()
+        totals = (
+            select(
+                func.count().label("total"),
+                unread_total.label("unread_total"),
+            )
+            .where(*visible, *filters)
+            .subquery("totals")
         )
-        .where(*visible)
-        .subquery("totals")
-    )
+    else:
+        place = "archived" if archived else "inbox"
+        figure = f"unread_{place}_threads" if unread_only else f"{place}_threads"
+        row = inbox_totals.figures_of_user(figure, "unread_messages").subquery("row")
+        totals = select(
+            row.c[figure].label("total"), row.c.unread_messages.label("unread_total")
+        ).subquery("totals")
     other_side = "candidate" if role == "employer" else "employer"
     page = (
         select(*t.c, *_OTHER_COLUMNS)
@@ -364,12 +386,11 @@ async def list_threads(
 ) -> ThreadPage:
     """The threads in the user's view, newest activity first; ``archived`` picks the archive
     instead of the inbox. ``unread_count`` is over all of them, whatever the filters."""
-    statement = _inbox_statement(user.role, application_id is not None, unread_only)
+    statement = _inbox_statement(user.role, application_id is not None, unread_only, archived)
     rows = await statement.all_standalone(
         session,
         {
             "me": user.id,
-            "archived": archived,
             "application_id": application_id,
             "limit": limit,
             "offset": (page - 1) * limit,
@@ -521,21 +542,18 @@ async def _count_past_the_end(
     return int(row.total)
 
 
-@functools.cache
-def _unread_statement(role: str) -> Prepared:
-    unread = _threads.c[f"unread_count_{role}"]
-    return Prepared(
-        select(
-            func.coalesce(func.sum(unread), 0).label("unread_count"),
-            func.coalesce(func.sum(case((unread > 0, 1), else_=0)), 0).label("unread_threads"),
-        ).where(*_visible_sql(role))
+_UNREAD: Final = Prepared(
+    inbox_totals.figures_of_user(
+        "unread_messages", "unread_inbox_threads", "unread_archived_threads"
     )
+)
 
 
 async def unread_summary(session: AsyncSession, user: Participant) -> UnreadSummary:
-    rows = await _unread_statement(user.role).all_standalone(session, {"me": user.id})
-    count, threads = rows[0]
-    return UnreadSummary(unread_count=int(count), unread_threads=int(threads))
+    """The user's unread messages and threads (inbox and archive): their totals row."""
+    rows = await _UNREAD.all_standalone(session, {"me": user.id})
+    count, in_inbox, in_archive = rows[0]
+    return UnreadSummary(unread_count=int(count), unread_threads=int(in_inbox) + int(in_archive))
 
 
 async def _write_participant_change(
@@ -562,9 +580,12 @@ async def archive_thread(
         thread, other = await _thread_with_other(session, user, thread_id, for_update=True)
         view = ThreadView(thread=thread, viewer_id=user.id, other=other)
         if view.is_archived != archived:
+            before = totals_share(thread, view.viewer_role)
             await _write_participant_change(
                 session, thread, {archived_column(view.viewer_role): archived}
             )
+            after = totals_share(thread, view.viewer_role)
+            await inbox_totals.apply(session, {user.id: after.minus(before)})
             await record_event(
                 session,
                 actor=Actor.user(user.id),
@@ -597,7 +618,15 @@ async def delete_thread(session: AsyncSession, user: Participant, thread_id: uui
         }
         if for_both:
             changes.update({MessageThread.is_deleted: True, MessageThread.deleted_at: now})
+        before = {role: totals_share(thread, role) for role in ("employer", "candidate")}
         await _write_participant_change(session, thread, changes)
+        await inbox_totals.apply(
+            session,
+            {
+                thread.employer_id: totals_share(thread, "employer").minus(before["employer"]),
+                thread.candidate_id: totals_share(thread, "candidate").minus(before["candidate"]),
+            },
+        )
         await record_event(
             session,
             actor=Actor.user(user.id),
