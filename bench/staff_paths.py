@@ -112,5 +112,6 @@ def measure(target: Target, owner_url: str, owner_dsn: str, open_reports: int) -
         check_page(target.base_url, path, cookie)
         result = target.wrk(name, [HeaderRequest("GET", path, {"Cookie": cookie})])
         print(f"  {name:<14} {result.rate:8.0f}/s p99 {result.p99_ms:6.1f} ms", flush=True)
-        rows.append(result.row(label, "HTML, one moderator's session"))
+        note = f"HTML, one moderator's session, {target.connections} connections"
+        rows.append(result.row(label, note))
     return rows
