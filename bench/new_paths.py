@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,16 @@ def sse_row(result: sse.SSEResult) -> Row:
     )
 
 
+def attempt(label: str, measure: Callable[[], list[Row]]) -> list[Row]:
+    """The rows of one path, or one row saying it failed: a path that cannot be measured (the
+    shared database out of connections, a page answering 500) must not lose the whole table."""
+    try:
+        return measure()
+    except Exception as exc:  # any failure becomes a row
+        print(f"  {label}: failed: {exc!r}", flush=True)
+        return [Row(label, errors=1, note=f"failed: {type(exc).__name__}: {exc}"[:160])]
+
+
 def measure(bench: Bench, server: Server) -> NewPaths | None:
     """The rows, or ``None`` with ``--skip-new-paths``."""
     from bench import run
@@ -75,7 +86,10 @@ def measure(bench: Bench, server: Server) -> NewPaths | None:
         server.url, run.OUT_DIR, seconds, bench.warmup, bench.wrk_threads, run.CONNECTIONS
     )
     staff_target = dataclasses.replace(target, connections=STAFF_CONNECTIONS)
-    rows = staff_paths.measure(staff_target, bench.url, bench.dsn, sizes.open_reports)
+    rows = attempt(
+        "staff queue and report page",
+        lambda: staff_paths.measure(staff_target, bench.url, bench.dsn, sizes.open_reports),
+    )
     people = run._participants(bench.world.phase_one, random.Random(21))
     unread = [
         HeaderRequest(
@@ -83,15 +97,24 @@ def measure(bench: Bench, server: Server) -> NewPaths | None:
         )
         for p in people
     ]
-    rows += signin_bench.measure(
-        target, bench.url, unread, lambda: run.mark_everyone_active(bench.dsn)
+    rows += attempt(
+        "staff sign-in",
+        lambda: signin_bench.measure(
+            target, bench.url, unread, lambda: run.mark_everyone_active(bench.dsn)
+        ),
     )
     long_thread = bench.world.threads_of("long")[0]
-    rows += exports_bench.measure(
-        bench.runtime_url, long_thread.id, bench.scale.long_thread_messages, sizes.export_runs
+    rows += attempt(
+        "compliance export",
+        lambda: exports_bench.measure(
+            bench.runtime_url, long_thread.id, bench.scale.long_thread_messages, sizes.export_runs
+        ),
     )
     args = argparse.Namespace(
         streams=sizes.streams, rate=sizes.sse_rate, seconds=sizes.sse_seconds, redis=None
     )
-    rows.append(sse_row(sse.serve_and_measure(args, bench.runtime_url)))
+    rows += attempt(
+        f"SSE delivery ({sizes.streams:,} streams)",
+        lambda: [sse_row(sse.serve_and_measure(args, bench.runtime_url))],
+    )
     return NewPaths(rows)

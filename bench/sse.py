@@ -43,6 +43,7 @@ from portal.settings import Settings
 from portal.tokens import issue_user_token
 
 JWT_SECRET = "bench-secret-" + "x" * 40
+OPEN_ATTEMPTS = 5
 DEFAULT_SERVER = os.environ.get(
     "PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -108,7 +109,12 @@ async def _measure(args: argparse.Namespace, base: str, settings: Settings, url:
         async def open_stream(candidate: uuid.UUID) -> SSEClient:
             headers = {"Authorization": f"Bearer {issue_user_token(settings, candidate)}"}
             async with opening:
-                stream = await SSEClient(client, f"{base}/api/v1/events", headers).start()
+                for _ in range(OPEN_ATTEMPTS):  # 503: the server is short of something; retry
+                    stream = await SSEClient(client, f"{base}/api/v1/events", headers).start()
+                    if stream.status != 503:
+                        break
+                    await stream.close()
+                    await asyncio.sleep(1)
                 assert stream.status == 200, stream.status
                 await stream.until("unread.changed", wait=30)
             return stream

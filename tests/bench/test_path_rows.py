@@ -79,3 +79,13 @@ def test_export_and_delivery_rows_summarise_their_runs() -> None:
     assert (delivered.p50_ms, delivered.p99_ms, delivered.worst_ms) == (5.0, 40.0, 90.0)
     assert delivered.errors == 2
     assert delivered.note.startswith("298 of 300 delivered")
+
+
+def test_a_path_that_fails_becomes_one_row_saying_so() -> None:
+    def broken() -> list[Row]:
+        raise RuntimeError("GET /mod answered 500")
+
+    assert new_paths.attempt("staff queue", lambda: [Row("ok", 1.0)]) == [Row("ok", 1.0)]
+    [failed] = new_paths.attempt("staff queue", broken)
+    assert failed.errors == 1
+    assert failed.note == "failed: RuntimeError: GET /mod answered 500"
