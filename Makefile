@@ -112,7 +112,10 @@ format: install-test
 # The API benchmark (PostgreSQL only, not part of `make test`): seeds the database portal_bench
 # (PORTAL_BENCH_URL names another; it is dropped and recreated), serves the app with a worker per
 # core and drives it with wrk against the same work done by hand with psycopg. bench/run.py says
-# more; BENCH_ARGS passes options (e.g. BENCH_ARGS="--profile list --workers 1").
+# more; BENCH_ARGS passes options (e.g. BENCH_ARGS="--profile list --workers 1"). After the API's
+# operations it measures the newer paths (bench/new_paths.py: staff queue and report page, staff
+# sign-in beside the unread count, the compliance export, event delivery at 1,000 streams), in a
+# table of their own; BENCH_ARGS=--skip-new-paths leaves them out.
 bench: $(VENV)/.installed-bench wrk
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

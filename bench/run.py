@@ -55,7 +55,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench import floor, seed
+from bench import floor, new_paths, seed
 from bench.explain import Case, Checked, capture_and_check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -294,6 +294,7 @@ class Bench:
         self._tokens: dict[uuid.UUID, str] = {}
         self.world: seed.World | None = None
         self.profile_file: Path | None = None
+        self.new_paths: new_paths.NewPaths | None = None
 
     def token(self, user_id: uuid.UUID) -> str:
         if user_id not in self._tokens:
@@ -522,6 +523,7 @@ class Bench:
             results = self._main_runs(server, small_people)
             big_inbox = {m.operation: m for m in results if m.operation in ("list", "unread")}
             long_pages = self._long_thread_runs(server)
+            self.new_paths = new_paths.measure(self, server)
         finally:
             server.stop()
         return self._report(
@@ -689,6 +691,8 @@ class Bench:
         )
         say("")
         say("\n".join(scale_lines))
+        if self.new_paths is not None:
+            say("\n" + self.new_paths.table())
         seq_scans = [(c.case, s) for c in explained for s in c.seq_scans]
         bad_status = [c for c in explained if not 200 <= c.status < 300]
         errors = sum(m.api_errors + m.floor_errors for m in results)
@@ -715,6 +719,8 @@ class Bench:
             "explain": [asdict(c) for c in explained],
             "elapsed_seconds": round(elapsed, 1),
         }
+        if self.new_paths is not None:
+            report["new_paths"] = self.new_paths.as_json()
         if self.profile_file is not None:
             report["profile"] = str(self.profile_file)
         (OUT_DIR / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -787,6 +793,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", choices=[*OPERATIONS, "detail-p1"], help="py-spy the API run of this operation"
     )
+    parser.add_argument("--skip-new-paths", action="store_true", help="only the API operations")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk; `make bench` does it)")

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -42,9 +43,24 @@ from portal.settings import Settings
 from portal.tokens import issue_user_token
 
 JWT_SECRET = "bench-secret-" + "x" * 40
+OPEN_ATTEMPTS = 5
 DEFAULT_SERVER = os.environ.get(
     "PORTAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+@dataclass(frozen=True)
+class SSEResult:
+    """One run: how many events were sent and arrived, and their commit-to-delivery delays."""
+
+    streams: int
+    sent: int
+    delivered: int
+    refused: int
+    p50_ms: float | None
+    p99_ms: float | None
+    worst_ms: float | None
+    open_seconds: float
 
 
 def _free_port() -> int:
@@ -84,7 +100,7 @@ def _epoch(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
-async def _measure(args: argparse.Namespace, base: str, settings: Settings, url: str) -> None:
+async def _measure(args: argparse.Namespace, base: str, settings: Settings, url: str) -> SSEResult:
     employer, candidates = await _people(url, args.streams)
     limits = httpx.Limits(max_connections=args.streams + 50, max_keepalive_connections=50)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
@@ -93,14 +109,20 @@ async def _measure(args: argparse.Namespace, base: str, settings: Settings, url:
         async def open_stream(candidate: uuid.UUID) -> SSEClient:
             headers = {"Authorization": f"Bearer {issue_user_token(settings, candidate)}"}
             async with opening:
-                stream = await SSEClient(client, f"{base}/api/v1/events", headers).start()
+                for _ in range(OPEN_ATTEMPTS):  # 503: the server is short of something; retry
+                    stream = await SSEClient(client, f"{base}/api/v1/events", headers).start()
+                    if stream.status != 503:
+                        break
+                    await stream.close()
+                    await asyncio.sleep(1)
                 assert stream.status == 200, stream.status
                 await stream.until("unread.changed", wait=30)
             return stream
 
         started = time.monotonic()
         streams = await asyncio.gather(*(open_stream(c) for c in candidates))
-        print(f"{len(streams)} streams open in {time.monotonic() - started:.1f} s")
+        open_seconds = time.monotonic() - started
+        print(f"{len(streams)} streams open in {open_seconds:.1f} s")
 
         delays: list[float] = []
 
@@ -130,7 +152,7 @@ async def _measure(args: argparse.Namespace, base: str, settings: Settings, url:
     delays.sort()
     if not delays:
         print("no event arrived")
-        return
+        return SSEResult(args.streams, total - refused, 0, refused, None, None, None, open_seconds)
     p50 = statistics.median(delays) * 1000
     p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))] * 1000
     print(
@@ -138,6 +160,10 @@ async def _measure(args: argparse.Namespace, base: str, settings: Settings, url:
         f"{total - refused} events arrived ({refused} sends refused); commit to delivery "
         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, worst {delays[-1] * 1000:.1f} ms"
     )
+    return SSEResult(
+        args.streams, total - refused, len(delays), refused, p50, p99, delays[-1] * 1000,
+        open_seconds,
+    )  # fmt: skip
 
 
 def main() -> None:
@@ -157,7 +183,7 @@ def main() -> None:
         url = args.url or f"{DEFAULT_SERVER.rsplit('/', 1)[0]}/{name}"
         if not args.url:
             migrate.upgrade(url)
-        _serve_and_measure(args, url)
+        serve_and_measure(args, url)
     finally:
         if not args.url:
             with psycopg.connect(_libpq(DEFAULT_SERVER), autocommit=True) as admin:
@@ -168,7 +194,7 @@ def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def _serve_and_measure(args: argparse.Namespace, url: str) -> None:
+def serve_and_measure(args: argparse.Namespace, url: str) -> SSEResult:
     with tempfile.TemporaryDirectory(prefix="portal-sse-bench-") as scratch:
         settings = Settings(database_url=url, jwt_secret=JWT_SECRET)
         port = _free_port()
@@ -198,7 +224,7 @@ def _serve_and_measure(args: argparse.Namespace, url: str) -> None:
                     if server.poll() is not None or time.monotonic() > deadline:
                         raise SystemExit("portal serve did not start") from None
                     time.sleep(0.1)
-            asyncio.run(_measure(args, base, settings, url))
+            return asyncio.run(_measure(args, base, settings, url))
         finally:
             server.terminate()
             server.wait(timeout=30)
