@@ -146,13 +146,16 @@ def free_port() -> int:
 class Server:
     """``portal serve`` in its own process group, logging to var/bench/serve.log."""
 
-    def __init__(self, env: dict[str, str], workers: int) -> None:
+    def __init__(self, env: dict[str, str], workers: int, kind: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.kind = kind
         log_path = OUT_DIR / "serve.log"
         self._log = log_path.open("ab")
+        choice = ["--server", kind] if kind else []
         self.process = subprocess.Popen(
-            [portal_command(), "serve", "--port", str(self.port), "--workers", str(workers)],
+            [portal_command(), "serve", "--port", str(self.port), "--workers", str(workers)]
+            + choice,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -253,6 +256,94 @@ FLOOR_OPERATIONS: dict[str, floor.Operation] = {
 }
 
 
+# --- the framework's own ceiling: /health/live, each read's bound, the ASGI servers ---------
+
+READS = ("list", "detail", "unread")
+LIVE_PATH = "/health/live"
+SERVERS = ("uvicorn", "granian")
+BOUND_TARGET = 0.75
+
+
+@dataclass
+class Live:
+    """``/health/live`` (no database, the same middleware but authentication) on one server at
+    the same concurrency: what the server and the framework alone can answer."""
+
+    server: str
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def bound(live_rate: float, floor_rate: float) -> float:
+    """The most a read can do: the framework's own time per request plus the database work's,
+    1/(1/live + 1/floor)."""
+    return 1 / (1 / live_rate + 1 / floor_rate) if live_rate and floor_rate else 0.0
+
+
+def read_bounds(results: list[Measured], live: Live | None) -> dict[str, dict[str, float]]:
+    """Per read operation: its bound and the API's rate as a share of it."""
+    if live is None:
+        return {}
+    out = {}
+    for m in results:
+        if m.operation in READS:
+            limit = bound(live.rate, m.floor_rate)
+            out[m.operation] = {
+                "bound_rate": round(limit, 1),
+                "api_over_bound": round(m.api_rate / limit, 4) if limit else 0.0,
+            }
+    return out
+
+
+def bound_cells(m: Measured, bounds: dict[str, dict[str, float]]) -> str:
+    """The table's two extra columns for one row (empty but for the reads)."""
+    if m.operation not in bounds:
+        return " – | – |"
+    b = bounds[m.operation]
+    return f" {b['bound_rate']:,.0f} | {b['api_over_bound']:.2f} |"
+
+
+def bound_lines(
+    live: Live | None, servers: dict[str, dict[str, Any]]
+) -> list[str]:
+    """/health/live and the servers compared, for the lines under the table."""
+    lines = []
+    if live is not None:
+        lines.append(
+            f"{LIVE_PATH} (no database, {live.server}): {live.rate:,.0f}/s, "
+            f"p50 {live.p50_ms:.1f} ms, p99 {live.p99_ms:.1f} ms, {live.errors} errors; "
+            f"bound = 1/(1/live + 1/floor), target every read >= {BOUND_TARGET:.2f} of it"
+        )
+    for kind, figures in servers.items():
+        lines.append(
+            f"server {kind}: {LIVE_PATH} {figures['live']['rate']:,.0f}/s "
+            f"(p99 {figures['live']['p99_ms']:.1f} ms), unread count "
+            f"{figures['unread']['rate']:,.0f}/s (p99 {figures['unread']['p99_ms']:.1f} ms)"
+        )
+    if len(servers) == 2:
+        a, b = (servers[k] for k in SERVERS)
+        lines.append(
+            f"granian/uvicorn: {LIVE_PATH} {_share(b['live']['rate'], a['live']['rate']):.2f}, "
+            f"unread {_share(b['unread']['rate'], a['unread']['rate']):.2f}"
+        )
+    return lines
+
+
+def _share(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+def _wrk_figures(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "rate": round(result["rate"], 1),
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "errors": result["error_total"],
+    }
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -294,6 +385,8 @@ class Bench:
         self._tokens: dict[uuid.UUID, str] = {}
         self.world: seed.World | None = None
         self.profile_file: Path | None = None
+        self.live: Live | None = None
+        self.servers: dict[str, dict[str, Any]] = {}
 
     def token(self, user_id: uuid.UUID) -> str:
         if user_id not in self._tokens:
@@ -438,6 +531,45 @@ class Bench:
         )
         return measured
 
+    def measure_live(self, server: Server, people: list[seed.Person]) -> Live:
+        """/health/live on ``server``, as wrk drives the reads (16 connections, a bearer token
+        it does not read)."""
+        person = people[0]
+        requests = [Request("GET", LIVE_PATH, self.token(person.id), None,
+                            floor.Sample(person.id, person.role))]  # fmt: skip
+        wrk_run(server, requests, "live-warmup", self.warmup, self.wrk_threads)
+        figures = _wrk_figures(wrk_run(server, requests, "live", self.seconds, self.wrk_threads))
+        live = Live(server=server.kind or "default", **figures)
+        say(f"  {'live':<14} API {live.rate:8.0f}/s p99 {live.p99_ms:6.1f} ms (no database)")
+        return live
+
+    def compare_servers(self, people: list[seed.Person]) -> dict[str, dict[str, Any]]:
+        """/health/live and the unread count under each ASGI server, one after the other, API
+        only (the floor is the main run's)."""
+        out: dict[str, dict[str, Any]] = {}
+        count = self.inbox_requests(people, "/api/v1/messages/unread-count", "unread")
+        seconds = self.seconds / 2
+        for kind in SERVERS:
+            server = Server(self.env, self.workers, kind)
+            try:
+                figures: dict[str, Any] = {}
+                for name, requests in (("live", count[:1]), ("unread", count)):
+                    if name == "live":
+                        requests = [dataclasses.replace(requests[0], path=LIVE_PATH)]
+                    mark_everyone_active(self.dsn)
+                    wrk_run(server, requests, f"{kind}-{name}-warmup", self.warmup,
+                            self.wrk_threads)  # fmt: skip
+                    result = wrk_run(server, requests, f"{kind}-{name}", seconds, self.wrk_threads)
+                    figures[name] = _wrk_figures(result)
+            finally:
+                server.stop()
+            say(
+                f"  {kind:<14} {LIVE_PATH} {figures['live']['rate']:8.0f}/s, "
+                f"unread {figures['unread']['rate']:8.0f}/s"
+            )
+            out[kind] = figures
+        return out
+
     def _start_profiler(self, server: Server, name: str, seconds: float) -> Any:
         if self.args.profile != name:
             return None
@@ -494,7 +626,7 @@ class Bench:
             )
         vacuum_analyze(self.dsn)
         small_people = _participants(world.phase_one, self.rng)
-        server = Server(self.env, self.workers)
+        server = Server(self.env, self.workers, self.args.server)
         try:
             say(f"at {small:,} messages:")
             small_results = self._inbox_runs(server, small_people, seconds=self.seconds / 2)
@@ -520,10 +652,13 @@ class Bench:
             explained = self._explain(small_people)
             say(f"at {total_messages:,} messages:")
             results = self._main_runs(server, small_people)
+            self.live = self.measure_live(server, small_people)
             big_inbox = {m.operation: m for m in results if m.operation in ("list", "unread")}
             long_pages = self._long_thread_runs(server)
         finally:
             server.stop()
+        if self.args.compare_servers:
+            self.servers = self.compare_servers(small_people)
         return self._report(
             results, small_results, big_inbox, long_pages, explained, small, total_messages,
             time.monotonic() - started,
@@ -657,14 +792,16 @@ class Bench:
     ) -> int:
         header = (
             "| operation | requests/s | p50 ms | p99 ms | errors | floor requests/s "
-            "| floor p50 ms | floor p99 ms | API/floor |"
+            "| floor p50 ms | floor p99 ms | API/floor | bound requests/s | API/bound |"
         )
-        lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        bounds = read_bounds(results, self.live)
+        lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for m in results:
             lines.append(
                 f"| {LABELS[m.operation]} | {m.api_rate:,.0f} | {m.api_p50_ms:.1f} | "
                 f"{m.api_p99_ms:.1f} | {m.api_errors} | {m.floor_rate:,.0f} | "
                 f"{m.floor_p50_ms:.1f} | {m.floor_p99_ms:.1f} | {m.ratio:.2f} |"
+                + bound_cells(m, bounds)
             )
         say("")
         say("\n".join(lines))
@@ -687,6 +824,7 @@ class Bench:
             f"{by_cursor.api_rate:,.0f}/s, {_times(first.api_rate, by_cursor.api_rate):.2f}x "
             f"(floor {_times(first.floor_rate, by_cursor.floor_rate):.2f}x)"
         )
+        scale_lines.extend(bound_lines(self.live, self.servers))
         say("")
         say("\n".join(scale_lines))
         seq_scans = [(c.case, s) for c in explained for s in c.seq_scans]
@@ -713,6 +851,9 @@ class Bench:
             },
             "long_thread_pages": {k: asdict(v) for k, v in long_pages.items()},
             "explain": [asdict(c) for c in explained],
+            "live": asdict(self.live) if self.live else None,
+            "read_bounds": bounds,
+            "servers": self.servers,
             "elapsed_seconds": round(elapsed, 1),
         }
         if self.profile_file is not None:
@@ -738,6 +879,12 @@ class Bench:
         if errors:
             say(f"note: {errors} requests failed (see the errors columns)")
         ratios = {m.operation: m.ratio for m in results}
+        if bounds:
+            say(
+                "bench bound: "
+                + ", ".join(f"{op} {bounds[op]['api_over_bound']:.2f}" for op in READS)
+                + f" of 1/(1/live + 1/floor) (live {self.live.rate:,.0f}/s)"  # type: ignore[union-attr]
+            )
         say("bench: " + ", ".join(f"{op} {ratios[op]:.2f}" for op in OPERATIONS) + " of raw")
         return status
 
@@ -786,6 +933,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="portal serve workers (default: one per core)")
     parser.add_argument(
         "--profile", choices=[*OPERATIONS, "detail-p1"], help="py-spy the API run of this operation"
+    )
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        help="the ASGI server of the main run (default: portal serve's own default)",
+    )
+    parser.add_argument(
+        "--no-compare-servers",
+        dest="compare_servers",
+        action="store_false",
+        help="skip /health/live and unread count under each ASGI server after the main run",
     )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
