@@ -348,6 +348,7 @@ def staff_create(
 
 # How long `portal serve` waits, on shutdown, for open requests (event streams included).
 SHUTDOWN_GRACE_SECONDS = 5
+WORKER_START_SECONDS = 60
 
 
 @main.command("serve")
@@ -394,6 +395,10 @@ def serve(host: str, port: int, workers: int, server_kind: str) -> None:
         # An event stream (/api/v1/events, /mod/events) never ends by itself: on shutdown the
         # open ones are cut after this long (their clients reconnect to another process).
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        # A worker must finish starting (imports, the app, its lifespan) within this, or the
+        # supervisor kills and restarts it: uvicorn's 5 s made a loaded machine restart workers
+        # for ever (seen in `make bench` at a load average of 20 on two cores).
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
     )
 
 
