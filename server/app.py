@@ -186,10 +186,10 @@ def create_app(
     from server.api_docs import LocalSwaggerRenderPlugin
     from server.inbox import inbox_router
     from server.metrics import (
+        RequestMetricsMiddleware,
         mark_process_dead,
         metrics,
         observe_moderation,
-        prometheus_middleware,
         watch_pool,
         watch_streams,
     )
@@ -299,7 +299,7 @@ def create_app(
             exclude=["^/api/"],
         ),
         middleware=[
-            prometheus_middleware(),
+            RequestMetricsMiddleware,
             DefineMiddleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts),
             DefineMiddleware(
                 RequestTimeoutMiddleware, timeout_seconds=settings.request_timeout_ms / 1000
