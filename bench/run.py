@@ -168,7 +168,7 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise SystemExit(
@@ -181,7 +181,7 @@ class Server:
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        raise SystemExit("portal serve did not become ready in 60 s")
+        raise SystemExit("portal serve did not become ready in 120 s")
 
     def stop(self) -> None:
         if self.process.poll() is None:

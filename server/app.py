@@ -166,7 +166,6 @@ def create_app(
     from api import create_api_router
     from api.errors import (
         DATABASE_UNAVAILABLE_ERRORS,
-        add_request_id_header,
         database_unavailable_handler,
         http_error_handler,
         internal_error_handler,
@@ -193,7 +192,7 @@ def create_app(
         watch_pool,
         watch_streams,
     )
-    from server.security_headers import add_security_headers
+    from server.security_headers import add_response_headers
     from server.static_files import favicon, static_routers
 
     def page_or_api_not_found(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -257,7 +256,7 @@ def create_app(
             HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
             **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),
         },
-        before_send=[add_request_id_header, add_security_headers, set_rotated_csrf_cookie],
+        before_send=[add_response_headers, set_rotated_csrf_cookie],
         state=State(state),
         on_shutdown=[dispose_engine, mark_process_dead],
         lifespan=[

@@ -40,6 +40,8 @@ def run_granian(config: Settings, host: str, port: int, workers: int, grace_seco
         log_access=config.access_log,
         factory=True,
         workers_kill_timeout=grace_seconds,
+        # As uvicorn's supervisor does: a worker that dies is replaced, the others serve on.
+        respawn_failed_workers=True,
     ).serve()
 
 
