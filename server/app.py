@@ -294,8 +294,9 @@ def create_app(
             cookie_httponly=True,
             cookie_samesite="lax",
             cookie_secure=settings.base_url.startswith("https://"),
-            # Bearer-token API (no cookies to forge with) and the email-open pixel under it.
-            exclude=["^/api/"],
+            # Bearer-token API (no cookies to forge with) and the email-open pixel under it; the
+            # probes (no form, no cookie: a token made and signed for each probe went unused).
+            exclude=["^/api/", "^/health"],
         ),
         middleware=[
             RequestMetricsMiddleware,

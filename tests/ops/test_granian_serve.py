@@ -117,8 +117,7 @@ async def test_the_request_timeout_is_a_503_under_granian(settings: Settings) ->
             assert "in time" in response.json()["detail"]
             assert time.monotonic() - started < FAST
             assert app_backends(slow, waiting_on_lock=True) == []
-        assert (await send(client, slow, employer, candidate)).status_code == 201
-        assert await count(app) == 1
+        assert await count(app) == 0  # the cancelled send wrote nothing
 
 
 async def test_a_request_in_flight_at_shutdown_is_answered_under_granian(
