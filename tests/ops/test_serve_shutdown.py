@@ -33,6 +33,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`portal serve` (its default server) on ``port``, answering, its output in ``log``."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
+            return process
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise AssertionError("portal serve did not answer:\n" + log.read_text()) from None
+            time.sleep(0.1)
+
+
 async def test_sigterm_with_an_open_stream_cuts_it_and_runs_the_apps_shutdown(
     postgres_pool: PostgresPool, tmp_path: Path
 ) -> None:
@@ -54,24 +76,9 @@ async def test_sigterm_with_an_open_stream_cuts_it_and_runs_the_apps_shutdown(
             "PORTAL_ACCESS_LOG": "0",
         }
         log = tmp_path / "serve.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve", "--port", str(port)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        process = _serve(env, port, log)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{base}/health/live", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None, log.read_text()
-                    assert time.monotonic() < deadline, "portal serve did not answer in 60 s"
-                    time.sleep(0.1)
             token = issue_user_token(settings, candidate.id)
             headers = {"Authorization": f"Bearer {token}"}
             async with (
