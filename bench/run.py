@@ -363,6 +363,10 @@ def _share(a: float, b: float) -> float:
     return a / b if b else 0.0
 
 
+def _mean_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {key: round(sum(r[key] for r in runs) / len(runs), 1) for key in runs[0]}
+
+
 def _wrk_figures(result: dict[str, Any]) -> dict[str, Any]:
     return {
         "rate": round(result["rate"], 1),
@@ -572,34 +576,42 @@ class Bench:
         say(f"  {'live':<14} API {live.rate:8.0f}/s p99 {live.p99_ms:6.1f} ms (no database)")
 
     def compare_servers(self, people: list[seed.Person]) -> dict[str, dict[str, Any]]:
-        """/health/live and the unread count under each ASGI server, one after the other, API
-        only (the floor is the main run's)."""
-        out: dict[str, dict[str, Any]] = {}
+        """/health/live and the unread count under each ASGI server, API only (the floor is the
+        main run's). Both servers run at once (the idle one costs nothing) and the runs
+        alternate between them, twice, so that a change in the machine's load falls on both."""
         count = self.inbox_requests(people, "/api/v1/messages/unread-count", "unread")
+        workloads = {"live": [dataclasses.replace(count[0], path=LIVE_PATH)], "unread": count}
         seconds = self.seconds / 2
-        for kind in SERVERS:
-            try:
-                server = Server(self.env, self.workers, kind)
-            except SystemExit as exc:  # the main run's figures are still worth a report
-                say(f"  {kind:<14} not measured: {exc}")
-                continue
-            try:
-                figures: dict[str, Any] = {}
-                for name, requests in (("live", count[:1]), ("unread", count)):
-                    if name == "live":
-                        requests = [dataclasses.replace(requests[0], path=LIVE_PATH)]
-                    mark_everyone_active(self.dsn)
-                    wrk_run(server, requests, f"{kind}-{name}-warmup", self.warmup,
+        servers: dict[str, Server] = {}
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        try:
+            for kind in SERVERS:
+                try:
+                    servers[kind] = Server(self.env, self.workers, kind)
+                except SystemExit as exc:  # the main run's figures are still worth a report
+                    say(f"  {kind:<14} not measured: {exc}")
+            for server in servers.values():
+                for name, requests in workloads.items():
+                    wrk_run(server, requests, f"{server.kind}-{name}-warmup", self.warmup,
                             self.wrk_threads)  # fmt: skip
-                    result = wrk_run(server, requests, f"{kind}-{name}", seconds, self.wrk_threads)
-                    figures[name] = _wrk_figures(result)
-            finally:
+            for _ in range(2):
+                for name, requests in workloads.items():
+                    for kind, server in servers.items():
+                        mark_everyone_active(self.dsn)
+                        result = wrk_run(server, requests, f"{kind}-{name}", seconds,
+                                         self.wrk_threads)  # fmt: skip
+                        runs.setdefault(kind, {}).setdefault(name, []).append(_wrk_figures(result))
+        finally:
+            for server in servers.values():
                 server.stop()
+        out: dict[str, dict[str, Any]] = {}
+        for kind, by_name in runs.items():
+            out[kind] = {name: _mean_figures(figures) for name, figures in by_name.items()}
+            out[kind]["runs"] = by_name
             say(
-                f"  {kind:<14} {LIVE_PATH} {figures['live']['rate']:8.0f}/s, "
-                f"unread {figures['unread']['rate']:8.0f}/s"
+                f"  {kind:<14} {LIVE_PATH} {out[kind]['live']['rate']:8.0f}/s, "
+                f"unread {out[kind]['unread']['rate']:8.0f}/s (mean of 2 alternating runs)"
             )
-            out[kind] = figures
         return out
 
     def _start_profiler(self, server: Server, name: str, seconds: float) -> Any:
