@@ -1,6 +1,11 @@
 """``portal serve --server granian``: the app under granian, the Rust ASGI server Litestar
-documents, as an alternative to uvicorn that ``make bench`` measures beside it (docs/performance.md
-has the figures and why uvicorn stays the default).
+documents, as an alternative to uvicorn that ``make bench`` measures beside it.
+
+It answers more requests per second than uvicorn, but uvicorn stays the default: on SIGTERM
+granian waits for every connection to end, and an event stream never ends by itself, so a worker
+with a stream open is killed at the end of the grace period and the app's own shutdown (its
+loops' last pass, its pools closed, its metrics files marked dead) never runs; uvicorn cuts the
+streams and then runs it (tests/ops/test_serve_shutdown.py).
 
 What uvicorn gives ``portal serve`` and how it carries over:
 - the request timeout and the cancellation of a request whose client hung up live in the app
