@@ -17,7 +17,16 @@ PostgreSQL only. In one run it
    (bench/requests.lua) at 16 connections for a fixed time, after a short warm-up, with many
    users' tokens; then the same operation's database work from bench/floor.py at the same
    concurrency (the floor);
-5. prints one table and writes it to ``var/bench/latest.json``; the last line is
+5. right before each read (list, detail, unread), measures ``/health/live`` (no database) on the
+   same server with wrk at the same 16 connections: the read's bound is 1/(1/live + 1/floor),
+   the most the framework's own cost plus the database work's allows (target: every read at
+   0.75 of it or more);
+6. after the main run, serves the app under each ASGI server in turn (``portal serve --server
+   uvicorn|granian``; ``--server`` picks the main run's, ``--no-compare-servers`` skips this)
+   and measures ``/health/live`` and the unread count under both;
+7. prints one table (API/floor, and for the reads their bound and API/bound) and writes it to
+   ``var/bench/latest.json``; the last two lines are
+   ``bench bound: list X.XX, detail X.XX, unread X.XX of 1/(1/live + 1/floor)`` and
    ``bench: send X.XX, list X.XX, detail X.XX, unread X.XX, read X.XX of raw`` (API/floor).
 
 So that the rate limit is not what is measured, the server runs with
@@ -146,19 +155,29 @@ def free_port() -> int:
 class Server:
     """``portal serve`` in its own process group, logging to var/bench/serve.log."""
 
-    def __init__(self, env: dict[str, str], workers: int) -> None:
+    def __init__(self, env: dict[str, str], workers: int, kind: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.kind = kind
         log_path = OUT_DIR / "serve.log"
         self._log = log_path.open("ab")
+        choice = ["--server", kind] if kind else []
         self.process = subprocess.Popen(
-            [portal_command(), "serve", "--port", str(self.port), "--workers", str(workers)],
+            [
+                portal_command(),
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                *choice,
+            ],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise SystemExit(
@@ -171,7 +190,7 @@ class Server:
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        raise SystemExit("portal serve did not become ready in 60 s")
+        raise SystemExit("portal serve did not become ready in 120 s")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -239,9 +258,18 @@ def floor_run(
     dsn: str, operation: floor.Operation, requests: list[Request], seconds: float
 ) -> floor.Result:
     samples = [r.sample for r in requests]
-    return asyncio.run(
-        floor.drive(dsn, operation, samples, connections=CONNECTIONS, seconds=seconds)
-    )
+    for attempt in range(6):
+        try:
+            return asyncio.run(
+                floor.drive(dsn, operation, samples, connections=CONNECTIONS, seconds=seconds)
+            )
+        except psycopg.OperationalError as exc:
+            # A shared PostgreSQL whose connection slots others hold for now: wait, try again.
+            if "connection slots" not in str(exc) or attempt == 5:
+                raise
+            say("  note: PostgreSQL has no free connection slot; the floor waits 10 s")
+            time.sleep(10)
+    raise AssertionError("unreachable")
 
 
 FLOOR_OPERATIONS: dict[str, floor.Operation] = {
@@ -251,6 +279,101 @@ FLOOR_OPERATIONS: dict[str, floor.Operation] = {
     "unread": floor.unread_count,
     "read": floor.mark_read,
 }
+
+
+# --- the framework's own ceiling: /health/live, each read's bound, the ASGI servers ---------
+
+READS = ("list", "detail", "unread")
+LIVE_PATH = "/health/live"
+SERVERS = ("uvicorn", "granian")
+BOUND_TARGET = 0.75
+
+
+@dataclass
+class Live:
+    """``/health/live`` (no database, the same middleware but authentication) on one server at
+    the same concurrency: what the server and the framework alone can answer."""
+
+    server: str
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def bound(live_rate: float, floor_rate: float) -> float:
+    """The most a read can do: the framework's own time per request plus the database work's,
+    1/(1/live + 1/floor)."""
+    return 1 / (1 / live_rate + 1 / floor_rate) if live_rate and floor_rate else 0.0
+
+
+def read_bounds(results: list[Measured], lives: dict[str, Live]) -> dict[str, dict[str, float]]:
+    """Per read operation: /health/live measured beside it, its bound and the API's rate as a
+    share of the bound."""
+    out = {}
+    for m in results:
+        live = lives.get(m.operation)
+        if live is not None:
+            limit = bound(live.rate, m.floor_rate)
+            out[m.operation] = {
+                "live_rate": live.rate,
+                "bound_rate": round(limit, 1),
+                "api_over_bound": round(m.api_rate / limit, 4) if limit else 0.0,
+            }
+    return out
+
+
+def bound_cells(m: Measured, bounds: dict[str, dict[str, float]]) -> str:
+    """The table's two extra columns for one row (empty but for the reads)."""
+    if m.operation not in bounds:
+        return " – | – |"
+    b = bounds[m.operation]
+    return f" {b['bound_rate']:,.0f} | {b['api_over_bound']:.2f} |"
+
+
+def bound_lines(lives: dict[str, Live], servers: dict[str, dict[str, Any]]) -> list[str]:
+    """/health/live and the servers compared, for the lines under the table."""
+    lines = []
+    if lives:
+        lines.append(
+            f"{LIVE_PATH} (no database, {next(iter(lives.values())).server}) right before each "
+            "read: "
+            + ", ".join(
+                f"{op} {live.rate:,.0f}/s (p99 {live.p99_ms:.1f} ms, {live.errors} errors)"
+                for op, live in lives.items()
+            )
+            + f"; bound = 1/(1/live + 1/floor), target every read >= {BOUND_TARGET:.2f} of it"
+        )
+    for kind, figures in servers.items():
+        lines.append(
+            f"server {kind}: {LIVE_PATH} {figures['live']['rate']:,.0f}/s "
+            f"(p99 {figures['live']['p99_ms']:.1f} ms), unread count "
+            f"{figures['unread']['rate']:,.0f}/s (p99 {figures['unread']['p99_ms']:.1f} ms)"
+        )
+    if len(servers) == 2:
+        a, b = (servers[k] for k in SERVERS)
+        lines.append(
+            f"granian/uvicorn: {LIVE_PATH} {_share(b['live']['rate'], a['live']['rate']):.2f}, "
+            f"unread {_share(b['unread']['rate'], a['unread']['rate']):.2f}"
+        )
+    return lines
+
+
+def _share(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+def _mean_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {key: round(sum(r[key] for r in runs) / len(runs), 1) for key in runs[0]}
+
+
+def _wrk_figures(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "rate": round(result["rate"], 1),
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "errors": result["error_total"],
+    }
 
 
 class Bench:
@@ -295,6 +418,8 @@ class Bench:
         self.world: seed.World | None = None
         self.profile_file: Path | None = None
         self.new_paths: new_paths.NewPaths | None = None
+        self.lives: dict[str, Live] = {}
+        self.servers: dict[str, dict[str, Any]] = {}
 
     def token(self, user_id: uuid.UUID) -> str:
         if user_id not in self._tokens:
@@ -404,6 +529,8 @@ class Bench:
     ) -> Measured:
         name = name or op
         seconds = seconds or self.seconds
+        if op in READS and name == op:
+            self.measure_live_beside(server, op, api)
         mark_everyone_active(self.dsn)
         wrk_run(server, warm, f"{name}-warmup", self.warmup, self.wrk_threads)
         profiler = self._start_profiler(server, name, seconds)
@@ -438,6 +565,55 @@ class Bench:
             + (f", floor errors {measured.floor_errors}" if measured.floor_errors else "")
         )
         return measured
+
+    def measure_live_beside(self, server: Server, op: str, requests: list[Request]) -> None:
+        """/health/live on ``server`` right before the read ``op`` (the machine's load moves
+        between runs), as wrk drives the reads: 16 connections, a bearer token it does not
+        read. The last one measured per read is its bound's."""
+        live_requests = [dataclasses.replace(requests[0], path=LIVE_PATH)]
+        wrk_run(server, live_requests, "live-warmup", min(self.warmup, 1.0), self.wrk_threads)
+        result = wrk_run(server, live_requests, f"live-{op}", self.seconds / 2, self.wrk_threads)
+        self.lives[op] = live = Live(server=server.kind or "uvicorn", **_wrk_figures(result))
+        say(f"  {'live':<14} API {live.rate:8.0f}/s p99 {live.p99_ms:6.1f} ms (no database)")
+
+    def compare_servers(self, people: list[seed.Person]) -> dict[str, dict[str, Any]]:
+        """/health/live and the unread count under each ASGI server, API only (the floor is the
+        main run's). Both servers run at once (the idle one costs nothing) and the runs
+        alternate between them, twice, so that a change in the machine's load falls on both."""
+        count = self.inbox_requests(people, "/api/v1/messages/unread-count", "unread")
+        workloads = {"live": [dataclasses.replace(count[0], path=LIVE_PATH)], "unread": count}
+        seconds = self.seconds / 2
+        servers: dict[str, Server] = {}
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        try:
+            for kind in SERVERS:
+                try:
+                    servers[kind] = Server(self.env, self.workers, kind)
+                except SystemExit as exc:  # the main run's figures are still worth a report
+                    say(f"  {kind:<14} not measured: {exc}")
+            for server in servers.values():
+                for name, requests in workloads.items():
+                    wrk_run(server, requests, f"{server.kind}-{name}-warmup", self.warmup,
+                            self.wrk_threads)  # fmt: skip
+            for _ in range(2):
+                for name, requests in workloads.items():
+                    for kind, server in servers.items():
+                        mark_everyone_active(self.dsn)
+                        result = wrk_run(server, requests, f"{kind}-{name}", seconds,
+                                         self.wrk_threads)  # fmt: skip
+                        runs.setdefault(kind, {}).setdefault(name, []).append(_wrk_figures(result))
+        finally:
+            for server in servers.values():
+                server.stop()
+        out: dict[str, dict[str, Any]] = {}
+        for kind, by_name in runs.items():
+            out[kind] = {name: _mean_figures(figures) for name, figures in by_name.items()}
+            out[kind]["runs"] = by_name
+            say(
+                f"  {kind:<14} {LIVE_PATH} {out[kind]['live']['rate']:8.0f}/s, "
+                f"unread {out[kind]['unread']['rate']:8.0f}/s (mean of 2 alternating runs)"
+            )
+        return out
 
     def _start_profiler(self, server: Server, name: str, seconds: float) -> Any:
         if self.args.profile != name:
@@ -495,7 +671,7 @@ class Bench:
             )
         vacuum_analyze(self.dsn)
         small_people = _participants(world.phase_one, self.rng)
-        server = Server(self.env, self.workers)
+        server = Server(self.env, self.workers, self.args.server)
         try:
             say(f"at {small:,} messages:")
             small_results = self._inbox_runs(server, small_people, seconds=self.seconds / 2)
@@ -526,6 +702,8 @@ class Bench:
             self.new_paths = new_paths.measure(self, server)
         finally:
             server.stop()
+        if self.args.compare_servers:
+            self.servers = self.compare_servers(small_people)
         return self._report(
             results, small_results, big_inbox, long_pages, explained, small, total_messages,
             time.monotonic() - started,
@@ -659,14 +837,16 @@ class Bench:
     ) -> int:
         header = (
             "| operation | requests/s | p50 ms | p99 ms | errors | floor requests/s "
-            "| floor p50 ms | floor p99 ms | API/floor |"
+            "| floor p50 ms | floor p99 ms | API/floor | bound requests/s | API/bound |"
         )
-        lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        bounds = read_bounds(results, self.lives)
+        lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for m in results:
             lines.append(
                 f"| {LABELS[m.operation]} | {m.api_rate:,.0f} | {m.api_p50_ms:.1f} | "
                 f"{m.api_p99_ms:.1f} | {m.api_errors} | {m.floor_rate:,.0f} | "
                 f"{m.floor_p50_ms:.1f} | {m.floor_p99_ms:.1f} | {m.ratio:.2f} |"
+                + bound_cells(m, bounds)
             )
         say("")
         say("\n".join(lines))
@@ -689,6 +869,7 @@ class Bench:
             f"{by_cursor.api_rate:,.0f}/s, {_times(first.api_rate, by_cursor.api_rate):.2f}x "
             f"(floor {_times(first.floor_rate, by_cursor.floor_rate):.2f}x)"
         )
+        scale_lines.extend(bound_lines(self.lives, self.servers))
         say("")
         say("\n".join(scale_lines))
         if self.new_paths is not None:
@@ -717,6 +898,9 @@ class Bench:
             },
             "long_thread_pages": {k: asdict(v) for k, v in long_pages.items()},
             "explain": [asdict(c) for c in explained],
+            "live": {op: asdict(live) for op, live in self.lives.items()},
+            "read_bounds": bounds,
+            "servers": self.servers,
             "elapsed_seconds": round(elapsed, 1),
         }
         if self.new_paths is not None:
@@ -744,6 +928,12 @@ class Bench:
         if errors:
             say(f"note: {errors} requests failed (see the errors columns)")
         ratios = {m.operation: m.ratio for m in results}
+        if bounds:
+            say(
+                "bench bound: "
+                + ", ".join(f"{op} {bounds[op]['api_over_bound']:.2f}" for op in READS)
+                + " of 1/(1/live + 1/floor)"
+            )
         say("bench: " + ", ".join(f"{op} {ratios[op]:.2f}" for op in OPERATIONS) + " of raw")
         return status
 
@@ -794,6 +984,17 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", choices=[*OPERATIONS, "detail-p1"], help="py-spy the API run of this operation"
     )
     parser.add_argument("--skip-new-paths", action="store_true", help="only the API operations")
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        help="the ASGI server of the main run (default: portal serve's own default)",
+    )
+    parser.add_argument(
+        "--no-compare-servers",
+        dest="compare_servers",
+        action="store_false",
+        help="skip /health/live and unread count under each ASGI server after the main run",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk; `make bench` does it)")

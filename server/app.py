@@ -166,7 +166,6 @@ def create_app(
     from api import create_api_router
     from api.errors import (
         DATABASE_UNAVAILABLE_ERRORS,
-        add_request_id_header,
         database_unavailable_handler,
         http_error_handler,
         internal_error_handler,
@@ -186,14 +185,14 @@ def create_app(
     from server.api_docs import LocalSwaggerRenderPlugin
     from server.inbox import inbox_router
     from server.metrics import (
+        RequestMetricsMiddleware,
         mark_process_dead,
         metrics,
         observe_moderation,
-        prometheus_middleware,
         watch_pool,
         watch_streams,
     )
-    from server.security_headers import add_security_headers
+    from server.security_headers import add_response_headers
     from server.static_files import favicon, static_routers
 
     def page_or_api_not_found(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -257,7 +256,7 @@ def create_app(
             HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
             **dict.fromkeys(DATABASE_UNAVAILABLE_ERRORS, database_unavailable_handler),
         },
-        before_send=[add_request_id_header, add_security_headers, set_rotated_csrf_cookie],
+        before_send=[add_response_headers, set_rotated_csrf_cookie],
         state=State(state),
         on_shutdown=[dispose_engine, mark_process_dead],
         lifespan=[
@@ -295,11 +294,12 @@ def create_app(
             cookie_httponly=True,
             cookie_samesite="lax",
             cookie_secure=settings.base_url.startswith("https://"),
-            # Bearer-token API (no cookies to forge with) and the email-open pixel under it.
-            exclude=["^/api/"],
+            # Bearer-token API (no cookies to forge with) and the email-open pixel under it; the
+            # probes (no form, no cookie: a token made and signed for each probe went unused).
+            exclude=["^/api/", "^/health"],
         ),
         middleware=[
-            prometheus_middleware(),
+            RequestMetricsMiddleware,
             DefineMiddleware(AllowedHostsMiddleware, hosts=settings.allowed_hosts),
             DefineMiddleware(
                 RequestTimeoutMiddleware, timeout_seconds=settings.request_timeout_ms / 1000

@@ -348,14 +348,23 @@ def staff_create(
 
 # How long `portal serve` waits, on shutdown, for open requests (event streams included).
 SHUTDOWN_GRACE_SECONDS = 5
+WORKER_START_SECONDS = 60
 
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--server",
+    "server_kind",
+    type=click.Choice(["uvicorn", "granian"]),
+    default="uvicorn",
+    show_default=True,
+    help="The ASGI server (make bench measures both).",
+)
 @handles_errors
-def serve(host: str, port: int, workers: int) -> None:
+def serve(host: str, port: int, workers: int, server_kind: str) -> None:
     """Serve the API, the dashboard and the admin panels."""
     import uvicorn
 
@@ -365,6 +374,11 @@ def serve(host: str, port: int, workers: int) -> None:
     for name in config.unsaved_secrets:
         # Made up in memory (no `portal db upgrade` kept one): every worker gets this process's.
         os.environ[f"PORTAL_{name.upper()}"] = getattr(config, name)
+    if server_kind == "granian":
+        from server.granian_serve import run_granian
+
+        run_granian(config, host, port, workers, SHUTDOWN_GRACE_SECONDS)
+        return
     uvicorn.run(
         "server.cli:create_served_app",
         factory=True,
@@ -381,6 +395,10 @@ def serve(host: str, port: int, workers: int) -> None:
         # An event stream (/api/v1/events, /mod/events) never ends by itself: on shutdown the
         # open ones are cut after this long (their clients reconnect to another process).
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        # A worker must finish starting (imports, the app, its lifespan) within this, or the
+        # supervisor kills and restarts it: uvicorn's 5 s made a loaded machine restart workers
+        # for ever (seen in `make bench` at a load average of 20 on two cores).
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
     )
 
 

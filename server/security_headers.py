@@ -48,18 +48,31 @@ def requested_path(scope: Scope) -> str:
     return str(scope.get("root_path", "")) + scope["path"]
 
 
-async def add_security_headers(message: Message, scope: Scope) -> None:
+async def add_response_headers(message: Message, scope: Scope) -> None:
     """Before-send hook, so that it sees every response of the app: routed or not (404, 405),
-    refused by a middleware (CSRF, allowed hosts) or answered by a mounted app."""
+    refused by a middleware (CSRF, allowed hosts) or answered by a mounted app.
+
+    One pass for what every response carries (its request id, unless it has one, and
+    ``nosniff``); the page policies only for the pages a browser renders."""
     if message["type"] != "http.response.start":
         return
-    headers = MutableScopeHeaders.from_message(message)
-    headers["x-content-type-options"] = "nosniff"
+    from api.errors import request_id
+
+    headers = [
+        (name, value)
+        for name, value in message.get("headers", ())
+        if name.lower() != b"x-content-type-options"
+    ]
+    if not any(name.lower() == b"x-request-id" for name, _ in headers):
+        headers.append((b"x-request-id", request_id(scope).encode("latin-1")))
+    headers.append((b"x-content-type-options", b"nosniff"))
+    message["headers"] = headers
     policy = policy_for(requested_path(scope))
     if policy is not None:
+        page = MutableScopeHeaders.from_message(message)
         # A file served to staff says `sandbox` (dashboard/attachments.py): it keeps it.
-        sandboxed = headers.get("content-security-policy") == "sandbox"
-        headers["content-security-policy"] = policy + ("; sandbox" if sandboxed else "")
-        headers["referrer-policy"] = "same-origin"
-        headers["x-frame-options"] = "DENY"
-        headers["cache-control"] = "no-store"
+        sandboxed = page.get("content-security-policy") == "sandbox"
+        page["content-security-policy"] = policy + ("; sandbox" if sandboxed else "")
+        page["referrer-policy"] = "same-origin"
+        page["x-frame-options"] = "DENY"
+        page["cache-control"] = "no-store"
