@@ -36,7 +36,7 @@ from litestar.status_codes import (
     HTTP_415_UNSUPPORTED_MEDIA_TYPE,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
-from litestar.types import Message, Scope
+from litestar.types import Scope
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -287,15 +287,6 @@ def request_id(scope: Scope) -> str:
                 break
         state[_REQUEST_ID_KEY] = given if _CALLER_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     return str(state[_REQUEST_ID_KEY])
-
-
-async def add_request_id_header(message: Message, scope: Scope) -> None:
-    """Before-send hook: every HTTP response says which request it answers."""
-    if message["type"] == "http.response.start":
-        headers = list(message.get("headers", ()))
-        if not any(name.lower() == b"x-request-id" for name, _ in headers):
-            headers.append((b"x-request-id", request_id(scope).encode("latin-1")))
-            message["headers"] = headers
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
