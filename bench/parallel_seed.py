@@ -1,8 +1,8 @@
-"""Seeding a big world (``--messages``, docs/scaling.md) with a process per core.
+"""Seeding a big world (``--messages``, docs/scaling.md) with two processes per core.
 
 The seeder is CPU-bound in Python (a hash per audit event), about 4,000 messages per second per
 core here: 5,000,000 messages from one process would take over twenty minutes on an idle core.
-The threads are dealt round robin to one process each, each with its own connection, random
+The threads are dealt round robin to the processes, each with its own connection, random
 seed and transaction, and COPYs its share with :func:`bench.seed.seed_threads`: threads are
 independent (each its own chain, its own pair), so the shares never touch the same row.
 """
@@ -29,9 +29,10 @@ def seed_threads(
     unread_share: float,
     processes: int | None = None,
 ) -> int:
-    """:func:`bench.seed.seed_threads` over ``processes`` connections (default: one per core);
-    returns the number of messages written."""
-    processes = max(1, min(processes or os.cpu_count() or 1, len(plans)))
+    """:func:`bench.seed.seed_threads` over ``processes`` connections (default: two per core,
+    since each share's time is split between its Python and its PostgreSQL backend, and this
+    machine is shared); returns the number of messages written."""
+    processes = max(1, min(processes or 2 * (os.cpu_count() or 1), len(plans)))
     shares = [plans[i::processes] for i in range(processes)]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
