@@ -2,11 +2,12 @@
 backends of the bench database, wrk, and the bench process (which runs the floor).
 
     .venv/bin/python -m bench.cpu_split --log /tmp/bench.log --database portal_bench > cpu.tsv
+    .venv/bin/python -m bench.cpu_split --summary cpu.tsv
 
 Linux only (reads /proc). Every ``--interval`` seconds it writes one line: the time, the CPU
 seconds each group used since the last line, and the last line of the bench's log, so that the
-samples can be grouped by the operation being measured (a wrk run is the API's; the floor's
-follows with wrk idle).
+samples can be grouped by the operation being measured, and how many wrk processes are running
+(a wrk run is the API's; the floor's follows with none).
 """
 
 from __future__ import annotations
@@ -58,20 +59,54 @@ def _group(pid: int, procs: dict[int, tuple[int, str, int]], database: str) -> s
     return None
 
 
+def summary(path: Path) -> None:
+    """Per stretch of the log (a stretch runs until the bench prints its next line, so it holds
+    the measurement that line reports): seconds and CPU seconds of each group while wrk ran (the
+    API's warm-up and run) and after (the floor)."""
+    stretches: list[tuple[str, list[list[float]], list[list[float]]]] = []
+    for line in path.read_text().splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) < 7:
+            continue
+        values = [float(v) for v in fields[: 1 + len(GROUPS)]]
+        if not stretches or stretches[-1][0] != fields[-1]:
+            stretches.append((fields[-1], [], []))
+        stretches[-1][1 if int(fields[1 + len(GROUPS)]) else 2].append(values)
+    for log, with_wrk, without in stretches:
+        if not with_wrk:
+            continue
+        parts = []
+        for name, samples in (("wrk running", with_wrk), ("after", without)):
+            seconds = samples[-1][0] - samples[0][0] if len(samples) > 1 else 0.0
+            cpu = " ".join(
+                f"{g} {sum(s[1 + i] for s in samples):.2f}" for i, g in enumerate(GROUPS)
+            )
+            parts.append(f"{name} {seconds:.1f} s: {cpu}")
+        print(f"{log[:40]:<40} | " + " | ".join(parts))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--log", type=Path, required=True)
-    parser.add_argument("--database", required=True)
+    parser.add_argument("--log", type=Path)
+    parser.add_argument("--database")
     parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--summary", type=Path, help="summarise a sampled file instead")
     args = parser.parse_args()
+    if args.summary:
+        summary(args.summary)
+        return
+    if args.log is None or args.database is None:
+        parser.error("--log and --database are required to sample")
     before: dict[int, int] = {}
     first = True
-    print("time\t" + "\t".join(GROUPS) + "\tlog", flush=True)
+    print("time\t" + "\t".join(GROUPS) + "\twrk processes\tlog", flush=True)
     while True:
         procs = _processes()
         used = dict.fromkeys(GROUPS, 0)
+        wrk = 0
         for pid, (_, _, ticks) in procs.items():
             group = _group(pid, procs, args.database)
+            wrk += group == "wrk"
             if group is not None:
                 used[group] += ticks - before.get(pid, ticks if first else 0)
             before[pid] = ticks
@@ -84,7 +119,7 @@ def main() -> None:
         print(
             f"{time.time():.1f}\t"
             + "\t".join(f"{used[g] / TICKS:.2f}" for g in GROUPS)
-            + f"\t{last}",
+            + f"\t{wrk}\t{last}",
             flush=True,
         )
         time.sleep(args.interval)
