@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import dataclasses
 import json
 import logging
@@ -602,7 +603,8 @@ class Bench:
         from server.app import create_app
 
         world = self.world
-        busiest = max(world.employers, key=lambda p: sum(pl.employer is p for pl in world.plans))
+        threads_of = collections.Counter(plan.employer.id for plan in world.plans)
+        busiest = max(world.employers, key=lambda p: threads_of[p.id])  # one pass: 5M-scale
         typical = inbox_people[0]
         detail = world.threads_of("detail")[0]
         long_thread = world.threads_of("long")[0]
