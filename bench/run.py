@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import dataclasses
 import json
 import logging
@@ -64,7 +65,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench import floor, new_paths, seed
+from bench import floor, new_paths, parallel_seed, seed, sizes
 from bench.explain import Case, Checked, capture_and_check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -380,6 +381,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.scale = seed.QUICK if args.quick else seed.FULL
+        if args.messages:  # docs/scaling.md
+            self.scale = seed.scaled(args.messages)
         self.url = os.environ.get("PORTAL_BENCH_URL", DEFAULT_URL)
         self.dsn = libpq(self.url)
         runtime_role = os.environ.get("PORTAL_BENCH_RUNTIME_ROLE", DEFAULT_RUNTIME_ROLE)
@@ -659,34 +662,22 @@ class Bench:
         migrate(self.env)
         self.world = world = seed.plan_world(self.scale)
         now = seed.now_utc()
+        seeding = time.monotonic()
         with psycopg.connect(self.dsn) as conn:
             seed.seed_people(conn, world, now)
-            small = seed.seed_threads(
-                conn,
-                world.phase_one,
-                now,
-                seed=1,
-                label="seed (small)",
-                unread_share=self.scale.unread_share,
-            )
+        small = self._seed_threads(world.phase_one, now, 1, "seed (small)")
         vacuum_analyze(self.dsn)
+        self._say_sizes(f"seeded the first phase in {time.monotonic() - seeding:.0f} s")
         small_people = _participants(world.phase_one, self.rng)
         server = Server(self.env, self.workers, self.args.server)
         try:
             say(f"at {small:,} messages:")
             small_results = self._inbox_runs(server, small_people, seconds=self.seconds / 2)
             seeding = time.monotonic()
-            with psycopg.connect(self.dsn) as conn:
-                big = small + seed.seed_threads(
-                    conn,
-                    world.phase_two,
-                    seed.now_utc(),
-                    seed=2,
-                    label="seed (rest) ",
-                    unread_share=self.scale.unread_share,
-                )
+            big = small + self._seed_threads(world.phase_two, seed.now_utc(), 2, "seed (rest) ")
             say(f"seeded the rest in {time.monotonic() - seeding:.0f} s")
             vacuum_analyze(self.dsn)
+            self._say_sizes(f"seeded and vacuumed the rest in {time.monotonic() - seeding:.0f} s")
             with psycopg.connect(self.dsn) as conn:
                 broken = seed.check_invariants(conn)
             if broken:
@@ -708,6 +699,27 @@ class Bench:
             results, small_results, big_inbox, long_pages, explained, small, total_messages,
             time.monotonic() - started,
         )  # fmt: skip
+
+    def _seed_threads(
+        self, plans: list[seed.ThreadPlan], now: datetime, seed_value: int, label: str
+    ) -> int:
+        share = self.scale.unread_share
+        if self.args.messages:  # a big world: a process per core (docs/scaling.md)
+            written = parallel_seed.seed_threads(
+                self.dsn, plans, now, seed_value=seed_value, label=label, unread_share=share
+            )
+        else:
+            with psycopg.connect(self.dsn) as conn:
+                written = seed.seed_threads(
+                    conn, plans, now, seed=seed_value, label=label, unread_share=share
+                )
+        with psycopg.connect(self.dsn) as conn:
+            seed.fill_inbox_totals(conn)
+        return written
+
+    def _say_sizes(self, heading: str) -> None:
+        with psycopg.connect(self.dsn) as conn:
+            say(f"{heading}; sizes: {sizes.describe(sizes.database_sizes(conn))}")
 
     def _inbox_runs(
         self, server: Server, people: list[seed.Person], *, seconds: float
@@ -775,7 +787,8 @@ class Bench:
         from server.app import create_app
 
         world = self.world
-        busiest = max(world.employers, key=lambda p: sum(pl.employer is p for pl in world.plans))
+        threads_of = collections.Counter(plan.employer.id for plan in world.plans)
+        busiest = max(world.employers, key=lambda p: threads_of[p.id])  # one pass: 5M-scale
         typical = inbox_people[0]
         detail = world.threads_of("detail")[0]
         long_thread = world.threads_of("long")[0]
@@ -994,6 +1007,9 @@ def main(argv: list[str] | None = None) -> int:
         dest="compare_servers",
         action="store_false",
         help="skip /health/live and unread count under each ASGI server after the main run",
+    )
+    parser.add_argument(
+        "--messages", type=int, help="the full world scaled to this many messages (scaling.md)"
     )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:

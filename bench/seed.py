@@ -23,11 +23,12 @@ COPY runs with ``session_replication_role = replica`` (foreign-key triggers off,
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import random
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -97,6 +98,30 @@ QUICK = Scale(
     name="quick",
     unread_share=0.9,  # enough unread messages for the mark-read runs on a small world
 )
+
+
+def scaled(messages: int) -> Scale:
+    """The full world grown (or shrunk) to ``messages`` (``make bench BENCH_ARGS="--messages
+    5000000"``, docs/scaling.md): users and threads in proportion, so the same shapes at the new
+    size (the recruiters' Zipf skew over more recruiters, the heavy tail per thread) and the
+    first phase still a tenth of it; the named threads (200 of 50 messages, one of 10,000) stay
+    as they are, so detail measures the same pages in a bigger table."""
+    factor = messages / FULL.messages
+    threads = round(FULL.threads * factor)
+    small_threads = threads // 10
+    fixed = FULL.long_thread_messages + DETAIL_MESSAGES * FULL.detail_threads
+    plain = threads - small_threads - 1 - FULL.detail_threads
+    if messages - messages // 10 - fixed < plain or small_threads < 1:
+        raise ValueError(f"{messages:,} messages are too few for the named threads")
+    return replace(
+        FULL,
+        users=max(10, round(FULL.users * factor)),
+        threads=threads,
+        messages=messages,
+        small_threads=small_threads,
+        small_messages=messages // 10,
+        name=f"full x{factor:g}",
+    )
 
 
 @dataclass
@@ -322,11 +347,16 @@ def seed_threads(
         _flush(conn, messages, events)
         _copy(conn, "message_threads", THREAD_COLUMNS, threads)
         _copy(conn, "audit_chain_heads", ("chain_key", "position", "hash"), heads)
-        # Every participant's inbox totals, recounted from all the threads so far.
-        conn.execute("DELETE FROM inbox_totals")
-        conn.execute(FILL_INBOX_TOTALS)
     progress.close()
     return written
+
+
+def fill_inbox_totals(conn: psycopg.Connection[Any]) -> None:
+    """Every participant's inbox totals, recounted from all the threads seeded so far (once
+    after seeding: the parallel seeder's processes each write a share of the threads)."""
+    with conn.transaction():
+        conn.execute("DELETE FROM inbox_totals")
+        conn.execute(FILL_INBOX_TOTALS)
 
 
 BATCH_ROWS = 20_000
@@ -419,9 +449,7 @@ def _write_thread(
                 False, False, False, False, False, at, at,
             )
         )  # fmt: skip
-        digest = content_digest(
-            {"subject": message_subject, "body": body, "body_format": "plain", "attachments": []}
-        )
+        digest = _content_digest(message_subject, body)
         position += 1
         row, prev_hash = _event(
             chain, position, prev_hash, at, sender.id, "message.sent", "message", message_id,
@@ -442,6 +470,14 @@ def _write_thread(
         archived, False, times[0], times[-1],
     )  # fmt: skip
     return thread_row, (chain, position, prev_hash)
+
+
+@functools.cache
+def _content_digest(subject: str | None, body: str) -> str:
+    # The bodies come from a pool of 400: a third of the seeder's time was hashing them again.
+    return content_digest(
+        {"subject": subject, "body": body, "body_format": "plain", "attachments": []}
+    )
 
 
 def _event(
