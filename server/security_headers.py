@@ -15,6 +15,8 @@ from __future__ import annotations
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import Message, Scope
 
+from api.errors import request_id
+
 DASHBOARD_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; frame-src 'self'; object-src 'none'; "
@@ -56,8 +58,6 @@ async def add_response_headers(message: Message, scope: Scope) -> None:
     ``nosniff``); the page policies only for the pages a browser renders."""
     if message["type"] != "http.response.start":
         return
-    from api.errors import request_id
-
     headers = [
         (name, value)
         for name, value in message.get("headers", ())
