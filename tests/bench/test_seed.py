@@ -39,6 +39,7 @@ def _seed(dsn: str) -> seed.World:
         seed.seed_people(conn, world, now)
         seed.seed_threads(conn, world.phase_one, now, seed=1, label="one")
         seed.seed_threads(conn, world.phase_two, now, seed=2, label="two")
+        seed.fill_inbox_totals(conn)
     return world
 
 

@@ -102,7 +102,9 @@ async def test_sigterm_with_an_open_stream_cuts_it_and_runs_the_apps_shutdown(
         text = log.read_text()
         # uvicorn ends by re-raising the signal it was stopped with, once it has shut down.
         assert process.returncode in (0, -signal.SIGTERM), text
-        # The app's lifespan ended: the email loop it runs beside the app said so on stopping.
-        assert "email delivery loop stopped" in text, text
+        # The app's lifespan ended: uvicorn says so only once the app has answered its
+        # lifespan.shutdown. (Not the email loop's own "stopped" line: in one CI run it was
+        # missing from the output although the shutdown completed.)
+        assert "Application shutdown complete" in text, text
     finally:
         postgres_pool.release(name)
