@@ -1,6 +1,7 @@
-"""Each participant's inbox totals row (portal.services.inbox_totals) equals a recount from the
-threads after a random mix of every write that could change it, run concurrently, each in its
-own session (both databases); and the list page and unread count read it."""
+"""Each participant's inbox totals row (portal.services.inbox_totals), and each thread's unread
+counters, equal a recount after every batch of a random mix of every write that could change
+them, run concurrently, each in its own session (both databases); and the list page and unread
+count read the row."""
 
 from __future__ import annotations
 
@@ -26,17 +27,7 @@ from portal.services.messaging import MessageDraft
 from portal.settings import Settings
 from tests.conftest import settings_with
 from tests.portal import moderation_support
-
-
-async def _in_own_session(
-    sessions: async_sessionmaker[AsyncSession],
-    work: Callable[[AsyncSession], Awaitable[Any]],
-) -> Any:
-    async with sessions() as session:
-        try:
-            return await work(session)
-        except PortalError as exc:
-            return exc
+from tests.portal.concurrency_support import assert_counters_match_a_recount, in_own_session
 
 
 async def _assert_no_drift(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -131,7 +122,7 @@ async def test_totals_equal_a_recount_after_a_random_concurrent_mix(
                     )
         if batch_number in (5, 9):
             batch.append(_purge)  # the retention purge, racing the rest
-        results = await asyncio.gather(*(_in_own_session(sessions, work) for work in batch))
+        results = await asyncio.gather(*(in_own_session(sessions, work) for work in batch))
         for result in results:
             if isinstance(result, PortalError):
                 # Reads, archives and deletes can meet a thread deleted a moment before (or by
@@ -139,6 +130,7 @@ async def test_totals_equal_a_recount_after_a_random_concurrent_mix(
                 assert isinstance(result, NotFound | Forbidden), result
             outcomes[type(result).__name__] += 1
         await _assert_no_drift(sessions)
+        await assert_counters_match_a_recount(sessions)
     assert outcomes["SentMessage"] > 50 and outcomes["Row"] > 20, outcomes
     assert outcomes["PurgeResult"] == 2 and outcomes["str"] > 5, outcomes
     async with sessions() as session, session.begin():
