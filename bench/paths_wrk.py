@@ -1,5 +1,6 @@
-"""wrk for requests that carry headers of their own (a staff session cookie, a sign-in form),
-through bench/header_requests.lua; the summary as bench/run.py's wrk_run reads it."""
+"""wrk over prepared requests, each with headers of its own (the API's bearer token, a staff
+session cookie, a sign-in form), through bench/requests.lua, for bench/run.py and the new
+paths alike."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from bench.path_rows import Row
 
-LUA = Path(__file__).resolve().parent / "header_requests.lua"
+LUA = Path(__file__).resolve().parent / "requests.lua"
 SEPARATOR = "\x1f"
 
 

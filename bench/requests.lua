@@ -1,7 +1,8 @@
--- wrk script for the API benchmark: cycles through prepared requests, one per line of the file
--- named after `--` (method TAB path TAB bearer token TAB JSON body or empty). Each wrk thread
--- starts at its own offset, so requests that must not repeat (mark read) stay distinct.
--- done() writes the summary as JSON to the file named by BENCH_WRK_OUT.
+-- wrk script for the benchmark (bench/paths_wrk.py writes its input): cycles through prepared
+-- requests, one per line of the file named after `--`: method TAB path TAB headers TAB body, the
+-- headers as "Name: value" items separated by the ASCII unit separator (0x1f), the body sent as
+-- it is (empty: none). Each wrk thread starts at its own offset, so requests that must not
+-- repeat (mark read) stay distinct. done() writes the summary as JSON to BENCH_WRK_OUT.
 
 local threads = {}
 local counter = 0
@@ -19,12 +20,16 @@ function init(args)
   local path = args[1]
   local total_threads = tonumber(args[2]) or 1
   for line in io.lines(path) do
-    local method, target, token, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t?(.*)$")
-    local headers = { ["Authorization"] = "Bearer " .. token }
+    local method, target, header_text, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t?(.*)$")
+    local headers = {}
+    for item in string.gmatch(header_text, "[^\31]+") do
+      local name, value = item:match("^([^:]+):%s*(.*)$")
+      if name then
+        headers[name] = value
+      end
+    end
     if body == "" then
       body = nil
-    else
-      headers["Content-Type"] = "application/json"
     end
     table.insert(requests, wrk.format(method, target, headers, body))
   end

@@ -66,12 +66,11 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench import floor, new_paths, parallel_seed, seed, sizes
+from bench import floor, new_paths, parallel_seed, paths_wrk, seed, sizes
 from bench.explain import Case, Checked, capture_and_check
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "var" / "bench"
-LUA = Path(__file__).resolve().parent / "requests.lua"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/portal_bench"
 DEFAULT_RUNTIME_ROLE = "portal_bench_app"
 CONNECTIONS = 16
@@ -228,29 +227,17 @@ class Request:
 def wrk_run(
     server: Server, requests: list[Request], name: str, seconds: float, threads: int
 ) -> dict[str, Any]:
-    lines = OUT_DIR / f"requests-{name}.tsv"
-    with lines.open("w") as out:
-        for r in requests:
-            body = json.dumps(r.body, separators=(",", ":")) if r.body is not None else ""
-            out.write(f"{r.method}\t{r.path}\t{r.token}\t{body}\n")
-    result_file = OUT_DIR / f"wrk-{name}.json"
-    result_file.unlink(missing_ok=True)
-    command = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{CONNECTIONS}",
-        f"-d{max(1, round(seconds))}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(LUA),
-        server.url,
-        "--",
-        str(lines),
-        str(threads),
-    ]
+    api_requests = []
+    for r in requests:
+        headers = {"Authorization": f"Bearer {r.token}"}
+        body = ""
+        if r.body is not None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(r.body, separators=(",", ":"))
+        api_requests.append(paths_wrk.HeaderRequest(r.method, r.path, headers, body))
+    lines, result_file = paths_wrk.prepare(OUT_DIR, name, api_requests)
     subprocess.run(
-        command,
+        paths_wrk.command(server.url, lines, seconds, threads, CONNECTIONS),
         env={**os.environ, "BENCH_WRK_OUT": str(result_file)},
         check=True,
         capture_output=True,
