@@ -74,15 +74,23 @@ async def granian_serving(app: Litestar) -> AsyncIterator[tuple[str, Any]]:
             await asyncio.wait_for(serving, timeout=15)
 
 
+def _bounded_by_the_request_timeout(
+    settings: Settings, timeout_ms: int
+) -> tuple[Settings, Litestar]:
+    """The app with the database's own bounds off, so that only the request timeout (or the
+    client) ends a send waiting on a held lock."""
+    bounded_settings = bounded(
+        settings,
+        request_timeout_ms=timeout_ms,
+        bounds={"lock_timeout_ms": 0, "statement_timeout_ms": 0},
+    )
+    return bounded_settings, create_app(bounded_settings)
+
+
 async def test_a_request_the_client_abandoned_is_cancelled_under_granian(
     settings: Settings,
 ) -> None:
-    patient = bounded(
-        settings,
-        request_timeout_ms=30_000,
-        bounds={"lock_timeout_ms": 0, "statement_timeout_ms": 0},
-    )
-    app = create_app(patient)
+    patient, app = _bounded_by_the_request_timeout(settings, 30_000)
     async with granian_serving(app) as (url, _), AsyncClient(base_url=url) as client:
         employer, candidate = await make_pair(app)
         with write_lock_held(patient):
@@ -102,12 +110,7 @@ async def test_a_request_the_client_abandoned_is_cancelled_under_granian(
 
 
 async def test_the_request_timeout_is_a_503_under_granian(settings: Settings) -> None:
-    slow = bounded(
-        settings,
-        request_timeout_ms=BOUND_MS,
-        bounds={"lock_timeout_ms": 0, "statement_timeout_ms": 0},
-    )
-    app = create_app(slow)
+    slow, app = _bounded_by_the_request_timeout(settings, BOUND_MS)
     async with granian_serving(app) as (url, _), AsyncClient(base_url=url) as client:
         employer, candidate = await make_pair(app)
         with write_lock_held(slow):
@@ -123,12 +126,7 @@ async def test_the_request_timeout_is_a_503_under_granian(settings: Settings) ->
 async def test_a_request_in_flight_at_shutdown_is_answered_under_granian(
     settings: Settings,
 ) -> None:
-    patient = bounded(
-        settings,
-        request_timeout_ms=30_000,
-        bounds={"lock_timeout_ms": 0, "statement_timeout_ms": 0},
-    )
-    app = create_app(patient)
+    patient, app = _bounded_by_the_request_timeout(settings, 30_000)
     async with granian_serving(app) as (url, server), AsyncClient(base_url=url) as client:
         employer, candidate = await make_pair(app)
         with write_lock_held(patient):
