@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -39,6 +40,7 @@ REQUIRE_POSTGRES = os.environ.get("PORTAL_REQUIRE_POSTGRES") == "1"
 RUNTIME_ROLE = os.environ.get("PORTAL_TEST_RUNTIME_ROLE", "portal_app_test")
 TEST_JWT_SECRET = "test-secret-" + "x" * 64
 BACKENDS = ["sqlite", "postgres"]
+T = TypeVar("T")
 
 # Hypothesis: CI (CI=true) runs every property with its full number of examples; elsewhere a
 # fifth of them, so that a local `make test` stays quick. A test names its full count with
@@ -90,10 +92,18 @@ def _postgres_admin() -> psycopg.Connection:
         pytest.skip(reason)
 
 
+def _in_own_thread(call: Callable[[], T]) -> T:
+    """Runs ``call`` in a thread with no event loop: migrations use ``asyncio.run``, which fails
+    where one is running (as Playwright's sync API leaves one, when a browser test is the first
+    to ask for a template)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(call).result()
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"
-    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    _in_own_thread(lambda: migrate.upgrade(f"sqlite+aiosqlite:///{path}"))
     return path
 
 
@@ -105,7 +115,7 @@ def postgres_template() -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
     owner_url = _with_database(POSTGRES_URL, name)
     # As `portal db upgrade` does: migrate as the owner, then create and grant the runtime role.
-    migrate.upgrade_database(owner_url, as_runtime_role(owner_url))
+    _in_own_thread(lambda: migrate.upgrade_database(owner_url, as_runtime_role(owner_url)))
     yield name
     with _postgres_admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,4 +1,4 @@
-"""One real server and one headless Chromium shared by the browser tests of a module.
+"""One real server per browser test module, and one headless Chromium for all of them.
 
 The app runs under uvicorn on a free 127.0.0.1 port, in a thread, against a migrated copy of the
 test template, once on SQLite and once on PostgreSQL. The browser is Debian's chromium driven by
@@ -41,6 +41,25 @@ from tests.conftest import (
 )
 
 CHROMIUM = "/usr/bin/chromium"
+PLAYWRIGHT_DISABLED_FEATURES = [
+    "AvoidUnnecessaryBeforeUnloadCheckSync",
+    "DestroyProfileOnBrowserClose",
+    "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable",
+    "LensOverlay",
+    "MediaRouter",
+    "PaintHolding",
+    "ThirdPartyStoragePartitioning",
+    "AvoidCorsURLLoaderRestartOnRedirect",
+    "TcpPortRandomizationWin",
+    "OptimizationHints",
+    "NetworkTimeServiceQuerying",
+    "AimEnabled",
+    "PreconnectToSearch",
+    "msForceBrowserSignIn",
+    "msEdgeUpdateLaunchServicesPreferredVersion",
+]
+OMNIBOX_WEBUI_FEATURES = ["WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "WebUIOmniboxFullPopup"]
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -51,6 +70,10 @@ CHROMIUM_ARGS = [
     # Nothing may leave the machine: every other host fails to resolve. (Not Playwright's request
     # routing, which sends every request through this process and turns the HTTP cache off.)
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    # Chromium keeps the last --disable-features it is given: Playwright's own list (1.64's
+    # chromiumSwitches.ts), then the omnibox's WebUI popups, which headless Chromium builds in
+    # a renderer of their own for every browser context (about 0.6 s of CPU each).
+    "--disable-features=" + ",".join(PLAYWRIGHT_DISABLED_FEATURES + OMNIBOX_WEBUI_FEATURES),
 ]
 ARTIFACTS = PROJECT_ROOT / "var" / "test-artifacts"
 T = TypeVar("T")
@@ -160,17 +183,19 @@ def live_server(
 
 @dataclass
 class Browsing:
-    """The shared browser, and every URL it asked for."""
+    """The shared browser as one module uses it: every URL its pages asked for, and the
+    contexts it opened (closed when the module ends)."""
 
     browser: Any
     requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    contexts: list[Any] = field(default_factory=list)
 
     def new_page(self, *, scripts: bool = True) -> Any:
         context = self.browser.new_context(
             viewport={"width": 1360, "height": 860}, java_script_enabled=scripts
         )
-
+        self.contexts.append(context)
         context.on("request", lambda request: self.requests.append(request.url))
         page = context.new_page()
         page.on(
@@ -187,14 +212,31 @@ class Browsing:
         ]
 
 
-@pytest.fixture(scope="module")
-def browsing(live_server: LiveServer) -> Iterator[Browsing]:
+@pytest.fixture(scope="package")
+def chromium() -> Iterator[Any]:
+    """Playwright's driver and Chromium, started once for as long as this process runs browser
+    tests one after another (their modules are handed out first, so usually once per process;
+    starting both cost about a second of CPU per module). Torn down before any other test runs
+    here: the sync API keeps an event loop running in this thread, in which ``asyncio.run``
+    fails (the test templates are therefore migrated in a thread of their own)."""
+    _need_browser()
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield Browsing(browser)
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def browsing(live_server: LiveServer, chromium: Any) -> Iterator[Browsing]:
+    browsing = Browsing(chromium)
+    try:
+        yield browsing
+    finally:
+        # Before the module's server stops: no page is left retrying a stream against it.
+        for context in browsing.contexts:
+            context.close()

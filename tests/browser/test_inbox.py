@@ -129,7 +129,9 @@ def test_a_message_arrives_live_and_its_sender_sees_it_read(
     reader.set_input_files(
         "#files", files=[{"name": "cv.txt", "mimeType": "text/plain", "buffer": b"Alan, CV\n"}]
     )
-    expect(reader.locator(".uploads li")).to_contain_text("cv.txt")
+    # Uploaded (and scanned), not just listed: a send before that is refused with "Wait until
+    # the files have uploaded."
+    expect(reader.get_by_role("button", name="Remove cv.txt")).to_be_visible()
     reader.locator("#composer").screenshot(path=str(ARTIFACTS / "inbox-composer-1440.png"))
     reader.click("#send")
     expect(sender.locator(".message.theirs").last).to_contain_text("Download cv.txt")

@@ -194,9 +194,13 @@ async def test_a_refused_send_and_a_report_publish_nothing_to_those_concerned(
 ) -> None:
     employer, candidate = await _people(pair)
     async with httpx.AsyncClient() as client:
-        message_id = await _send(client, pair, employer, candidate, "send me your bank details")
+        # The streams open first and take the send's own events (published after its commit,
+        # which can land after the answer): silence afterwards is then the refusal's alone.
         to_employer = await _stream(client, pair.other, pair.token(employer))
         to_candidate = await _stream(client, pair.other, pair.token(candidate))
+        message_id = await _send(client, pair, employer, candidate, "send me your bank details")
+        await to_employer.until("message.created", wait=5.0)
+        await _all_of(to_candidate, {"message.created", "unread.changed"})
 
         flagged = await client.post(
             f"{pair.one}/api/v1/messages/{message_id}/flag?reason=spam",
@@ -219,6 +223,15 @@ async def test_a_refused_send_and_a_report_publish_nothing_to_those_concerned(
         assert await to_candidate.next(0.1) is None
         await to_employer.close()
         await to_candidate.close()
+
+
+async def _all_of(stream: SSEClient, events: set[str], wait: float = 5.0) -> None:
+    """Reads the stream until each of ``events`` has arrived, in whatever order."""
+    waiting = set(events)
+    while waiting:
+        got = await stream.next(wait)
+        assert got is not None, f"no {', '.join(sorted(waiting))} within {wait} s"
+        waiting.discard(got.event)
 
 
 async def _away(pair: Pair, who: User) -> None:
