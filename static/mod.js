@@ -372,6 +372,7 @@
     var elt = event.detail && event.detail.elt;
     var target = event.detail && event.detail.target;
     if (target && target.id === "nav-counts") return false;
+    if (isRowsRefresh(event)) return false;
     return !(elt && elt.closest && elt.closest("#nav-counts"));
   }
 
@@ -409,26 +410,43 @@
   // refreshes the top bar's counts): fetched again at once when the moderator is in the middle of
   // nothing on this page (no row picked or selected, no field in use, no request on its way);
   // otherwise a notice offers the new rows, so that nothing moves under a decision being made.
+  // A refresh the stream started (the moderator did not ask for it) is marked by a header: it
+  // holds no key back, and its rows replace the page's only if the moderator is still in the
+  // middle of nothing when they arrive (a row picked or selected meanwhile stays as it is, and
+  // the notice offers the new rows instead).
   var rowsChanged = null;
-  function busyOnQueue() {
-    return !!current || selectedBoxes().length > 0 || loading > 0 || isField(document.activeElement);
+  var ROWS_REFRESH = "X-Queue-Refresh";
+  function isRowsRefresh(event) {
+    var config = event.detail && event.detail.requestConfig;
+    return !!(config && config.headers && config.headers[ROWS_REFRESH]);
   }
-  function showNewRows() {
+  function inHand() {
+    return !!current || selectedBoxes().length > 0 || isField(document.activeElement);
+  }
+  function offerNewRows() {
+    var notice = document.getElementById("queue-changed");
+    if (notice) notice.hidden = false;
+    return !!notice;
+  }
+  function showNewRows(byStream) {
     var notice = document.getElementById("queue-changed");
     if (notice) notice.hidden = true;
-    htmx.ajax("GET", window.location.pathname + window.location.search, { target: "#queue-rows", swap: "innerHTML" });
+    var headers = {};
+    if (byStream) headers[ROWS_REFRESH] = "1";
+    htmx.ajax("GET", window.location.pathname + window.location.search, { target: "#queue-rows", swap: "innerHTML", headers: headers });
   }
   document.addEventListener("sse:queue.changed", function () {
     if (!document.getElementById("queue-rows")) return;
     clearTimeout(rowsChanged);
     rowsChanged = setTimeout(function () {
-      var notice = document.getElementById("queue-changed");
-      if (busyOnQueue() && notice) notice.hidden = false;
-      else showNewRows();
+      if (!(inHand() || loading > 0) || !offerNewRows()) showNewRows(true);
     }, 300); // one fetch for a burst of changes
   });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (isRowsRefresh(event) && inHand() && offerNewRows()) event.detail.shouldSwap = false;
+  });
   document.addEventListener("click", function (event) {
-    if (event.target && event.target.closest && event.target.closest("#queue-changed button")) showNewRows();
+    if (event.target && event.target.closest && event.target.closest("#queue-changed button")) showNewRows(false);
   });
 
   // A browser restores what was typed into fields when it shows a page again (back, reload,

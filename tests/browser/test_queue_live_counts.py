@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from portal.tokens import issue_user_token
 from tests.browser.conftest import ARTIFACTS, FRONT_END_ONLY, Browsing, LiveServer
-from tests.browser.test_dashboard import sign_in
+from tests.browser.test_dashboard import _reported, sign_in
 from tests.portal.moderation_support import staff, user
 
 pytestmark = FRONT_END_ONLY
@@ -94,3 +94,38 @@ def test_keys_do_not_wait_for_the_badges_refresh(
     page.keyboard.press("?")  # a key, while the counts are on their way
     assert page.locator("#keys-help").is_visible()
     held[0].continue_()
+
+
+def test_rows_the_stream_fetched_do_not_replace_a_row_picked_meanwhile(
+    live_server: LiveServer, browsing: Browsing
+) -> None:
+    """The rows a change on the stream made the page fetch (with nothing in hand when it asked)
+    hold no key back while they are on their way, and when they arrive after the moderator
+    picked a row, the notice offers them instead of swapping them in: a moderator's trial lost
+    keys pressed meanwhile, and a selection made meanwhile went with the old rows."""
+    live = live_server
+    moderator = live.run(staff, "moderator")
+    live.run(_reported, live.settings, "Send your bank details", ("scam",))
+    page = browsing.new_page()
+    sign_in(page, live, moderator)
+    held: list[Any] = []
+
+    def hold_the_streams_refresh(route: Any) -> None:
+        if route.request.headers.get("x-queue-refresh"):
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(lambda url: url.split("?")[0].endswith("/mod"), hold_the_streams_refresh)
+    page.evaluate("() => htmx.trigger(document.body, 'sse:queue.changed')")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(20)
+    assert len(held) == 1
+    page.keyboard.press("j")  # while the rows are on their way
+    picked = page.locator("#queue-rows tr.current")
+    expect(picked).to_have_count(1)
+    held[0].continue_()
+    expect(page.locator("#queue-changed")).to_be_visible()
+    expect(picked).to_have_count(1)  # still the rows, and the row, the moderator had
