@@ -48,10 +48,6 @@ REDIS_WAIT_SECONDS = 5
 DRAIN_SECONDS = 2  # at shutdown, for what was queued to be published
 
 
-def user_channel(user_id: uuid.UUID) -> str:
-    return f"user:{user_id}"
-
-
 @dataclass(frozen=True)
 class UserEvent:
     user_ids: tuple[uuid.UUID, ...]
@@ -100,6 +96,11 @@ class EventHub:
         # (the metrics' gauge: the domain knows nothing of Prometheus).
         self.streams_open: dict[str, int] = {"user": 0, "staff": 0}
         self.on_streams_changed: Callable[[str, int], None] | None = None
+        # Redis pub/sub channels are one namespace for the whole server (Litestar's backend
+        # prefixes its keys, not its channels): every deployment, and every test, that shares a
+        # Redis keeps to channels under its own prefix, or each would hear the others' staff.
+        self._channel_prefix = settings.events_redis_prefix if settings.redis_url else ""
+        self.staff_channel = self._channel_prefix + STAFF_CHANNEL
         if sessionmaker is not None:
             info = dict(sessionmaker.kw.get("info") or {})
             info[EVENTS_KEY] = self
@@ -173,6 +174,9 @@ class EventHub:
                 await self.redis.aclose()
                 self.redis = None
 
+    def user_channel(self, user_id: uuid.UUID) -> str:
+        return f"{self._channel_prefix}user:{user_id}"
+
     def enqueue(self, pending: Pending) -> None:
         """Hands a committed change's event to the publisher (an after-commit callback); a hub
         that is not running (a console command) drops it."""
@@ -204,7 +208,7 @@ class EventHub:
         assert self.channels is not None and self.history is not None
         if isinstance(pending, StaffEvent):
             body = json.dumps({"kind": pending.kind, "ts": pending.ts})
-            self.channels.publish(body.encode(), STAFF_CHANNEL)
+            self.channels.publish(body.encode(), self.staff_channel)
             return
         if isinstance(pending, UnreadRefresh):
             if self.sessionmaker is None or not await self.is_watching(pending.user_id):
@@ -221,7 +225,7 @@ class EventHub:
             )
         for user_id in pending.user_ids:
             event = await self.history.append(user_id, pending.type, pending.ts, pending.data)
-            self.channels.publish(event.as_json().encode(), user_channel(user_id))
+            self.channels.publish(event.as_json().encode(), self.user_channel(user_id))
 
     def staff_event(self, kind: str) -> None:
         self.enqueue(StaffEvent(kind, timestamp()))
@@ -232,4 +236,4 @@ def hub_of(session: AsyncSession) -> EventHub | None:
     return hub if isinstance(hub, EventHub) else None
 
 
-__all__ = ["QUEUE_CHANGED", "EventHub", "hub_of", "user_channel"]
+__all__ = ["QUEUE_CHANGED", "EventHub", "hub_of"]

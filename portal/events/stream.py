@@ -20,7 +20,7 @@ from contextlib import suppress
 import anyio
 from litestar.channels import ChannelsPlugin, Subscriber
 
-from portal.events.hub import STAFF_CHANNEL, EventHub, UnreadRefresh, user_channel
+from portal.events.hub import EventHub, UnreadRefresh
 from portal.events.model import RESYNC, UNREAD_CHANGED, Event, EventKey, event_key, timestamp
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class EventStream:
         if not await hub.presence.enter(user_id, stream.stream_id, most=most):
             raise TooManyStreams(f"at most {most} event streams per user")
         try:
-            stream._subscriber = await hub.channels.subscribe(user_channel(user_id))
+            stream._subscriber = await hub.channels.subscribe(hub.user_channel(user_id))
         except BaseException:
             await hub.presence.leave(user_id, stream.stream_id)
             raise
@@ -151,7 +151,7 @@ async def open_staff_events(hub: EventHub) -> AsyncIterator[str | None]:
     answer starts is missed): each change of the moderation queue (its kind, as JSON), and None
     for each keep-alive."""
     assert hub.channels is not None
-    subscriber = await hub.channels.subscribe(STAFF_CHANNEL)
+    subscriber = await hub.channels.subscribe(hub.staff_channel)
     return _staff_events(hub, hub.channels, subscriber)
 
 

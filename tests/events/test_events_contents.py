@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from portal.database import create_sessionmaker
-from portal.events.hub import STAFF_CHANNEL, EventHub
+from portal.events.hub import EventHub, StaffEvent
 from portal.events.model import (
     MESSAGE_CREATED,
     MESSAGE_READ,
@@ -29,6 +30,7 @@ from portal.services import flags, messaging, moderation, threads
 from portal.services.messaging import MessageDraft
 from portal.settings import Settings
 from server.metrics import EVENT_STREAMS, watch_streams
+from tests.conftest import no_database
 from tests.events.support import EVENT_BACKENDS, events_settings, open_reader, running_hub
 from tests.portal.moderation_support import send, staff, user
 
@@ -110,7 +112,7 @@ async def test_a_report_shows_nothing_to_the_reported_sender_and_a_removal_shows
         message = await send(session, hub.settings, employer, candidate, "pay a fee first")
         sender = await open_reader(hub, employer.id, "employer")
         await sender.until(UNREAD_CHANGED)
-        async with hub.channels.start_subscription(STAFF_CHANNEL) as staff_stream:
+        async with hub.channels.start_subscription(hub.staff_channel) as staff_stream:
             await flags.flag_message(session, candidate, message.id, reason="spam", note="a scam")
             assert await sender.quiet() == []
             async with asyncio.timeout(2):
@@ -250,3 +252,26 @@ async def test_the_staff_stream_says_the_queue_changed_and_nothing_more(hub: Eve
     assert change is not None and json.loads(change)["kind"] == "report"
     assert set(json.loads(change)) == {"kind", "ts"}
     await changes.aclose()  # type: ignore[attr-defined]
+
+
+@no_database
+async def test_deployments_sharing_a_redis_hear_only_their_own_staff_events(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    """Redis pub/sub channels are not under any key prefix: two deployments (here two hubs with
+    prefixes of their own) on one Redis each publish and hear only on their own channels."""
+    ours, theirs = events_settings(settings, "redis"), events_settings(settings, "redis")
+    async with (
+        running_hub(ours, create_sessionmaker(engine, ours)) as our_hub,
+        running_hub(theirs, create_sessionmaker(engine, theirs)) as their_hub,
+    ):
+        assert our_hub.channels is not None
+        assert our_hub.staff_channel != their_hub.staff_channel
+        assert our_hub.user_channel(uuid.UUID(int=1)) != their_hub.user_channel(uuid.UUID(int=1))
+        async with our_hub.channels.start_subscription(our_hub.staff_channel) as staff_stream:
+            their_hub.enqueue(StaffEvent("theirs", "t"))
+            our_hub.enqueue(StaffEvent("ours", "t"))
+            async with asyncio.timeout(2):
+                async for raw in staff_stream.iter_events():
+                    assert json.loads(raw)["kind"] == "ours"
+                    break

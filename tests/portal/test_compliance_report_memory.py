@@ -29,6 +29,7 @@ from portal.services.compliance import integrity, report_data, spooled
 from portal.services.compliance.reports import stream_report
 from portal.services.compliance.verify import verify_export
 from portal.settings import Settings
+from tests.conftest import default_collector
 from tests.people import person
 from tests.portal.compliance_world import send
 
@@ -55,7 +56,15 @@ def _open_for_writing(path: Path) -> BinaryIO:
 async def measure(
     engine: AsyncEngine, settings: Settings, thread_id: uuid.UUID, fmt: str, path: Path
 ) -> int:
-    """Peak memory growth (tracemalloc) while exporting ``thread_id`` into ``path``."""
+    """Peak memory growth (tracemalloc) while exporting ``thread_id`` into ``path``, with the
+    collector as the app runs it."""
+    with default_collector():
+        return await _peak(engine, settings, thread_id, fmt, path)
+
+
+async def _peak(
+    engine: AsyncEngine, settings: Settings, thread_id: uuid.UUID, fmt: str, path: Path
+) -> int:
     tracemalloc.start()
     try:
         baseline = tracemalloc.get_traced_memory()[0]
