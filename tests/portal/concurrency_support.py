@@ -11,23 +11,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from portal.audit import Actor
 from portal.errors import PortalError
 from portal.models import Message, MessageThread, User
 from portal.models.base import utcnow
 from portal.services import threads
-from portal.services.users import create_user
+from tests.people import person
 
 
 async def online_user(sessions: async_sessionmaker[AsyncSession], role: str) -> User:
     async with sessions() as session:
-        user = await create_user(
-            session,
-            email=f"{role}-{uuid.uuid4().hex[:12]}@example.com",
-            display_name=role.title(),
-            role=role,
-            actor=Actor.service(),
-        )
+        user = await person(session, role, role.title())
         # Online, so that sends queue no email: these tests are about the message tables.
         async with session.begin():
             await session.execute(
